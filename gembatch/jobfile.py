@@ -1,0 +1,428 @@
+"""The job file (`job-info.jsonl`): records, parsing, atomic rewrites and locks.
+
+Rules this module keeps (see shared/design.md):
+- unknown fields survive every rewrite; a record that did not change is written
+  back byte for byte;
+- a line that does not parse stays where it stood, byte for byte, and is reported;
+- a rewrite is atomic (temp file, fsync, `os.replace`, fsync of the folder);
+- writers hold a `filelock` lock on a side file and merge with what is on disk,
+  so a record another process added meanwhile is never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from gembatch import states
+
+WRITE_LOCK_TIMEOUT_S = 30.0
+_DELETED = object()
+
+
+class JobFileError(Exception):
+    """The job file cannot be read or written; the message says what to do."""
+
+
+class PollerBusyError(JobFileError):
+    """Another process is already polling this job file."""
+
+
+@dataclass
+class JobRecord:
+    """One job line: the raw object as read, plus typed views of the fields we use."""
+
+    raw: dict[str, Any]
+    original_line: bytes | None = None
+    _original: dict[str, Any] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._original is None:
+            self._original = copy.deepcopy(self.raw)
+
+    # --- identity -----------------------------------------------------------------
+    @property
+    def batch_name(self) -> str | None:
+        batch = self.raw.get("batch")
+        if isinstance(batch, dict) and isinstance(batch.get("name"), str):
+            return batch["name"]
+        job_name = self.raw.get("job_name")
+        return job_name if isinstance(job_name, str) else None
+
+    @property
+    def submit_id(self) -> str | None:
+        value = self.raw.get("submit_id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def key(self) -> str:
+        """A stable identity used to merge with the file on disk."""
+        if self.batch_name:
+            return f"batch:{self.batch_name}"
+        if self.submit_id:
+            return f"submit:{self.submit_id}"
+        return f"input:{self.input_file}"
+
+    # --- typed views ----------------------------------------------------------------
+    @property
+    def input_file(self) -> str:
+        value = self.raw.get("input_file")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def batch(self) -> dict[str, Any]:
+        """The `batch` object as stored (read-only view; empty when absent)."""
+        batch = self.raw.get("batch")
+        return batch if isinstance(batch, dict) else {}
+
+    def ensure_batch(self) -> dict[str, Any]:
+        """The `batch` object, created beside an old-form `job_name` if needed."""
+        batch = self.raw.get("batch")
+        if not isinstance(batch, dict):
+            batch = {}
+            if self.batch_name:
+                batch["name"] = self.batch_name
+            self.raw["batch"] = batch
+        return batch
+
+    @property
+    def state(self) -> str | None:
+        batch = self.raw.get("batch")
+        if isinstance(batch, dict) and batch.get("state"):
+            return str(batch["state"])
+        return None
+
+    @property
+    def is_terminal(self) -> bool:
+        return states.is_terminal(self.state)
+
+    @property
+    def request_count(self) -> int | None:
+        stats = self.raw.get("stats")
+        if isinstance(stats, dict) and isinstance(stats.get("total"), int):
+            return stats["total"]
+        count = self.raw.get("count")
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+    @property
+    def results_file(self) -> str | None:
+        value = self.raw.get("results_file")
+        return value if isinstance(value, str) else None
+
+    @property
+    def remote_deleted(self) -> bool:
+        return bool(self.raw.get("remote_deleted_at"))
+
+    @property
+    def display_name(self) -> str:
+        return self.input_file or self.batch_name or self.submit_id or "(unnamed job)"
+
+    # --- change tracking ------------------------------------------------------------
+    def changes(self) -> dict[str, Any]:
+        """What changed since load, as a nested patch (`_DELETED` marks removals)."""
+        return _diff(self._original or {}, self.raw)
+
+    def mark_saved(self, line: bytes) -> None:
+        self._original = copy.deepcopy(self.raw)
+        self.original_line = line
+
+    def serialise(self) -> bytes:
+        """The record's line; unchanged records keep their exact original bytes."""
+        if self.original_line is not None and self.raw == self._original:
+            return self.original_line
+        return json.dumps(self.raw, ensure_ascii=False, separators=(", ", ": ")).encode() + b"\n"
+
+
+@dataclass
+class BadLine:
+    """A line that did not parse as a JSON object; kept byte for byte."""
+
+    line_number: int
+    data: bytes
+    reason: str
+
+    @property
+    def is_blank(self) -> bool:
+        return not self.data.strip()
+
+
+Entry = JobRecord | BadLine
+
+
+def _diff(old: Any, new: Any) -> dict[str, Any]:
+    patch: dict[str, Any] = {}
+    for key in new.keys() | old.keys():
+        if key not in new:
+            patch[key] = _DELETED
+        elif key not in old or old[key] != new[key]:
+            if isinstance(old.get(key), dict) and isinstance(new[key], dict):
+                patch[key] = _diff(old[key], new[key])
+            else:
+                patch[key] = copy.deepcopy(new[key])
+    return patch
+
+
+def _apply(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if value is _DELETED:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _apply(target[key], value)
+        else:
+            target[key] = value
+
+
+def parse_lines(data: bytes) -> list[Entry]:
+    """Split raw file bytes into records and bad lines, keeping every byte."""
+    entries: list[Entry] = []
+    for number, line in enumerate(data.splitlines(keepends=True), start=1):
+        text = line.strip()
+        if not text:
+            entries.append(BadLine(number, line, "blank line"))
+            continue
+        try:
+            obj = json.loads(text.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            entries.append(BadLine(number, line, f"not valid JSON ({exc.__class__.__name__})"))
+            continue
+        if not isinstance(obj, dict):
+            entries.append(BadLine(number, line, "not a JSON object"))
+            continue
+        if not line.endswith(b"\n"):
+            line += b"\n"
+        entries.append(JobRecord(raw=obj, original_line=line))
+    return entries
+
+
+def _unique_keys(records: list[JobRecord]) -> list[str]:
+    seen: dict[str, int] = {}
+    keys = []
+    for record in records:
+        base = record.key
+        seen[base] = seen.get(base, 0) + 1
+        keys.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return keys
+
+
+class JobFile:
+    """A job file on disk and the records read from it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.entries: list[Entry] = []
+        self.write_lock = filelock.FileLock(str(self.path) + ".lock", timeout=WRITE_LOCK_TIMEOUT_S)
+        self.rewrites = 0
+
+    # --- reading --------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> JobFile:
+        job_file = cls(path)
+        job_file.entries = parse_lines(job_file._read_bytes())
+        return job_file
+
+    def _read_bytes(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return b""
+        except IsADirectoryError:
+            raise JobFileError(
+                f"{self.path} is a folder, not a job file; pass --job-info FILE"
+            ) from None
+        except PermissionError:
+            raise JobFileError(
+                f"cannot read {self.path}: permission denied; check its owner and mode"
+            ) from None
+
+    @property
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    @property
+    def records(self) -> list[JobRecord]:
+        return [entry for entry in self.entries if isinstance(entry, JobRecord)]
+
+    @property
+    def bad_lines(self) -> list[BadLine]:
+        return [e for e in self.entries if isinstance(e, BadLine) and not e.is_blank]
+
+    def bad_line_messages(self) -> list[str]:
+        return [
+            f"{self.path}:{bad.line_number}: {bad.reason}; line kept as is, fix or remove it by hand"
+            for bad in self.bad_lines
+        ]
+
+    def find(self, batch_name: str) -> JobRecord | None:
+        for record in self.records:
+            if record.batch_name == batch_name:
+                return record
+        return None
+
+    # --- writing --------------------------------------------------------------------
+    def save(self, before_replace: Callable[[], None] | None = None) -> None:
+        """Merge our changes with the file on disk and replace it atomically."""
+        try:
+            with self.write_lock:
+                self._save_locked(before_replace)
+        except filelock.Timeout:
+            raise JobFileError(
+                f"{self.path}: another gembatch process has held the write lock for "
+                f"{WRITE_LOCK_TIMEOUT_S:.0f}s; try again when it finishes"
+            ) from None
+
+    def append(self, record: JobRecord) -> None:
+        """Add a record and save at once (used by submit)."""
+        record._original = {}
+        record.original_line = None
+        self.entries.append(record)
+        self.save()
+
+    def _save_locked(self, before_replace: Callable[[], None] | None) -> None:
+        disk_entries = parse_lines(self._read_bytes())
+        merged = self._merge(disk_entries)
+        data = b"".join(_entry_bytes(entry) for entry in merged)
+        atomic_write(self.path, data, before_replace=before_replace)
+        self.rewrites += 1
+        for entry in merged:
+            if isinstance(entry, JobRecord):
+                entry.mark_saved(entry.serialise())
+        self.entries = merged
+
+    def _merge(self, disk_entries: list[Entry]) -> list[Entry]:
+        """Lay our changes over what is on disk now; keep whatever others added."""
+        ours = self.records
+        our_by_key = dict(zip(_unique_keys(ours), ours))
+        disk_records = [e for e in disk_entries if isinstance(e, JobRecord)]
+        disk_key_of = dict(zip(map(id, disk_records), _unique_keys(disk_records)))
+        merged: list[Entry] = []
+        used: set[str] = set()
+        for entry in disk_entries:
+            mine = None
+            if isinstance(entry, JobRecord):
+                key = disk_key_of[id(entry)]
+                mine = our_by_key.get(key)
+            if mine is None:
+                merged.append(entry)  # a bad line, or a record someone else added
+                continue
+            used.add(key)
+            patch = mine.changes()
+            mine.raw = entry.raw
+            if patch:
+                _apply(mine.raw, patch)
+                mine.original_line = None  # changed: serialise afresh
+            else:
+                mine.mark_saved(entry.original_line or entry.serialise())
+            merged.append(mine)
+        for key, record in our_by_key.items():
+            if key in used:
+                continue
+            # New records are added; a record someone else removed stays removed
+            # unless we changed it since, because then dropping it would lose data.
+            if record.original_line is None or record.changes():
+                record.original_line = None
+                merged.append(record)
+        return merged
+
+    # --- the poller's exclusive ownership ----------------------------------------------
+    @contextlib.contextmanager
+    def poller_lock(self) -> Iterator[None]:
+        """Hold the single-poller lock for as long as the block runs."""
+        lock = filelock.FileLock(str(self.path) + ".poll.lock", timeout=0)
+        holder_path = Path(str(self.path) + ".poller")
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            holder = _read_holder(holder_path)
+            raise PollerBusyError(
+                f"{self.path} is already being polled by {holder}; "
+                "watch that one, or stop it before starting another"
+            ) from None
+        try:
+            holder_path.write_text(
+                json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+            )
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                holder_path.unlink()
+            lock.release()
+
+
+def _read_holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text())
+        since = time.strftime("%Y-%m-%d %H:%M", time.localtime(info["since"]))
+        return f"process {info['pid']} on {info['host']} (since {since})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
+def _entry_bytes(entry: Entry) -> bytes:
+    if isinstance(entry, BadLine):
+        return entry.data if entry.data.endswith(b"\n") else entry.data + b"\n"
+    return entry.serialise()
+
+
+def atomic_write(
+    path: Path, data: bytes, before_replace: Callable[[], None] | None = None
+) -> None:
+    """Write `data` to `path` so a crash at any instant leaves the old or the new file."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644 & ~_umask()
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except PermissionError:
+        raise JobFileError(
+            f"cannot write in {folder}: permission denied; the job file was not changed"
+        ) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, mode)
+        if before_replace is not None:
+            before_replace()
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    fsync_folder(folder)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename durable: fsync the folder that holds it."""
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def now_iso() -> str:
+    """UTC now in the RFC 3339 form the API and the earlier tool use."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,323 @@
+"""The simulator's HTTP server: the Gemini Files and Batches REST API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import re
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from gembatch.simulator.scenario import Scenario
+from gembatch.simulator.store import ApiError, Store
+
+Handler = Callable[[web.Request, "re.Match[str]"], Awaitable[web.StreamResponse]]
+VERSION = r"(?P<v>v1beta|v1)"
+
+
+class SimulatorApp:
+    """Routes requests to the store and injects the scenario's faults."""
+
+    def __init__(self, scenario: Scenario | None = None, store: Store | None = None) -> None:
+        self.scenario = scenario or Scenario()
+        self.store = store or Store(self.scenario)
+        self.base_url = ""
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.request_log: list[tuple[str, str, int]] = []
+        self._uploads: dict[str, dict[str, Any]] = {}
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
+            ("POST", re.compile(rf"^/upload/{VERSION}/files$"), self.upload),
+            ("GET", re.compile(rf"^/{VERSION}/files$"), self.list_files),
+            ("GET", re.compile(rf"^/{VERSION}/files/(?P<id>[^/:]+):download$"), self.download),
+            ("GET", re.compile(rf"^/download/{VERSION}/files/(?P<id>[^/:]+):download$"),
+             self.download),
+            ("GET", re.compile(rf"^/{VERSION}/files/(?P<id>[^/:]+)$"), self.get_file),
+            ("DELETE", re.compile(rf"^/{VERSION}/files/(?P<id>[^/:]+)$"), self.delete_file),
+            ("POST", re.compile(rf"^/{VERSION}/models/(?P<model>[^/:]+):batchGenerateContent$"),
+             self.create_batch),
+            ("GET", re.compile(rf"^/{VERSION}/batches$"), self.list_batches),
+            ("GET", re.compile(rf"^/{VERSION}/batches/(?P<id>[^/:]+)$"), self.get_batch),
+            ("POST", re.compile(rf"^/{VERSION}/batches/(?P<id>[^/:]+):cancel$"), self.cancel),
+            ("DELETE", re.compile(rf"^/{VERSION}/batches/(?P<id>[^/:]+)$"), self.delete_batch),
+        ]
+
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=4 * 1024**3)
+        app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        return app
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        status = 500
+        try:
+            for method, pattern, handler in self._routes:
+                match = pattern.match(path)
+                if match and request.method == method:
+                    if not self._is_upload_session(request):
+                        self._check_key(request)
+                    await self._inject_faults(request)
+                    response = await handler(request, match)
+                    status = response.status
+                    return response
+            raise ApiError(404, f"Unknown path {request.method} {path}.")
+        except ApiError as error:
+            status = error.code
+            return web.json_response(error.body(), status=error.code)
+        finally:
+            self.request_log.append((request.method, path, status))
+
+    # --- cross-cutting ------------------------------------------------------------------
+    @staticmethod
+    def _is_upload_session(request: web.Request) -> bool:
+        return "upload_id" in request.query
+
+    def _check_key(self, request: web.Request) -> None:
+        key = request.headers.get("x-goog-api-key") or request.query.get("key")
+        if not key:
+            raise ApiError(403, "Method doesn't allow unregistered callers.", "PERMISSION_DENIED")
+        if self.scenario.api_key is not None and key != self.scenario.api_key:
+            raise ApiError(400, "API key not valid. Please pass a valid API key.")
+
+    async def _inject_faults(self, request: web.Request) -> None:
+        faults = self.scenario.faults
+        call = f"{request.method} {request.path}"
+        self.calls[call] += 1
+        count = self.calls[call]
+        if faults.latency_s:
+            await asyncio.sleep(faults.latency_s)
+        for rule in faults.rules:
+            if re.search(rule.pattern, call) and rule.times != 0:
+                if rule.times > 0:
+                    rule.times -= 1
+                raise ApiError(rule.code, f"Injected {rule.code} for {call}.")
+        if faults.hang_rate and self.scenario.chance("hang", call, count) < faults.hang_rate:
+            await asyncio.sleep(faults.hang_s)
+        if faults.error_rate and self.scenario.chance("err", call, count) < faults.error_rate:
+            codes = faults.error_codes
+            code = codes[int(self.scenario.chance("code", call, count) * len(codes))]
+            message = "Resource has been exhausted (e.g. check quota)." if code == 429 else (
+                "Injected server error.")
+            raise ApiError(code, message)
+
+    # --- files --------------------------------------------------------------------------
+    async def upload(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+        version = match["v"]
+        command = request.headers.get("X-Goog-Upload-Command", "").lower()
+        if "start" in command:
+            body = await request.json() if request.can_read_body else {}
+            meta = body.get("file", {}) if isinstance(body, dict) else {}
+            upload_id = self.store.new_id("upload")
+            self._uploads[upload_id] = {
+                "display_name": meta.get("display_name") or meta.get("displayName") or "",
+                "mime_type": request.headers.get("X-Goog-Upload-Header-Content-Type")
+                or meta.get("mime_type") or meta.get("mimeType") or "application/octet-stream",
+                "data": bytearray(),
+            }
+            url = f"{self.base_url}/upload/{version}/files?upload_id={upload_id}&upload_protocol=resumable"
+            return web.json_response(
+                {}, headers={"X-Goog-Upload-URL": url, "X-Goog-Upload-Status": "active"}
+            )
+        upload_id = request.query.get("upload_id", "")
+        session = self._uploads.get(upload_id)
+        if session is None:
+            raise ApiError(404, "Upload session not found.")
+        offset = int(request.headers.get("X-Goog-Upload-Offset", len(session["data"])))
+        chunk = await request.read()
+        del session["data"][offset:]
+        session["data"] += chunk
+        if "finalize" not in command:
+            return web.json_response({}, headers={"X-Goog-Upload-Status": "active"})
+        self._uploads.pop(upload_id)
+        sim_file = self.store.add_file(
+            session["display_name"], session["mime_type"], bytes(session["data"])
+        )
+        body = {"file": self.store.file_json(sim_file, self.base_url, version)}
+        return web.json_response(body, headers={"X-Goog-Upload-Status": "final"})
+
+    async def get_file(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+        sim_file = self.store.get_file(match["id"])
+        return web.json_response(self.store.file_json(sim_file, self.base_url, match["v"]))
+
+    async def list_files(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+        with self.store.lock:
+            self.store._refresh_outputs()
+            items = sorted(self.store.files.values(), key=lambda f: (f.created, f.file_id))
+        page, token = _page(items, request, default_size=10, max_size=100)
+        body: dict[str, Any] = {
+            "files": [self.store.file_json(f, self.base_url, match["v"]) for f in page]
+        }
+        if token:
+            body["nextPageToken"] = token
+        return web.json_response(body)
+
+    async def delete_file(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+        self.store.delete_file(match["id"])
+        return web.json_response({})
+
+    async def download(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+        chunks = self.store.file_chunks(match["id"])
+        first = next(chunks, b"")  # raises ApiError before any header is sent
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await response.prepare(request)
+        await response.write(first)
+        for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    # --- batches ------------------------------------------------------------------------
+    async def create_batch(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ApiError(400, "Invalid JSON payload received.") from None
+        batch = body.get("batch") if isinstance(body, dict) else None
+        if not isinstance(batch, dict):
+            raise ApiError(400, "Missing required field batch.")
+        config = batch.get("inputConfig") or batch.get("input_config") or {}
+        requests_block = config.get("requests") or {}
+        file_name = (
+            config.get("fileName") or config.get("file_name")
+            or requests_block.get("fileName") or requests_block.get("file_name")
+        )
+        inline = requests_block.get("requests") if isinstance(requests_block, dict) else None
+        if not file_name and inline is None:
+            raise ApiError(400, "batch.input_config must name a file or hold requests.")
+        display_name = batch.get("displayName") or batch.get("display_name") or ""
+        created = self.store.create_batch(
+            f"models/{match['model']}", display_name, file_name, inline
+        )
+        return web.json_response(self.store.batch_json(created))
+
+    async def get_batch(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+        batch = self.store.get_batch(match["id"])
+        return web.json_response(self.store.batch_json(batch))
+
+    async def list_batches(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+        with self.store.lock:
+            items = sorted(self.store.batches.values(), key=lambda b: (b.created, b.batch_id))
+            items.reverse()  # newest first, as the real service lists them
+        page, token = _page(items, request, default_size=self.scenario.page_size, max_size=1000)
+        body: dict[str, Any] = {"operations": []}
+        for batch in page:
+            operation = self.store.batch_json(batch)
+            _strip_inline_responses(operation)  # list omits inlined responses
+            body["operations"].append(operation)
+        if token:
+            body["nextPageToken"] = token
+        return web.json_response(body)
+
+    async def cancel(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+        self.store.cancel_batch(match["id"])
+        return web.json_response({})
+
+    async def delete_batch(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+        self.store.delete_batch(match["id"])
+        return web.json_response({})
+
+
+def _page(items: list[Any], request: web.Request, default_size: int, max_size: int):
+    try:
+        size = int(request.query.get("pageSize", default_size))
+        start = int(request.query.get("pageToken") or 0)
+    except ValueError:
+        raise ApiError(400, "Invalid page size or token.") from None
+    size = max(1, min(size, max_size))
+    page = items[start : start + size]
+    token = str(start + size) if start + size < len(items) else ""
+    return page, token
+
+
+def _strip_inline_responses(operation: dict[str, Any]) -> None:
+    for holder in (operation.get("metadata", {}), operation):
+        key = "output" if holder is not operation else "response"
+        value = holder.get(key)
+        if isinstance(value, dict) and "inlinedResponses" in value:
+            holder.pop(key)
+
+
+class SimulatorServer:
+    """Runs the simulator on 127.0.0.1, in this event loop or in a background thread."""
+
+    def __init__(self, scenario: Scenario | None = None, port: int = 0,
+                 host: str = "127.0.0.1") -> None:
+        self.sim = SimulatorApp(scenario)
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def store(self) -> Store:
+        return self.sim.store
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.sim.scenario
+
+    @property
+    def base_url(self) -> str:
+        return self.sim.base_url
+
+    async def start_async(self) -> str:
+        self._runner = web.AppRunner(self.sim.make_app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1]
+        self.sim.base_url = f"http://{self.host}:{self.port}"
+        return self.sim.base_url
+
+    async def stop_async(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def start(self) -> str:
+        """Start in a daemon thread; returns the base URL once it accepts connections."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self.start_async())
+            except BaseException as exc:  # reported to the starting thread
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop_async())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="gembatch-simulator", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        return self.base_url
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> SimulatorServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, indent=2)

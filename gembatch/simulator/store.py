@@ -1,0 +1,391 @@
+"""The simulator's state: files and batch jobs, and their JSON shapes on the wire."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from gembatch.simulator.scenario import JobPlan, Scenario
+
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"}
+BATCH_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
+OUTPUT_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput"
+
+
+class ApiError(Exception):
+    """An error the server answers with a Status JSON body."""
+
+    STATUS = {
+        400: "INVALID_ARGUMENT",
+        403: "PERMISSION_DENIED",
+        404: "NOT_FOUND",
+        429: "RESOURCE_EXHAUSTED",
+        500: "INTERNAL",
+        503: "UNAVAILABLE",
+    }
+
+    def __init__(self, code: int, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status or self.STATUS.get(code, "UNKNOWN")
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "status": self.status}}
+
+
+def rfc3339(seconds: float) -> str:
+    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class SimFile:
+    """An uploaded input file, or a generated output file whose bytes are made on demand."""
+
+    file_id: str
+    display_name: str
+    mime_type: str
+    created: float
+    data: bytes | None = None
+    source_batch: str | None = None  # set for generated outputs
+
+    @property
+    def name(self) -> str:
+        return f"files/{self.file_id}"
+
+
+@dataclass
+class SimBatch:
+    """A batch job and the plan that drives its timeline."""
+
+    batch_id: str
+    display_name: str
+    model: str
+    created: float
+    plan: JobPlan
+    requests: list[dict[str, Any]]
+    input_file: str | None = None
+    cancelled_at: float | None = None
+    forced: tuple[str, float] | None = None  # (state, at) set by a test or cancel
+    output_file_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"batches/{self.batch_id}"
+
+
+@dataclass
+class Deletion:
+    """A record of a delete call, so tests can prove nothing running was deleted."""
+
+    name: str
+    state: str
+
+
+class Store:
+    """All simulated resources, guarded by one lock (the server may run in a thread)."""
+
+    def __init__(self, scenario: Scenario, clock: Callable[[], float] = time.time) -> None:
+        self.scenario = scenario
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.files: dict[str, SimFile] = {}
+        self.batches: dict[str, SimBatch] = {}
+        self.deletions: list[Deletion] = []
+        self.downloads: list[str] = []
+        self._ids = itertools.count(1)
+
+    def new_id(self, kind: str) -> str:
+        digest = hashlib.sha1(f"{self.scenario.seed}:{kind}:{next(self._ids)}".encode()).hexdigest()
+        return digest[:12]
+
+    # --- files -----------------------------------------------------------------------
+    def add_file(self, display_name: str, mime_type: str, data: bytes) -> SimFile:
+        with self.lock:
+            sim_file = SimFile(self.new_id("file"), display_name, mime_type, self.clock(), data)
+            self.files[sim_file.file_id] = sim_file
+            return sim_file
+
+    def get_file(self, file_id: str) -> SimFile:
+        with self.lock:
+            self._refresh_outputs()
+            if file_id not in self.files:
+                raise ApiError(404, f"File files/{file_id} not found.")
+            return self.files[file_id]
+
+    def delete_file(self, file_id: str) -> None:
+        with self.lock:
+            if self.files.pop(file_id, None) is None:
+                raise ApiError(404, f"File files/{file_id} not found.")
+            self.deletions.append(Deletion(f"files/{file_id}", "FILE"))
+
+    def file_json(self, sim_file: SimFile, base_url: str, version: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": sim_file.name,
+            "displayName": sim_file.display_name,
+            "mimeType": sim_file.mime_type,
+            "createTime": rfc3339(sim_file.created),
+            "updateTime": rfc3339(sim_file.created),
+            "expirationTime": rfc3339(sim_file.created + 48 * 3600),
+            "uri": f"{base_url}/{version}/{sim_file.name}",
+            "state": "ACTIVE",
+            "source": "GENERATED" if sim_file.source_batch else "UPLOADED",
+        }
+        if sim_file.data is not None:
+            body["sizeBytes"] = str(len(sim_file.data))
+            body["sha256Hash"] = hashlib.sha256(sim_file.data).hexdigest()
+        if sim_file.source_batch:
+            body["downloadUri"] = (
+                f"{base_url}/download/{version}/{sim_file.name}:download?alt=media"
+            )
+        return body
+
+    def file_chunks(self, file_id: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        sim_file = self.get_file(file_id)
+        if sim_file.source_batch is None:
+            raise ApiError(400, "Only generated files can be downloaded.", "INVALID_ARGUMENT")
+        with self.lock:
+            self.downloads.append(sim_file.name)
+            batch = self.batches.get(sim_file.source_batch)
+        if sim_file.data is not None:
+            for start in range(0, len(sim_file.data), chunk_size):
+                yield sim_file.data[start : start + chunk_size]
+            return
+        if batch is None:
+            raise ApiError(404, f"File {sim_file.name} not found.")
+        buffer = bytearray()
+        for line in self.result_lines(batch):
+            buffer += line
+            if len(buffer) >= chunk_size:
+                yield bytes(buffer)
+                buffer.clear()
+        if buffer:
+            yield bytes(buffer)
+
+    # --- batches ----------------------------------------------------------------------
+    def create_batch(
+        self, model: str, display_name: str, input_file: str | None, inline: list[Any] | None
+    ) -> SimBatch:
+        with self.lock:
+            if input_file is not None:
+                sim_file = self.files.get(input_file.removeprefix("files/"))
+                if sim_file is None or sim_file.data is None:
+                    raise ApiError(404, f"File {input_file} not found.")
+                requests = _parse_input_lines(sim_file.data)
+            else:
+                requests = [_inline_request(item, n) for n, item in enumerate(inline or [])]
+            batch = SimBatch(
+                batch_id=self.new_id("batch"),
+                display_name=display_name,
+                model=model,
+                created=self.clock(),
+                plan=self.scenario.plan_for(display_name),
+                requests=requests,
+                input_file=input_file,
+            )
+            self.batches[batch.batch_id] = batch
+            return batch
+
+    def get_batch(self, batch_id: str) -> SimBatch:
+        with self.lock:
+            if batch_id not in self.batches:
+                raise ApiError(404, f"Batch batches/{batch_id} not found.")
+            return self.batches[batch_id]
+
+    def cancel_batch(self, batch_id: str) -> None:
+        with self.lock:
+            batch = self.get_batch(batch_id)
+            state = self.state_of(batch)
+            if state in TERMINAL:
+                raise ApiError(400, f"Batch {batch.name} is already {state}.", "FAILED_PRECONDITION")
+            batch.forced = ("CANCELLED", self.clock())
+
+    def delete_batch(self, batch_id: str) -> None:
+        with self.lock:
+            batch = self.get_batch(batch_id)
+            self.deletions.append(Deletion(batch.name, self.state_of(batch)))
+            del self.batches[batch_id]
+
+    def force_state(self, name: str, state: str) -> None:
+        """Tests: put a job into `state` now, whatever its plan says."""
+        with self.lock:
+            batch = self.get_batch(name.removeprefix("batches/"))
+            batch.forced = (state, self.clock())
+
+    def state_of(self, batch: SimBatch) -> str:
+        now = self.clock()
+        if batch.forced is not None:
+            return batch.forced[0]
+        plan = batch.plan
+        if now < batch.created + plan.pending_s:
+            return "PENDING"
+        if plan.outcome == "RUNNING" or now < batch.created + plan.pending_s + plan.running_s:
+            return "RUNNING"
+        return plan.outcome
+
+    def ended_at(self, batch: SimBatch) -> float | None:
+        if batch.forced is not None:
+            return batch.forced[1] if batch.forced[0] in TERMINAL else None
+        if self.state_of(batch) in TERMINAL:
+            return batch.created + batch.plan.pending_s + batch.plan.running_s
+        return None
+
+    def _refresh_outputs(self) -> None:
+        """Create the output file of file-input jobs that have succeeded."""
+        for batch in self.batches.values():
+            if batch.output_file_id or batch.input_file is None or not self._output_ready(batch):
+                continue
+            output = SimFile(f"batch-{batch.batch_id}", f"batch-{batch.batch_id}",
+                             "application/jsonl", self.clock(), None, batch.batch_id)
+            self.files[output.file_id] = output
+            batch.output_file_id = output.file_id
+
+    def _output_ready(self, batch: SimBatch) -> bool:
+        ended = self.ended_at(batch)
+        return (
+            self.state_of(batch) == "SUCCEEDED"
+            and ended is not None
+            and self.clock() >= ended + batch.plan.output_ready_delay_s
+        )
+
+    def row_failed(self, batch: SimBatch, row: int) -> bool:
+        rate = batch.plan.failed_row_rate
+        return rate > 0 and self.scenario.chance("row", batch.batch_id, row) < rate
+
+    def result_lines(self, batch: SimBatch) -> Iterator[bytes]:
+        for row, request in enumerate(batch.requests):
+            yield (json.dumps(self._result_item(batch, row, request)) + "\n").encode()
+
+    def _result_item(self, batch: SimBatch, row: int, request: dict[str, Any]) -> dict[str, Any]:
+        item: dict[str, Any] = {}
+        if self.row_failed(batch, row):
+            item["error"] = {"code": 3, "message": f"Simulated failure of row {row}.",
+                             "status": "INVALID_ARGUMENT"}
+        else:
+            item["response"] = _response_for(batch, request)
+        if request.get("key") is not None:
+            item["key"] = request["key"]
+        return item
+
+    def batch_json(self, batch: SimBatch) -> dict[str, Any]:
+        with self.lock:
+            self._refresh_outputs()
+            state = self.state_of(batch)
+            now = self.clock()
+            metadata: dict[str, Any] = {
+                "@type": BATCH_TYPE,
+                "model": batch.model,
+                "displayName": batch.display_name,
+                "createTime": rfc3339(batch.created),
+                "updateTime": rfc3339(min(now, self.ended_at(batch) or now)),
+                "batchStats": self._stats(batch, state, now),
+                "state": f"BATCH_STATE_{state}",
+                "name": batch.name,
+            }
+            if batch.input_file:
+                metadata["inputConfig"] = {"fileName": batch.input_file}
+            operation: dict[str, Any] = {"name": batch.name, "metadata": metadata}
+            ended = self.ended_at(batch)
+            if ended is not None:
+                metadata["endTime"] = rfc3339(ended)
+                operation["done"] = True
+            output = self._output_json(batch, state)
+            if output is not None:
+                metadata["output"] = output
+                operation["response"] = {"@type": OUTPUT_TYPE, **output}
+            if state == "FAILED":
+                operation["error"] = {"code": 13, "message": "Simulated job failure."}
+            return operation
+
+    def _output_json(self, batch: SimBatch, state: str) -> dict[str, Any] | None:
+        if state != "SUCCEEDED":
+            return None
+        if batch.input_file is None:
+            items = [self._result_item(batch, n, r) for n, r in enumerate(batch.requests)]
+            for item in items:
+                if "key" in item:
+                    item["metadata"] = {"key": item.pop("key")}
+            return {"inlinedResponses": {"inlinedResponses": items}}
+        if batch.output_file_id:
+            return {"responsesFile": f"files/{batch.output_file_id}"}
+        return None
+
+    def _stats(self, batch: SimBatch, state: str, now: float) -> dict[str, str]:
+        total = len(batch.requests)
+        failed = sum(self.row_failed(batch, n) for n in range(total)) if total < 200_000 else 0
+        if state == "SUCCEEDED":
+            done_ok, done_failed, pending = total - failed, failed, 0
+        elif state == "RUNNING":
+            start = batch.created + batch.plan.pending_s
+            share = min(1.0, max(0.0, (now - start) / max(batch.plan.running_s, 1e-9)))
+            finished = int(total * share * 0.95)
+            done_failed = int(failed * share * 0.95)
+            done_ok, pending = finished - done_failed, total - finished
+        else:
+            done_ok, done_failed, pending = 0, 0, total if state == "PENDING" else 0
+        counts = {
+            "requestCount": total,
+            "successfulRequestCount": done_ok,
+            "failedRequestCount": done_failed,
+            "pendingRequestCount": pending,
+        }
+        return {key: str(value) for key, value in counts.items() if value}
+
+
+def _parse_input_lines(data: bytes) -> list[dict[str, Any]]:
+    requests = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise ApiError(400, f"Invalid JSON in input file at line {number}.") from None
+        if isinstance(obj, dict) and "request" in obj:
+            requests.append({"key": obj.get("key"), "request": obj["request"]})
+        else:
+            requests.append({"key": None, "request": obj})
+    return requests
+
+
+def _inline_request(item: Any, index: int) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise ApiError(400, f"requests[{index}] is not an object.")
+    metadata = item.get("metadata") or {}
+    return {"key": metadata.get("key"), "request": item.get("request", {})}
+
+
+def _response_for(batch: SimBatch, request: dict[str, Any]) -> dict[str, Any]:
+    prompt = _first_text(request.get("request"))
+    text = f"Simulated answer to: {prompt[:60]}"
+    if batch.plan.response_bytes:
+        text += " " + "x" * batch.plan.response_bytes
+    prompt_tokens = max(1, len(prompt) // 4)
+    answer_tokens = max(1, len(text) // 4)
+    return {
+        "candidates": [
+            {"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP",
+             "index": 0}
+        ],
+        "usageMetadata": {
+            "promptTokenCount": prompt_tokens,
+            "candidatesTokenCount": answer_tokens,
+            "totalTokenCount": prompt_tokens + answer_tokens,
+        },
+        "modelVersion": batch.model.removeprefix("models/"),
+    }
+
+
+def _first_text(request: Any) -> str:
+    try:
+        return str(request["contents"][0]["parts"][0]["text"])
+    except (KeyError, IndexError, TypeError):
+        return ""

@@ -1,0 +1,115 @@
+"""Batch job states: both spellings, the terminal set, display names and colours.
+
+The SDK reports `JOB_STATE_*`; the wire says `BATCH_STATE_*`. Both are folded to
+one short name. Anything unknown is kept as written and is never terminal, so
+nothing destructive can happen to a job whose state we do not understand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Kind(str, Enum):
+    """The broad outcome a state belongs to; drives colour, icon and totals."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    MISSING = "missing"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class StateInfo:
+    """What the program knows about one short state name."""
+
+    label: str
+    kind: Kind
+    terminal: bool
+    icon: str
+
+
+_KNOWN: dict[str, StateInfo] = {
+    "PENDING": StateInfo("pending", Kind.PENDING, False, "◌"),
+    "QUEUED": StateInfo("queued", Kind.PENDING, False, "◌"),
+    "RUNNING": StateInfo("running", Kind.RUNNING, False, "▶"),
+    "SUCCEEDED": StateInfo("succeeded", Kind.SUCCEEDED, True, "✔"),
+    "PARTIALLY_SUCCEEDED": StateInfo("partly succeeded", Kind.SUCCEEDED, True, "✔"),
+    "FAILED": StateInfo("failed", Kind.FAILED, True, "✘"),
+    "CANCELLED": StateInfo("cancelled", Kind.CANCELLED, True, "⊘"),
+    "EXPIRED": StateInfo("expired", Kind.EXPIRED, True, "⌛"),
+    # Ours, not the API's: the server answered 404 for the job.
+    "MISSING": StateInfo("missing", Kind.MISSING, True, "?"),
+}
+
+_PREFIXES = ("JOB_STATE_", "BATCH_STATE_")
+
+# Theme variables, so the palette follows the user's Textual theme.
+KIND_STYLE: dict[Kind, str] = {
+    Kind.PENDING: "$text-muted",
+    Kind.RUNNING: "$warning",
+    Kind.SUCCEEDED: "$success",
+    Kind.FAILED: "$error",
+    Kind.CANCELLED: "$accent",
+    Kind.EXPIRED: "$text-disabled",
+    Kind.MISSING: "$error",
+    Kind.UNKNOWN: "$secondary",
+}
+
+# Plain Rich colours for places without a theme (plain mode, status output).
+KIND_COLOUR: dict[Kind, str] = {
+    Kind.PENDING: "dim",
+    Kind.RUNNING: "yellow",
+    Kind.SUCCEEDED: "green",
+    Kind.FAILED: "red",
+    Kind.CANCELLED: "dark_orange",
+    Kind.EXPIRED: "grey50",
+    Kind.MISSING: "red",
+    Kind.UNKNOWN: "magenta",
+}
+
+
+def short_name(state: str | None) -> str:
+    """`JOB_STATE_RUNNING` and `BATCH_STATE_RUNNING` both become `RUNNING`."""
+    if not state:
+        return "UNSPECIFIED"
+    text = str(state).strip()
+    if text.startswith("JobState."):  # str() of the SDK enum on some versions
+        text = text[len("JobState.") :]
+    upper = text.upper()
+    for prefix in _PREFIXES:
+        if upper.startswith(prefix):
+            return upper[len(prefix) :]
+    return upper
+
+
+def info(state: str | None) -> StateInfo:
+    """Describe any state string; unknown ones are shown as written and not terminal."""
+    name = short_name(state)
+    known = _KNOWN.get(name)
+    if known is not None:
+        return known
+    if name == "UNSPECIFIED":
+        return StateInfo("unspecified", Kind.UNKNOWN, False, "·")
+    return StateInfo(str(state), Kind.UNKNOWN, False, "·")
+
+
+def is_terminal(state: str | None) -> bool:
+    """True only for states after which the server will never change the job."""
+    return info(state).terminal
+
+
+def sdk_spelling(state: str | None) -> str:
+    """The `JOB_STATE_*` spelling the earlier tool wrote into job files."""
+    name = short_name(state)
+    if name in _KNOWN and name != "MISSING":
+        return f"JOB_STATE_{name}"
+    return str(state) if state else "JOB_STATE_UNSPECIFIED"
+
+
+MISSING = "MISSING"
