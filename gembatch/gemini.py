@@ -1,0 +1,456 @@
+"""The one place that talks to the Gemini API, through google-genai's async client.
+
+Everything else sees `RemoteJob` and `GeminiError`; nothing else imports the SDK.
+Batch jobs are read as the raw operation JSON through the SDK's own API client,
+because the typed `BatchJob` drops `batchStats` (python-genai#1323) and its
+validation rejects some real error bodies; auth, base URL and transport stay the SDK's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+from gembatch import states
+
+T = TypeVar("T")
+RETRYABLE_CODES = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_TIMEOUT_S = 60.0
+DOWNLOAD_STALL_S = 120.0
+
+
+# --- errors ---------------------------------------------------------------------------
+class GeminiError(Exception):
+    """An API call failed; `str()` is one line that says what to do, never the key."""
+
+    retryable = False
+    code: int | None = None
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class AuthError(GeminiError):
+    """The key is missing, invalid or lacks permission: polling cannot go on."""
+
+
+class NotFoundError(GeminiError):
+    """The server does not know the job or file (404)."""
+
+
+class TransientError(GeminiError):
+    """Rate limits, server errors, timeouts and network trouble: worth retrying later."""
+
+    retryable = True
+
+    def __init__(self, message: str, code: int | None = None, retry_after: float | None = None):
+        super().__init__(message, code)
+        self.retry_after = retry_after
+
+
+class RequestError(GeminiError):
+    """The server refused the request itself (400 and the like)."""
+
+
+# --- what the rest of the program sees --------------------------------------------------
+@dataclass(frozen=True)
+class BatchStats:
+    """Per-request counts the server reports; None where it said nothing."""
+
+    total: int | None = None
+    succeeded: int = 0
+    failed: int = 0
+    pending: int = 0
+
+    @classmethod
+    def from_wire(cls, raw: Any) -> BatchStats | None:
+        if not isinstance(raw, dict) or not raw:
+            return None
+
+        def count(key: str) -> int:
+            try:
+                return int(raw.get(key, 0))
+            except (TypeError, ValueError):
+                return 0
+
+        total = count("requestCount") if "requestCount" in raw else None
+        return cls(total, count("successfulRequestCount"), count("failedRequestCount"),
+                   count("pendingRequestCount"))
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed
+
+    def as_record(self) -> dict[str, int]:
+        record = {"succeeded": self.succeeded, "failed": self.failed, "pending": self.pending}
+        if self.total is not None:
+            record["total"] = self.total
+        return record
+
+
+@dataclass(frozen=True)
+class RemoteJob:
+    """A batch job as the server describes it now."""
+
+    name: str
+    state: str
+    display_name: str = ""
+    model: str = ""
+    create_time: str | None = None
+    update_time: str | None = None
+    end_time: str | None = None
+    output_file: str | None = None
+    inlined_responses: list[dict[str, Any]] | None = None
+    stats: BatchStats | None = None
+    error_message: str | None = None
+    input_file_name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_operation(cls, operation: dict[str, Any]) -> RemoteJob:
+        metadata = operation.get("metadata") or {}
+        output = metadata.get("output") or {}
+        inlined = output.get("inlinedResponses")
+        if isinstance(inlined, dict):
+            inlined = inlined.get("inlinedResponses")
+        error = operation.get("error")
+        input_config = metadata.get("inputConfig") or {}
+        return cls(
+            name=str(operation.get("name") or metadata.get("name") or ""),
+            state=states.sdk_spelling(metadata.get("state")),
+            display_name=str(metadata.get("displayName") or ""),
+            model=str(metadata.get("model") or ""),
+            create_time=iso_time(metadata.get("createTime")),
+            update_time=iso_time(metadata.get("updateTime")),
+            end_time=iso_time(metadata.get("endTime")),
+            output_file=output.get("responsesFile") or None,
+            inlined_responses=inlined if isinstance(inlined, list) else None,
+            stats=BatchStats.from_wire(metadata.get("batchStats")),
+            error_message=_status_message(error) if error else None,
+            input_file_name=input_config.get("fileName"),
+        )
+
+    def batch_record(self) -> dict[str, Any]:
+        """The `batch` object of a job-file record, in the earlier tool's field names."""
+        record: dict[str, Any] = {
+            "name": self.name,
+            "display_name": self.display_name,
+            "model": self.model,
+            "state": self.state,
+            "create_time": self.create_time,
+            "update_time": self.update_time,
+        }
+        if self.end_time:
+            record["end_time"] = self.end_time
+        if self.output_file:
+            record["dest"] = {"file_name": self.output_file}
+        elif self.inlined_responses is not None:
+            record["dest"] = {"inlined_responses": len(self.inlined_responses)}
+        return {key: value for key, value in record.items() if value is not None}
+
+
+def iso_time(value: Any) -> str | None:
+    """RFC 3339 from the wire (`...123456789Z`) to `2026-01-01T10:00:00+00:00`."""
+    if not value or not isinstance(value, str):
+        return None
+    from datetime import datetime
+
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip()).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text).isoformat(timespec="seconds")
+    except ValueError:
+        return value
+
+
+def _status_message(error: Any) -> str:
+    if isinstance(error, dict):
+        message = error.get("message") or error.get("status") or json.dumps(error)
+        code = error.get("code")
+        return one_line(f"{message} (code {code})" if code is not None else str(message))
+    return one_line(str(error))
+
+
+def one_line(text: str, limit: int = 240) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- retries --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter for transient failures."""
+
+    attempts: int = 4
+    base_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+
+    def delay(self, attempt: int, error: TransientError) -> float:
+        if error.retry_after is not None:
+            return min(self.max_delay_s, error.retry_after)
+        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2**attempt))
+
+
+def api_key_from_env() -> str | None:
+    """The key the SDK itself would pick: GOOGLE_API_KEY first, then GEMINI_API_KEY."""
+    return os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY") or None
+
+
+class GeminiClient:
+    """Async access to batch jobs and files, with retries and one-line errors."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy | None = None,
+        on_retry: Callable[[GeminiError], None] | None = None,
+    ) -> None:
+        from google import genai
+        from google.genai import types
+
+        self._key = api_key or api_key_from_env()
+        if not self._key:
+            raise AuthError(
+                "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or run `gembatch demo`"
+            )
+        self._types = types
+        options = types.HttpOptions(timeout=int(timeout_s * 1000))
+        base_url = base_url or os.environ.get("GOOGLE_GEMINI_BASE_URL")
+        if base_url:
+            options.base_url = base_url
+        self.base_url = base_url or "https://generativelanguage.googleapis.com"
+        self._client = genai.Client(api_key=self._key, http_options=options)
+        self._aio = self._client.aio
+        self.retry = retry or RetryPolicy()
+        self.on_retry = on_retry
+        self.calls = 0
+
+    async def close(self) -> None:
+        await self._aio.aclose()
+
+    # --- batches --------------------------------------------------------------------
+    async def get_batch(self, name: str) -> RemoteJob:
+        return RemoteJob.from_operation(await self._call(f"get {name}", lambda: self._get_raw(name)))
+
+    async def _get_raw(self, name: str) -> dict[str, Any]:
+        batch_id = _batch_id(name)
+        response = await self._aio._api_client.async_request("get", f"batches/{batch_id}", {})
+        return json.loads(response.body) if response.body else {}
+
+    async def cancel_batch(self, name: str) -> None:
+        await self._call(f"cancel {name}", lambda: self._aio.batches.cancel(name=name))
+
+    async def delete_batch(self, name: str) -> None:
+        await self._call(f"delete {name}", lambda: self._aio.batches.delete(name=name))
+
+    async def create_batch(self, model: str, file_name: str, display_name: str) -> RemoteJob:
+        config = self._types.CreateBatchJobConfig(display_name=display_name)
+        job = await self._call(
+            f"create a batch for {file_name}",
+            lambda: self._aio.batches.create(model=model, src=file_name, config=config),
+        )
+        return await self.get_batch(job.name) if job.name else RemoteJob(name="", state="")
+
+    async def list_batches(self, page_size: int = 100) -> AsyncIterator[RemoteJob]:
+        """Every batch job the key can see (newest first), as summaries."""
+        pager = await self._call(
+            "list batches", lambda: self._aio.batches.list(config={"page_size": page_size})
+        )
+        async for job in pager:
+            yield RemoteJob(
+                name=job.name or "",
+                state=states.sdk_spelling(job.state.value if job.state else None),
+                display_name=job.display_name or "",
+                model=job.model or "",
+            )
+
+    # --- files ----------------------------------------------------------------------
+    async def upload_file(self, path: Path, display_name: str, mime_type: str = "jsonl") -> str:
+        config = self._types.UploadFileConfig(mime_type=mime_type, display_name=display_name)
+        uploaded = await self._call(
+            f"upload {path}", lambda: self._aio.files.upload(file=str(path), config=config)
+        )
+        return str(uploaded.name)
+
+    async def delete_file(self, name: str) -> None:
+        await self._call(f"delete {name}", lambda: self._aio.files.delete(name=name))
+
+    async def download_file(
+        self, name: str, destination: BinaryIO, on_progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Stream a generated file into `destination`; returns the bytes written."""
+        return await self._call(
+            f"download {name}", lambda: self._download_once(name, destination, on_progress),
+            before_retry=lambda: _rewind(destination),
+        )
+
+    async def _download_once(
+        self, name: str, destination: BinaryIO, on_progress: Callable[[int], None] | None
+    ) -> int:
+        writer = _WatchedWriter(destination, on_progress)
+        # Large files take long: no total timeout, but a stall watchdog instead.
+        config = self._types.DownloadFileConfig(
+            http_options=self._types.HttpOptions(timeout=24 * 3600 * 1000)
+        )
+        task = asyncio.ensure_future(
+            self._aio.files.download(file=name, destination=writer, config=config)  # type: ignore[arg-type]
+        )
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=min(5.0, DOWNLOAD_STALL_S / 4))
+                if done:
+                    task.result()
+                    return writer.written
+                if time.monotonic() - writer.last_progress > DOWNLOAD_STALL_S:
+                    task.cancel()
+                    raise TransientError(
+                        f"download of {name} stalled for {DOWNLOAD_STALL_S:.0f}s; will retry"
+                    )
+        finally:
+            if not task.done():
+                task.cancel()
+
+    # --- the retry loop -------------------------------------------------------------
+    async def _call(
+        self,
+        what: str,
+        call: Callable[[], Awaitable[T]],
+        before_retry: Callable[[], None] | None = None,
+    ) -> T:
+        attempt = 0
+        while True:
+            self.calls += 1
+            try:
+                return await call()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every failure is classified, none escapes raw
+                error = self.classify(what, exc)
+            if not isinstance(error, TransientError) or attempt + 1 >= self.retry.attempts:
+                raise error
+            if self.on_retry is not None:
+                self.on_retry(error)
+            await asyncio.sleep(self.retry.delay(attempt, error))
+            attempt += 1
+            if before_retry is not None:
+                before_retry()
+
+    def classify(self, what: str, exc: BaseException) -> GeminiError:
+        """Turn any exception from the SDK or the network into a one-line GeminiError."""
+        from google.genai import errors
+
+        if isinstance(exc, GeminiError):
+            return exc
+        if isinstance(exc, errors.APIError):
+            return self._classify_api_error(what, exc)
+        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+            return TransientError(f"{what}: timed out talking to {self._host()}; will retry")
+        if _is_network_error(exc):
+            reason = _network_reason(exc)
+            return TransientError(f"{what}: cannot reach {self._host()} ({reason}); will retry")
+        return RequestError(self.redact(f"{what}: {exc.__class__.__name__}: {one_line(str(exc))}"))
+
+    def _classify_api_error(self, what: str, exc: Any) -> GeminiError:
+        code = int(getattr(exc, "code", 0) or 0)
+        status = str(getattr(exc, "status", "") or "")
+        message = self.redact(one_line(str(getattr(exc, "message", "") or exc), 200))
+        body = json.dumps(getattr(exc, "details", None) or {}, default=str)
+        if "API_KEY_INVALID" in body or "API key not valid" in message:
+            return AuthError(f"{what}: the API key was rejected ({code} {status}); check "
+                             "GEMINI_API_KEY", code)
+        if code in (401, 403):
+            return AuthError(f"{what}: permission denied ({code} {status}: {message}); check "
+                             "that the key's project has the Gemini API and billing enabled", code)
+        if code == 404:
+            return NotFoundError(f"{what}: not found on the server (404)", code)
+        if code in RETRYABLE_CODES:
+            hint = "rate limited" if code == 429 else "server error"
+            return TransientError(f"{what}: {hint} ({code} {status}); will retry", code,
+                                  _retry_after(exc))
+        return RequestError(f"{what}: {code} {status}: {message}", code)
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    def _host(self) -> str:
+        return re.sub(r"^https?://", "", self.base_url).rstrip("/")
+
+
+class _WatchedWriter:
+    """A write target that counts bytes and notes when the last chunk came."""
+
+    def __init__(self, target: BinaryIO, on_progress: Callable[[int], None] | None) -> None:
+        self.target = target
+        self.on_progress = on_progress
+        self.written = 0
+        self.last_progress = time.monotonic()
+
+    def write(self, chunk: bytes) -> int:
+        self.target.write(chunk)
+        self.written += len(chunk)
+        self.last_progress = time.monotonic()
+        if self.on_progress is not None:
+            self.on_progress(self.written)
+        return len(chunk)
+
+
+def _rewind(handle: BinaryIO) -> None:
+    handle.seek(0)
+    handle.truncate()
+
+
+def _batch_id(name: str) -> str:
+    if not re.fullmatch(r"batches/[^/]+", name):
+        raise RequestError(f"{name!r} is not a batch name (expected batches/ID)")
+    return name.split("/", 1)[1]
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    try:
+        import aiohttp
+
+        if isinstance(exc, aiohttp.ClientError):
+            return True
+    except ImportError:  # pragma: no cover - aiohttp is a dependency
+        pass
+    return isinstance(exc, (ConnectionError, OSError)) or type(exc).__name__ in {
+        "ConnectError", "ReadTimeout", "RemoteProtocolError", "ReadError",
+    }
+
+
+def _network_reason(exc: BaseException) -> str:
+    os_error = getattr(exc, "os_error", None)
+    if isinstance(os_error, OSError) and os_error.strerror:
+        return os_error.strerror.lower()
+    text = re.sub(r"\s*ssl:\S+(\s+\S+>)?", "", str(exc) or exc.__class__.__name__)
+    return one_line(text, 120)
+
+
+def _retry_after(exc: Any) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    try:
+        value = headers.get("Retry-After") or headers.get("retry-after")
+        if value:
+            return float(value)
+    except (TypeError, ValueError, AttributeError):
+        pass
+    details = (getattr(exc, "details", None) or {}).get("error", {}).get("details", [])
+    for detail in details if isinstance(details, list) else []:
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return float(delay[:-1])
+            except ValueError:
+                return None
+    return None
