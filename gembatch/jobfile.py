@@ -104,8 +104,17 @@ class JobRecord:
         return None
 
     @property
+    def missing(self) -> bool:
+        """The server answered 404 for this job; its last known state is kept."""
+        return bool(self.raw.get("missing_since"))
+
+    @property
+    def effective_state(self) -> str | None:
+        return states.MISSING if self.missing else self.state
+
+    @property
     def is_terminal(self) -> bool:
-        return states.is_terminal(self.state)
+        return states.is_terminal(self.effective_state)
 
     @property
     def request_count(self) -> int | None:
@@ -223,11 +232,13 @@ class JobFile:
         self.entries: list[Entry] = []
         self.write_lock = filelock.FileLock(str(self.path) + ".lock", timeout=WRITE_LOCK_TIMEOUT_S)
         self.rewrites = 0
+        self._seen_signature: tuple[int, int, int] | None = None
 
     # --- reading --------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> JobFile:
         job_file = cls(path)
+        job_file._seen_signature = job_file._disk_signature()
         job_file.entries = parse_lines(job_file._read_bytes())
         return job_file
 
@@ -269,6 +280,23 @@ class JobFile:
                 return record
         return None
 
+    def refresh(self) -> list[JobRecord]:
+        """Take in what others wrote since we last looked; returns records new to us."""
+        signature = self._disk_signature()
+        if signature is not None and signature == self._seen_signature:
+            return []
+        known = {id(record) for record in self.records}
+        self.entries = self._merge(parse_lines(self._read_bytes()))
+        self._seen_signature = signature
+        return [record for record in self.records if id(record) not in known]
+
+    def _disk_signature(self) -> tuple[int, int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
     # --- writing --------------------------------------------------------------------
     def save(self, before_replace: Callable[[], None] | None = None) -> None:
         """Merge our changes with the file on disk and replace it atomically."""
@@ -298,6 +326,7 @@ class JobFile:
             if isinstance(entry, JobRecord):
                 entry.mark_saved(entry.serialise())
         self.entries = merged
+        self._seen_signature = self._disk_signature()
 
     def _merge(self, disk_entries: list[Entry]) -> list[Entry]:
         """Lay our changes over what is on disk now; keep whatever others added."""

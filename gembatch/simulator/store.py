@@ -238,6 +238,17 @@ class Store:
             return batch.created + batch.plan.pending_s + batch.plan.running_s
         return None
 
+    def _changed_at(self, batch: SimBatch, state: str) -> float:
+        """When the job last changed state, as the real service reports updateTime."""
+        ended = self.ended_at(batch)
+        if ended is not None:
+            return ended
+        if batch.forced is not None:
+            return batch.forced[1]
+        if state == "RUNNING":
+            return batch.created + batch.plan.pending_s
+        return batch.created
+
     def _refresh_outputs(self) -> None:
         """Create the output file of file-input jobs that have succeeded."""
         for batch in self.batches.values():
@@ -285,7 +296,7 @@ class Store:
                 "model": batch.model,
                 "displayName": batch.display_name,
                 "createTime": rfc3339(batch.created),
-                "updateTime": rfc3339(min(now, self.ended_at(batch) or now)),
+                "updateTime": rfc3339(self._changed_at(batch, state)),
                 "batchStats": self._stats(batch, state, now),
                 "state": f"BATCH_STATE_{state}",
                 "name": batch.name,

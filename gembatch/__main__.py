@@ -1,0 +1,7 @@
+"""`python -m gembatch`."""
+
+import sys
+
+from gembatch.cli import main
+
+sys.exit(main())

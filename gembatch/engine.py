@@ -1,0 +1,418 @@
+"""The poll loop: check jobs, save results, record, then clean up; never print.
+
+Order per job (shared/design.md, "the order that keeps data safe"):
+1. results streamed to a temp file, verified, renamed into place;
+2. the new state and the results path written to the job file (one rewrite per cycle);
+3. only then the remote batch job and its files deleted; that is recorded at the
+   next rewrite (a crash before it just makes the next run see a 404, which is fine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from gembatch import states
+from gembatch.events import (
+    CycleFinished,
+    CycleStarted,
+    DownloadProgressed,
+    Event,
+    JobChecked,
+    JobChecking,
+    JobsLoaded,
+    JobUpdated,
+    JobView,
+    PollFailed,
+    RemoteDeleted,
+    ResultsSaved,
+)
+from gembatch.gemini import (
+    AuthError,
+    GeminiClient,
+    GeminiError,
+    NotFoundError,
+    RemoteJob,
+    TransientError,
+)
+from gembatch.jobfile import JobFile, JobFileError, JobRecord, now_iso
+from gembatch.results import (
+    ResultsProblem,
+    display_path,
+    inline_result_lines,
+    results_path_for,
+    save_atomically,
+    verify_existing,
+)
+
+# Two 404s in a row before a job is called missing: one can be a brand-new job
+# the server has not finished registering.
+NOT_FOUND_CONFIRMATIONS = 2
+MAX_BACKOFF_S = 600.0
+
+
+@dataclass
+class EngineOptions:
+    """How hard and how often to poll."""
+
+    concurrency: int = 16
+    downloads: int = 4
+    interval_s: float = 30.0
+    keep_remote: bool = False
+
+
+class Engine:
+    """Drives every job in one job file towards saved results and a clean remote."""
+
+    def __init__(
+        self,
+        job_file: JobFile,
+        client: GeminiClient,
+        options: EngineOptions | None = None,
+        emit: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.job_file = job_file
+        self.client = client
+        self.options = options or EngineOptions()
+        self.emit: Callable[[Event], None] = emit or (lambda event: None)
+        self.base = job_file.path.parent
+        self._check_slots = asyncio.Semaphore(self.options.concurrency)
+        self._download_slots = asyncio.Semaphore(self.options.downloads)
+        self._not_found: dict[str, int] = {}
+        self._dirty = False
+        self._cycle_errors = 0
+        self._rate_limited = False
+        self.backoff = 1.0
+        self.cycles = 0
+
+    # --- views ------------------------------------------------------------------------
+    def views(self) -> list[JobView]:
+        return [JobView.of(record) for record in self.job_file.records]
+
+    def announce(self) -> None:
+        """Tell listeners what the job file holds, problems included."""
+        problems = list(self.job_file.bad_line_messages())
+        orphans = [r for r in self.job_file.records if not r.batch_name]
+        if orphans:
+            problems.append(
+                f"{self.job_file.path}: {len(orphans)} record(s) have no batch name (an "
+                "interrupted submit?); run `gembatch submit` again to reconcile them"
+            )
+        self.emit(JobsLoaded(tuple(self.views()), tuple(problems)))
+
+    def all_done(self) -> bool:
+        jobs = [JobView.of(r) for r in self.job_file.records if r.batch_name]
+        if self.options.keep_remote:
+            return all(_results_handled(job) for job in jobs)
+        return all(job.handled for job in jobs)
+
+    def next_interval(self) -> float:
+        return min(max(self.options.interval_s, MAX_BACKOFF_S), self.options.interval_s * self.backoff)
+
+    # --- one cycle --------------------------------------------------------------------
+    async def run_cycle(self) -> CycleFinished:
+        """Check every unfinished job once, save what finished, then clean up."""
+        self.emit(CycleStarted(time.time()))
+        self.cycles += 1
+        self._cycle_errors = 0
+        self._rate_limited = False
+        for record in self.job_file.refresh():
+            self.emit(JobUpdated(JobView.of(record)))
+        visits = [r for r in self.job_file.records if self._needs_visit(r)]
+        outcomes = await asyncio.gather(*(self._visit(r) for r in visits), return_exceptions=True)
+        auth_error = next((o for o in outcomes if isinstance(o, AuthError)), None)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, GeminiError):
+                raise outcome
+        saved = self._save_if_dirty()
+        if auth_error is not None:
+            raise auth_error
+        if saved and not self.options.keep_remote:
+            cleanups = [r for r in self.job_file.records if self._needs_cleanup(r)]
+            done = await asyncio.gather(*(self._clean(r) for r in cleanups), return_exceptions=True)
+            auth_error = next((o for o in done if isinstance(o, AuthError)), None)
+            if auth_error is not None:
+                self._save_if_dirty()
+                raise auth_error
+        self.backoff = min(self.backoff * 2, 64.0) if self._rate_limited else 1.0
+        all_done = self.all_done()
+        finished = CycleFinished(
+            finished_at=time.time(),
+            checked=len(visits),
+            errors=self._cycle_errors,
+            next_poll_in=None if all_done else self.next_interval(),
+            all_done=all_done,
+            rewrites=self.job_file.rewrites,
+        )
+        self.emit(finished)
+        return finished
+
+    async def run(self, once: bool = False, stop_when_done: bool = False) -> CycleFinished:
+        """Cycle until told to stop (plain mode); the TUI schedules cycles itself."""
+        try:
+            while True:
+                finished = await self.run_cycle()
+                if once or (stop_when_done and finished.all_done):
+                    return finished
+                await asyncio.sleep(finished.next_poll_in or self.options.interval_s)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Write down anything not yet recorded (deletions from the last cycle)."""
+        self._save_if_dirty()
+
+    def _save_if_dirty(self) -> bool:
+        if not self._dirty:
+            return True
+        try:
+            self.job_file.save()
+        except (JobFileError, OSError) as error:
+            self._fail(f"could not rewrite {self.job_file.path}: {error}; nothing was deleted, "
+                       "will try again next cycle", transient=False)
+            return False
+        self._dirty = False
+        return True
+
+    # --- deciding -----------------------------------------------------------------------
+    def _needs_visit(self, record: JobRecord) -> bool:
+        if not record.batch_name or record.missing or record.remote_deleted:
+            return False
+        if not record.is_terminal:
+            return True
+        return self._results_due(record)
+
+    def _results_due(self, record: JobRecord) -> bool:
+        """A terminal job whose results we should have and do not."""
+        has_output = bool(record.batch.get("dest"))
+        wants = states.info(record.state).kind is states.Kind.SUCCEEDED or has_output
+        return wants and not self._results_on_disk(record)
+
+    def _results_on_disk(self, record: JobRecord) -> bool:
+        return bool(record.results_file) and (self.base / str(record.results_file)).is_file()
+
+    def _needs_cleanup(self, record: JobRecord) -> bool:
+        return (
+            bool(record.batch_name)
+            and record.is_terminal
+            and not record.missing
+            and not record.remote_deleted
+            and not self._results_due(record)
+        )
+
+    # --- checking -----------------------------------------------------------------------
+    async def _visit(self, record: JobRecord) -> None:
+        name = str(record.batch_name)
+        async with self._check_slots:
+            self.emit(JobChecking(record.key))
+            try:
+                remote = await self.client.get_batch(name)
+            except NotFoundError:
+                self._on_not_found(record)
+                return
+            except AuthError:
+                raise
+            except GeminiError as error:
+                self._fail(str(error), record, transient=error.retryable, error=error)
+                return
+            finally:
+                self.emit(JobChecked(record.key))
+        self._not_found.pop(record.key, None)
+        self._apply_remote(record, remote)
+        if states.is_terminal(remote.state) and self._results_due(record):
+            await self._save_results(record, remote)
+
+    def _on_not_found(self, record: JobRecord) -> None:
+        count = self._not_found.get(record.key, 0) + 1
+        self._not_found[record.key] = count
+        if count < NOT_FOUND_CONFIRMATIONS:
+            self._fail(f"{record.display_name}: the server does not know {record.batch_name} "
+                       "(404); will check once more", record)
+            return
+        if record.is_terminal and self.adopt_existing_results(record):
+            # Finished, results already on disk from an earlier run, remote gone.
+            record.raw["remote_deleted_at"] = now_iso()
+            self._changed(record)
+            return
+        record.raw["missing_since"] = now_iso()
+        record.raw["last_error"] = f"{record.batch_name} not found on the server (404)"
+        self._changed(record, previous=record.state)
+        self._fail(f"{record.display_name}: {record.batch_name} is gone from the server; marked "
+                   "missing (its record is kept)", record, transient=False)
+
+    def _apply_remote(self, record: JobRecord, remote: RemoteJob) -> None:
+        previous = record.state
+        before = (record.state, record.raw.get("stats"), record.batch.get("dest"))
+        batch = record.ensure_batch()
+        for key, value in remote.batch_record().items():
+            if key == "name" and batch.get("name"):
+                continue  # never rewrite the identity the record was created with
+            batch[key] = value
+        if remote.stats is not None:
+            record.raw["stats"] = remote.stats.as_record()
+        if remote.error_message:
+            record.raw["last_error"] = remote.error_message
+        if before != (record.state, record.raw.get("stats"), record.batch.get("dest")):
+            self._changed(record, previous)
+
+    # --- results ------------------------------------------------------------------------
+    async def _save_results(self, record: JobRecord, remote: RemoteJob) -> None:
+        dest = self._results_destination(record)
+        expected = remote.stats.total if remote.stats and remote.stats.total is not None else None
+        if expected is None and isinstance(record.raw.get("count"), int):
+            expected = record.raw["count"]
+        if remote.output_file:
+            file_name = remote.output_file
+
+            async def write(handle: BinaryIO) -> Any:
+                def progress(written: int) -> None:
+                    self.emit(DownloadProgressed(record.key, written))
+
+                return await self.client.download_file(file_name, handle, progress)
+        elif remote.inlined_responses is not None:
+            responses = remote.inlined_responses
+
+            async def write(handle: BinaryIO) -> Any:
+                for line in inline_result_lines(responses):
+                    handle.write(line)
+        else:
+            if states.info(remote.state).kind is states.Kind.SUCCEEDED:
+                self._fail(f"{record.display_name}: succeeded, but its output is not available "
+                           "yet; will try again next cycle", record)
+            else:
+                self._mark_no_results(record)
+            return
+        try:
+            async with self._download_slots:
+                self.emit(JobChecking(record.key))
+                try:
+                    summary = await save_atomically(dest, write, expected)
+                finally:
+                    self.emit(JobChecked(record.key))
+        except ResultsProblem as problem:
+            record.raw["last_error"] = f"results not saved: {problem}; remote kept, will retry"
+            self._changed(record)
+            self._fail(f"{record.display_name}: {problem}; the remote job is kept and the "
+                       "download will be retried", record, transient=False)
+            return
+        except AuthError:
+            raise
+        except GeminiError as error:
+            self._fail(str(error), record, transient=error.retryable, error=error)
+            return
+        except OSError as error:
+            self._fail(f"{record.display_name}: cannot write {dest}: {error.strerror}; check "
+                       "the folder's permissions and free space", record, transient=False)
+            return
+        self._record_results(record, dest, summary.lines, summary.failed_rows, summary.usage)
+
+    def _mark_no_results(self, record: JobRecord) -> None:
+        """A failed, cancelled or expired job without output: nothing to download."""
+        if record.batch.get("dest"):
+            record.ensure_batch().pop("dest", None)
+            self._changed(record)
+
+    def _record_results(
+        self, record: JobRecord, dest: Path, lines: int, failed: int, usage: dict[str, int]
+    ) -> None:
+        path = display_path(dest, self.base)
+        record.raw["results_file"] = path
+        record.raw["results_lines"] = lines
+        record.raw["failed_rows"] = failed
+        if usage:
+            record.raw["usage"] = usage
+        record.raw.pop("last_error", None)
+        self._changed(record, emit=False)  # ResultsSaved carries the new view
+        self.emit(ResultsSaved(JobView.of(record), path, lines, failed))
+
+    def _results_destination(self, record: JobRecord) -> Path:
+        dest = results_path_for(record.input_file, self.base, record.batch_name)
+        claimed = {
+            r.results_file for r in self.job_file.records if r is not record and r.results_file
+        }
+        if display_path(dest, self.base) in claimed:
+            suffix = str(record.batch_name).split("/")[-1]
+            dest = dest.with_name(f"{dest.stem}.{suffix}{dest.suffix}")
+        return dest
+
+    def adopt_existing_results(self, record: JobRecord) -> bool:
+        """For a job the server forgot: results an earlier run already left at the path."""
+        dest = self._results_destination(record)
+        summary = verify_existing(dest, record.request_count)
+        if summary is None:
+            return False
+        self._record_results(record, dest, summary.lines, summary.failed_rows, summary.usage)
+        return True
+
+    # --- cleanup ------------------------------------------------------------------------
+    async def _clean(self, record: JobRecord) -> None:
+        if record.state and states.info(record.state).kind is states.Kind.SUCCEEDED:
+            if not self._results_on_disk(record):  # re-checked right before deleting
+                return
+        targets: list[tuple[str, Callable[[str], Any]]] = [
+            (str(record.batch_name), self.client.delete_batch)
+        ]
+        for file_name in (record.raw.get("uploaded_file_name"),
+                          record.batch.get("dest", {}).get("file_name")):
+            if isinstance(file_name, str) and file_name:
+                targets.append((file_name, self.client.delete_file))
+        deleted: list[str] = []
+        async with self._check_slots:
+            self.emit(JobChecking(record.key))
+            try:
+                for name, delete in targets:
+                    try:
+                        await delete(name)
+                    except NotFoundError:
+                        pass  # already gone: that is what we wanted
+                    deleted.append(name)
+            except AuthError:
+                raise
+            except GeminiError as error:
+                self._fail(f"{record.display_name}: could not delete {name}: {error}", record,
+                           transient=error.retryable, error=error)
+                return
+            finally:
+                self.emit(JobChecked(record.key))
+        record.raw["remote_deleted_at"] = now_iso()
+        self._changed(record, emit=False)
+        self.emit(RemoteDeleted(JobView.of(record), tuple(deleted)))
+
+    # --- user actions -------------------------------------------------------------------
+    async def cancel(self, key: str) -> None:
+        """Ask the server to cancel one job; the next check records the outcome."""
+        record = next((r for r in self.job_file.records if r.key == key), None)
+        if record is None or not record.batch_name:
+            raise GeminiError(f"no job {key} in {self.job_file.path}")
+        if record.is_terminal:
+            raise GeminiError(f"{record.display_name} is already {states.info(record.state).label}")
+        await self.client.cancel_batch(record.batch_name)
+
+    # --- bookkeeping ------------------------------------------------------------------
+    def _changed(self, record: JobRecord, previous: str | None = None, emit: bool = True) -> None:
+        self._dirty = True
+        if emit:
+            self.emit(JobUpdated(JobView.of(record), previous))
+
+    def _fail(
+        self,
+        message: str,
+        record: JobRecord | None = None,
+        transient: bool = True,
+        error: GeminiError | None = None,
+    ) -> None:
+        self._cycle_errors += 1
+        if error is not None and error.code == 429:
+            self._rate_limited = True
+        self.emit(PollFailed(message, record.key if record else None, transient))
+
+
+def _results_handled(job: JobView) -> bool:
+    info = states.info(job.state)
+    if not info.terminal:
+        return False
+    return info.kind is not states.Kind.SUCCEEDED or bool(job.results_file)

@@ -1,0 +1,167 @@
+"""What the engine tells its listeners: past-tense, immutable events.
+
+The plain printer and the Textual monitor consume exactly these; neither reaches
+into the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gembatch import states
+from gembatch.jobfile import JobRecord
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A snapshot of one job, safe to hand to another thread or widget."""
+
+    key: str
+    input_file: str
+    batch_name: str | None
+    state: str | None
+    request_count: int | None
+    done_count: int | None
+    failed_count: int | None
+    create_time: str | None
+    end_time: str | None
+    results_file: str | None
+    remote_deleted: bool
+    last_error: str | None
+    model: str | None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def label(self) -> str:
+        return self.input_file or self.batch_name or self.key
+
+    @property
+    def state_info(self) -> states.StateInfo:
+        return states.info(self.state) if self.state else states.info("PENDING_SUBMIT")
+
+    @property
+    def handled(self) -> bool:
+        """Terminal, results saved where due, and nothing left to do remotely."""
+        info = states.info(self.state)
+        if not info.terminal:
+            return False
+        if info.kind is states.Kind.SUCCEEDED and not self.results_file:
+            return False
+        return self.remote_deleted or info.kind is states.Kind.MISSING
+
+    @classmethod
+    def of(cls, record: JobRecord) -> JobView:
+        stats = record.raw.get("stats") if isinstance(record.raw.get("stats"), dict) else {}
+        done = None
+        if stats:
+            done = int(stats.get("succeeded", 0)) + int(stats.get("failed", 0))
+        failed = record.raw.get("failed_rows")
+        if not isinstance(failed, int):
+            failed = stats.get("failed") if stats else None
+        batch = record.batch
+        return cls(
+            key=record.key,
+            input_file=record.input_file,
+            batch_name=record.batch_name,
+            state=record.effective_state,
+            request_count=record.request_count,
+            done_count=done,
+            failed_count=failed,
+            create_time=batch.get("create_time"),
+            end_time=batch.get("end_time"),
+            results_file=record.results_file,
+            remote_deleted=record.remote_deleted,
+            last_error=record.raw.get("last_error"),
+            model=batch.get("model"),
+            raw=record.raw,
+        )
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of everything the engine emits."""
+
+
+@dataclass(frozen=True)
+class JobsLoaded(Event):
+    """The job file was read; here is every job in it and any line that did not parse."""
+
+    jobs: tuple[JobView, ...]
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobChecking(Event):
+    """A request about this job is in flight."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class JobChecked(Event):
+    """The request about this job finished (whatever its outcome)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class JobUpdated(Event):
+    """A job's recorded fields changed."""
+
+    job: JobView
+    previous_state: str | None = None
+
+
+@dataclass(frozen=True)
+class DownloadProgressed(Event):
+    """Bytes of a job's results written so far."""
+
+    key: str
+    written: int
+
+
+@dataclass(frozen=True)
+class ResultsSaved(Event):
+    """A job's results are complete and verified on disk."""
+
+    job: JobView
+    path: str
+    lines: int
+    failed_rows: int
+
+
+@dataclass(frozen=True)
+class RemoteDeleted(Event):
+    """The remote batch job and its files were deleted."""
+
+    job: JobView
+    deleted: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PollFailed(Event):
+    """Something went wrong; `key` is the job it concerns, if any."""
+
+    message: str
+    key: str | None = None
+    transient: bool = True
+
+
+@dataclass(frozen=True)
+class CycleStarted(Event):
+    """A poll cycle began."""
+
+    started_at: float
+
+
+@dataclass(frozen=True)
+class CycleFinished(Event):
+    """A poll cycle ended; `next_poll_in` is None when the engine stops."""
+
+    finished_at: float
+    checked: int
+    errors: int
+    next_poll_in: float | None
+    all_done: bool
+    rewrites: int

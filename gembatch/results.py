@@ -1,0 +1,165 @@
+"""Results files: where they go, how they are written, and how they are checked."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from gembatch.jobfile import fsync_folder
+
+RESULTS_FOLDER = "results"
+USAGE_FIELDS = ("promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount",
+                "cachedContentTokenCount", "totalTokenCount")
+
+
+class ResultsProblem(Exception):
+    """Saved results are incomplete or unreadable; the remote job must be kept."""
+
+
+@dataclass
+class ResultsSummary:
+    """What a verified results file holds."""
+
+    lines: int = 0
+    failed_rows: int = 0
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+def results_path_for(input_file: str, base: Path, batch_name: str | None = None) -> Path:
+    """`<input dir>/results/<input name>`, never outside the results folder.
+
+    `base` is the job file's folder; relative input paths are read from there. An
+    input outside it (`../../x`, `/abs/x`) puts its results in `<base>/results/`.
+    """
+    base = base.resolve()
+    source = Path(input_file) if input_file else Path()
+    name = _safe_name(source.name) or _safe_name((batch_name or "job").replace("/", "-"))
+    folder = (base / source.parent).resolve() / RESULTS_FOLDER
+    if source.is_absolute() or not _inside(folder, base):
+        folder = base / RESULTS_FOLDER
+    path = (folder / name).resolve()
+    if not _inside(path, folder.resolve()):  # a name like '..' after all the above
+        path = folder / f"{_safe_name((batch_name or 'job').replace('/', '-'))}.jsonl"
+    return path
+
+
+def _safe_name(name: str) -> str:
+    name = re.sub(r"[\x00/\\]", "_", name).strip()
+    return "" if name in ("", ".", "..") else name
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def display_path(path: Path, base: Path) -> str:
+    """The path relative to the job file's folder when it lies inside, else absolute."""
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+async def save_atomically(
+    dest: Path,
+    write: Callable[[BinaryIO], Awaitable[Any]],
+    expected_lines: int | None,
+) -> ResultsSummary:
+    """Let `write` fill a temp file beside `dest`, verify it, fsync it and rename it."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(dest)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w+b") as handle:
+            await write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.seek(0)
+            summary = summarise(handle, expected_lines)
+        os.replace(tmp_name, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    fsync_folder(dest.parent)
+    return summary
+
+
+def remove_stale_parts(dest: Path) -> None:
+    """Drop half-written downloads a killed process left for this destination."""
+    for stale in dest.parent.glob(f".{glob_escape(dest.name)}.*.part"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def verify_existing(dest: Path, expected_lines: int | None) -> ResultsSummary | None:
+    """A complete results file already on disk (a crash after its rename), or None."""
+    if not dest.is_file():
+        return None
+    try:
+        with dest.open("rb") as handle:
+            return summarise(handle, expected_lines)
+    except ResultsProblem:
+        return None
+
+
+def summarise(lines: Iterable[bytes], expected_lines: int | None) -> ResultsSummary:
+    """Check every line parses and count them, failed rows and token usage."""
+    summary = ResultsSummary()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            raise ResultsProblem(f"results line {number} is not valid JSON") from None
+        summary.lines += 1
+        if not isinstance(item, dict):
+            continue
+        if item.get("error") or item.get("status"):
+            summary.failed_rows += 1
+        _add_usage(summary.usage, item.get("response"))
+    if expected_lines is not None and summary.lines != expected_lines:
+        raise ResultsProblem(
+            f"results have {summary.lines} lines but the job had {expected_lines} requests"
+        )
+    return summary
+
+
+def _add_usage(totals: dict[str, int], response: Any) -> None:
+    usage = response.get("usageMetadata") if isinstance(response, dict) else None
+    if not isinstance(usage, dict):
+        return
+    for key in USAGE_FIELDS:
+        value = usage.get(key)
+        if isinstance(value, int):
+            totals[key] = totals.get(key, 0) + value
+
+
+def inline_result_lines(responses: list[dict[str, Any]]) -> Iterable[bytes]:
+    """One JSONL line per inline response, keyed like the file output (`key` on top)."""
+    for index, item in enumerate(responses):
+        line: dict[str, Any] = {}
+        metadata = item.get("metadata") if isinstance(item, dict) else None
+        key = metadata.get("key") if isinstance(metadata, dict) else None
+        line["key"] = key if key is not None else str(index)
+        if isinstance(item, dict) and item.get("error") is not None:
+            line["error"] = item["error"]
+        else:
+            line["response"] = item.get("response") if isinstance(item, dict) else item
+        yield (json.dumps(line, ensure_ascii=False) + "\n").encode()

@@ -1,0 +1,63 @@
+"""Totals by state group and the exit codes that report them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from gembatch import states
+from gembatch.events import JobView
+
+EXIT_OK = 0  # every job succeeded and is handled
+EXIT_SOME_FAILED = 1  # all finished, some failed, were cancelled, expired or went missing
+EXIT_IN_PROGRESS = 2  # some jobs are still pending or running
+EXIT_LOCKED = 3  # another poller holds the job file
+EXIT_BAD_INPUT = 4  # the job file is missing, unreadable or has lines that do not parse
+EXIT_AUTH = 5  # the API key is missing or was rejected
+EXIT_INTERRUPTED = 130
+
+GROUPS = ("in progress", "succeeded", "failed", "cancelled/expired", "other")
+_GROUP_OF_KIND = {
+    states.Kind.PENDING: "in progress",
+    states.Kind.RUNNING: "in progress",
+    states.Kind.SUCCEEDED: "succeeded",
+    states.Kind.FAILED: "failed",
+    states.Kind.MISSING: "failed",
+    states.Kind.CANCELLED: "cancelled/expired",
+    states.Kind.EXPIRED: "cancelled/expired",
+    states.Kind.UNKNOWN: "other",
+}
+
+
+def group_of(job: JobView) -> str:
+    if not job.batch_name:
+        return "other"
+    return _GROUP_OF_KIND[states.info(job.state).kind]
+
+
+@dataclass
+class Totals:
+    """Jobs counted by group, plus rows that failed inside succeeded jobs."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(GROUPS, 0))
+    failed_rows: int = 0
+    jobs_with_failed_rows: int = 0
+    total: int = 0
+
+    @classmethod
+    def of(cls, jobs: Iterable[JobView]) -> Totals:
+        totals = cls()
+        for job in jobs:
+            totals.total += 1
+            totals.counts[group_of(job)] += 1
+            if group_of(job) == "succeeded" and job.failed_count:
+                totals.failed_rows += job.failed_count
+                totals.jobs_with_failed_rows += 1
+        return totals
+
+    def exit_code(self) -> int:
+        if self.counts["in progress"] or self.counts["other"]:
+            return EXIT_IN_PROGRESS
+        if self.counts["failed"] or self.counts["cancelled/expired"]:
+            return EXIT_SOME_FAILED
+        return EXIT_OK
