@@ -255,6 +255,10 @@ class JobFile:
             raise JobFileError(
                 f"cannot read {self.path}: permission denied; check its owner and mode"
             ) from None
+        except OSError as error:
+            raise JobFileError(
+                f"cannot read {self.path}: {error.strerror}; pass --job-info FILE"
+            ) from None
 
     @property
     def exists(self) -> bool:
@@ -417,6 +421,10 @@ def atomic_write(
     except PermissionError:
         raise JobFileError(
             f"cannot write in {folder}: permission denied; the job file was not changed"
+        ) from None
+    except OSError as error:
+        raise JobFileError(
+            f"cannot write {path}: {error.strerror}; the job file was not changed"
         ) from None
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -143,9 +143,8 @@ class Store:
             body["sizeBytes"] = str(len(sim_file.data))
             body["sha256Hash"] = hashlib.sha256(sim_file.data).hexdigest()
         if sim_file.source_batch:
-            body["downloadUri"] = (
-                f"{base_url}/download/{version}/{sim_file.name}:download?alt=media"
-            )
+            # The real service names the v1beta download path whatever the version asked.
+            body["downloadUri"] = f"{base_url}/download/v1beta/{sim_file.name}:download?alt=media"
         return body
 
     def file_chunks(self, file_id: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
