@@ -36,41 +36,69 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--job-info", default=DEFAULT_JOB_FILE, metavar="FILE",
-                        help=f"the job file (default: {DEFAULT_JOB_FILE})")
+    parser.add_argument(
+        "--job-info",
+        default=DEFAULT_JOB_FILE,
+        metavar="FILE",
+        help=f"the job file (default: {DEFAULT_JOB_FILE})",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     poll = commands.add_parser(
-        "poll", help="watch jobs, save results, clean up (full screen in a terminal)",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "poll",
+        help="watch jobs, save results, clean up (full screen in a terminal)",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_poll_options(poll)
 
     status = commands.add_parser(
-        "status", help="summarise the job file by state (no network, no lock)",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "status",
+        help="summarise the job file by state (no network, no lock)",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     status.add_argument("--list", action="store_true", help="list the jobs in each group")
     status.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     demo = commands.add_parser(
-        "demo", help="try the monitor against a built-in simulator (no key, no network)")
+        "demo", help="try the monitor against a built-in simulator (no key, no network)"
+    )
     demo.add_argument("--plain", action="store_true", help="print events instead of the screen")
-    demo.add_argument("--dir", type=Path, help="folder for the demo files (default: a new temp folder)")
+    demo.add_argument(
+        "--dir", type=Path, help="folder for the demo files (default: a new temp folder)"
+    )
     demo.add_argument("--speed", type=float, default=1.0, help="make simulated jobs N times faster")
     return parser
 
 
 def _add_poll_options(poll: argparse.ArgumentParser) -> None:
-    poll.add_argument("--plain", action="store_true",
-                      help="one line per event (automatic when stdout is not a terminal)")
+    poll.add_argument(
+        "--plain",
+        action="store_true",
+        help="one line per event (automatic when stdout is not a terminal)",
+    )
     poll.add_argument("--once", action="store_true", help="run one cycle, then exit")
-    poll.add_argument("--stop-when-done", action="store_true",
-                      help="exit when every job is finished and handled")
-    poll.add_argument("--interval", type=float, default=30.0, metavar="SECONDS",
-                      help="seconds between cycles (default: 30)")
-    poll.add_argument("--concurrency", type=int, default=16, metavar="N",
-                      help="API calls in flight at once (default: 16)")
-    poll.add_argument("--keep-remote", action="store_true",
-                      help="never delete remote jobs or files")
+    poll.add_argument(
+        "--stop-when-done", action="store_true", help="exit when every job is finished and handled"
+    )
+    poll.add_argument(
+        "--interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds between cycles (default: 30)",
+    )
+    poll.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        metavar="N",
+        help="API calls in flight at once (default: 16)",
+    )
+    poll.add_argument(
+        "--keep-remote", action="store_true", help="never delete remote jobs or files"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(handler(args))
     except KeyboardInterrupt:
-        print("interrupted; the job file is consistent, run the command again to resume",
-              file=sys.stderr)
+        print(
+            "interrupted; the job file is consistent, run the command again to resume",
+            file=sys.stderr,
+        )
         return summary.EXIT_INTERRUPTED
 
 
@@ -118,13 +148,17 @@ def cmd_status(args: argparse.Namespace) -> int:
                 continue
             note = ""
             if group == "succeeded" and totals.failed_rows:
-                note = (f"  ({totals.failed_rows} failed rows in "
-                        f"{totals.jobs_with_failed_rows} jobs; see their results files)")
+                note = (
+                    f"  ({totals.failed_rows} failed rows in "
+                    f"{totals.jobs_with_failed_rows} jobs; see their results files)"
+                )
             print(f"  {group:<18} {count:>6}{note}")
             if args.list:
                 for job in (j for j in jobs if summary.group_of(j) == group):
                     where = job.results_file or ""
-                    print(f"      {job.label}  {job.state_info.label}  {progress_text(job)}  {where}")
+                    print(
+                        f"      {job.label}  {job.state_info.label}  {progress_text(job)}  {where}"
+                    )
         for problem in problems:
             error(problem)
     if problems:
@@ -173,9 +207,14 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return run_poller(job_file, args, plain=plain)
 
 
-def run_poller(job_file: JobFile, args: argparse.Namespace, plain: bool,
-               base_url: str | None = None, api_key: str | None = None,
-               title: str | None = None) -> int:
+def run_poller(
+    job_file: JobFile,
+    args: argparse.Namespace,
+    plain: bool,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    title: str | None = None,
+) -> int:
     """Hold the poller lock and run the engine, plain or full screen."""
     from gembatch.engine import EngineOptions
     from gembatch.gemini import AuthError, GeminiClient
@@ -196,8 +235,14 @@ def run_poller(job_file: JobFile, args: argparse.Namespace, plain: bool,
                 return asyncio.run(_poll_plain(job_file, client, options, args))
             from gembatch.app import GembatchApp
 
-            app = GembatchApp(job_file, client, options, once=args.once,
-                              stop_when_done=args.stop_when_done, title=title)
+            app = GembatchApp(
+                job_file,
+                client,
+                options,
+                once=args.once,
+                stop_when_done=args.stop_when_done,
+                title=title,
+            )
             app.run()
             return app.return_code if app.return_code is not None else 0
     except PollerBusyError as busy:
@@ -208,8 +253,9 @@ def run_poller(job_file: JobFile, args: argparse.Namespace, plain: bool,
         return summary.EXIT_BAD_INPUT
 
 
-async def _poll_plain(job_file: JobFile, client: Any, options: Any,
-                      args: argparse.Namespace) -> int:
+async def _poll_plain(
+    job_file: JobFile, client: Any, options: Any, args: argparse.Namespace
+) -> int:
     from gembatch.engine import Engine
     from gembatch.gemini import AuthError
     from gembatch.plain import PlainPrinter

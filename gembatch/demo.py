@@ -50,8 +50,12 @@ DEMO_JOBS: tuple[DemoJob, ...] = (
 def demo_scenario(jobs: tuple[DemoJob, ...] = DEMO_JOBS, speed: float = 1.0) -> Scenario:
     speed = max(speed, 0.01)
     plans = [
-        (f"*{job.name}", replace(job.plan, pending_s=job.plan.pending_s / speed,
-                                 running_s=job.plan.running_s / speed))
+        (
+            f"*{job.name}",
+            replace(
+                job.plan, pending_s=job.plan.pending_s / speed, running_s=job.plan.running_s / speed
+            ),
+        )
         for job in jobs
     ]
     return Scenario(seed=7, plans=plans)
@@ -61,13 +65,18 @@ def write_input(path: Path, requests: int, prefix: str = "") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as handle:
         for n in range(requests):
-            line = {"key": f"{prefix}{n:06d}",
-                    "request": {"contents": [{"parts": [{"text": f"Request {n} of {path.name}"}]}]}}
+            line = {
+                "key": f"{prefix}{n:06d}",
+                "request": {"contents": [{"parts": [{"text": f"Request {n} of {path.name}"}]}]},
+            }
             handle.write(json.dumps(line) + "\n")
 
 
 async def seed_jobs(
-    client: GeminiClient, folder: Path, jobs: list[tuple[str, int]], job_file_name: str = "job-info.jsonl"
+    client: GeminiClient,
+    folder: Path,
+    jobs: list[tuple[str, int]],
+    job_file_name: str = "job-info.jsonl",
 ) -> JobFile:
     """Write inputs under `folder/batch/`, submit them, and write the job file."""
     job_file = JobFile.load(folder / job_file_name)
@@ -76,8 +85,14 @@ async def seed_jobs(
         write_input(folder / relative, requests)
         uploaded = await client.upload_file(folder / relative, display_name=name)
         remote = await client.create_batch(MODEL, uploaded, display_name=relative)
-        record = JobRecord(raw={"input_file": relative, "count": requests,
-                                "uploaded_file_name": uploaded, "batch": remote.batch_record()})
+        record = JobRecord(
+            raw={
+                "input_file": relative,
+                "count": requests,
+                "uploaded_file_name": uploaded,
+                "batch": remote.batch_record(),
+            }
+        )
         job_file.entries.append(record)
         record._original = {}
         record.original_line = None
@@ -99,14 +114,25 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         client = GeminiClient(api_key=DEMO_KEY, base_url=base_url)
         job_file = asyncio.run(_seed_and_close(client, folder, jobs))
-        print(f"demo: {len(jobs)} jobs on a simulator at {base_url}; files in {folder}",
-              file=sys.stderr)
-        poll_args = argparse.Namespace(
-            concurrency=16, interval=max(1.0, 3.0 / max(args.speed, 0.01)), keep_remote=False,
-            once=False, stop_when_done=plain,
+        print(
+            f"demo: {len(jobs)} jobs on a simulator at {base_url}; files in {folder}",
+            file=sys.stderr,
         )
-        return run_poller(job_file, poll_args, plain=plain, base_url=base_url,
-                          api_key=DEMO_KEY, title=f"gembatch demo · {folder}")
+        poll_args = argparse.Namespace(
+            concurrency=16,
+            interval=max(1.0, 3.0 / max(args.speed, 0.01)),
+            keep_remote=False,
+            once=False,
+            stop_when_done=plain,
+        )
+        return run_poller(
+            job_file,
+            poll_args,
+            plain=plain,
+            base_url=base_url,
+            api_key=DEMO_KEY,
+            title=f"gembatch demo · {folder}",
+        )
     finally:
         server.stop()
 

@@ -10,6 +10,7 @@ Order per job (shared/design.md, "the order that keeps data safe"):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +38,6 @@ from gembatch.gemini import (
     GeminiError,
     NotFoundError,
     RemoteJob,
-    TransientError,
 )
 from gembatch.jobfile import JobFile, JobFileError, JobRecord, now_iso
 from gembatch.results import (
@@ -111,7 +111,9 @@ class Engine:
         return all(job.handled for job in jobs)
 
     def next_interval(self) -> float:
-        return min(max(self.options.interval_s, MAX_BACKOFF_S), self.options.interval_s * self.backoff)
+        return min(
+            max(self.options.interval_s, MAX_BACKOFF_S), self.options.interval_s * self.backoff
+        )
 
     # --- one cycle --------------------------------------------------------------------
     async def run_cycle(self) -> CycleFinished:
@@ -172,8 +174,11 @@ class Engine:
         try:
             self.job_file.save()
         except (JobFileError, OSError) as error:
-            self._fail(f"could not rewrite {self.job_file.path}: {error}; nothing was deleted, "
-                       "will try again next cycle", transient=False)
+            self._fail(
+                f"could not rewrite {self.job_file.path}: {error}; nothing was deleted, "
+                "will try again next cycle",
+                transient=False,
+            )
             return False
         self._dirty = False
         return True
@@ -230,8 +235,11 @@ class Engine:
         count = self._not_found.get(record.key, 0) + 1
         self._not_found[record.key] = count
         if count < NOT_FOUND_CONFIRMATIONS:
-            self._fail(f"{record.display_name}: the server does not know {record.batch_name} "
-                       "(404); will check once more", record)
+            self._fail(
+                f"{record.display_name}: the server does not know {record.batch_name} "
+                "(404); will check once more",
+                record,
+            )
             return
         if record.is_terminal and self.adopt_existing_results(record):
             # Finished, results already on disk from an earlier run, remote gone.
@@ -241,8 +249,12 @@ class Engine:
         record.raw["missing_since"] = now_iso()
         record.raw["last_error"] = f"{record.batch_name} not found on the server (404)"
         self._changed(record, previous=record.state)
-        self._fail(f"{record.display_name}: {record.batch_name} is gone from the server; marked "
-                   "missing (its record is kept)", record, transient=False)
+        self._fail(
+            f"{record.display_name}: {record.batch_name} is gone from the server; marked "
+            "missing (its record is kept)",
+            record,
+            transient=False,
+        )
 
     def _apply_remote(self, record: JobRecord, remote: RemoteJob) -> None:
         previous = record.state
@@ -281,8 +293,11 @@ class Engine:
                     handle.write(line)
         else:
             if states.info(remote.state).kind is states.Kind.SUCCEEDED:
-                self._fail(f"{record.display_name}: succeeded, but its output is not available "
-                           "yet; will try again next cycle", record)
+                self._fail(
+                    f"{record.display_name}: succeeded, but its output is not available "
+                    "yet; will try again next cycle",
+                    record,
+                )
             else:
                 self._mark_no_results(record)
             return
@@ -296,8 +311,12 @@ class Engine:
         except ResultsProblem as problem:
             record.raw["last_error"] = f"results not saved: {problem}; remote kept, will retry"
             self._changed(record)
-            self._fail(f"{record.display_name}: {problem}; the remote job is kept and the "
-                       "download will be retried", record, transient=False)
+            self._fail(
+                f"{record.display_name}: {problem}; the remote job is kept and the "
+                "download will be retried",
+                record,
+                transient=False,
+            )
             return
         except AuthError:
             raise
@@ -305,8 +324,12 @@ class Engine:
             self._fail(str(error), record, transient=error.retryable, error=error)
             return
         except OSError as error:
-            self._fail(f"{record.display_name}: cannot write {dest}: {error.strerror}; check "
-                       "the folder's permissions and free space", record, transient=False)
+            self._fail(
+                f"{record.display_name}: cannot write {dest}: {error.strerror}; check "
+                "the folder's permissions and free space",
+                record,
+                transient=False,
+            )
             return
         self._record_results(record, dest, summary.lines, summary.failed_rows, summary.usage)
 
@@ -350,14 +373,16 @@ class Engine:
 
     # --- cleanup ------------------------------------------------------------------------
     async def _clean(self, record: JobRecord) -> None:
-        if record.state and states.info(record.state).kind is states.Kind.SUCCEEDED:
-            if not self._results_on_disk(record):  # re-checked right before deleting
-                return
+        succeeded = states.info(record.state).kind is states.Kind.SUCCEEDED
+        if succeeded and not self._results_on_disk(record):  # re-checked right before deleting
+            return
         targets: list[tuple[str, Callable[[str], Any]]] = [
             (str(record.batch_name), self.client.delete_batch)
         ]
-        for file_name in (record.raw.get("uploaded_file_name"),
-                          record.batch.get("dest", {}).get("file_name")):
+        for file_name in (
+            record.raw.get("uploaded_file_name"),
+            record.batch.get("dest", {}).get("file_name"),
+        ):
             if isinstance(file_name, str) and file_name:
                 targets.append((file_name, self.client.delete_file))
         deleted: list[str] = []
@@ -365,16 +390,18 @@ class Engine:
             self.emit(JobChecking(record.key))
             try:
                 for name, delete in targets:
-                    try:
+                    with contextlib.suppress(NotFoundError):  # already gone is what we want
                         await delete(name)
-                    except NotFoundError:
-                        pass  # already gone: that is what we wanted
                     deleted.append(name)
             except AuthError:
                 raise
             except GeminiError as error:
-                self._fail(f"{record.display_name}: could not delete {name}: {error}", record,
-                           transient=error.retryable, error=error)
+                self._fail(
+                    f"{record.display_name}: could not delete {name}: {error}",
+                    record,
+                    transient=error.retryable,
+                    error=error,
+                )
                 return
             finally:
                 self.emit(JobChecked(record.key))

@@ -38,7 +38,9 @@ class JobView:
 
     @property
     def state_info(self) -> states.StateInfo:
-        return states.info(self.state) if self.state else states.info("PENDING_SUBMIT")
+        if self.state is None:
+            return states.NOT_CHECKED if self.batch_name else states.NOT_SUBMITTED
+        return states.info(self.state)
 
     @property
     def handled(self) -> bool:

@@ -83,8 +83,12 @@ class BatchStats:
                 return 0
 
         total = count("requestCount") if "requestCount" in raw else None
-        return cls(total, count("successfulRequestCount"), count("failedRequestCount"),
-                   count("pendingRequestCount"))
+        return cls(
+            total,
+            count("successfulRequestCount"),
+            count("failedRequestCount"),
+            count("pendingRequestCount"),
+        )
 
     @property
     def done(self) -> int:
@@ -240,7 +244,9 @@ class GeminiClient:
 
     # --- batches --------------------------------------------------------------------
     async def get_batch(self, name: str) -> RemoteJob:
-        return RemoteJob.from_operation(await self._call(f"get {name}", lambda: self._get_raw(name)))
+        return RemoteJob.from_operation(
+            await self._call(f"get {name}", lambda: self._get_raw(name))
+        )
 
     async def _get_raw(self, name: str) -> dict[str, Any]:
         batch_id = _batch_id(name)
@@ -290,7 +296,8 @@ class GeminiClient:
     ) -> int:
         """Stream a generated file into `destination`; returns the bytes written."""
         return await self._call(
-            f"download {name}", lambda: self._download_once(name, destination, on_progress),
+            f"download {name}",
+            lambda: self._download_once(name, destination, on_progress),
             before_retry=lambda: _rewind(destination),
         )
 
@@ -366,17 +373,22 @@ class GeminiClient:
         message = self.redact(one_line(str(getattr(exc, "message", "") or exc), 200))
         body = json.dumps(getattr(exc, "details", None) or {}, default=str)
         if "API_KEY_INVALID" in body or "API key not valid" in message:
-            return AuthError(f"{what}: the API key was rejected ({code} {status}); check "
-                             "GEMINI_API_KEY", code)
+            return AuthError(
+                f"{what}: the API key was rejected ({code} {status}); check GEMINI_API_KEY", code
+            )
         if code in (401, 403):
-            return AuthError(f"{what}: permission denied ({code} {status}: {message}); check "
-                             "that the key's project has the Gemini API and billing enabled", code)
+            return AuthError(
+                f"{what}: permission denied ({code} {status}: {message}); check "
+                "that the key's project has the Gemini API and billing enabled",
+                code,
+            )
         if code == 404:
             return NotFoundError(f"{what}: not found on the server (404)", code)
         if code in RETRYABLE_CODES:
             hint = "rate limited" if code == 429 else "server error"
-            return TransientError(f"{what}: {hint} ({code} {status}); will retry", code,
-                                  _retry_after(exc))
+            return TransientError(
+                f"{what}: {hint} ({code} {status}); will retry", code, _retry_after(exc)
+            )
         return RequestError(f"{what}: {code} {status}: {message}", code)
 
     def redact(self, text: str) -> str:
@@ -424,7 +436,10 @@ def _is_network_error(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover - aiohttp is a dependency
         pass
     return isinstance(exc, (ConnectionError, OSError)) or type(exc).__name__ in {
-        "ConnectError", "ReadTimeout", "RemoteProtocolError", "ReadError",
+        "ConnectError",
+        "ReadTimeout",
+        "RemoteProtocolError",
+        "ReadError",
     }
 
 

@@ -274,7 +274,7 @@ class JobFile:
 
     def bad_line_messages(self) -> list[str]:
         return [
-            f"{self.path}:{bad.line_number}: {bad.reason}; line kept as is, fix or remove it by hand"
+            f"{self.path}:{bad.line_number}: {bad.reason}; kept as is, fix or remove it by hand"
             for bad in self.bad_lines
         ]
 
@@ -335,9 +335,9 @@ class JobFile:
     def _merge(self, disk_entries: list[Entry]) -> list[Entry]:
         """Lay our changes over what is on disk now; keep whatever others added."""
         ours = self.records
-        our_by_key = dict(zip(_unique_keys(ours), ours))
+        our_by_key = dict(zip(_unique_keys(ours), ours, strict=False))
         disk_records = [e for e in disk_entries if isinstance(e, JobRecord)]
-        disk_key_of = dict(zip(map(id, disk_records), _unique_keys(disk_records)))
+        disk_key_of = dict(zip(map(id, disk_records), _unique_keys(disk_records), strict=False))
         merged: list[Entry] = []
         used: set[str] = set()
         for entry in disk_entries:
@@ -407,9 +407,7 @@ def _entry_bytes(entry: Entry) -> bytes:
     return entry.serialise()
 
 
-def atomic_write(
-    path: Path, data: bytes, before_replace: Callable[[], None] | None = None
-) -> None:
+def atomic_write(path: Path, data: bytes, before_replace: Callable[[], None] | None = None) -> None:
     """Write `data` to `path` so a crash at any instant leaves the old or the new file."""
     folder = path.parent if str(path.parent) else Path(".")
     try:

@@ -36,9 +36,13 @@ def describe(event: Event) -> list[str]:
         return [f"loaded {totals.total} jobs ({parts or 'none'})", *event.problems]
     if isinstance(event, JobUpdated):
         job = event.job
-        info = states.info(job.state)
-        before = f"{states.info(event.previous_state).label} → " if event.previous_state and (
-            states.short_name(event.previous_state) != states.short_name(job.state)) else ""
+        info = job.state_info
+        before = (
+            f"{states.info(event.previous_state).label} → "
+            if event.previous_state
+            and (states.short_name(event.previous_state) != states.short_name(job.state))
+            else ""
+        )
         extra = f"  {progress_text(job)}" if progress_text(job) else ""
         return [f"{info.icon} {job.label}: {before}{info.label}{extra}"]
     if isinstance(event, ResultsSaved):

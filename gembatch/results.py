@@ -15,8 +15,13 @@ from typing import Any, BinaryIO
 from gembatch.jobfile import fsync_folder
 
 RESULTS_FOLDER = "results"
-USAGE_FIELDS = ("promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount",
-                "cachedContentTokenCount", "totalTokenCount")
+USAGE_FIELDS = (
+    "promptTokenCount",
+    "candidatesTokenCount",
+    "thoughtsTokenCount",
+    "cachedContentTokenCount",
+    "totalTokenCount",
+)
 
 
 class ResultsProblem(Exception):

@@ -113,3 +113,5 @@ def sdk_spelling(state: str | None) -> str:
 
 
 MISSING = "MISSING"
+NOT_CHECKED = StateInfo("not checked yet", Kind.PENDING, False, "…")
+NOT_SUBMITTED = StateInfo("not submitted", Kind.UNKNOWN, False, "·")

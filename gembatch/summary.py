@@ -32,6 +32,8 @@ _GROUP_OF_KIND = {
 def group_of(job: JobView) -> str:
     if not job.batch_name:
         return "other"
+    if job.state is None:  # an old-form record not checked yet
+        return "in progress"
     return _GROUP_OF_KIND[states.info(job.state).kind]
 
 

@@ -63,8 +63,7 @@ def make_client(server: SimulatorServer, **kwargs: object) -> GeminiClient:
 def cli_env(server: SimulatorServer) -> dict[str, str]:
     """Environment for a `gembatch` subprocess talking to the simulator."""
     env = {k: v for k, v in os.environ.items() if k not in ("GOOGLE_API_KEY",)}
-    env.update(GEMINI_API_KEY=API_KEY, GOOGLE_GEMINI_BASE_URL=server.base_url,
-               PYTHONUNBUFFERED="1")
+    env.update(GEMINI_API_KEY=API_KEY, GOOGLE_GEMINI_BASE_URL=server.base_url, PYTHONUNBUFFERED="1")
     return env
 
 

@@ -29,7 +29,9 @@ from tests.conftest import make_client, read_jsonl
 OUTCOMES = ["SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"]
 
 
-def engine_for(sim: SimulatorServer, job_file: JobFile, **options: object) -> tuple[Engine, list[Event]]:
+def engine_for(
+    sim: SimulatorServer, job_file: JobFile, **options: object
+) -> tuple[Engine, list[Event]]:
     events: list[Event] = []
     opts = EngineOptions(interval_s=0.01, **options)  # type: ignore[arg-type]
     return Engine(job_file, make_client(sim), opts, emit=events.append), events
@@ -57,15 +59,23 @@ def assert_complete(sim: SimulatorServer, job_file: JobFile) -> None:
             assert keys == sorted(keys) and len(set(keys)) == len(keys)
     assert not sim.store.batches, "remote batch jobs left behind"
     assert not sim.store.files, "remote files left behind"
-    assert all(d.state in {"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED", "FILE"}
-               for d in sim.store.deletions), "a job was deleted before it finished"
+    assert all(
+        d.state in {"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED", "FILE"}
+        for d in sim.store.deletions
+    ), "a job was deleted before it finished"
 
 
 async def test_fifty_jobs_with_mixed_outcomes(sim: SimulatorServer, tmp_path: Path) -> None:
     sim.scenario.plans = [
-        (f"batch/{n:03d}.jsonl", JobPlan(pending_s=0.05 * (n % 3), running_s=0.1 * (n % 5),
-                                          outcome=OUTCOMES[n % 4],
-                                          failed_row_rate=0.2 if n % 7 == 0 else 0.0))
+        (
+            f"batch/{n:03d}.jsonl",
+            JobPlan(
+                pending_s=0.05 * (n % 3),
+                running_s=0.1 * (n % 5),
+                outcome=OUTCOMES[n % 4],
+                failed_row_rate=0.2 if n % 7 == 0 else 0.0,
+            ),
+        )
         for n in range(50)
     ]
     client = make_client(sim)
@@ -84,10 +94,13 @@ async def test_fifty_jobs_with_mixed_outcomes(sim: SimulatorServer, tmp_path: Pa
 
 
 async def test_running_jobs_are_never_deleted(sim: SimulatorServer, tmp_path: Path) -> None:
-    sim.scenario.plans = [("batch/slow.jsonl", JobPlan(0, 3600)),
-                          ("batch/odd.jsonl", JobPlan(0, 0))]
-    job_file = await seed_jobs(make_client(sim), tmp_path,
-                               [("slow.jsonl", 3), ("fast.jsonl", 3), ("odd.jsonl", 3)])
+    sim.scenario.plans = [
+        ("batch/slow.jsonl", JobPlan(0, 3600)),
+        ("batch/odd.jsonl", JobPlan(0, 0)),
+    ]
+    job_file = await seed_jobs(
+        make_client(sim), tmp_path, [("slow.jsonl", 3), ("fast.jsonl", 3), ("odd.jsonl", 3)]
+    )
     odd = next(r for r in job_file.records if r.input_file == "batch/odd.jsonl")
     sim.store.force_state(str(odd.batch_name), "SOMETHING_NEW")  # a state we do not know
     engine, events = engine_for(sim, job_file)
@@ -102,8 +115,9 @@ async def test_running_jobs_are_never_deleted(sim: SimulatorServer, tmp_path: Pa
     assert not reread["batch/odd.jsonl"].is_terminal
 
 
-async def test_results_are_recorded_before_the_remote_is_deleted(sim: SimulatorServer,
-                                                                 tmp_path: Path) -> None:
+async def test_results_are_recorded_before_the_remote_is_deleted(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
     job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 4)])
     seen_on_disk_at_delete: list[dict] = []
     original = sim.store.delete_batch
@@ -124,7 +138,7 @@ async def test_results_are_recorded_before_the_remote_is_deleted(sim: SimulatorS
 async def test_injected_error_storm_still_finishes(sim: SimulatorServer, tmp_path: Path) -> None:
     job_file = await seed_jobs(make_client(sim), tmp_path, [(f"{n}.jsonl", 3) for n in range(12)])
     sim.scenario.faults = Faults(error_rate=0.3, error_codes=(429, 500))
-    engine, events = engine_for(sim, job_file)
+    engine, _events = engine_for(sim, job_file)
     await run_until_done(engine, max_cycles=60)
     sim.scenario.faults = Faults()
     assert_complete(sim, job_file)
@@ -132,8 +146,9 @@ async def test_injected_error_storm_still_finishes(sim: SimulatorServer, tmp_pat
     assert len(errors) > 10  # the storm really happened
 
 
-async def test_one_rewrite_per_cycle_however_many_finish(sim: SimulatorServer,
-                                                         tmp_path: Path) -> None:
+async def test_one_rewrite_per_cycle_however_many_finish(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
     job_file = await seed_jobs(make_client(sim), tmp_path, [(f"{n}.jsonl", 2) for n in range(40)])
     engine, events = engine_for(sim, job_file)
     before = job_file.rewrites
@@ -159,7 +174,7 @@ async def test_restart_finishes_what_a_crash_left(sim: SimulatorServer, tmp_path
     remote_b = await engine2.client.get_batch(str(b.batch_name))
     await engine2._save_results(b, remote_b)
     job_file.save()
-    restarted, events = engine_for(sim, JobFile.load(job_file.path))
+    restarted, _events = engine_for(sim, JobFile.load(job_file.path))
     await run_until_done(restarted)
     assert_complete(sim, job_file)
 
@@ -174,8 +189,7 @@ async def test_stale_partial_download_is_cleared(sim: SimulatorServer, tmp_path:
     assert sorted(p.name for p in results.iterdir()) == ["a.jsonl"]
 
 
-async def test_job_gone_from_server_is_marked_missing(sim: SimulatorServer,
-                                                      tmp_path: Path) -> None:
+async def test_job_gone_from_server_is_marked_missing(sim: SimulatorServer, tmp_path: Path) -> None:
     sim.scenario.default_plan = JobPlan(0, 3600)
     job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 2), ("b.jsonl", 2)])
     sim.store.delete_batch(str(job_file.records[0].batch_name).split("/")[1])
@@ -195,8 +209,9 @@ async def test_job_gone_from_server_is_marked_missing(sim: SimulatorServer,
     assert a.key not in checked  # not retried forever
 
 
-async def test_succeeded_but_output_not_ready_is_retried(sim: SimulatorServer,
-                                                         tmp_path: Path) -> None:
+async def test_succeeded_but_output_not_ready_is_retried(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
     sim.scenario.default_plan = JobPlan(0, 0, output_ready_delay_s=3600)
     job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 2)])
     engine, events = engine_for(sim, job_file)
@@ -210,8 +225,9 @@ async def test_succeeded_but_output_not_ready_is_retried(sim: SimulatorServer,
     assert_complete(sim, job_file)
 
 
-async def test_results_with_wrong_line_count_keep_the_remote(sim: SimulatorServer,
-                                                             tmp_path: Path) -> None:
+async def test_results_with_wrong_line_count_keep_the_remote(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
     job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 5)])
     job_file.records[0].raw["count"] = 6  # the stats will say 5, but trust is checked
     sim.scenario.default_plan = JobPlan(0, 0)
@@ -219,7 +235,7 @@ async def test_results_with_wrong_line_count_keep_the_remote(sim: SimulatorServe
     batch.requests.append({"key": None, "request": {}})  # the server says 6 ...
     original = sim.store.result_lines
     sim.store.result_lines = lambda b: list(original(b))[:5]  # type: ignore[method-assign]
-    engine, events = engine_for(sim, job_file)
+    engine, _events = engine_for(sim, job_file)
     await engine.run_cycle()
     await engine.run_cycle()
     engine.close()
@@ -229,18 +245,19 @@ async def test_results_with_wrong_line_count_keep_the_remote(sim: SimulatorServe
     assert sim.store.batches and not sim.store.deletions
 
 
-async def test_inline_job_results_are_written_with_keys(sim: SimulatorServer,
-                                                        tmp_path: Path) -> None:
+async def test_inline_job_results_are_written_with_keys(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
     client = make_client(sim)
     from google.genai import types  # the SDK builds the inline request as a user would
 
     sdk = client._client
-    requests = [types.InlinedRequest(contents=f"q{n}", metadata={"key": f"k{n}"})
-                for n in range(3)]
+    requests = [types.InlinedRequest(contents=f"q{n}", metadata={"key": f"k{n}"}) for n in range(3)]
     job = await sdk.aio.batches.create(model="gemini-2.5-flash", src=requests)
     path = tmp_path / "job-info.jsonl"
-    path.write_text(json.dumps({"input_file": "inline/questions.jsonl",
-                                "batch": {"name": job.name}}) + "\n")
+    path.write_text(
+        json.dumps({"input_file": "inline/questions.jsonl", "batch": {"name": job.name}}) + "\n"
+    )
     engine, _ = engine_for(sim, JobFile.load(path))
     await run_until_done(engine)
     rows = read_jsonl(tmp_path / "inline/results/questions.jsonl")
@@ -248,8 +265,9 @@ async def test_inline_job_results_are_written_with_keys(sim: SimulatorServer,
     assert rows[1]["response"]["candidates"][0]["content"]["parts"][0]["text"].endswith("q1")
 
 
-async def test_keep_remote_saves_results_and_deletes_nothing(sim: SimulatorServer,
-                                                             tmp_path: Path) -> None:
+async def test_keep_remote_saves_results_and_deletes_nothing(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
     job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 3)])
     engine, _ = engine_for(sim, job_file, keep_remote=True)
     await run_until_done(engine)
@@ -257,8 +275,9 @@ async def test_keep_remote_saves_results_and_deletes_nothing(sim: SimulatorServe
     assert sim.store.batches and not sim.store.deletions
 
 
-async def test_auth_error_stops_the_cycle_with_a_clear_message(sim: SimulatorServer,
-                                                               tmp_path: Path) -> None:
+async def test_auth_error_stops_the_cycle_with_a_clear_message(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
     job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 3)])
     sim.scenario.api_key = "rotated"
     engine, _ = engine_for(sim, job_file)
@@ -267,16 +286,18 @@ async def test_auth_error_stops_the_cycle_with_a_clear_message(sim: SimulatorSer
     assert sim.store.batches and not sim.store.deletions
 
 
-@pytest.mark.parametrize("input_file", ["../../escape.jsonl", "/etc/absolute.jsonl",
-                                        "a/../../../x.jsonl", "..", ""])
+@pytest.mark.parametrize(
+    "input_file", ["../../escape.jsonl", "/etc/absolute.jsonl", "a/../../../x.jsonl", "..", ""]
+)
 def test_results_path_never_leaves_the_results_folder(tmp_path: Path, input_file: str) -> None:
     path = results_path_for(input_file, tmp_path, "batches/abc")
     assert path.resolve().is_relative_to(tmp_path.resolve())
     assert path.parent.name == "results"
 
 
-async def test_hostile_input_path_writes_inside_the_job_folder(sim: SimulatorServer,
-                                                               tmp_path: Path) -> None:
+async def test_hostile_input_path_writes_inside_the_job_folder(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
     job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 2)])
     job_file.records[0].raw["input_file"] = "../../../outside.jsonl"
     job_file.save()
@@ -286,8 +307,9 @@ async def test_hostile_input_path_writes_inside_the_job_folder(sim: SimulatorSer
     assert not (tmp_path.parent / "outside.jsonl").exists()
 
 
-async def test_two_jobs_with_the_same_input_name_do_not_overwrite(sim: SimulatorServer,
-                                                                  tmp_path: Path) -> None:
+async def test_two_jobs_with_the_same_input_name_do_not_overwrite(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
     job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 2), ("a.jsonl", 2)])
     engine, _ = engine_for(sim, job_file)
     await run_until_done(engine)
@@ -307,11 +329,14 @@ async def test_cycle_finished_reports_the_next_poll(sim: SimulatorServer, tmp_pa
 def test_engine_modules_do_not_import_textual() -> None:
     import subprocess
 
-    code = ("import sys; import gembatch.engine, gembatch.jobfile, gembatch.states, "
-            "gembatch.gemini, gembatch.results, gembatch.simulator, gembatch.plain, gembatch.cli; "
-            "print('textual' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ}, check=True).stdout.strip()
+    code = (
+        "import sys; import gembatch.engine, gembatch.jobfile, gembatch.states, "
+        "gembatch.gemini, gembatch.results, gembatch.simulator, gembatch.plain, gembatch.cli; "
+        "print('textual' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}, check=True
+    ).stdout.strip()
     assert out == "False"
 
 
@@ -321,8 +346,11 @@ def test_records_without_batch_name_are_reported(tmp_path: Path) -> None:
     events: list[Event] = []
     from gembatch.gemini import GeminiClient
 
-    engine = Engine(JobFile.load(path), GeminiClient(api_key="k", base_url="http://127.0.0.1:9"),
-                    emit=events.append)
+    engine = Engine(
+        JobFile.load(path),
+        GeminiClient(api_key="k", base_url="http://127.0.0.1:9"),
+        emit=events.append,
+    )
     engine.announce()
     (loaded,) = events
     assert any("no batch name" in p for p in loaded.problems)  # type: ignore[attr-defined]

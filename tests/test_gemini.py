@@ -60,8 +60,9 @@ async def test_transient_errors_are_retried(sim: SimulatorServer, tmp_path: Path
     await client.close()
 
 
-async def test_persistent_503_gives_a_one_line_transient_error(sim: SimulatorServer,
-                                                               tmp_path: Path) -> None:
+async def test_persistent_503_gives_a_one_line_transient_error(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
     client = make_client(sim)
     name = await submit(client, tmp_path)
     sim.scenario.faults.rules.append(FaultRule("GET /v1/batches/", 503, times=-1))
@@ -80,8 +81,7 @@ async def test_missing_job_is_not_found(sim: SimulatorServer) -> None:
 
 async def test_bad_key_is_an_auth_error_without_the_key(sim: SimulatorServer) -> None:
     sim.scenario.api_key = "the-right-key"
-    client = GeminiClient(api_key=API_KEY, base_url=sim.base_url,
-                          retry=RetryPolicy(3, 0.01, 0.01))
+    client = GeminiClient(api_key=API_KEY, base_url=sim.base_url, retry=RetryPolicy(3, 0.01, 0.01))
     with pytest.raises(AuthError) as caught:
         await client.get_batch("batches/x")
     assert "API key was rejected" in str(caught.value) and API_KEY not in str(caught.value)
@@ -90,8 +90,9 @@ async def test_bad_key_is_an_auth_error_without_the_key(sim: SimulatorServer) ->
 
 
 async def test_dead_network_is_transient_and_names_the_host() -> None:
-    client = GeminiClient(api_key=API_KEY, base_url="http://127.0.0.1:9",
-                          retry=RetryPolicy(2, 0.01, 0.01))
+    client = GeminiClient(
+        api_key=API_KEY, base_url="http://127.0.0.1:9", retry=RetryPolicy(2, 0.01, 0.01)
+    )
     with pytest.raises(TransientError) as caught:
         await client.get_batch("batches/x")
     message = str(caught.value)
@@ -110,10 +111,13 @@ def test_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert GeminiClient(base_url="http://127.0.0.1:9").redact("x from-env y") == "x *** y"
 
 
-@pytest.mark.parametrize(("wire", "stored"), [
-    ("2025-12-10T18:27:01.407650525Z", "2025-12-10T18:27:01+00:00"),
-    ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00+00:00"),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("wire", "stored"),
+    [
+        ("2025-12-10T18:27:01.407650525Z", "2025-12-10T18:27:01+00:00"),
+        ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00+00:00"),
+        (None, None),
+    ],
+)
 def test_wire_times_become_the_earlier_tools_format(wire: str | None, stored: str | None) -> None:
     assert iso_time(wire) == stored

@@ -145,19 +145,27 @@ def test_second_poller_is_told_who_holds_the_file(tmp_path: Path) -> None:
     path = tmp_path / "job-info.jsonl"
     shutil.copy(EXAMPLE, path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys
             from gembatch.jobfile import JobFile
             with JobFile.load({str(path)!r}).poller_lock():
                 print("locked", flush=True)
                 sys.stdin.read()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-        with pytest.raises(PollerBusyError, match=f"process {holder.pid}"), \
-                JobFile.load(path).poller_lock():
+        with (
+            pytest.raises(PollerBusyError, match=f"process {holder.pid}"),
+            JobFile.load(path).poller_lock(),
+        ):
             pass
     finally:
         holder.kill()
@@ -183,14 +191,16 @@ WRITER = textwrap.dedent("""
 
 def test_killed_writer_always_leaves_old_or_new_file(tmp_path: Path) -> None:
     path = tmp_path / "job-info.jsonl"
-    records = [json.dumps({"input_file": f"b/{n}.jsonl", "job_name": f"batches/{n}"})
-               for n in range(300)]
+    records = [
+        json.dumps({"input_file": f"b/{n}.jsonl", "job_name": f"batches/{n}"}) for n in range(300)
+    ]
     path.write_text("\n".join(records) + "\n")
     rng = random.Random(1234)
     kills = 0
     for _ in range(40):
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "100000"],
-                                  stdout=subprocess.PIPE, text=True)
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), "100000"], stdout=subprocess.PIPE, text=True
+        )
         assert writer.stdout is not None and writer.stdout.readline() == "ready\n"
         try:
             writer.wait(timeout=rng.uniform(0.0, 0.25))
@@ -224,8 +234,9 @@ def test_killed_writer_always_leaves_old_or_new_file(tmp_path: Path) -> None:
         (None, False, states.Kind.UNKNOWN),
     ],
 )
-def test_states_both_spellings_and_unknowns(state: str | None, terminal: bool,
-                                            kind: states.Kind) -> None:
+def test_states_both_spellings_and_unknowns(
+    state: str | None, terminal: bool, kind: states.Kind
+) -> None:
     assert states.is_terminal(state) is terminal
     assert states.info(state).kind is kind
 
@@ -239,5 +250,5 @@ def test_unknown_state_is_shown_as_written() -> None:
 def test_job_file_under_a_regular_file_gives_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
-    with pytest.raises(JobFileError, match="not-a-folder/job-info.jsonl: Not a directory"):
+    with pytest.raises(JobFileError, match=r"not-a-folder/job-info\.jsonl: Not a directory"):
         JobFile.load(blocker / "job-info.jsonl")

@@ -33,10 +33,12 @@ def test_file_job_round_trip(sim: SimulatorServer, tmp_path: Path, version: str 
     source = tmp_path / "in.jsonl"
     write_input(source, 20)
     uploaded = client.files.upload(
-        file=source, config=types.UploadFileConfig(mime_type="jsonl", display_name="in"))
+        file=source, config=types.UploadFileConfig(mime_type="jsonl", display_name="in")
+    )
     assert uploaded.size_bytes == source.stat().st_size
-    job = client.batches.create(model="gemini-2.5-flash", src=uploaded.name,
-                                config={"display_name": "in.jsonl"})
+    job = client.batches.create(
+        model="gemini-2.5-flash", src=uploaded.name, config={"display_name": "in.jsonl"}
+    )
     job = client.batches.get(name=job.name)
     assert job.state == types.JobState.JOB_STATE_SUCCEEDED
     assert job.dest is not None and job.dest.file_name == f"files/batch-{job.name.split('/')[1]}"
@@ -54,8 +56,9 @@ def test_file_job_round_trip(sim: SimulatorServer, tmp_path: Path, version: str 
     assert caught.value.code == 404
 
 
-def test_documented_download_path_serves_the_same_bytes(sim: SimulatorServer,
-                                                        tmp_path: Path) -> None:
+def test_documented_download_path_serves_the_same_bytes(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
     client = sdk(sim)
     source = tmp_path / "in.jsonl"
     write_input(source, 3)
@@ -71,8 +74,10 @@ def test_documented_download_path_serves_the_same_bytes(sim: SimulatorServer,
 
 def test_inline_job_round_trip(sim: SimulatorServer) -> None:
     client = sdk(sim)
-    requests = [{"contents": [{"parts": [{"text": f"q{n}"}]}], "metadata": {"key": f"k{n}"}}
-                for n in range(4)]
+    requests = [
+        {"contents": [{"parts": [{"text": f"q{n}"}]}], "metadata": {"key": f"k{n}"}}
+        for n in range(4)
+    ]
     job = client.batches.create(model="gemini-2.5-flash", src=requests)
     job = client.batches.get(name=job.name)
     assert job.done
@@ -107,11 +112,13 @@ def test_pagination_lists_every_job_and_file(sim: SimulatorServer, tmp_path: Pat
     assert len(pages) == 3
 
 
-@pytest.mark.parametrize(("code", "exception"), [(429, errors.ClientError),
-                                                 (500, errors.ServerError),
-                                                 (503, errors.ServerError)])
-def test_injected_errors_surface_as_sdk_exceptions(sim: SimulatorServer, code: int,
-                                                   exception: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("code", "exception"),
+    [(429, errors.ClientError), (500, errors.ServerError), (503, errors.ServerError)],
+)
+def test_injected_errors_surface_as_sdk_exceptions(
+    sim: SimulatorServer, code: int, exception: type[Exception]
+) -> None:
     client = sdk(sim)
     job = client.batches.create(model="m", src=[{"contents": [{"parts": [{"text": "x"}]}]}])
     sim.scenario.faults.rules.append(FaultRule(r"GET /v1/batches/", code, times=1))
@@ -151,8 +158,20 @@ def test_same_seed_gives_the_same_failed_rows(tmp_path: Path) -> None:
 def test_module_entry_point_serves_the_plain_sdk(tmp_path: Path) -> None:
     """`python -m gembatch.simulator` + GOOGLE_GEMINI_BASE_URL: upload, create, poll, download."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "gembatch.simulator", "--port", "0", "--pending", "0.2",
-         "--running", "0.5"], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "gembatch.simulator",
+            "--port",
+            "0",
+            "--pending",
+            "0.2",
+            "--running",
+            "0.5",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert server.stdout is not None
         url = server.stdout.readline().split()[-1]
@@ -172,8 +191,13 @@ def test_module_entry_point_serves_the_plain_sdk(tmp_path: Path) -> None:
         write_input(source, 5)
         env = {**os.environ, "GOOGLE_GEMINI_BASE_URL": url, "GEMINI_API_KEY": API_KEY}
         env.pop("GOOGLE_API_KEY", None)
-        result = subprocess.run([sys.executable, "-c", script, str(source)], env=env,
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-c", script, str(source)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.stdout.split() == ["JOB_STATE_SUCCEEDED", "5"], result.stderr
     finally:
         server.terminate()

@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pending", type=float, default=2.0, help="seconds a job stays PENDING")
     parser.add_argument("--running", type=float, default=10.0, help="seconds a job stays RUNNING")
     parser.add_argument("--failed-rows", type=float, default=0.0, help="share of rows that fail")
-    parser.add_argument("--error-rate", type=float, default=0.0, help="share of calls answered 429/500/503")
+    parser.add_argument(
+        "--error-rate", type=float, default=0.0, help="share of calls answered 429/500/503"
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
     args = parser.parse_args(argv)
     scenario = Scenario(

@@ -33,12 +33,18 @@ class SimulatorApp:
             ("POST", re.compile(rf"^/upload/{VERSION}/files$"), self.upload),
             ("GET", re.compile(rf"^/{VERSION}/files$"), self.list_files),
             ("GET", re.compile(rf"^/{VERSION}/files/(?P<id>[^/:]+):download$"), self.download),
-            ("GET", re.compile(rf"^/download/{VERSION}/files/(?P<id>[^/:]+):download$"),
-             self.download),
+            (
+                "GET",
+                re.compile(rf"^/download/{VERSION}/files/(?P<id>[^/:]+):download$"),
+                self.download,
+            ),
             ("GET", re.compile(rf"^/{VERSION}/files/(?P<id>[^/:]+)$"), self.get_file),
             ("DELETE", re.compile(rf"^/{VERSION}/files/(?P<id>[^/:]+)$"), self.delete_file),
-            ("POST", re.compile(rf"^/{VERSION}/models/(?P<model>[^/:]+):batchGenerateContent$"),
-             self.create_batch),
+            (
+                "POST",
+                re.compile(rf"^/{VERSION}/models/(?P<model>[^/:]+):batchGenerateContent$"),
+                self.create_batch,
+            ),
             ("GET", re.compile(rf"^/{VERSION}/batches$"), self.list_batches),
             ("GET", re.compile(rf"^/{VERSION}/batches/(?P<id>[^/:]+)$"), self.get_batch),
             ("POST", re.compile(rf"^/{VERSION}/batches/(?P<id>[^/:]+):cancel$"), self.cancel),
@@ -99,8 +105,11 @@ class SimulatorApp:
         if faults.error_rate and self.scenario.chance("err", call, count) < faults.error_rate:
             codes = faults.error_codes
             code = codes[int(self.scenario.chance("code", call, count) * len(codes))]
-            message = "Resource has been exhausted (e.g. check quota)." if code == 429 else (
-                "Injected server error.")
+            message = (
+                "Resource has been exhausted (e.g. check quota)."
+                if code == 429
+                else ("Injected server error.")
+            )
             raise ApiError(code, message)
 
     # --- files --------------------------------------------------------------------------
@@ -114,10 +123,13 @@ class SimulatorApp:
             self._uploads[upload_id] = {
                 "display_name": meta.get("display_name") or meta.get("displayName") or "",
                 "mime_type": request.headers.get("X-Goog-Upload-Header-Content-Type")
-                or meta.get("mime_type") or meta.get("mimeType") or "application/octet-stream",
+                or meta.get("mime_type")
+                or meta.get("mimeType")
+                or "application/octet-stream",
                 "data": bytearray(),
             }
-            url = f"{self.base_url}/upload/{version}/files?upload_id={upload_id}&upload_protocol=resumable"
+            query = f"upload_id={upload_id}&upload_protocol=resumable"
+            url = f"{self.base_url}/upload/{version}/files?{query}"
             return web.json_response(
                 {}, headers={"X-Goog-Upload-URL": url, "X-Goog-Upload-Status": "active"}
             )
@@ -181,8 +193,10 @@ class SimulatorApp:
         config = batch.get("inputConfig") or batch.get("input_config") or {}
         requests_block = config.get("requests") or {}
         file_name = (
-            config.get("fileName") or config.get("file_name")
-            or requests_block.get("fileName") or requests_block.get("file_name")
+            config.get("fileName")
+            or config.get("file_name")
+            or requests_block.get("fileName")
+            or requests_block.get("file_name")
         )
         inline = requests_block.get("requests") if isinstance(requests_block, dict) else None
         if not file_name and inline is None:
@@ -243,8 +257,9 @@ def _strip_inline_responses(operation: dict[str, Any]) -> None:
 class SimulatorServer:
     """Runs the simulator on 127.0.0.1, in this event loop or in a background thread."""
 
-    def __init__(self, scenario: Scenario | None = None, port: int = 0,
-                 host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, scenario: Scenario | None = None, port: int = 0, host: str = "127.0.0.1"
+    ) -> None:
         self.sim = SimulatorApp(scenario)
         self.host = host
         self.port = port

@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -204,7 +204,9 @@ class Store:
             batch = self.get_batch(batch_id)
             state = self.state_of(batch)
             if state in TERMINAL:
-                raise ApiError(400, f"Batch {batch.name} is already {state}.", "FAILED_PRECONDITION")
+                raise ApiError(
+                    400, f"Batch {batch.name} is already {state}.", "FAILED_PRECONDITION"
+                )
             batch.forced = ("CANCELLED", self.clock())
 
     def delete_batch(self, batch_id: str) -> None:
@@ -253,8 +255,14 @@ class Store:
         for batch in self.batches.values():
             if batch.output_file_id or batch.input_file is None or not self._output_ready(batch):
                 continue
-            output = SimFile(f"batch-{batch.batch_id}", f"batch-{batch.batch_id}",
-                             "application/jsonl", self.clock(), None, batch.batch_id)
+            output = SimFile(
+                f"batch-{batch.batch_id}",
+                f"batch-{batch.batch_id}",
+                "application/jsonl",
+                self.clock(),
+                None,
+                batch.batch_id,
+            )
             self.files[output.file_id] = output
             batch.output_file_id = output.file_id
 
@@ -277,8 +285,11 @@ class Store:
     def _result_item(self, batch: SimBatch, row: int, request: dict[str, Any]) -> dict[str, Any]:
         item: dict[str, Any] = {}
         if self.row_failed(batch, row):
-            item["error"] = {"code": 3, "message": f"Simulated failure of row {row}.",
-                             "status": "INVALID_ARGUMENT"}
+            item["error"] = {
+                "code": 3,
+                "message": f"Simulated failure of row {row}.",
+                "status": "INVALID_ARGUMENT",
+            }
         else:
             item["response"] = _response_for(batch, request)
         if request.get("key") is not None:
@@ -382,8 +393,11 @@ def _response_for(batch: SimBatch, request: dict[str, Any]) -> dict[str, Any]:
     answer_tokens = max(1, len(text) // 4)
     return {
         "candidates": [
-            {"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP",
-             "index": 0}
+            {
+                "content": {"parts": [{"text": text}], "role": "model"},
+                "finishReason": "STOP",
+                "index": 0,
+            }
         ],
         "usageMetadata": {
             "promptTokenCount": prompt_tokens,
