@@ -29,6 +29,7 @@ class SimulatorApp:
         self.calls: collections.Counter[str] = collections.Counter()
         self.request_log: list[tuple[str, str, int]] = []
         self._uploads: dict[str, dict[str, Any]] = {}
+        self._gates: list[tuple[str, threading.Event]] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(rf"^/upload/{VERSION}/files$"), self.upload),
             ("GET", re.compile(rf"^/{VERSION}/files$"), self.list_files),
@@ -88,9 +89,18 @@ class SimulatorApp:
         if self.scenario.api_key is not None and key != self.scenario.api_key:
             raise ApiError(400, "API key not valid. Please pass a valid API key.")
 
+    def hold(self, pattern: str) -> threading.Event:
+        """Tests: calls matching `pattern` wait until the returned event is set."""
+        gate = threading.Event()
+        self._gates.append((pattern, gate))
+        return gate
+
     async def _inject_faults(self, request: web.Request) -> None:
         faults = self.scenario.faults
         call = f"{request.method} {request.path}"
+        for pattern, gate in self._gates:
+            while re.search(pattern, call) and not gate.is_set():
+                await asyncio.sleep(0.005)
         self.calls[call] += 1
         count = self.calls[call]
         if faults.latency_s:

@@ -1,0 +1,74 @@
+"""The Textual app: wires the engine to the monitor screen; one factory for CLI and tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding
+
+from gembatch.commands import JumpToJob
+from gembatch.engine import Engine, EngineOptions
+from gembatch.events import Event
+from gembatch.gemini import GeminiClient
+from gembatch.jobfile import JobFile
+from gembatch.screens.monitor import EngineEvent, MonitorScreen
+from gembatch.summary import Totals
+
+DEFAULT_THEME = "tokyo-night"  # yellow warnings, orange accents: running vs cancelled
+
+
+class GembatchApp(App[int]):
+    """Full-screen monitor of one job file."""
+
+    CSS_PATH = "gembatch.tcss"
+    TITLE = "gembatch"
+    COMMANDS: ClassVar = App.COMMANDS | {JumpToJob}
+    BINDINGS: ClassVar = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
+
+    def __init__(
+        self,
+        job_file: JobFile,
+        client: GeminiClient,
+        options: EngineOptions | None = None,
+        *,
+        once: bool = False,
+        stop_when_done: bool = False,
+        title: str | None = None,
+        clock: Callable[[], float] = time.time,
+        autostart: bool = True,
+    ) -> None:
+        super().__init__()
+        self.engine = Engine(job_file, client, options, emit=self._emit)
+        self.client = client
+        self.once = once
+        self.stop_when_done = stop_when_done
+        self.clock = clock
+        self.autostart = autostart
+        self.monitor = MonitorScreen(clock)
+        self.sub_title = title or str(job_file.path)
+
+    def on_mount(self) -> None:
+        self.theme = DEFAULT_THEME
+        self.push_screen(self.monitor)
+
+    def _emit(self, event: Event) -> None:
+        self.monitor.post_message(EngineEvent(event))
+
+    def finish(self) -> None:
+        """Leave with the exit code `status` would give."""
+        self.engine.close()
+        self.exit(Totals.of(self.engine.views()).exit_code())
+
+    async def action_quit(self) -> None:
+        # Stop the cycle first: a cancelled download removes its temp file, and the
+        # job file is only ever replaced whole, so what is on disk stays consistent.
+        self.workers.cancel_group(self.monitor, "poll")
+        await self.workers.wait_for_complete()
+        self.engine.close()
+        self.exit(Totals.of(self.engine.views()).exit_code() if self.once else 0)
+
+    async def on_unmount(self) -> None:
+        await self.client.close()

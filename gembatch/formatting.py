@@ -1,0 +1,81 @@
+"""Turning raw job values into short human text: durations, local times, progress."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+
+def parse_time(value: str | None) -> float | None:
+    """Seconds since the epoch for an ISO time from the job file, or None."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def duration(seconds: float | None) -> str:
+    """`3h 45m 30s`, `2d 4h 5m`, `45s`; empty for an unknown duration."""
+    if seconds is None or seconds < 0:
+        return ""
+    total = int(seconds)
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def local_time(value: str | None, now: float) -> str:
+    """`14:05` today, `11-22 14:05` on another day, in the local time zone."""
+    moment = parse_time(value)
+    if moment is None:
+        return ""
+    local = time.localtime(moment)
+    if time.strftime("%Y-%m-%d", local) == time.strftime("%Y-%m-%d", time.localtime(now)):
+        return time.strftime("%H:%M:%S", local)
+    return time.strftime("%m-%d %H:%M", local)
+
+
+def clock_time(moment: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(moment))
+
+
+def job_duration(create_time: str | None, end_time: str | None, now: float) -> float | None:
+    """How long a job took, or has taken so far if it is still going."""
+    start = parse_time(create_time)
+    if start is None:
+        return None
+    end = parse_time(end_time)
+    return (end if end is not None else now) - start
+
+
+def progress(done: int | None, total: int | None) -> str:
+    if total is None:
+        return ""
+    if done is None:
+        return f"-/{total:,}"
+    return f"{done:,}/{total:,}"
+
+
+def short_path(path: str, width: int) -> str:
+    """Keep the end of a long path, where the file name is: `…/002-summaries.jsonl`."""
+    if len(path) <= width:
+        return path
+    return "…" + path[-(width - 1) :]
+
+
+def byte_size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{count} B"

@@ -1,0 +1,95 @@
+"""Everything about one job: fields, counts, usage, error, and its event history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+from gembatch import formatting
+from gembatch.events import JobView
+
+
+class JobDetailScreen(ModalScreen[None]):
+    """A snapshot of one job, taken when the screen opened."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("q", "app.pop_screen", "Back", show=False),
+    ]
+
+    def __init__(self, job: JobView, history: list[str], clock: Callable[[], float]) -> None:
+        super().__init__()
+        self.job = job
+        self.history = history
+        self.clock = clock
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="dialog"):
+            yield Static(Text(self.job.label, style="bold"), id="title")
+            yield Static(self._fields())
+            yield Static(Text("History", style="bold"), classes="heading")
+            yield Static(Text("\n".join(self.history) or "nothing yet in this session"))
+            yield Static(Text("Record", style="bold"), classes="heading")
+            yield Static(Text(json.dumps(self.job.raw, indent=2, ensure_ascii=False)), id="record")
+        yield Footer()
+
+    def _fields(self) -> Table:
+        job, raw, now = self.job, self.job.raw, self.clock()
+        stats = raw.get("stats") if isinstance(raw.get("stats"), dict) else {}
+        usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else {}
+        took = formatting.duration(formatting.job_duration(job.create_time, job.end_time, now))
+        rows: list[tuple[str, str]] = [
+            ("State", f"{job.state_info.icon} {job.state_info.label}  ({job.state or 'unknown'})"),
+            ("Batch job", job.batch_name or "not created yet"),
+            ("Model", job.model or ""),
+            ("Input file", job.input_file),
+            ("Uploaded as", str(raw.get("uploaded_file_name") or "")),
+            ("Created", formatting.local_time(job.create_time, now)),
+            ("Ended", formatting.local_time(job.end_time, now)),
+            ("Duration", took),
+            ("Requests", _counts(job.request_count, stats)),
+            ("Failed rows", str(raw.get("failed_rows", "")) if "failed_rows" in raw else ""),
+            ("Tokens", _usage(usage)),
+            ("Results", job.results_file or "not saved yet"),
+            (
+                "Remote",
+                "deleted " + str(raw.get("remote_deleted_at"))
+                if job.remote_deleted
+                else "kept on the server",
+            ),
+            ("Last error", job.last_error or ""),
+        ]
+        table = Table.grid(padding=(0, 2))
+        for name, value in rows:
+            if value:
+                table.add_row(Text(name, style="dim"), Text(value))
+        return table
+
+
+def _counts(total: int | None, stats: dict) -> str:
+    if total is None:
+        return ""
+    parts = [f"{total:,} in all"]
+    for key in ("succeeded", "failed", "pending"):
+        if stats.get(key):
+            parts.append(f"{stats[key]:,} {key}")
+    return ", ".join(parts)
+
+
+def _usage(usage: dict) -> str:
+    names = {
+        "promptTokenCount": "prompt",
+        "candidatesTokenCount": "output",
+        "thoughtsTokenCount": "thinking",
+        "cachedContentTokenCount": "cached",
+        "totalTokenCount": "total",
+    }
+    return ", ".join(f"{usage[k]:,} {name}" for k, name in names.items() if usage.get(k))

@@ -1,0 +1,194 @@
+"""The live job table: one row per job, keyed by the job, updated cell by cell."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from rich.style import Style
+from rich.text import Text
+from textual.color import Color
+from textual.widgets import DataTable
+
+from gembatch import formatting, states
+from gembatch.events import JobView
+from gembatch.summary import group_of
+
+# (key, heading, width). What a tired reader needs first comes first, so an 80-column
+# terminal shows name, state, progress and duration without scrolling.
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("input", "Input file", 26),
+    ("state", "State", 12),
+    ("progress", "Progress", 13),
+    ("duration", "Duration", 10),
+    ("requests", "Requests", 8),
+    ("created", "Created", 11),
+    ("ended", "Ended", 11),
+    ("results", "Results", 36),
+)
+LABEL_WIDTH = 26
+RESULTS_WIDTH = 36
+
+Cells = dict[str, Text]
+
+
+class JobTable(DataTable[Text]):
+    """Jobs by row key; a change re-renders one row and updates only the cells that differ."""
+
+    DEFAULT_CSS = """
+    JobTable { height: 1fr; }
+    """
+
+    def __init__(self, clock: Callable[[], float], **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        self.clock = clock
+        self.jobs: dict[str, JobView] = {}
+        self.checking: set[str] = set()
+        self.filter_group: str | None = None
+        self._shown: dict[str, Cells] = {}
+
+    def on_mount(self) -> None:
+        for key, label, width in COLUMNS:
+            self.add_column(label, key=key, width=width)
+
+    # --- data in ------------------------------------------------------------------------
+    def load(self, jobs: Iterable[JobView]) -> None:
+        for job in jobs:
+            self.jobs[job.key] = job
+        self._rebuild()
+
+    def upsert(self, job: JobView) -> None:
+        """Show a job's new values; adds the row if the job is new."""
+        self.jobs[job.key] = job
+        visible = self._visible(job)
+        if job.key in self._shown and visible:
+            self._refresh_row(job.key)
+        elif visible:
+            cells = self._render(job)
+            self.add_row(*cells.values(), key=job.key)
+            self._shown[job.key] = cells
+        elif job.key in self._shown:
+            self.remove_row(job.key)
+            del self._shown[job.key]
+
+    def set_checking(self, key: str, checking: bool) -> None:
+        if checking:
+            self.checking.add(key)
+        else:
+            self.checking.discard(key)
+        if key in self._shown:
+            self._refresh_row(key)
+
+    def set_filter(self, group: str | None) -> None:
+        self.filter_group = group
+        self._rebuild()
+
+    def tick(self) -> None:
+        """Advance the live durations of running jobs on screen (and nothing else)."""
+        for key in self._keys_on_screen():
+            job = self.jobs.get(key)
+            if job is not None and not states.is_terminal(job.state):
+                self._refresh_row(key)
+
+    # --- the cursor ---------------------------------------------------------------------
+    @property
+    def job_under_cursor(self) -> JobView | None:
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return self.jobs.get(str(row_key.value))
+
+    def move_to(self, key: str) -> bool:
+        if key not in self._shown:
+            self.set_filter(None)
+        if key not in self._shown:
+            return False
+        self.move_cursor(row=self.get_row_index(key), scroll=True)
+        return True
+
+    # --- rendering ------------------------------------------------------------------------
+    def _visible(self, job: JobView) -> bool:
+        return self.filter_group is None or group_of(job) == self.filter_group
+
+    def _rebuild(self) -> None:
+        """Used only on load and when the filter changes; live updates never clear."""
+        selected = self.job_under_cursor
+        self.clear()
+        self._shown.clear()
+        for job in self.jobs.values():
+            if self._visible(job):
+                cells = self._render(job)
+                self.add_row(*cells.values(), key=job.key)
+                self._shown[job.key] = cells
+        if selected is not None and selected.key in self._shown:
+            self.move_cursor(row=self.get_row_index(selected.key))
+
+    def _refresh_row(self, key: str) -> None:
+        new = self._render(self.jobs[key])
+        old = self._shown[key]
+        for column, cell in new.items():
+            if _differs(old.get(column), cell):
+                self.update_cell(key, column, cell)
+        self._shown[key] = new
+
+    def _keys_on_screen(self) -> list[str]:
+        first = max(0, int(self.scroll_offset.y) - 1)
+        last = min(self.row_count, first + self.size.height + 2)
+        return [str(row.key.value) for row in self.ordered_rows[first:last]]
+
+    def _render(self, job: JobView) -> Cells:
+        now = self.clock()
+        info = job.state_info
+        style = Style.parse(state_colour(self.app.get_css_variables(), info.kind))
+        checking = job.key in self.checking
+        row_style = Style(bgcolor=_checking_bg(self.app.get_css_variables())) if checking else None
+        state_text = f"{info.icon} {info.label}"
+        if checking:
+            state_text = f"⟳ {info.label}"
+        failed = job.failed_count or 0
+        progress = formatting.progress(job.done_count, job.request_count)
+        if failed and states.is_terminal(job.state):
+            progress += f" ({failed:,}✘)"
+        results = job.results_file or ""
+        cells: Cells = {
+            "input": Text(formatting.short_path(job.label, LABEL_WIDTH)),
+            "state": Text(state_text, style=style),
+            "progress": Text(progress, justify="right"),
+            "duration": Text(
+                formatting.duration(formatting.job_duration(job.create_time, job.end_time, now)),
+                justify="right",
+            ),
+            "requests": Text(
+                f"{job.request_count:,}" if job.request_count is not None else "", justify="right"
+            ),
+            "created": Text(formatting.local_time(job.create_time, now)),
+            "ended": Text(formatting.local_time(job.end_time, now)),
+            "results": Text(formatting.short_path(results, RESULTS_WIDTH), style="dim"),
+        }
+        if job.last_error and not job.results_file:
+            cells["results"] = Text(
+                formatting.short_path("! " + job.last_error, RESULTS_WIDTH),
+                style=Style.parse(state_colour(self.app.get_css_variables(), states.Kind.FAILED)),
+            )
+        if row_style is not None:
+            for cell in cells.values():
+                cell.stylize(row_style)
+        return cells
+
+
+def state_colour(theme: dict[str, str], kind: states.Kind) -> str:
+    """A Rich colour for a state, from the current theme's variables."""
+    name = states.KIND_STYLE[kind].lstrip("$")
+    if name in ("text-muted", "text-disabled"):
+        background = Color.parse(theme.get("background", "#000000"))
+        foreground = Color.parse(theme.get("foreground", "#ffffff"))
+        share = 0.6 if name == "text-muted" else 0.4
+        return background.blend(foreground, share).hex
+    return Color.parse(theme.get(name, "#ffffff")).hex
+
+
+def _checking_bg(theme: dict[str, str]) -> str:
+    return Color.parse(theme.get("primary-muted", theme.get("primary", "#004578"))).hex
+
+
+def _differs(old: Text | None, new: Text) -> bool:
+    return old is None or old.plain != new.plain or old.spans != new.spans or old.style != new.style
