@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from gembatch.commands import JumpToJob
 from gembatch.engine import Engine, EngineOptions
@@ -66,7 +68,8 @@ class GembatchApp(App[int]):
         # Stop the cycle first: a cancelled download removes its temp file, and the
         # job file is only ever replaced whole, so what is on disk stays consistent.
         self.workers.cancel_group(self.monitor, "poll")
-        await self.workers.wait_for_complete()
+        with contextlib.suppress(WorkerCancelled, WorkerFailed):
+            await self.workers.wait_for_complete()
         self.engine.close()
         self.exit(Totals.of(self.engine.views()).exit_code() if self.once else 0)
 

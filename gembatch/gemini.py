@@ -228,7 +228,11 @@ class GeminiClient:
                 "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or run `gembatch demo`"
             )
         self._types = types
-        options = types.HttpOptions(timeout=int(timeout_s * 1000))
+        # One attempt per SDK call: retries are ours (RetryPolicy). Without retry_options
+        # the SDK's aiohttp path would also sleep 1-10 s and retry connection errors.
+        options = types.HttpOptions(
+            timeout=int(timeout_s * 1000), retry_options=types.HttpRetryOptions(attempts=1)
+        )
         base_url = base_url or os.environ.get("GOOGLE_GEMINI_BASE_URL")
         if base_url:
             options.base_url = base_url

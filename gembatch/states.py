@@ -42,7 +42,7 @@ _KNOWN: dict[str, StateInfo] = {
     "PARTIALLY_SUCCEEDED": StateInfo("partly succeeded", Kind.SUCCEEDED, True, "✔"),
     "FAILED": StateInfo("failed", Kind.FAILED, True, "✘"),
     "CANCELLED": StateInfo("cancelled", Kind.CANCELLED, True, "⊘"),
-    "EXPIRED": StateInfo("expired", Kind.EXPIRED, True, "⌛"),
+    "EXPIRED": StateInfo("expired", Kind.EXPIRED, True, "∅"),
     # Ours, not the API's: the server answered 404 for the job.
     "MISSING": StateInfo("missing", Kind.MISSING, True, "?"),
 }
@@ -96,7 +96,8 @@ def info(state: str | None) -> StateInfo:
         return known
     if name == "UNSPECIFIED":
         return StateInfo("unspecified", Kind.UNKNOWN, False, "·")
-    return StateInfo(str(state), Kind.UNKNOWN, False, "·")
+    # Shown as the server spells it (less the common prefix), never guessed at.
+    return StateInfo(name, Kind.UNKNOWN, False, "·")
 
 
 def is_terminal(state: str | None) -> bool:

@@ -242,7 +242,7 @@ def test_states_both_spellings_and_unknowns(
 
 
 def test_unknown_state_is_shown_as_written() -> None:
-    assert states.info("BATCH_STATE_SOMETHING_NEW").label == "BATCH_STATE_SOMETHING_NEW"
+    assert states.info("BATCH_STATE_SOMETHING_NEW").label == "SOMETHING_NEW"
     assert states.sdk_spelling("BATCH_STATE_SOMETHING_NEW") == "BATCH_STATE_SOMETHING_NEW"
     assert states.sdk_spelling("BATCH_STATE_RUNNING") == "JOB_STATE_RUNNING"
 

@@ -219,7 +219,9 @@ class MonitorScreen(Screen[None]):
             self.app.bell()
 
     def _on_cycle_finished(self, event: CycleFinished) -> None:
-        if self._finished_this_cycle:
+        # The log pane already lists each saved result; toasts would only cover the
+        # table, so they are for when the log is hidden.
+        if self._finished_this_cycle and not self.query_one(RichLog).display:
             names = self._finished_this_cycle
             text = names[0] if len(names) == 1 else f"{len(names)} jobs, {names[0]} first"
             self.notify(f"results saved: {text}", title="Jobs finished", timeout=4, markup=False)

@@ -30,6 +30,7 @@ class SimulatorApp:
         self.request_log: list[tuple[str, str, int]] = []
         self._uploads: dict[str, dict[str, Any]] = {}
         self._gates: list[tuple[str, threading.Event]] = []
+        self.held = 0  # requests waiting at a gate right now
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(rf"^/upload/{VERSION}/files$"), self.upload),
             ("GET", re.compile(rf"^/{VERSION}/files$"), self.list_files),
@@ -99,8 +100,11 @@ class SimulatorApp:
         faults = self.scenario.faults
         call = f"{request.method} {request.path}"
         for pattern, gate in self._gates:
-            while re.search(pattern, call) and not gate.is_set():
-                await asyncio.sleep(0.005)
+            if re.search(pattern, call) and not gate.is_set():
+                self.held += 1
+                while not gate.is_set():
+                    await asyncio.sleep(0.005)
+                self.held -= 1
         self.calls[call] += 1
         count = self.calls[call]
         if faults.latency_s:

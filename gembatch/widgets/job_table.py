@@ -17,7 +17,7 @@ from gembatch.summary import group_of
 # terminal shows name, state, progress and duration without scrolling.
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("input", "Input file", 26),
-    ("state", "State", 12),
+    ("state", "State", 14),
     ("progress", "Progress", 13),
     ("duration", "Duration", 10),
     ("requests", "Requests", 8),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
 from textual.widgets import Static
 
 from gembatch import formatting, states
@@ -18,12 +20,25 @@ _GROUP_KIND = {
 }
 
 
-class StatusBar(Static):
-    """Totals and poll timing; rebuilt from plain values, never from widgets."""
+class StatusBar(Horizontal):
+    """Totals on the left (cropped when narrow), poll timing on the right (always shown)."""
 
     DEFAULT_CSS = """
     StatusBar { height: 1; padding: 0 1; background: $panel; }
+    StatusBar #totals { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    StatusBar #poll { width: auto; height: 1; }
     """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="totals")
+        yield Static(id="poll")
+
+    def render_text(self) -> str:
+        """Both halves as plain text (for tests and screen readers)."""
+        return " │ ".join(
+            str(part.visual)
+            for part in (self.query_one("#totals", Static), self.query_one("#poll", Static))
+        )
 
     def show(
         self,
@@ -44,7 +59,14 @@ class StatusBar(Static):
                 text.append(f"{count} {group}", style=state_colour(theme, _GROUP_KIND[group]))
         if totals.failed_rows:
             text.append(f" ({totals.failed_rows:,} rows failed)", style="dim")
-        text.append("  │  ", style="dim")
+        self.query_one("#totals", Static).update(text)
+        text = Text()
+        if filter_group:
+            text.append(f"filter: {filter_group}", style="bold")
+            text.append("  │  ", style="dim")
+        if errors:
+            text.append(f"{errors} API errors", style=state_colour(theme, states.Kind.FAILED))
+            text.append("  │  ", style="dim")
         if paused:
             text.append("PAUSED", style=f"bold {state_colour(theme, states.Kind.RUNNING)}")
         elif polling:
@@ -55,10 +77,4 @@ class StatusBar(Static):
             text.append("not polling")
         if last_poll is not None:
             text.append(f"  last {formatting.clock_time(last_poll)}", style="dim")
-        if errors:
-            text.append("  │  ", style="dim")
-            text.append(f"{errors} API errors", style=state_colour(theme, states.Kind.FAILED))
-        if filter_group:
-            text.append("  │  ", style="dim")
-            text.append(f"filter: {filter_group}", style="bold")
-        self.update(text)
+        self.query_one("#poll", Static).update(text)

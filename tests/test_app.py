@@ -1,0 +1,347 @@
+"""The Textual monitor driven with Pilot against a real engine and the simulator."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import RichLog
+
+from gembatch.app import GembatchApp
+from gembatch.demo import seed_jobs
+from gembatch.engine import EngineOptions
+from gembatch.jobfile import JobFile
+from gembatch.screens.confirm import ConfirmScreen
+from gembatch.screens.detail import JobDetailScreen
+from gembatch.screens.help import HelpScreen
+from gembatch.simulator import JobPlan, SimulatorServer
+from gembatch.widgets.job_table import JobTable
+from gembatch.widgets.status_bar import StatusBar
+from tests.conftest import make_client
+
+SIZE = (110, 30)
+
+
+class FrozenClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def make_app(
+    sim: SimulatorServer,
+    tmp_path: Path,
+    jobs: list[tuple[str, int]],
+    clock: FrozenClock | None = None,
+    **kwargs: object,
+) -> GembatchApp:
+    job_file = await seed_jobs(make_client(sim), tmp_path, jobs)
+    options = EngineOptions(interval_s=3600)  # cycles run only when a test presses r
+    return GembatchApp(
+        JobFile.load(job_file.path),
+        make_client(sim),
+        options,
+        autostart=False,
+        clock=clock or time.time,
+        **kwargs,
+    )  # type: ignore[arg-type]
+
+
+async def poll(pilot: Pilot) -> None:
+    """Press r and wait until the cycle and every message it caused are handled."""
+    await pilot.press("r")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def table(app: GembatchApp) -> JobTable:
+    return app.monitor.query_one(JobTable)
+
+
+def cell(app: GembatchApp, label: str, column: str) -> str:
+    jobs = table(app).jobs
+    key = next(k for k, job in jobs.items() if job.input_file == label)
+    return table(app).get_cell(key, column).plain
+
+
+def status(app: GembatchApp) -> str:
+    return app.monitor.query_one(StatusBar).render_text()
+
+
+def rendered(renderable: object) -> str:
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def log_text(app: GembatchApp) -> str:
+    return "\n".join(line.text for line in app.monitor.query_one(RichLog).lines)
+
+
+async def test_jobs_progress_to_done(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.plans = [("batch/slow.jsonl", JobPlan(0, 3600))]
+    app = await make_app(sim, tmp_path, [("fast.jsonl", 5), ("slow.jsonl", 8)])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert cell(app, "batch/fast.jsonl", "results") == ""  # what the file says so far
+        await poll(pilot)
+        assert cell(app, "batch/fast.jsonl", "state") == "✔ succeeded"
+        assert cell(app, "batch/fast.jsonl", "progress") == "5/5"
+        assert cell(app, "batch/fast.jsonl", "results") == "batch/results/fast.jsonl"
+        assert cell(app, "batch/slow.jsonl", "state") == "▶ running"
+        assert "1 in progress · 1 succeeded" in status(app)
+        assert "results saved to batch/results/fast.jsonl" in log_text(app)
+    assert (tmp_path / "batch/results/fast.jsonl").is_file()
+
+
+async def test_checked_row_is_highlighted_while_in_flight(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    app = await make_app(sim, tmp_path, [("a.jsonl", 2), ("b.jsonl", 2)])
+    a_name = JobFile.load(tmp_path / "job-info.jsonl").records[0].batch_name
+    gate = sim.sim.hold(f"GET /v1/{a_name}$")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        while "⟳" not in cell(app, "batch/a.jsonl", "state"):
+            await pilot.pause(0.01)  # waits on the held request, not on a guess of time
+        key = next(k for k, j in table(app).jobs.items() if j.input_file == "batch/a.jsonl")
+        highlighted = table(app).get_cell(key, "input")
+        assert any(getattr(span.style, "bgcolor", None) for span in highlighted.spans)
+        gate.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert cell(app, "batch/a.jsonl", "state") == "✔ succeeded"
+        assert not table(app).checking
+
+
+async def test_running_duration_ticks_live(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    clock = FrozenClock()
+    app = await make_app(sim, tmp_path, [("a.jsonl", 2)], clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        clock.now += 65
+        app.monitor._tick()
+        first = cell(app, "batch/a.jsonl", "duration")
+        clock.now += 3600 + 60
+        app.monitor._tick()
+        second = cell(app, "batch/a.jsonl", "duration")
+    assert first.endswith("s") and first.startswith("1m ")
+    assert second.startswith("1h 02m ")
+
+
+async def test_enter_opens_detail_and_escape_returns(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.default_plan = JobPlan(0, 0, failed_row_rate=0.3)
+    app = await make_app(sim, tmp_path, [("a.jsonl", 20)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await pilot.press("enter")
+        assert isinstance(app.screen, JobDetailScreen)
+        text = " ".join(rendered(w.content) for w in app.screen.query("Static"))
+        record = JobFile.load(tmp_path / "job-info.jsonl").records[0]
+        assert str(record.batch_name) in text
+        assert "20 in all" in text and "failed" in text
+        assert "batch/results/a.jsonl" in text
+        assert "total" in text  # token usage from the results
+        assert "results saved" in text  # the job's own history
+        await pilot.press("escape")
+        assert not isinstance(app.screen, JobDetailScreen)
+
+
+async def test_cancel_asks_first_and_cancels_on_yes(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    app = await make_app(sim, tmp_path, [("a.jsonl", 2)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert all(sim.store.state_of(b) == "RUNNING" for b in sim.store.batches.values())
+        await pilot.press("c")
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert cell(app, "batch/a.jsonl", "state") == "⊘ cancelled"
+        assert "asked the server to cancel batch/a.jsonl" in log_text(app)
+
+
+async def test_cancel_on_a_finished_job_explains_instead(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    app = await make_app(sim, tmp_path, [("a.jsonl", 2)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await pilot.press("c")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("nothing to cancel" in n.message for n in app._notifications)
+
+
+async def test_filter_cycles_through_groups(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.plans = [
+        ("batch/run.jsonl", JobPlan(0, 3600)),
+        ("batch/bad.jsonl", JobPlan(0, 0, outcome="FAILED")),
+    ]
+    app = await make_app(sim, tmp_path, [("ok.jsonl", 1), ("run.jsonl", 1), ("bad.jsonl", 1)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        assert table(app).row_count == 3
+        await pilot.press("f")
+        assert table(app).row_count == 1 and "filter: in progress" in status(app)
+        await pilot.press("f")
+        assert table(app).row_count == 1 and "filter: succeeded" in status(app)
+        await pilot.press("f")
+        assert table(app).row_count == 1 and "filter: failed" in status(app)
+        await pilot.press("f", "f")
+        assert table(app).row_count == 3 and "filter" not in status(app)
+
+
+async def test_pause_stops_and_r_resumes(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    app = await make_app(sim, tmp_path, [("a.jsonl", 1)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await pilot.press("p")
+        assert "PAUSED" in status(app) and app.monitor.next_poll_at is None
+        gets_before = sum(1 for m, p, _ in sim.sim.request_log if m == "GET")
+        await pilot.press("p")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "PAUSED" not in status(app)
+        assert sum(1 for m, p, _ in sim.sim.request_log if m == "GET") == gets_before + 1
+
+
+async def test_log_toggles_and_help_opens(sim: SimulatorServer, tmp_path: Path) -> None:
+    app = await make_app(sim, tmp_path, [("a.jsonl", 1)])
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.monitor.query_one(RichLog)
+        assert log.display
+        await pilot.press("l")
+        assert not log.display
+        await pilot.press("l")
+        assert log.display
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_slash_jumps_to_a_job_through_the_palette(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    names = [(f"{n:02d}-job.jsonl", 1) for n in range(30)]
+    app = await make_app(sim, tmp_path, names)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("slash")
+        await pilot.press(*"27-job")
+        await pilot.pause(0.3)  # the palette searches in a worker of its own
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        job = table(app).job_under_cursor
+        assert job is not None and job.input_file == "batch/27-job.jsonl"
+
+
+async def test_markup_in_names_is_shown_literally(sim: SimulatorServer, tmp_path: Path) -> None:
+    app = await make_app(sim, tmp_path, [("[red]x[/red].jsonl", 1)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        assert cell(app, "batch/[red]x[/red].jsonl", "input") == "batch/[red]x[/red].jsonl"
+        assert "[red]x[/red].jsonl: results saved" in log_text(app)
+
+
+async def test_failed_job_rings_the_bell_and_toasts(
+    sim: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    app = await make_app(sim, tmp_path, [("a.jsonl", 1)])
+    sim.store.force_state(
+        str(JobFile.load(tmp_path / "job-info.jsonl").records[0].batch_name), "FAILED"
+    )
+    bells: list[None] = []
+    monkeypatch.setattr(app, "bell", lambda: bells.append(None))
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        assert bells, "no bell for a failed job"
+        titles = [n.title for n in app._notifications]
+        assert "Job did not succeed" in titles and "Done" in titles
+        assert "Jobs finished" not in titles  # the visible log says it; no toast over the table
+        banner = app.monitor.query_one("#banner")
+        assert banner.display and "All 1 jobs are done: 1 failed." in rendered(banner.content)
+
+
+async def test_stop_when_done_exits_with_outcome_code(sim: SimulatorServer, tmp_path: Path) -> None:
+    app = await make_app(sim, tmp_path, [("a.jsonl", 2)], stop_when_done=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await poll(pilot)  # the second cycle records the deletions and finds nothing left
+        await pilot.pause()
+    assert app.return_code == 0
+    assert JobFile.load(tmp_path / "job-info.jsonl").records[0].remote_deleted
+
+
+async def test_quit_mid_download_leaves_the_job_file_consistent(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    app = await make_app(sim, tmp_path, [("a.jsonl", 3), ("b.jsonl", 3)])
+    gate = sim.sim.hold(r":download$")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        while sim.sim.held < 2:  # both downloads are in flight, held by the server
+            await pilot.pause(0.01)
+        await pilot.press("q")
+    gate.set()
+    job_file = JobFile.load(tmp_path / "job-info.jsonl")
+    assert job_file.bad_lines == [] and len(job_file.records) == 2
+    assert not list((tmp_path / "batch").rglob("*.part"))
+    assert sim.store.batches and not sim.store.deletions  # nothing deleted without results
+
+
+async def test_bad_key_pauses_with_a_clear_message(sim: SimulatorServer, tmp_path: Path) -> None:
+    app = await make_app(sim, tmp_path, [("a.jsonl", 1)])
+    sim.scenario.api_key = "rotated"
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        assert "PAUSED" in status(app)
+        assert "API key was rejected" in log_text(app)
+        assert "test-key" not in log_text(app)
+
+
+async def test_job_file_problems_are_shown(sim: SimulatorServer, tmp_path: Path) -> None:
+    job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 1)])
+    with job_file.path.open("a") as handle:
+        handle.write("{broken\n")
+    app = GembatchApp(JobFile.load(job_file.path), make_client(sim), autostart=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "job-info.jsonl:2: not valid JSON" in log_text(app)
+    assert job_file.path.read_text().endswith("{broken\n")
+    assert json.loads(job_file.path.read_text().splitlines()[0])["input_file"] == "batch/a.jsonl"
+
+
+async def test_finished_jobs_toast_when_the_log_is_hidden(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    app = await make_app(sim, tmp_path, [("a.jsonl", 1)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await pilot.press("l")
+        sim.store.force_state(str(table(app).job_under_cursor.batch_name), "SUCCEEDED")
+        await poll(pilot)
+        assert any(
+            n.title == "Jobs finished" and "batch/a.jsonl" in n.message for n in app._notifications
+        )

@@ -1,0 +1,206 @@
+"""SVG snapshots of the monitor: a fixed job file, a frozen clock, UTC, a fixed size."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from gembatch.app import GembatchApp
+from gembatch.engine import EngineOptions
+from gembatch.gemini import GeminiClient, RetryPolicy
+from gembatch.jobfile import JobFile
+
+NOW = 1_795_430_000.0  # 2026-11-23 10:33:20 UTC
+
+
+def iso(offset_s: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(NOW + offset_s))
+
+
+def record(
+    n: int,
+    name: str,
+    state: str,
+    count: int,
+    *,
+    started: float,
+    ended: float | None = None,
+    stats: dict[str, int] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    batch: dict[str, Any] = {
+        "name": f"batches/job{n:02d}",
+        "display_name": name,
+        "model": "models/gemini-2.5-flash",
+        "state": state,
+        "create_time": iso(started),
+    }
+    if ended is not None:
+        batch["end_time"] = iso(ended)
+    body: dict[str, Any] = {
+        "input_file": name,
+        "count": count,
+        "uploaded_file_name": f"files/in{n:02d}",
+        "batch": batch,
+    }
+    if stats is not None:
+        body["stats"] = {"total": count, **stats}
+    body.update(extra)
+    return body
+
+
+RUNNING_SET = [
+    record(
+        1,
+        "batch/001-greetings.jsonl",
+        "JOB_STATE_SUCCEEDED",
+        40,
+        started=-7200,
+        ended=-5400,
+        stats={"succeeded": 40},
+        results_file="batch/results/001-greetings.jsonl",
+        results_lines=40,
+        failed_rows=0,
+        remote_deleted_at=iso(-5300),
+        usage={"promptTokenCount": 3200, "candidatesTokenCount": 5100, "totalTokenCount": 8300},
+    ),
+    record(
+        2,
+        "batch/002-summaries.jsonl",
+        "JOB_STATE_RUNNING",
+        12000,
+        started=-13530,
+        stats={"succeeded": 7400, "failed": 12, "pending": 4588},
+    ),
+    record(
+        3,
+        "batch/003-translations.jsonl",
+        "JOB_STATE_FAILED",
+        60,
+        started=-9000,
+        ended=-8000,
+        stats={"pending": 60},
+        last_error="Simulated job failure. (code 13)",
+        remote_deleted_at=iso(-7900),
+    ),
+    record(
+        4,
+        "batch/004-qa-pairs.jsonl",
+        "JOB_STATE_SUCCEEDED",
+        200,
+        started=-6000,
+        ended=-100,
+        stats={"succeeded": 178, "failed": 22},
+        results_file="batch/results/004-qa-pairs.jsonl",
+        results_lines=200,
+        failed_rows=22,
+    ),
+    record(
+        5,
+        "batch/005-long-essays.jsonl",
+        "JOB_STATE_PENDING",
+        500,
+        started=-600,
+        stats={"pending": 500},
+    ),
+    record(
+        6,
+        "batch/006-stale.jsonl",
+        "JOB_STATE_EXPIRED",
+        30,
+        started=-180000,
+        ended=-7200,
+        remote_deleted_at=iso(-7100),
+    ),
+    record(
+        7,
+        "batch/007-[red]not-markup[/].jsonl",
+        "JOB_STATE_CANCELLED",
+        20,
+        started=-4000,
+        ended=-3000,
+        remote_deleted_at=iso(-2990),
+    ),
+    record(8, "batch/008-sentiment.jsonl", "BATCH_STATE_SOMETHING_NEW", 250, started=-900),
+]
+
+
+@pytest.fixture(autouse=True)
+def _utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def snapshot_app(tmp_path: Path, records: list[dict[str, Any]]) -> GembatchApp:
+    path = tmp_path / "job-info.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    # A closed loopback port: the only server this app can reach is none at all.
+    client = GeminiClient(
+        api_key="snapshot-key", base_url="http://127.0.0.1:9", retry=RetryPolicy(attempts=1)
+    )
+    return GembatchApp(
+        JobFile.load(path),
+        client,
+        EngineOptions(interval_s=30),
+        autostart=False,
+        clock=lambda: NOW,
+        title="job-info.jsonl",
+    )
+
+
+async def settle(pilot: Pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def poll_once(pilot: Pilot) -> None:
+    await pilot.press("r")
+    await settle(pilot)
+
+
+def test_main_screen_with_jobs_in_every_state(snap_compare: Any, tmp_path: Path) -> None:
+    assert snap_compare(
+        snapshot_app(tmp_path, RUNNING_SET), terminal_size=(120, 30), run_before=settle
+    )
+
+
+def test_main_screen_at_80x24(snap_compare: Any, tmp_path: Path) -> None:
+    assert snap_compare(
+        snapshot_app(tmp_path, RUNNING_SET), terminal_size=(80, 24), run_before=settle
+    )
+
+
+def test_all_done_banner(snap_compare: Any, tmp_path: Path) -> None:
+    done = [r for r in RUNNING_SET if r.get("remote_deleted_at")]
+    assert snap_compare(snapshot_app(tmp_path, done), terminal_size=(120, 24), run_before=poll_once)
+
+
+def test_network_errors_are_shown(snap_compare: Any, tmp_path: Path) -> None:
+    assert snap_compare(
+        snapshot_app(tmp_path, RUNNING_SET[:2]), terminal_size=(120, 24), run_before=poll_once
+    )
+
+
+def test_empty_job_file(snap_compare: Any, tmp_path: Path) -> None:
+    assert snap_compare(snapshot_app(tmp_path, []), terminal_size=(100, 20), run_before=settle)
+
+
+def test_detail_screen(snap_compare: Any, tmp_path: Path) -> None:
+    async def open_detail(pilot: Pilot) -> None:
+        await settle(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(
+        snapshot_app(tmp_path, RUNNING_SET), terminal_size=(110, 40), run_before=open_detail
+    )

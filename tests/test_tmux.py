@@ -1,0 +1,92 @@
+"""End to end: the real `gembatch poll` in tmux, read from the screen with capture-pane."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gembatch.demo import seed_jobs
+from gembatch.jobfile import JobFile
+from gembatch.simulator import JobPlan, SimulatorServer
+from tests.conftest import cli_env, make_client
+
+if shutil.which("tmux") is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("tmux is required in CI; .ci/run installs it")
+    pytest.skip("tmux is not installed", allow_module_level=True)
+
+
+class Tmux:
+    """A private tmux server running one command in a fixed-size window."""
+
+    def __init__(self, name: str) -> None:
+        self.socket = name
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
+        ).stdout
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "main")
+
+    def wait_for(self, text: str, timeout: float, seen: list[str]) -> str:
+        """Read the screen until `text` shows, keeping every distinct frame."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frame = self.screen()
+            if not seen or seen[-1] != frame:
+                seen.append(frame)
+            if text in frame:
+                return frame
+            time.sleep(0.2)  # the screen is another process's; we can only look again
+        raise AssertionError(f"{text!r} never appeared; last screen:\n{self.screen()}")
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    session = Tmux(f"gembatch-test-{os.getpid()}")
+    yield session
+    session.run("kill-server")
+
+
+def test_poll_in_tmux_shows_jobs_progress_to_completion(
+    sim: SimulatorServer, tmp_path: Path, tmux: Tmux
+) -> None:
+    sim.scenario.plans = [(f"batch/{n}.jsonl", JobPlan(0.5, 1.0 + 1.5 * n)) for n in range(4)]
+    asyncio.run(seed_jobs(make_client(sim), tmp_path, [(f"{n}.jsonl", 10 + n) for n in range(4)]))
+    env = cli_env(sim)
+    exports = " ".join(
+        f"{key}={shlex.quote(env[key])}" for key in ("GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL")
+    )
+    done_marker = tmp_path / "exit-code"
+    command = (
+        f"cd {shlex.quote(str(tmp_path))} && env {exports} TERM=xterm-256color "
+        f"{shlex.quote(sys.executable)} -m gembatch poll --interval 1; "
+        f"echo $? > {shlex.quote(str(done_marker))}; sleep 60"
+    )
+    tmux.run("new-session", "-d", "-s", "main", "-x", "100", "-y", "30", command)
+    frames: list[str] = []
+    tmux.wait_for("▶ running", timeout=30, seen=frames)
+    final = tmux.wait_for("All 4 jobs are done", timeout=60, seen=frames)
+    assert "4 succeeded" in final
+    for n in range(4):
+        assert f"batch/{n}.jsonl" in final
+    assert "0 in progress · 4 succeeded" in final
+    assert final.count("✔ succeede") == 4  # a toast may cover the last letters
+    tmux.run("send-keys", "-t", "main", "q")
+    deadline = time.monotonic() + 20
+    while not done_marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert done_marker.read_text().strip() == "0"
+    records = JobFile.load(tmp_path / "job-info.jsonl").records
+    assert all(r.results_file and r.remote_deleted for r in records)
