@@ -61,6 +61,46 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--list", action="store_true", help="list the jobs in each group")
     status.add_argument("--json", action="store_true", help="print JSON for scripts")
 
+    submit = commands.add_parser(
+        "submit", help="validate, split, upload and create batch jobs for JSONL inputs"
+    )
+    submit.add_argument("inputs", nargs="+", type=Path, metavar="FILE")
+    submit.add_argument(
+        "-m", "--model", default=None, help="model for the jobs (default: gemini-2.5-flash)"
+    )
+    submit.add_argument(
+        "--max-requests",
+        type=int,
+        default=None,
+        metavar="N",
+        help="split inputs into parts of at most N requests",
+    )
+    submit.add_argument(
+        "--max-bytes",
+        type=int,
+        default=None,
+        metavar="B",
+        help="split inputs into parts of at most B bytes (default 1.9 GB)",
+    )
+    submit.add_argument(
+        "--force", action="store_true", help="submit inputs again even if the job file has them"
+    )
+
+    cancel = commands.add_parser("cancel", help="cancel pending or running jobs")
+    cancel.add_argument(
+        "jobs",
+        nargs="+",
+        metavar="JOB",
+        help="batch name (batches/...), input file or split source file",
+    )
+
+    cleanup = commands.add_parser(
+        "cleanup", help="delete finished remote jobs and files this job file knows"
+    )
+    cleanup.add_argument("-y", "--yes", action="store_true", help="do not ask first")
+
+    commands.add_parser("retry", help="resubmit the rows that failed inside finished jobs")
+
     demo = commands.add_parser(
         "demo", help="try the monitor against a built-in simulator (no key, no network)"
     )
@@ -106,7 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         build_parser().print_help()
         return 0
-    handler = {"poll": cmd_poll, "status": cmd_status, "demo": cmd_demo}[args.command]
+    handler = {
+        "poll": cmd_poll,
+        "status": cmd_status,
+        "demo": cmd_demo,
+        "submit": cmd_submit,
+        "cancel": cmd_cancel,
+        "cleanup": cmd_cleanup,
+        "retry": cmd_retry,
+    }[args.command]
     try:
         return int(handler(args))
     except KeyboardInterrupt:
@@ -159,11 +207,63 @@ def cmd_status(args: argparse.Namespace) -> int:
                     print(
                         f"      {job.label}  {job.state_info.label}  {progress_text(job)}  {where}"
                     )
+        cost_line = _cost_line(job_file)
+        if cost_line:
+            print(cost_line)
         for problem in problems:
             error(problem)
     if problems:
         return summary.EXIT_BAD_INPUT
     return totals.exit_code()
+
+
+def _usage_and_cost(record: Any, overrides: dict) -> tuple[dict[str, int], float | None]:
+    from gembatch import prices
+
+    usage = record.raw.get("usage") if isinstance(record.raw.get("usage"), dict) else {}
+    return usage, prices.estimate(usage, prices.price_for(record.batch.get("model"), overrides))
+
+
+def _price_overrides() -> dict:
+    import os
+
+    from gembatch import prices
+
+    path = os.environ.get("GEMBATCH_PRICES")
+    if not path:
+        return {}
+    try:
+        return prices.load_overrides(Path(path))
+    except prices.PriceError as problem:
+        error(f"{problem}; using the built-in price table")
+        return {}
+
+
+def _cost_line(job_file: JobFile) -> str:
+    from gembatch import prices
+
+    overrides = _price_overrides()
+    prompt = output = 0
+    cost = 0.0
+    priced = unpriced = 0
+    for record in job_file.records:
+        usage, estimate = _usage_and_cost(record, overrides)
+        if not usage:
+            continue
+        prompt += usage.get("promptTokenCount", 0)
+        output += usage.get("candidatesTokenCount", 0) + usage.get("thoughtsTokenCount", 0)
+        if estimate is None:
+            unpriced += 1
+        else:
+            cost += estimate
+            priced += 1
+    if not priced and not unpriced:
+        return ""
+    note = f", {unpriced} jobs of unknown models not counted" if unpriced else ""
+    return (
+        f"tokens: {prompt:,} in, {output:,} out; estimated cost {prices.dollars(cost)} at "
+        f"batch prices (table of {prices.PRICES_AS_OF}{note})"
+    )
 
 
 def _status_json(path: Path, jobs: list[Any], totals: summary.Totals, problems: list[str]) -> dict:
@@ -186,6 +286,7 @@ def _status_json(path: Path, jobs: list[Any], totals: summary.Totals, problems: 
                 "results_file": job.results_file,
                 "remote_deleted": job.remote_deleted,
                 "last_error": job.last_error,
+                "usage": job.raw.get("usage"),
             }
             for job in jobs
         ],
@@ -277,6 +378,136 @@ async def _poll_plain(
     finally:
         await client.close()
     return summary.Totals.of(engine.views()).exit_code()
+
+
+# --- submit, cancel, cleanup, retry --------------------------------------------------------
+def _load_for_writing(args: argparse.Namespace) -> JobFile | int:
+    try:
+        return JobFile.load(Path(args.job_info))
+    except JobFileError as problem:
+        error(str(problem))
+        return summary.EXIT_BAD_INPUT
+
+
+def _client_or_exit() -> Any:
+    from gembatch.gemini import AuthError, GeminiClient
+
+    try:
+        return GeminiClient()
+    except AuthError as problem:
+        error(str(problem))
+        return None
+
+
+def _run_with_client(job: Any) -> int:
+    """Run `job(client)` with a client, turning auth errors into exit code 5."""
+    from gembatch.gemini import AuthError, GeminiError
+
+    client = _client_or_exit()
+    if client is None:
+        return summary.EXIT_AUTH
+
+    async def go() -> int:
+        try:
+            return int(await job(client))
+        finally:
+            await client.close()
+
+    try:
+        return asyncio.run(go())
+    except AuthError as problem:
+        error(str(problem))
+        return summary.EXIT_AUTH
+    except GeminiError as problem:
+        error(f"{problem}; what was done so far is recorded, run the command again to go on")
+        return 1
+    except JobFileError as problem:
+        error(str(problem))
+        return summary.EXIT_BAD_INPUT
+
+
+def _submitter(job_file: JobFile, client: Any, args: argparse.Namespace) -> Any:
+    from gembatch.inputs import DEFAULT_MAX_BYTES
+    from gembatch.submit import DEFAULT_MODEL, SubmitOptions, Submitter
+
+    options = SubmitOptions(
+        model=getattr(args, "model", None) or DEFAULT_MODEL,
+        max_requests=getattr(args, "max_requests", None),
+        max_bytes=getattr(args, "max_bytes", None) or DEFAULT_MAX_BYTES,
+        force=getattr(args, "force", False),
+    )
+    return Submitter(job_file, client, options, say=lambda line: print(line, flush=True))
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    job_file = _load_for_writing(args)
+    if isinstance(job_file, int):
+        return job_file
+
+    async def job(client: Any) -> int:
+        report = await _submitter(job_file, client, args).submit(list(args.inputs))
+        print(
+            f"{len(report.created)} jobs created, {len(report.adopted)} recovered, "
+            f"{len(report.skipped)} inputs skipped, {len(report.bad_inputs)} inputs refused"
+        )
+        return summary.EXIT_BAD_INPUT if report.bad_inputs else 0
+
+    return _run_with_client(job)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from gembatch.manage import cancel_jobs
+
+    job_file = _load_for_writing(args)
+    if isinstance(job_file, int):
+        return job_file
+    return _run_with_client(lambda client: cancel_jobs(job_file, client, args.jobs, print))
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from gembatch.manage import plan_cleanup, run_cleanup
+
+    job_file = _load_for_writing(args)
+    if isinstance(job_file, int):
+        return job_file
+
+    async def job(client: Any) -> int:
+        plan = await plan_cleanup(job_file, client, print)
+        if not plan:
+            job_file.save()
+            print("nothing to delete")
+            return 0
+        print("will delete:")
+        for item in plan:
+            print(f"  {item.record.display_name}: {', '.join(item.names)}")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                error("not deleting without confirmation; pass -y to delete without asking")
+                return 1
+            if input(
+                f"delete these {len(plan)} jobs and their files? [y/N] "
+            ).strip().lower() not in ("y", "yes"):
+                print("nothing deleted")
+                return 0
+        return await run_cleanup(job_file, client, plan, print)
+
+    try:
+        with job_file.poller_lock():
+            return _run_with_client(job)
+    except PollerBusyError as busy:
+        error(f"{busy} (a running poller cleans up finished jobs by itself)")
+        return summary.EXIT_LOCKED
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from gembatch.manage import retry_failed
+
+    job_file = _load_for_writing(args)
+    if isinstance(job_file, int):
+        return job_file
+    return _run_with_client(
+        lambda client: retry_failed(job_file, client, _submitter(job_file, client, args), print)
+    )
 
 
 # --- demo ---------------------------------------------------------------------------------

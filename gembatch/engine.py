@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from gembatch import states
+from gembatch import merge, states
 from gembatch.events import (
     CycleFinished,
     CycleStarted,
@@ -30,6 +31,7 @@ from gembatch.events import (
     JobView,
     PollFailed,
     RemoteDeleted,
+    ResultsMerged,
     ResultsSaved,
 )
 from gembatch.gemini import (
@@ -39,6 +41,7 @@ from gembatch.gemini import (
     NotFoundError,
     RemoteJob,
 )
+from gembatch.inputs import InputError
 from gembatch.jobfile import JobFile, JobFileError, JobRecord, now_iso
 from gembatch.results import (
     ResultsProblem,
@@ -133,6 +136,8 @@ class Engine:
         saved = self._save_if_dirty()
         if auth_error is not None:
             raise auth_error
+        if saved:
+            await self._merge_finished_groups()
         if saved and not self.options.keep_remote:
             cleanups = [r for r in self.job_file.records if self._needs_cleanup(r)]
             done = await asyncio.gather(*(self._clean(r) for r in cleanups), return_exceptions=True)
@@ -370,6 +375,38 @@ class Engine:
             return False
         self._record_results(record, dest, summary.lines, summary.failed_rows, summary.usage)
         return True
+
+    # --- merged results -----------------------------------------------------------------
+    async def _merge_finished_groups(self) -> None:
+        """Merge inputs whose parts and retries have all finished (off the event loop)."""
+        groups: dict[str, list[JobRecord]] = defaultdict(list)
+        for record in self.job_file.records:
+            groups[merge.group_key(record)].append(record)
+        for source, group in groups.items():
+            if not merge.needs_merge(group) or not merge.group_ready(group, self.base):
+                continue
+            stamp = merge.signature(group)
+            if all(r.raw.get("merged_signature") == stamp for r in group):
+                continue
+            try:
+                outcome = await asyncio.to_thread(merge.merge_group, source, group, self.base)
+            except (OSError, InputError) as error:
+                self._fail(
+                    f"could not merge the results of {source}: {error}; the part "
+                    "results are kept and the merge will be tried again",
+                    transient=False,
+                )
+                continue
+            path = display_path(outcome.results_file, self.base)
+            errors = display_path(outcome.errors_file, self.base) if outcome.failed else None
+            for record in group:
+                record.raw.update(
+                    merged_signature=stamp,
+                    merged_results_file=path,
+                    merged_failed_rows=outcome.failed,
+                )
+            self._dirty = True
+            self.emit(ResultsMerged(source, path, outcome.succeeded, outcome.failed, errors))
 
     # --- cleanup ------------------------------------------------------------------------
     async def _clean(self, record: JobRecord) -> None:

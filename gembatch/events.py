@@ -142,6 +142,17 @@ class RemoteDeleted(Event):
 
 
 @dataclass(frozen=True)
+class ResultsMerged(Event):
+    """All parts and retries of one input were merged back into input order."""
+
+    source: str
+    path: str
+    succeeded: int
+    failed: int
+    errors_path: str | None
+
+
+@dataclass(frozen=True)
 class PollFailed(Event):
     """Something went wrong; `key` is the job it concerns, if any."""
 

@@ -25,6 +25,7 @@ T = TypeVar("T")
 RETRYABLE_CODES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_TIMEOUT_S = 60.0
 DOWNLOAD_STALL_S = 120.0
+UPLOAD_MIME_TYPES = ("jsonl", "application/jsonl", "text/plain")
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -242,6 +243,7 @@ class GeminiClient:
         self.retry = retry or RetryPolicy()
         self.on_retry = on_retry
         self.calls = 0
+        self._working_mime: str | None = None
 
     async def close(self) -> None:
         await self._aio.aclose()
@@ -285,12 +287,40 @@ class GeminiClient:
             )
 
     # --- files ----------------------------------------------------------------------
-    async def upload_file(self, path: Path, display_name: str, mime_type: str = "jsonl") -> str:
-        config = self._types.UploadFileConfig(mime_type=mime_type, display_name=display_name)
-        uploaded = await self._call(
-            f"upload {path}", lambda: self._aio.files.upload(file=str(path), config=config)
+    async def upload_file(self, path: Path, display_name: str) -> str:
+        """Upload a JSONL input; returns its `files/...` name.
+
+        The documented MIME type `jsonl` is sometimes refused with "Unsupported MIME type"
+        (python-genai#1547, cookbook#1008), so on that one error the others are tried in
+        turn, and the first that works is used from then on.
+        """
+        last: GeminiError | None = None
+        for mime_type in self._mime_order():
+            config = self._types.UploadFileConfig(mime_type=mime_type, display_name=display_name)
+            try:
+                uploaded = await self._call(
+                    f"upload {path}",
+                    lambda c=config: self._aio.files.upload(file=str(path), config=c),
+                )
+            except RequestError as error:
+                if "mime" not in str(error).lower():
+                    raise
+                last = error
+                continue
+            self._working_mime = mime_type
+            return str(uploaded.name)
+        raise RequestError(
+            f"upload {path}: the server refused every JSONL MIME type "
+            f"({', '.join(UPLOAD_MIME_TYPES)}): {last}"
         )
-        return str(uploaded.name)
+
+    def _mime_order(self) -> list[str]:
+        if self._working_mime:
+            return [self._working_mime, *(m for m in UPLOAD_MIME_TYPES if m != self._working_mime)]
+        return list(UPLOAD_MIME_TYPES)
+
+    async def get_file(self, name: str) -> Any:
+        return await self._call(f"get {name}", lambda: self._aio.files.get(name=name))
 
     async def delete_file(self, name: str) -> None:
         await self._call(f"delete {name}", lambda: self._aio.files.delete(name=name))

@@ -67,11 +67,15 @@ class JobRecord:
 
     @property
     def key(self) -> str:
-        """A stable identity used to merge with the file on disk."""
-        if self.batch_name:
-            return f"batch:{self.batch_name}"
+        """An identity that never changes over the record's life, to merge with the disk.
+
+        A submitted record has its submit id from the start (its batch name comes later);
+        records from the earlier tool have only their batch name.
+        """
         if self.submit_id:
             return f"submit:{self.submit_id}"
+        if self.batch_name:
+            return f"batch:{self.batch_name}"
         return f"input:{self.input_file}"
 
     # --- typed views ----------------------------------------------------------------

@@ -15,6 +15,7 @@ from gembatch.events import (
     JobView,
     PollFailed,
     RemoteDeleted,
+    ResultsMerged,
     ResultsSaved,
 )
 from gembatch.summary import Totals
@@ -50,6 +51,16 @@ def describe(event: Event) -> list[str]:
         return [f"⇩ {event.job.label}: results saved to {event.path} ({event.lines} lines{failed})"]
     if isinstance(event, RemoteDeleted):
         return [f"🗑 {event.job.label}: deleted remote {', '.join(event.deleted)}"]
+    if isinstance(event, ResultsMerged):
+        failed = (
+            f"; {event.failed:,} rows without a success are in {event.errors_path}"
+            if event.failed
+            else ""
+        )
+        return [
+            f"⇩ {event.source}: merged results in input order into {event.path} "
+            f"({event.succeeded:,} rows{failed})"
+        ]
     if isinstance(event, PollFailed):
         return [f"! {event.message}"]
     if isinstance(event, CycleFinished):

@@ -252,3 +252,12 @@ def test_job_file_under_a_regular_file_gives_a_clear_error(tmp_path: Path) -> No
     blocker.write_text("x")
     with pytest.raises(JobFileError, match=r"not-a-folder/job-info\.jsonl: Not a directory"):
         JobFile.load(blocker / "job-info.jsonl")
+
+
+def test_record_keeps_its_identity_when_it_gains_a_batch_name(tmp_path: Path) -> None:
+    job_file = JobFile.load(tmp_path / "job-info.jsonl")
+    job_file.append(JobRecord(raw={"input_file": "a.jsonl", "submit_id": "abc123abc123"}))
+    job_file.records[0].ensure_batch()["name"] = "batches/new"
+    job_file.save()
+    job_file.save()
+    assert [r.batch_name for r in JobFile.load(job_file.path).records] == ["batches/new"]

@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from gembatch import formatting
+from gembatch import formatting, prices
 from gembatch.events import JobView
 
 
@@ -58,6 +58,7 @@ class JobDetailScreen(ModalScreen[None]):
             ("Requests", _counts(job.request_count, stats)),
             ("Failed rows", str(raw.get("failed_rows", "")) if "failed_rows" in raw else ""),
             ("Tokens", _usage(usage)),
+            ("Est. cost", _cost(usage, job.model)),
             ("Results", job.results_file or "not saved yet"),
             (
                 "Remote",
@@ -72,6 +73,13 @@ class JobDetailScreen(ModalScreen[None]):
             if value:
                 table.add_row(Text(name, style="dim"), Text(value))
         return table
+
+
+def _cost(usage: dict, model: str | None) -> str:
+    amount = prices.estimate(usage, prices.price_for(model))
+    if amount is None:
+        return ""
+    return f"{prices.dollars(amount)} at batch prices (table of {prices.PRICES_AS_OF})"
 
 
 def _counts(total: int | None, stats: dict) -> str:

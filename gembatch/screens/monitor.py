@@ -27,6 +27,7 @@ from gembatch.events import (
     JobUpdated,
     PollFailed,
     RemoteDeleted,
+    ResultsMerged,
     ResultsSaved,
 )
 from gembatch.gemini import AuthError, GeminiError
@@ -199,6 +200,8 @@ class MonitorScreen(Screen[None]):
         elif isinstance(event, PollFailed):
             self.errors += 1
             self._log_event(event, event.key)
+        elif isinstance(event, ResultsMerged):
+            self._log_event(event, None)
         elif isinstance(event, CycleFinished):
             self._on_cycle_finished(event)
         self._refresh_status()

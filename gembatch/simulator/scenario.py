@@ -50,6 +50,7 @@ class Scenario:
     plans: list[tuple[str, JobPlan]] = field(default_factory=list)
     faults: Faults = field(default_factory=Faults)
     api_key: str | None = None  # when set, any other key is rejected like a bad key
+    rejected_mime_types: tuple[str, ...] = ()  # answered "400 Unsupported MIME type"
     page_size: int = 50
 
     def plan_for(self, display_name: str) -> JobPlan:

@@ -133,13 +133,18 @@ class SimulatorApp:
         if "start" in command:
             body = await request.json() if request.can_read_body else {}
             meta = body.get("file", {}) if isinstance(body, dict) else {}
+            mime_type = (
+                request.headers.get("X-Goog-Upload-Header-Content-Type")
+                or meta.get("mime_type")
+                or meta.get("mimeType")
+                or "application/octet-stream"
+            )
+            if mime_type in self.scenario.rejected_mime_types:
+                raise ApiError(400, f"Unsupported MIME type: {mime_type}")
             upload_id = self.store.new_id("upload")
             self._uploads[upload_id] = {
                 "display_name": meta.get("display_name") or meta.get("displayName") or "",
-                "mime_type": request.headers.get("X-Goog-Upload-Header-Content-Type")
-                or meta.get("mime_type")
-                or meta.get("mimeType")
-                or "application/octet-stream",
+                "mime_type": mime_type,
                 "data": bytearray(),
             }
             query = f"upload_id={upload_id}&upload_protocol=resumable"

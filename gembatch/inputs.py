@@ -1,0 +1,196 @@
+"""Input JSONL files: validation, keys, and splitting into parts under the API's limits.
+
+Every request line gets a key: its own `key` if it has one, otherwise one made from its
+line number (`line-00000042`), so results can always be joined back to the input. The
+same function decides keys for validation, splitting, merging and retries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gembatch.jobfile import fsync_folder
+
+# The Files API takes 2 GB per file; leave room for the keys we may add.
+DEFAULT_MAX_BYTES = 1_900_000_000
+MAX_ERRORS_SHOWN = 5
+
+
+class InputError(Exception):
+    """An input file cannot be submitted; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class RequestLine:
+    """One request of an input file, with the key its result will carry."""
+
+    line_number: int
+    key: str
+    data: bytes  # the line as it will be uploaded (with its key), newline included
+    had_key: bool
+
+
+@dataclass
+class PartPlan:
+    """One file to upload: the input itself, or a part written next to it."""
+
+    path: Path
+    first_line: int
+    count: int = 0
+    size: int = 0
+
+
+@dataclass
+class InputPlan:
+    """What submitting one input takes: its parts, and whether they must be written."""
+
+    source: Path
+    requests: int
+    needs_rewrite: bool
+    parts: list[PartPlan] = field(default_factory=list)
+
+
+def generated_key(line_number: int) -> str:
+    return f"line-{line_number:08d}"
+
+
+def read_requests(path: Path) -> Iterator[RequestLine]:
+    """Every request line of an input, with its key; raises InputError on a bad line."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (IsADirectoryError, PermissionError) as error:
+        raise InputError(f"{path}: cannot read it ({error.strerror})") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            yield _request_line(path, number, raw)
+
+
+def _request_line(path: Path, number: int, raw: bytes) -> RequestLine:
+    where = f"{path}:{number}"
+    try:
+        obj = json.loads(raw)
+    except ValueError as error:
+        raise InputError(f"{where}: not valid JSON ({error.msg})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: each line must be a JSON object")
+    if "request" in obj:
+        request = obj["request"]
+        key = obj.get("key")
+        if key is not None and not isinstance(key, str):
+            raise InputError(f'{where}: "key" must be a string, not {type(key).__name__}')
+    else:
+        request, key = obj, None
+    if not isinstance(request, dict) or not isinstance(request.get("contents"), list):
+        raise InputError(
+            f'{where}: a request needs "contents" (a list); see the Batch API '
+            'input format: {"key": ..., "request": {"contents": [...]}}'
+        )
+    if key is not None:  # already keyed: uploaded exactly as written
+        data = raw if raw.endswith(b"\n") else raw + b"\n"
+        return RequestLine(number, key, data, True)
+    # A key is added; any other fields beside "request" are kept.
+    extra = (
+        {name: value for name, value in obj.items() if name != "request"}
+        if ("request" in obj)
+        else {}
+    )
+    body: dict[str, Any] = {"key": generated_key(number), **extra, "request": request}
+    data = (json.dumps(body, ensure_ascii=False) + "\n").encode()
+    return RequestLine(number, str(body["key"]), data, False)
+
+
+def plan_input(path: Path, max_requests: int | None, max_bytes: int) -> InputPlan:
+    """Validate every line and decide the parts; nothing is written yet."""
+    seen: dict[str, int] = {}
+    parts: list[PartPlan] = []
+    total = 0
+    needs_rewrite = False
+    for request in read_requests(path):
+        previous = seen.setdefault(request.key, request.line_number)
+        if previous != request.line_number:
+            raise InputError(
+                f"{path}:{request.line_number}: key {request.key!r} repeats line "
+                f"{previous}; keys must be unique to match results"
+            )
+        if len(request.data) > max_bytes:
+            raise InputError(
+                f"{path}:{request.line_number}: one request is larger than the "
+                f"{max_bytes:,}-byte limit of an input file"
+            )
+        needs_rewrite |= not request.had_key
+        part = parts[-1] if parts else None
+        full = part is not None and (
+            (max_requests is not None and part.count >= max_requests)
+            or part.size + len(request.data) > max_bytes
+        )
+        if part is None or full:
+            part = PartPlan(path, request.line_number)
+            parts.append(part)
+        part.count += 1
+        part.size += len(request.data)
+        total += 1
+    if total == 0:
+        raise InputError(f"{path}: no requests in it")
+    needs_rewrite |= len(parts) > 1
+    if needs_rewrite:
+        width = len(str(len(parts)))
+        for number, part in enumerate(parts, start=1):
+            part.path = part_path(path, f"part-{number:0{width}d}-of-{len(parts)}")
+    return InputPlan(path, total, needs_rewrite, parts)
+
+
+def part_path(source: Path, label: str) -> Path:
+    """`batch/001.jsonl` + `part-1-of-3` → `batch/001.part-1-of-3.jsonl`."""
+    return source.with_name(f"{source.stem}.{label}{source.suffix or '.jsonl'}")
+
+
+def write_parts(plan: InputPlan) -> None:
+    """Write the planned parts next to the input, each atomically."""
+    if not plan.needs_rewrite:
+        return
+    requests = read_requests(plan.source)
+    for part in plan.parts:
+        fd, tmp = tempfile.mkstemp(
+            dir=part.path.parent, prefix=f".{part.path.name}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                for _ in range(part.count):
+                    handle.write(next(requests).data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, part.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    fsync_folder(plan.source.parent)
+
+
+def write_selected(source: Path, keys: set[str], dest: Path) -> int:
+    """Write the requests of `source` whose keys are in `keys` to `dest` (for retries)."""
+    written = 0
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for request in read_requests(source):
+                if request.key in keys:
+                    handle.write(request.data)
+                    written += 1
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_folder(dest.parent)
+    return written

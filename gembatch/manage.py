@@ -1,0 +1,174 @@
+"""`cancel`, `cleanup` and `retry`: acting on jobs the job file knows, and only those."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gembatch import merge, states
+from gembatch.gemini import GeminiClient, GeminiError, NotFoundError
+from gembatch.inputs import InputError, part_path, plan_input, read_requests, write_selected
+from gembatch.jobfile import JobFile, JobRecord, now_iso
+from gembatch.submit import Submitter
+
+Say = Callable[[str], None]
+
+
+def find_jobs(job_file: JobFile, target: str) -> list[JobRecord]:
+    """Jobs named by batch name, input file, or the source input they were split from."""
+    return [
+        r
+        for r in job_file.records
+        if target in (r.batch_name, r.input_file, r.raw.get("source_file"))
+    ]
+
+
+async def cancel_jobs(job_file: JobFile, client: GeminiClient, targets: list[str], say: Say) -> int:
+    """Ask the server to cancel each named job that is still pending or running."""
+    problems = 0
+    for target in targets:
+        records = find_jobs(job_file, target)
+        if not records:
+            say(f"error: no job named {target!r} in {job_file.path}")
+            problems += 1
+            continue
+        for record in records:
+            label = f"{record.display_name} ({record.batch_name})"
+            if not record.batch_name:
+                say(f"{record.display_name}: not created yet; nothing to cancel")
+            elif record.is_terminal:
+                say(f"{label}: already {states.info(record.effective_state).label}")
+            else:
+                try:
+                    await client.cancel_batch(record.batch_name)
+                except GeminiError as error:
+                    say(f"error: {error}")
+                    problems += 1
+                    continue
+                record.raw["cancel_requested_at"] = now_iso()
+                say(f"{label}: cancel requested; `gembatch poll` records the outcome")
+    job_file.save()
+    return 4 if problems else 0
+
+
+@dataclass
+class Deletion:
+    """One finished job and the remote things that belong to it."""
+
+    record: JobRecord
+    names: list[str]
+
+
+async def plan_cleanup(job_file: JobFile, client: GeminiClient, say: Say) -> list[Deletion]:
+    """Check each known job on the server; keep only finished ones with results saved."""
+    base = job_file.path.parent
+    plan: list[Deletion] = []
+    for record in job_file.records:
+        if not record.batch_name or record.remote_deleted or record.missing:
+            continue
+        try:
+            remote = await client.get_batch(record.batch_name)
+        except NotFoundError:
+            say(f"{record.display_name}: already gone from the server")
+            record.raw["remote_deleted_at"] = now_iso()
+            continue
+        if not states.is_terminal(remote.state):
+            say(f"{record.display_name}: still {states.info(remote.state).label}; kept")
+            continue
+        kind = states.info(remote.state).kind
+        saved = record.results_file and (base / record.results_file).is_file()
+        if (kind is states.Kind.SUCCEEDED or remote.output_file) and not saved:
+            say(f"{record.display_name}: results not saved yet; kept (run `gembatch poll`)")
+            continue
+        names = [record.batch_name]
+        for name in (record.raw.get("uploaded_file_name"), remote.output_file):
+            if isinstance(name, str) and name:
+                names.append(name)
+        plan.append(Deletion(record, names))
+    return plan
+
+
+async def run_cleanup(
+    job_file: JobFile, client: GeminiClient, plan: list[Deletion], say: Say
+) -> int:
+    problems = 0
+    for item in plan:
+        for name in item.names:
+            delete = client.delete_batch if name.startswith("batches/") else client.delete_file
+            try:
+                with contextlib.suppress(NotFoundError):
+                    await delete(name)
+            except GeminiError as error:
+                say(f"error: {error}")
+                problems += 1
+                break
+        else:
+            item.record.raw["remote_deleted_at"] = now_iso()
+            say(f"deleted {', '.join(item.names)}")
+    job_file.save()
+    return 4 if problems else 0
+
+
+async def retry_failed(
+    job_file: JobFile, client: GeminiClient, submitter: Submitter, say: Say
+) -> int:
+    """Resubmit the rows without a success, linked to their source so merges fill in."""
+    base = job_file.path.parent
+    groups: dict[str, list[JobRecord]] = defaultdict(list)
+    for record in job_file.records:
+        groups[merge.group_key(record)].append(record)
+    submitted = problems = 0
+    for source, group in groups.items():
+        if not merge.group_ready(group, base):
+            if any(r.batch_name and not r.is_terminal for r in group):
+                say(f"{source}: still running; retry it when it has finished")
+            continue
+        failed = failed_keys(source, group, base)
+        if failed is None:
+            say(
+                f"error: cannot retry {source}: the input file is gone, and retry reads the "
+                "failed requests from it"
+            )
+            problems += 1
+            continue
+        if not failed:
+            continue
+        number = 1 + max(int(r.raw.get("retry_number", 0) or 0) for r in group)
+        dest = part_path(base / source, f"retry-{number}")
+        write_selected(base / source, failed, dest)
+        try:
+            plan = plan_input(dest, submitter.options.max_requests, submitter.options.max_bytes)
+        except InputError as error:
+            say(f"error: {error}")
+            problems += 1
+            continue
+        say(f"{source}: retrying {len(failed):,} failed rows as {submitter.relative(dest)}")
+        await submitter.submit_plan(
+            plan,
+            {
+                "source_file": source,
+                "retry_of": sorted(str(r.batch_name) for r in group if r.batch_name),
+                "retry_number": number,
+            },
+        )
+        submitted += 1
+    if not submitted and not problems:
+        say("nothing to retry: every finished row has a success")
+    return 4 if problems else 0
+
+
+def failed_keys(source: str, group: list[JobRecord], base: Path) -> set[str] | None:
+    """Keys of the source's requests with no successful result in any job of the group."""
+    path = base / source
+    if not path.is_file():
+        return None
+    files = [base / str(r.results_file) for r in group if r.results_file]
+    index = merge.index_results([f for f in files if f.is_file()])
+    return {
+        request.key
+        for request in read_requests(path)
+        if not (request.key in index and index[request.key][2])
+    }

@@ -1,0 +1,166 @@
+"""Merged results: every part and retry of one input, back in the input's order.
+
+`results/<input name>` gets each successful response in input order, and
+`results/<input name>.errors.jsonl` each row that still has no success. The index keeps
+only file offsets, never whole results, so memory grows with the key count alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from gembatch import states
+from gembatch.inputs import read_requests
+from gembatch.jobfile import JobRecord, fsync_folder
+from gembatch.results import results_path_for
+
+
+@dataclass(frozen=True)
+class MergeOutcome:
+    """What a merge wrote."""
+
+    results_file: Path
+    errors_file: Path
+    succeeded: int
+    failed: int
+
+
+def group_key(record: JobRecord) -> str:
+    """Records that share a source input belong together (parts and retries)."""
+    source = record.raw.get("source_file")
+    return source if isinstance(source, str) and source else record.input_file
+
+
+def needs_merge(group: list[JobRecord]) -> bool:
+    return len(group) > 1 or any(r.raw.get("source_file") for r in group)
+
+
+def group_ready(group: list[JobRecord], base: Path) -> bool:
+    """Every job finished, and every succeeded one has its results on disk."""
+    for record in group:
+        if not record.batch_name or not record.is_terminal:
+            return False
+        kind = states.info(record.effective_state).kind
+        if kind is states.Kind.SUCCEEDED and not (
+            record.results_file and (base / record.results_file).is_file()
+        ):
+            return False
+    return any(r.results_file for r in group)
+
+
+def signature(group: list[JobRecord]) -> str:
+    parts = sorted(f"{r.batch_name}={r.results_file}" for r in group)
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+def merge_group(source: str, group: list[JobRecord], base: Path) -> MergeOutcome:
+    """Write the merged results and errors files for one source input."""
+    source_path = base / source
+    dest = results_path_for(source, base)
+    errors_dest = dest.with_name(f"{dest.stem}.errors{dest.suffix or '.jsonl'}")
+    ordered = sorted(
+        group,
+        key=lambda r: (
+            bool(r.raw.get("retry_of")),
+            int(r.raw.get("retry_number", 0) or 0),
+            int(r.raw.get("first_line", 0) or 0),
+        ),
+    )
+    files = [base / str(r.results_file) for r in ordered if r.results_file]
+    index = index_results(files)
+    handles = [path.open("rb") for path in files]
+    try:
+        return _write(source_path, index, handles, dest, errors_dest)
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+NO_RESULT = "no result: the job holding this request did not succeed"
+
+# key -> (file number, offset, succeeded)
+Index = dict[str, tuple[int, int, bool]]
+
+
+def index_results(files: list[Path]) -> Index:
+    index: Index = {}
+    for number, path in enumerate(files):
+        with path.open("rb") as handle:
+            offset = 0
+            for line in handle:
+                here, offset = offset, offset + len(line)
+                try:
+                    item = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(item, dict) or item.get("key") is None:
+                    continue
+                key = str(item["key"])
+                ok = "response" in item and not (item.get("error") or item.get("status"))
+                known = index.get(key)
+                if known is None or ok or not known[2]:  # a success is never replaced
+                    index[key] = (number, here, ok)
+    return index
+
+
+def _write(
+    source: Path, index: Index, handles: list, dest: Path, errors_dest: Path
+) -> MergeOutcome:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    succeeded = failed = 0
+    out_fd, out_tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    err_fd, err_tmp = tempfile.mkstemp(
+        dir=dest.parent, prefix=f".{errors_dest.name}.", suffix=".part"
+    )
+    try:
+        with os.fdopen(out_fd, "wb") as out, os.fdopen(err_fd, "wb") as err:
+            for request in read_requests(source):
+                found = index.get(request.key)
+                if found is not None and found[2]:
+                    out.write(_line_at(handles[found[0]], found[1]))
+                    succeeded += 1
+                    continue
+                failed += 1
+                if found is not None:
+                    err.write(_line_at(handles[found[0]], found[1]))
+                else:
+                    err.write(
+                        (
+                            json.dumps(
+                                {
+                                    "key": request.key,
+                                    "error": {"message": NO_RESULT},
+                                }
+                            )
+                            + "\n"
+                        ).encode()
+                    )
+            for handle in (out, err):
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(out_tmp, dest)
+        if failed:
+            os.replace(err_tmp, errors_dest)
+        else:
+            os.unlink(err_tmp)
+            with contextlib.suppress(FileNotFoundError):
+                errors_dest.unlink()  # an old errors file whose rows have all succeeded
+    except BaseException:
+        for tmp in (out_tmp, err_tmp):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    fsync_folder(dest.parent)
+    return MergeOutcome(dest, errors_dest, succeeded, failed)
+
+
+def _line_at(handle, offset: int) -> bytes:
+    handle.seek(offset)
+    line = handle.readline()
+    return line if line.endswith(b"\n") else line + b"\n"

@@ -1,0 +1,100 @@
+"""Estimated cost at batch prices, from a small dated table that users can override.
+
+Prices are USD per million tokens at the Batch API's rate (half the interactive rate),
+as listed on the Gemini pricing page around the date below. Re-check before relying on
+them; override with a TOML file (`[prices."model"] input = ... output = ...`).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PRICES_AS_OF = "2026-04"
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million input and output tokens."""
+
+    input: float
+    output: float
+
+
+# Pro models cost more above 200k prompt tokens per request; the table uses the
+# lower tier, so estimates for very long Pro prompts run low.
+BATCH_PRICES: dict[str, Price] = {
+    "gemini-3.1-pro-preview": Price(1.00, 6.00),
+    "gemini-3-flash-preview": Price(0.25, 1.50),
+    "gemini-3.1-flash-lite-preview": Price(0.125, 0.75),
+    "gemini-2.5-pro": Price(0.625, 5.00),
+    "gemini-2.5-flash": Price(0.15, 1.25),
+    "gemini-2.5-flash-lite": Price(0.05, 0.20),
+    "gemini-2.0-flash": Price(0.05, 0.20),
+    "gemini-embedding-001": Price(0.075, 0.0),
+}
+
+
+class PriceError(Exception):
+    """The price override file is unreadable or malformed."""
+
+
+def load_overrides(path: Path) -> dict[str, Price]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PriceError(f"{path}: cannot read it ({error.strerror})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise PriceError(f"{path}: not valid TOML ({error})") from None
+    return parse_prices(data.get("prices", data), str(path))
+
+
+def parse_prices(table: Any, where: str) -> dict[str, Price]:
+    prices: dict[str, Price] = {}
+    if not isinstance(table, dict):
+        raise PriceError(f"{where}: prices must be a table of models")
+    for model, entry in table.items():
+        if not isinstance(entry, dict):
+            raise PriceError(f"{where}: prices.{model} must be a table with input and output")
+        try:
+            prices[model] = Price(float(entry["input"]), float(entry.get("output", 0.0)))
+        except (KeyError, TypeError, ValueError):
+            raise PriceError(
+                f"{where}: prices.{model} needs numbers for input and output "
+                "(USD per million tokens)"
+            ) from None
+    return prices
+
+
+def price_for(model: str | None, overrides: dict[str, Price] | None = None) -> Price | None:
+    if not model:
+        return None
+    name = model.removeprefix("models/")
+    table = {**BATCH_PRICES, **(overrides or {})}
+    if name in table:
+        return table[name]
+    # Dated variants (`gemini-2.5-flash-001`) cost what their family costs.
+    family = max((known for known in table if name.startswith(known)), key=len, default=None)
+    return table[family] if family else None
+
+
+def estimate(usage: dict[str, int], price: Price | None) -> float | None:
+    """Dollars for one job's token usage; cached tokens are counted at the input rate."""
+    if price is None or not usage:
+        return None
+    prompt = usage.get("promptTokenCount", 0)
+    output = usage.get("candidatesTokenCount", 0) + usage.get("thoughtsTokenCount", 0)
+    return (prompt * price.input + output * price.output) / 1_000_000
+
+
+def dollars(amount: float | None) -> str:
+    if amount is None:
+        return "unknown"
+    return f"${amount:,.4f}" if amount < 1 else f"${amount:,.2f}"

@@ -1,0 +1,280 @@
+"""submit, merged results, cancel, cleanup and retry, against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gembatch import summary
+from gembatch.demo import seed_jobs, write_input
+from gembatch.engine import Engine, EngineOptions
+from gembatch.inputs import InputError, plan_input
+from gembatch.jobfile import JobFile
+from gembatch.simulator import Faults, JobPlan, SimulatorServer
+from gembatch.submit import SubmitOptions, Submitter
+from tests.conftest import GEMBATCH, cli_env, make_client, read_jsonl
+
+
+def gembatch(
+    *args: str, cwd: Path, sim: SimulatorServer, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GEMBATCH, *args],
+        cwd=cwd,
+        env=cli_env(sim),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+async def poll_until_done(sim: SimulatorServer, folder: Path, max_cycles: int = 30) -> Engine:
+    engine = Engine(
+        JobFile.load(folder / "job-info.jsonl"), make_client(sim), EngineOptions(interval_s=0.01)
+    )
+    for _ in range(max_cycles):
+        if (await engine.run_cycle()).all_done:
+            engine.close()
+            return engine
+    raise AssertionError("jobs did not finish")
+
+
+def test_split_input_becomes_parts_and_one_ordered_merged_file(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    write_input(tmp_path / "batch/big.jsonl", 25_000)
+    result = gembatch("submit", "batch/big.jsonl", "--max-requests", "10000", cwd=tmp_path, sim=sim)
+    assert result.returncode == 0, result.stderr
+    assert "25,000 requests in 3 parts" in result.stdout
+    records = JobFile.load(tmp_path / "job-info.jsonl").records
+    assert [r.input_file for r in records] == [
+        "batch/big.part-1-of-3.jsonl",
+        "batch/big.part-2-of-3.jsonl",
+        "batch/big.part-3-of-3.jsonl",
+    ]
+    assert [r.request_count for r in records] == [10_000, 10_000, 5_000]
+    assert len(sim.store.batches) == 3
+    asyncio.run(poll_until_done(sim, tmp_path))
+    merged = read_jsonl(tmp_path / "batch/results/big.jsonl")
+    assert [row["key"] for row in merged] == [f"{n:06d}" for n in range(25_000)]
+    assert not (tmp_path / "batch/results/big.errors.jsonl").exists()
+    status = gembatch("status", cwd=tmp_path, sim=sim)
+    assert status.returncode == 0 and "estimated cost $" in status.stdout
+
+
+def test_inputs_without_keys_get_keys_and_merge_in_order(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "batch/bare.jsonl"
+    source.parent.mkdir(parents=True)
+    source.write_text(
+        "".join(json.dumps({"contents": [{"parts": [{"text": f"q{n}"}]}]}) + "\n" for n in range(5))
+    )
+    result = gembatch("submit", "batch/bare.jsonl", cwd=tmp_path, sim=sim)
+    assert result.returncode == 0, result.stderr
+    (record,) = JobFile.load(tmp_path / "job-info.jsonl").records
+    assert record.input_file == "batch/bare.part-1-of-1.jsonl"
+    assert record.raw["source_file"] == "batch/bare.jsonl"
+    asyncio.run(poll_until_done(sim, tmp_path))
+    merged = read_jsonl(tmp_path / "batch/results/bare.jsonl")
+    assert [row["key"] for row in merged] == [f"line-{n:08d}" for n in range(1, 6)]
+    assert merged[3]["response"]["candidates"][0]["content"]["parts"][0]["text"].endswith("q3")
+
+
+def test_bad_line_is_named_and_nothing_from_that_file_is_sent(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    write_input(tmp_path / "good.jsonl", 3)
+    bad = tmp_path / "bad.jsonl"
+    write_input(bad, 3)
+    with bad.open("a") as handle:
+        handle.write('{"key": "x", "request": {"contents": "not a list"}}\n')
+    result = gembatch("submit", "bad.jsonl", "good.jsonl", cwd=tmp_path, sim=sim)
+    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert 'bad.jsonl:4: a request needs "contents"' in result.stdout
+    records = JobFile.load(tmp_path / "job-info.jsonl").records
+    assert [r.input_file for r in records] == ["good.jsonl"]
+    assert len(sim.store.batches) == 1
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            [
+                '{"key": "a", "request": {"contents": []}}',
+                '{"key": "a", "request": {"contents": []}}',
+            ],
+            "key 'a' repeats line 1",
+        ),
+        (['{"key": 5, "request": {"contents": []}}'], '"key" must be a string'),
+        (["[1, 2]"], "each line must be a JSON object"),
+        ([""], "no requests in it"),
+    ],
+)
+def test_validation_messages(tmp_path: Path, lines: list[str], message: str) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=message):
+        plan_input(path, None, 10**9)
+
+
+def test_already_submitted_inputs_are_skipped_unless_forced(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    write_input(tmp_path / "a.jsonl", 2)
+    assert gembatch("submit", "a.jsonl", cwd=tmp_path, sim=sim).returncode == 0
+    again = gembatch("submit", "a.jsonl", cwd=tmp_path, sim=sim)
+    assert "skipped a.jsonl: already in job-info.jsonl" in again.stdout
+    assert len(sim.store.batches) == 1
+    forced = gembatch("submit", "a.jsonl", "--force", cwd=tmp_path, sim=sim)
+    assert forced.returncode == 0 and len(sim.store.batches) == 2
+
+
+def test_upload_falls_back_when_a_mime_type_is_refused(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sim.scenario.rejected_mime_types = ("jsonl",)
+    write_input(tmp_path / "a.jsonl", 2)
+    result = gembatch("submit", "a.jsonl", cwd=tmp_path, sim=sim)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (uploaded,) = [f for f in sim.store.files.values() if not f.source_batch]
+    assert uploaded.mime_type == "application/jsonl"
+
+
+async def test_crash_after_create_is_recovered_without_a_second_job(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    write_input(tmp_path / "a.jsonl", 3)
+    job_file = JobFile.load(tmp_path / "job-info.jsonl")
+    saves = 0
+    real_save = job_file.save
+
+    def save_then_crash() -> None:
+        nonlocal saves
+        saves += 1
+        if saves == 3:  # intent, upload recorded; this one would record the new batch
+            raise KeyboardInterrupt("power cut")
+        real_save()
+
+    job_file.save = save_then_crash  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        await Submitter(job_file, make_client(sim), SubmitOptions(), say=lambda _: None).submit(
+            [tmp_path / "a.jsonl"]
+        )
+    assert len(sim.store.batches) == 1
+    orphan = JobFile.load(tmp_path / "job-info.jsonl").records[0]
+    assert orphan.batch_name is None and orphan.submit_id
+    said: list[str] = []
+    rerun = Submitter(
+        JobFile.load(tmp_path / "job-info.jsonl"),
+        make_client(sim),
+        SubmitOptions(),
+        say=said.append,
+    )
+    report = await rerun.submit([tmp_path / "a.jsonl"])
+    assert len(sim.store.batches) == 1  # never created twice
+    assert report.adopted == [next(iter(sim.store.batches.values())).name]
+    assert any("not created again" in line for line in said)
+    (record,) = JobFile.load(tmp_path / "job-info.jsonl").records
+    assert record.batch_name == report.adopted[0]
+
+
+def test_kill_9_during_submit_never_loses_or_duplicates_a_job(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sim.scenario.faults = Faults(latency_s=0.03)
+    names = [f"{n:02d}.jsonl" for n in range(10)]
+    for name in names:
+        write_input(tmp_path / name, 3)
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(40):
+        run = subprocess.Popen(
+            [*GEMBATCH, "submit", *names],
+            cwd=tmp_path,
+            env=cli_env(sim),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert run.stdout is not None
+        for _ in range(rng.randint(0, 6)):
+            if not run.stdout.readline():
+                break
+        if run.poll() is None:
+            run.send_signal(signal.SIGKILL)
+            kills += 1
+        run.wait()
+        run.stdout.close()
+        if kills >= 12:
+            break
+    final = gembatch("submit", *names, cwd=tmp_path, sim=sim)
+    assert final.returncode == 0, final.stdout + final.stderr
+    records = JobFile.load(tmp_path / "job-info.jsonl").records
+    tracked = [r.batch_name for r in records]
+    assert None not in tracked, "an intent was left without its job"
+    remote = {batch.name for batch in sim.store.batches.values()}
+    assert set(tracked) == remote, "a created job is untracked, or tracked twice"
+    assert len(remote) == len(names), "an input was created twice"
+    assert kills >= 5
+
+
+def test_cleanup_touches_only_known_finished_jobs(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.plans = [("batch/running.jsonl", JobPlan(0, 3600))]
+    asyncio.run(seed_jobs(make_client(sim), tmp_path, [("done.jsonl", 2), ("running.jsonl", 2)]))
+    engine = Engine(
+        JobFile.load(tmp_path / "job-info.jsonl"), make_client(sim), EngineOptions(keep_remote=True)
+    )
+    asyncio.run(engine.run_cycle())
+    engine.close()
+    stranger = asyncio.run(seed_jobs(make_client(sim), tmp_path / "other", [("x.jsonl", 1)]))
+    stranger_name = stranger.records[0].batch_name
+    refused = gembatch("cleanup", cwd=tmp_path, sim=sim)
+    assert refused.returncode == 1 and "pass -y" in refused.stderr
+    assert not sim.store.deletions
+    result = gembatch("cleanup", "-y", cwd=tmp_path, sim=sim)
+    assert result.returncode == 0, result.stderr
+    assert "running.jsonl: still running; kept" in result.stdout
+    deleted = {d.name for d in sim.store.deletions}
+    done = JobFile.load(tmp_path / "job-info.jsonl").records[0]
+    assert str(done.batch_name) in deleted and done.remote_deleted
+    assert stranger_name not in deleted
+    assert all(d.state in ("SUCCEEDED", "FILE") for d in sim.store.deletions)
+
+
+def test_cancel_by_input_file(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    asyncio.run(seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 2), ("b.jsonl", 2)]))
+    result = gembatch("cancel", "batch/a.jsonl", cwd=tmp_path, sim=sim)
+    assert result.returncode == 0 and "cancel requested" in result.stdout
+    states_now = sorted(sim.store.state_of(b) for b in sim.store.batches.values())
+    assert states_now == ["CANCELLED", "RUNNING"]
+    unknown = gembatch("cancel", "batch/nope.jsonl", cwd=tmp_path, sim=sim)
+    assert unknown.returncode == summary.EXIT_BAD_INPUT and "no job named" in unknown.stdout
+
+
+def test_retry_fills_the_merged_results(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.plans = [("*retry*", JobPlan(0, 0)), ("*", JobPlan(0, 0, failed_row_rate=0.3))]
+    write_input(tmp_path / "batch/q.jsonl", 40)
+    assert gembatch("submit", "batch/q.jsonl", cwd=tmp_path, sim=sim).returncode == 0
+    asyncio.run(poll_until_done(sim, tmp_path))
+    first = read_jsonl(tmp_path / "batch/results/q.jsonl")
+    failed_before = sum("error" in row for row in first)
+    assert failed_before > 0
+    retry = gembatch("retry", cwd=tmp_path, sim=sim)
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    assert f"retrying {failed_before} failed rows as batch/q.retry-1.jsonl" in retry.stdout
+    asyncio.run(poll_until_done(sim, tmp_path))
+    merged = read_jsonl(tmp_path / "batch/results/q.jsonl")
+    assert [row["key"] for row in merged] == [f"{n:06d}" for n in range(40)]
+    assert all("response" in row for row in merged)
+    assert not (tmp_path / "batch/results/q.errors.jsonl").exists()
+    nothing = gembatch("retry", cwd=tmp_path, sim=sim)
+    assert "nothing to retry" in nothing.stdout
