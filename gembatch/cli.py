@@ -220,7 +220,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _usage_and_cost(record: Any, overrides: dict) -> tuple[dict[str, int], float | None]:
     from gembatch import prices
 
-    usage = record.raw.get("usage") if isinstance(record.raw.get("usage"), dict) else {}
+    usage = record.data.get("usage") if isinstance(record.data.get("usage"), dict) else {}
     return usage, prices.estimate(usage, prices.price_for(record.batch.get("model"), overrides))
 
 
@@ -286,7 +286,7 @@ def _status_json(path: Path, jobs: list[Any], totals: summary.Totals, problems: 
                 "results_file": job.results_file,
                 "remote_deleted": job.remote_deleted,
                 "last_error": job.last_error,
-                "usage": job.raw.get("usage"),
+                "usage": job.data.get("usage"),
             }
             for job in jobs
         ],

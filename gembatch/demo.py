@@ -94,8 +94,6 @@ async def seed_jobs(
             }
         )
         job_file.entries.append(record)
-        record._original = {}
-        record.original_line = None
     job_file.save()
     return job_file
 

@@ -263,7 +263,7 @@ class Engine:
 
     def _apply_remote(self, record: JobRecord, remote: RemoteJob) -> None:
         previous = record.state
-        before = (record.state, record.raw.get("stats"), record.batch.get("dest"))
+        before = (record.state, record.data.get("stats"), record.batch.get("dest"))
         batch = record.ensure_batch()
         for key, value in remote.batch_record().items():
             if key == "name" and batch.get("name"):
@@ -273,14 +273,14 @@ class Engine:
             record.raw["stats"] = remote.stats.as_record()
         if remote.error_message:
             record.raw["last_error"] = remote.error_message
-        if before != (record.state, record.raw.get("stats"), record.batch.get("dest")):
+        if before != (record.state, record.data.get("stats"), record.batch.get("dest")):
             self._changed(record, previous)
 
     # --- results ------------------------------------------------------------------------
     async def _save_results(self, record: JobRecord, remote: RemoteJob) -> None:
         dest = self._results_destination(record)
         expected = remote.stats.total if remote.stats and remote.stats.total is not None else None
-        if expected is None and isinstance(record.raw.get("count"), int):
+        if expected is None and isinstance(record.data.get("count"), int):
             expected = record.raw["count"]
         if remote.output_file:
             file_name = remote.output_file
@@ -386,7 +386,7 @@ class Engine:
             if not merge.needs_merge(group) or not merge.group_ready(group, self.base):
                 continue
             stamp = merge.signature(group)
-            if all(r.raw.get("merged_signature") == stamp for r in group):
+            if all(r.data.get("merged_signature") == stamp for r in group):
                 continue
             try:
                 outcome = await asyncio.to_thread(merge.merge_group, source, group, self.base)
@@ -417,7 +417,7 @@ class Engine:
             (str(record.batch_name), self.client.delete_batch)
         ]
         for file_name in (
-            record.raw.get("uploaded_file_name"),
+            record.data.get("uploaded_file_name"),
             record.batch.get("dest", {}).get("file_name"),
         ):
             if isinstance(file_name, str) and file_name:

@@ -54,11 +54,11 @@ class JobView:
 
     @classmethod
     def of(cls, record: JobRecord) -> JobView:
-        stats = record.raw.get("stats") if isinstance(record.raw.get("stats"), dict) else {}
+        stats = record.data.get("stats") if isinstance(record.data.get("stats"), dict) else {}
         done = None
         if stats:
             done = int(stats.get("succeeded", 0)) + int(stats.get("failed", 0))
-        failed = record.raw.get("failed_rows")
+        failed = record.data.get("failed_rows")
         if not isinstance(failed, int):
             failed = stats.get("failed") if stats else None
         batch = record.batch
@@ -74,9 +74,9 @@ class JobView:
             end_time=batch.get("end_time"),
             results_file=record.results_file,
             remote_deleted=record.remote_deleted,
-            last_error=record.raw.get("last_error"),
+            last_error=record.data.get("last_error"),
             model=batch.get("model"),
-            raw=record.raw,
+            raw=record.data,
         )
 
 

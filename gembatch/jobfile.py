@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import os
 import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,30 +40,53 @@ class PollerBusyError(JobFileError):
     """Another process is already polling this job file."""
 
 
-@dataclass
 class JobRecord:
-    """One job line: the raw object as read, plus typed views of the fields we use."""
+    """One job line: the object as read, plus typed views of the fields we use.
 
-    raw: dict[str, Any]
-    original_line: bytes | None = None
-    _original: dict[str, Any] | None = field(default=None, repr=False)
+    Reading goes through `data` (and the typed properties); changing goes through `raw`
+    or `ensure_batch()`, which mark the record touched. Only touched records are
+    compared with their original line at save time, so a file of 100,000 jobs costs
+    what its changed records cost, and an untouched record is written back byte for byte.
+    """
 
-    def __post_init__(self) -> None:
-        if self._original is None:
-            self._original = copy.deepcopy(self.raw)
+    __slots__ = ("_raw", "_touched", "original_line")
+
+    def __init__(self, raw: dict[str, Any], original_line: bytes | None = None) -> None:
+        self._raw = raw
+        self.original_line = original_line  # None: not on disk yet
+        self._touched = original_line is None
+
+    def __repr__(self) -> str:
+        return f"JobRecord({self._raw!r})"
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The record for changing; marks it for comparison at the next save."""
+        self._touched = True
+        return self._raw
+
+    @raw.setter
+    def raw(self, value: dict[str, Any]) -> None:
+        self._raw = value
+        self._touched = True
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The record for reading only."""
+        return self._raw
 
     # --- identity -----------------------------------------------------------------
     @property
     def batch_name(self) -> str | None:
-        batch = self.raw.get("batch")
+        batch = self._raw.get("batch")
         if isinstance(batch, dict) and isinstance(batch.get("name"), str):
             return batch["name"]
-        job_name = self.raw.get("job_name")
+        job_name = self._raw.get("job_name")
         return job_name if isinstance(job_name, str) else None
 
     @property
     def submit_id(self) -> str | None:
-        value = self.raw.get("submit_id")
+        value = self._raw.get("submit_id")
         return value if isinstance(value, str) else None
 
     @property
@@ -81,28 +105,29 @@ class JobRecord:
     # --- typed views ----------------------------------------------------------------
     @property
     def input_file(self) -> str:
-        value = self.raw.get("input_file")
+        value = self._raw.get("input_file")
         return value if isinstance(value, str) else ""
 
     @property
     def batch(self) -> dict[str, Any]:
         """The `batch` object as stored (read-only view; empty when absent)."""
-        batch = self.raw.get("batch")
+        batch = self._raw.get("batch")
         return batch if isinstance(batch, dict) else {}
 
     def ensure_batch(self) -> dict[str, Any]:
-        """The `batch` object, created beside an old-form `job_name` if needed."""
-        batch = self.raw.get("batch")
+        """The `batch` object for changing, created beside an old-form `job_name` if needed."""
+        self._touched = True
+        batch = self._raw.get("batch")
         if not isinstance(batch, dict):
             batch = {}
             if self.batch_name:
                 batch["name"] = self.batch_name
-            self.raw["batch"] = batch
+            self._raw["batch"] = batch
         return batch
 
     @property
     def state(self) -> str | None:
-        batch = self.raw.get("batch")
+        batch = self._raw.get("batch")
         if isinstance(batch, dict) and batch.get("state"):
             return str(batch["state"])
         return None
@@ -110,7 +135,7 @@ class JobRecord:
     @property
     def missing(self) -> bool:
         """The server answered 404 for this job; its last known state is kept."""
-        return bool(self.raw.get("missing_since"))
+        return bool(self._raw.get("missing_since"))
 
     @property
     def effective_state(self) -> str | None:
@@ -122,39 +147,46 @@ class JobRecord:
 
     @property
     def request_count(self) -> int | None:
-        stats = self.raw.get("stats")
+        stats = self._raw.get("stats")
         if isinstance(stats, dict) and isinstance(stats.get("total"), int):
             return stats["total"]
-        count = self.raw.get("count")
+        count = self._raw.get("count")
         return count if isinstance(count, int) and not isinstance(count, bool) else None
 
     @property
     def results_file(self) -> str | None:
-        value = self.raw.get("results_file")
+        value = self._raw.get("results_file")
         return value if isinstance(value, str) else None
 
     @property
     def remote_deleted(self) -> bool:
-        return bool(self.raw.get("remote_deleted_at"))
+        return bool(self._raw.get("remote_deleted_at"))
 
     @property
     def display_name(self) -> str:
         return self.input_file or self.batch_name or self.submit_id or "(unnamed job)"
 
     # --- change tracking ------------------------------------------------------------
+    @property
+    def touched(self) -> bool:
+        return self._touched
+
     def changes(self) -> dict[str, Any]:
-        """What changed since load, as a nested patch (`_DELETED` marks removals)."""
-        return _diff(self._original or {}, self.raw)
+        """What changed since it was read, as a nested patch (`_DELETED` marks removals)."""
+        if not self._touched:
+            return {}
+        original = json.loads(self.original_line) if self.original_line is not None else {}
+        return _diff(original if isinstance(original, dict) else {}, self._raw)
 
     def mark_saved(self, line: bytes) -> None:
-        self._original = copy.deepcopy(self.raw)
         self.original_line = line
+        self._touched = False
 
     def serialise(self) -> bytes:
-        """The record's line; unchanged records keep their exact original bytes."""
-        if self.original_line is not None and self.raw == self._original:
+        """The record's line; an unchanged record keeps its exact original bytes."""
+        if self.original_line is not None and not self._touched:
             return self.original_line
-        return json.dumps(self.raw, ensure_ascii=False, separators=(", ", ": ")).encode() + b"\n"
+        return json.dumps(self._raw, ensure_ascii=False, separators=(", ", ": ")).encode() + b"\n"
 
 
 @dataclass
@@ -196,10 +228,10 @@ def _apply(target: dict[str, Any], patch: dict[str, Any]) -> None:
             target[key] = value
 
 
-def parse_lines(data: bytes) -> list[Entry]:
+def parse_lines(data: bytes, first_line: int = 1) -> list[Entry]:
     """Split raw file bytes into records and bad lines, keeping every byte."""
     entries: list[Entry] = []
-    for number, line in enumerate(data.splitlines(keepends=True), start=1):
+    for number, line in enumerate(data.splitlines(keepends=True), start=first_line):
         text = line.strip()
         if not text:
             entries.append(BadLine(number, line, "blank line"))
@@ -237,14 +269,34 @@ class JobFile:
         self.write_lock = filelock.FileLock(str(self.path) + ".lock", timeout=WRITE_LOCK_TIMEOUT_S)
         self.rewrites = 0
         self._seen_signature: tuple[int, int, int] | None = None
+        # What we last read or wrote: its length and digest, so a file that others only
+        # appended to is recognised and just its new tail is parsed.
+        self._known_length = 0
+        self._known_digest = b""
 
     # --- reading --------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> JobFile:
         job_file = cls(path)
         job_file._seen_signature = job_file._disk_signature()
-        job_file.entries = parse_lines(job_file._read_bytes())
+        data = job_file._read_bytes()
+        job_file.entries = parse_lines(data)
+        job_file._remember(data)
         return job_file
+
+    def _remember(self, data: bytes) -> None:
+        self._known_length = len(data)
+        self._known_digest = hashlib.sha1(data).digest()
+
+    def _appended_tail(self, data: bytes) -> list[Entry] | None:
+        """The entries after what we know, if the file only grew since; else None."""
+        known = self._known_length
+        if len(data) < known or (known and data[known - 1 : known] != b"\n"):
+            return None  # shrank, or the last line we knew was unfinished
+        if hashlib.sha1(data[:known]).digest() != self._known_digest:
+            return None
+        lines_known = sum(1 for _ in self.entries)
+        return parse_lines(data[known:], first_line=lines_known + 1)
 
     def _read_bytes(self) -> bytes:
         try:
@@ -294,7 +346,13 @@ class JobFile:
         if signature is not None and signature == self._seen_signature:
             return []
         known = {id(record) for record in self.records}
-        self.entries = self._merge(parse_lines(self._read_bytes()))
+        data = self._read_bytes()
+        tail = self._appended_tail(data)
+        if tail is not None:
+            self.entries = [*self.entries, *tail]
+        else:
+            self.entries = self._merge(parse_lines(data))
+        self._remember(data)
         self._seen_signature = signature
         return [record for record in self.records if id(record) not in known]
 
@@ -319,29 +377,44 @@ class JobFile:
 
     def append(self, record: JobRecord) -> None:
         """Add a record and save at once (used by submit)."""
-        record._original = {}
         record.original_line = None
+        record._touched = True
         self.entries.append(record)
         self.save()
 
     def _save_locked(self, before_replace: Callable[[], None] | None) -> None:
-        disk_entries = parse_lines(self._read_bytes())
-        merged = self._merge(disk_entries)
+        if self._disk_signature() == self._seen_signature and self._seen_signature is not None:
+            merged = self._settle_own_changes()  # nobody else wrote: no need to re-read
+        else:
+            disk = self._read_bytes()
+            tail = self._appended_tail(disk)
+            if tail is not None:  # others only appended: keep ours, add theirs
+                merged = [*self._settle_own_changes(), *tail]
+            else:
+                merged = self._merge(parse_lines(disk))
         data = b"".join(_entry_bytes(entry) for entry in merged)
         atomic_write(self.path, data, before_replace=before_replace)
         self.rewrites += 1
         for entry in merged:
-            if isinstance(entry, JobRecord):
+            if isinstance(entry, JobRecord) and entry.touched:
                 entry.mark_saved(entry.serialise())
         self.entries = merged
+        self._remember(data)
         self._seen_signature = self._disk_signature()
+
+    def _settle_own_changes(self) -> list[Entry]:
+        """Touched records that did not really change go back to their original bytes."""
+        for record in self.records:
+            if record.touched and record.original_line is not None and not record.changes():
+                record.mark_saved(record.original_line)
+        return list(self.entries)
 
     def _merge(self, disk_entries: list[Entry]) -> list[Entry]:
         """Lay our changes over what is on disk now; keep whatever others added."""
         ours = self.records
-        our_by_key = dict(zip(_unique_keys(ours), ours, strict=False))
+        our_by_key = dict(zip(_unique_keys(ours), ours, strict=True))
         disk_records = [e for e in disk_entries if isinstance(e, JobRecord)]
-        disk_key_of = dict(zip(map(id, disk_records), _unique_keys(disk_records), strict=False))
+        disk_key_of = dict(zip(map(id, disk_records), _unique_keys(disk_records), strict=True))
         merged: list[Entry] = []
         used: set[str] = set()
         for entry in disk_entries:
@@ -354,10 +427,11 @@ class JobFile:
                 continue
             used.add(key)
             patch = mine.changes()
-            mine.raw = entry.raw
+            mine._raw = entry.data
             if patch:
-                _apply(mine.raw, patch)
-                mine.original_line = None  # changed: serialise afresh
+                _apply(mine._raw, patch)
+                mine.original_line = entry.original_line
+                mine._touched = True  # serialise afresh
             else:
                 mine.mark_saved(entry.original_line or entry.serialise())
             merged.append(mine)
@@ -368,6 +442,7 @@ class JobFile:
             # unless we changed it since, because then dropping it would lose data.
             if record.original_line is None or record.changes():
                 record.original_line = None
+                record._touched = True
                 merged.append(record)
         return merged
 

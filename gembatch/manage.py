@@ -22,7 +22,7 @@ def find_jobs(job_file: JobFile, target: str) -> list[JobRecord]:
     return [
         r
         for r in job_file.records
-        if target in (r.batch_name, r.input_file, r.raw.get("source_file"))
+        if target in (r.batch_name, r.input_file, r.data.get("source_file"))
     ]
 
 
@@ -84,7 +84,7 @@ async def plan_cleanup(job_file: JobFile, client: GeminiClient, say: Say) -> lis
             say(f"{record.display_name}: results not saved yet; kept (run `gembatch poll`)")
             continue
         names = [record.batch_name]
-        for name in (record.raw.get("uploaded_file_name"), remote.output_file):
+        for name in (record.data.get("uploaded_file_name"), remote.output_file):
             if isinstance(name, str) and name:
                 names.append(name)
         plan.append(Deletion(record, names))
@@ -136,7 +136,7 @@ async def retry_failed(
             continue
         if not failed:
             continue
-        number = 1 + max(int(r.raw.get("retry_number", 0) or 0) for r in group)
+        number = 1 + max(int(r.data.get("retry_number", 0) or 0) for r in group)
         dest = part_path(base / source, f"retry-{number}")
         write_selected(base / source, failed, dest)
         try:

@@ -33,12 +33,12 @@ class MergeOutcome:
 
 def group_key(record: JobRecord) -> str:
     """Records that share a source input belong together (parts and retries)."""
-    source = record.raw.get("source_file")
+    source = record.data.get("source_file")
     return source if isinstance(source, str) and source else record.input_file
 
 
 def needs_merge(group: list[JobRecord]) -> bool:
-    return len(group) > 1 or any(r.raw.get("source_file") for r in group)
+    return len(group) > 1 or any(r.data.get("source_file") for r in group)
 
 
 def group_ready(group: list[JobRecord], base: Path) -> bool:
@@ -67,9 +67,9 @@ def merge_group(source: str, group: list[JobRecord], base: Path) -> MergeOutcome
     ordered = sorted(
         group,
         key=lambda r: (
-            bool(r.raw.get("retry_of")),
-            int(r.raw.get("retry_number", 0) or 0),
-            int(r.raw.get("first_line", 0) or 0),
+            bool(r.data.get("retry_of")),
+            int(r.data.get("retry_number", 0) or 0),
+            int(r.data.get("first_line", 0) or 0),
         ),
     )
     files = [base / str(r.results_file) for r in ordered if r.results_file]

@@ -97,7 +97,7 @@ class Submitter:
             return False
         name = self.relative(path)
         return any(
-            r.raw.get("source_file") == name or r.input_file == name for r in self.job_file.records
+            r.data.get("source_file") == name or r.input_file == name for r in self.job_file.records
         )
 
     async def submit_plan(self, plan: InputPlan, extra: dict) -> None:
@@ -160,7 +160,7 @@ class Submitter:
 
     async def _finish(self, record: JobRecord, path: Path) -> None:
         """Upload (unless done and still there), create, and record each step."""
-        uploaded = record.raw.get("uploaded_file_name")
+        uploaded = record.data.get("uploaded_file_name")
         if isinstance(uploaded, str) and not await self._still_uploaded(uploaded):
             uploaded = None
         if not uploaded:

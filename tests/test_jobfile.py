@@ -261,3 +261,28 @@ def test_record_keeps_its_identity_when_it_gains_a_batch_name(tmp_path: Path) ->
     job_file.save()
     job_file.save()
     assert [r.batch_name for r in JobFile.load(job_file.path).records] == ["batches/new"]
+
+
+def test_appended_records_are_taken_in_without_losing_ours(tmp_path: Path) -> None:
+    path = tmp_path / "job-info.jsonl"
+    shutil.copy(EXAMPLE, path)
+    ours = JobFile.load(path)
+    with path.open("ab") as handle:  # another tool appends a line and a broken line
+        handle.write(b'{"input_file": "b/9.jsonl", "job_name": "batches/nine"}\n{oops\n')
+    ours.records[0].raw["results_file"] = "batch/results/001.jsonl"
+    ours.save()
+    reread = JobFile.load(path)
+    assert [r.batch_name for r in reread.records][-1] == "batches/nine"
+    assert reread.records[0].results_file == "batch/results/001.jsonl"
+    assert [bad.line_number for bad in reread.bad_lines] == [5]
+    assert path.read_bytes().endswith(b"{oops\n")
+
+
+def test_unfinished_last_line_is_not_mistaken_for_an_append(tmp_path: Path) -> None:
+    path = tmp_path / "job-info.jsonl"
+    path.write_bytes(EXAMPLE.read_bytes().rstrip(b"\n"))
+    ours = JobFile.load(path)
+    with path.open("ab") as handle:
+        handle.write(b'\n{"input_file": "b/9.jsonl", "job_name": "batches/nine"}\n')
+    assert [r.batch_name for r in ours.refresh()] == ["batches/nine"]
+    assert len(ours.records) == 4 and ours.bad_lines == []
