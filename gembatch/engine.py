@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -56,6 +57,11 @@ from gembatch.results import (
 # the server has not finished registering.
 NOT_FOUND_CONFIRMATIONS = 2
 MAX_BACKOFF_S = 600.0
+# With this many unfinished jobs a cycle reads them through the paged list instead of
+# one `get` each: 1,000 jobs cost about 10 calls instead of 1,000.
+LIST_THRESHOLD = 32
+LIST_PAGE_SIZE = 100
+LIST_SLACK_PAGES = 20
 
 
 @dataclass
@@ -128,7 +134,11 @@ class Engine:
         for record in self.job_file.refresh():
             self.emit(JobUpdated(JobView.of(record)))
         visits = [r for r in self.job_file.records if self._needs_visit(r)]
-        outcomes = await asyncio.gather(*(self._visit(r) for r in visits), return_exceptions=True)
+        listed = await self._survey(visits)
+        outcomes = await asyncio.gather(
+            *(self._visit(r, listed.get(str(r.batch_name))) for r in visits),
+            return_exceptions=True,
+        )
         auth_error = next((o for o in outcomes if isinstance(o, AuthError)), None)
         for outcome in outcomes:
             if isinstance(outcome, BaseException) and not isinstance(outcome, GeminiError):
@@ -215,8 +225,40 @@ class Engine:
         )
 
     # --- checking -----------------------------------------------------------------------
-    async def _visit(self, record: JobRecord) -> None:
+    async def _survey(self, visits: list[JobRecord]) -> dict[str, RemoteJob]:
+        """Read many unfinished jobs through the paged list: one call per 100 jobs.
+
+        Only worth it for many jobs; anything the list does not show, or shows as
+        finished, is still read with its own `get` (finished jobs need their output).
+        """
+        wanted = {str(r.batch_name) for r in visits if not r.is_terminal}
+        if len(wanted) < LIST_THRESHOLD:
+            return {}
+        found: dict[str, RemoteJob] = {}
+        max_pages = 2 * math.ceil(len(wanted) / LIST_PAGE_SIZE) + LIST_SLACK_PAGES
+        pages = 0
+        try:
+            async for page in self.client.list_batch_pages(LIST_PAGE_SIZE):
+                pages += 1
+                found.update((job.name, job) for job in page if job.name in wanted)
+                if len(found) == len(wanted) or pages >= max_pages:
+                    break
+        except AuthError:
+            raise
+        except GeminiError as error:  # fall back to one get per job for the rest
+            self._fail(
+                f"listing jobs failed ({error}); checking them one by one",
+                transient=error.retryable,
+                error=error,
+            )
+        return found
+
+    async def _visit(self, record: JobRecord, listed: RemoteJob | None = None) -> None:
         name = str(record.batch_name)
+        if listed is not None and not states.is_terminal(listed.state):
+            self._not_found.pop(record.key, None)
+            self._apply_remote(record, listed)
+            return
         async with self._check_slots:
             self.emit(JobChecking(record.key))
             try:

@@ -255,8 +255,26 @@ class GeminiClient:
         )
 
     async def _get_raw(self, name: str) -> dict[str, Any]:
-        batch_id = _batch_id(name)
-        response = await self._aio._api_client.async_request("get", f"batches/{batch_id}", {})
+        return await self._raw_get(f"batches/{_batch_id(name)}")
+
+    async def list_batch_pages(self, page_size: int = 100) -> AsyncIterator[list[RemoteJob]]:
+        """The project's batch jobs, a page at a time, with state and batchStats.
+
+        One call covers up to `page_size` jobs, where `get` costs a call per job; the
+        typed pager would drop batchStats, so the raw list is read like `get_batch`.
+        """
+        token = ""
+        while True:
+            query = f"batches?pageSize={page_size}" + (f"&pageToken={token}" if token else "")
+            body = await self._call("list batches", lambda q=query: self._raw_get(q))
+            operations = body.get("operations") or []
+            yield [RemoteJob.from_operation(op) for op in operations if isinstance(op, dict)]
+            token = str(body.get("nextPageToken") or "")
+            if not token or not operations:
+                return
+
+    async def _raw_get(self, path: str) -> dict[str, Any]:
+        response = await self._aio._api_client.async_request("get", path, {})
         return json.loads(response.body) if response.body else {}
 
     async def cancel_batch(self, name: str) -> None:

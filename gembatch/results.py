@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import re
 import tempfile
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,12 +88,15 @@ async def save_atomically(
     remove_stale_parts(dest)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
-        with os.fdopen(fd, "w+b") as handle:
-            await write(handle)
+        with os.fdopen(fd, "wb") as handle:
+            target = VerifyingFile(handle)
+            try:
+                await write(target)  # type: ignore[arg-type]
+            finally:
+                target.stop()
+            summary = target.result(expected_lines)
             handle.flush()
             os.fsync(handle.fileno())
-            handle.seek(0)
-            summary = summarise(handle, expected_lines)
         os.replace(tmp_name, dest)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -127,23 +132,107 @@ def summarise(lines: Iterable[bytes], expected_lines: int | None) -> ResultsSumm
     """Check every line parses and count them, failed rows and token usage."""
     summary = ResultsSummary()
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError:
-            raise ResultsProblem(f"results line {number} is not valid JSON") from None
-        summary.lines += 1
-        if not isinstance(item, dict):
-            continue
-        if item.get("error") or item.get("status"):
-            summary.failed_rows += 1
-        _add_usage(summary.usage, item.get("response"))
+        _check_line(summary, number, line)
+    return _complete(summary, expected_lines)
+
+
+def _check_line(summary: ResultsSummary, number: int, line: bytes) -> None:
+    if not line.strip():
+        return
+    try:
+        item = json.loads(line)
+    except ValueError:
+        raise ResultsProblem(f"results line {number} is not valid JSON") from None
+    summary.lines += 1
+    if not isinstance(item, dict):
+        return
+    if item.get("error") or item.get("status"):
+        summary.failed_rows += 1
+    _add_usage(summary.usage, item.get("response"))
+
+
+def _complete(summary: ResultsSummary, expected_lines: int | None) -> ResultsSummary:
     if expected_lines is not None and summary.lines != expected_lines:
         raise ResultsProblem(
             f"results have {summary.lines} lines but the job had {expected_lines} requests"
         )
     return summary
+
+
+class _LineChecker:
+    """Checks lines on a worker thread as chunks arrive, so checking overlaps the download.
+
+    The queue is bounded: when checking falls behind, writing waits, and memory stays
+    at a few chunks whatever the file size.
+    """
+
+    def __init__(self, max_chunks: int = 8) -> None:
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=max_chunks)
+        self.summary = ResultsSummary()
+        self.problem: ResultsProblem | None = None
+        self.thread = threading.Thread(target=self._run, name="gembatch-verify", daemon=True)
+        self.thread.start()
+
+    def feed(self, chunk: bytes) -> None:
+        self.queue.put(chunk)
+
+    def finish(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        tail = b""
+        number = 0
+        while (chunk := self.queue.get()) is not None:
+            if self.problem is not None:
+                continue  # keep draining so the writer never blocks
+            lines = (tail + chunk).split(b"\n")
+            tail = lines.pop()
+            try:
+                for line in lines:
+                    number += 1
+                    _check_line(self.summary, number, line)
+            except ResultsProblem as problem:
+                self.problem = problem
+        if tail.strip() and self.problem is None:
+            try:
+                _check_line(self.summary, number + 1, tail)
+            except ResultsProblem as problem:
+                self.problem = problem
+
+
+class VerifyingFile:
+    """A write target that checks what passes through it (rewinding starts afresh)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.checker = _LineChecker()
+
+    def write(self, chunk: bytes) -> int:
+        self.handle.write(chunk)
+        self.checker.feed(bytes(chunk))
+        return len(chunk)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.handle.seek(offset, whence)
+
+    def truncate(self, size: int | None = None) -> int:
+        """A retried download rewinds: what was checked so far no longer counts."""
+        result = self.handle.truncate(size)
+        self.checker.finish()
+        self.checker = _LineChecker()
+        return result
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def stop(self) -> None:
+        self.checker.finish()
+
+    def result(self, expected_lines: int | None) -> ResultsSummary:
+        if self.checker.problem is not None:
+            raise self.checker.problem
+        return _complete(self.checker.summary, expected_lines)
 
 
 def _add_usage(totals: dict[str, int], response: Any) -> None:

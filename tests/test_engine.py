@@ -23,7 +23,7 @@ from gembatch.events import (
 from gembatch.gemini import AuthError
 from gembatch.jobfile import JobFile, JobRecord
 from gembatch.results import results_path_for
-from gembatch.simulator import Faults, JobPlan, SimulatorServer
+from gembatch.simulator import FaultRule, Faults, JobPlan, SimulatorServer
 from tests.conftest import make_client, read_jsonl
 
 OUTCOMES = ["SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"]
@@ -356,3 +356,58 @@ def test_records_without_batch_name_are_reported(tmp_path: Path) -> None:
     assert any("no batch name" in p for p in loaded.problems)  # type: ignore[attr-defined]
     assert engine.all_done()  # nothing for the poller to wait on
     assert isinstance(JobFile.load(path).records[0], JobRecord)
+
+
+def _calls(sim: SimulatorServer, kind: str) -> int:
+    """Count list calls (`/batches`) or per-job gets (`/batches/ID`) the server answered."""
+    per_job = [p for m, p, _ in sim.sim.request_log if m == "GET" and "/batches/" in p]
+    listing = [p for m, p, _ in sim.sim.request_log if m == "GET" and p.endswith("/batches")]
+    return len(per_job if kind == "get" else listing)
+
+
+async def test_many_running_jobs_are_read_through_the_list(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    job_file = await seed_jobs(make_client(sim), tmp_path, [(f"{n}.jsonl", 1) for n in range(40)])
+    engine, _ = engine_for(sim, job_file)
+    gets, lists = _calls(sim, "get"), _calls(sim, "list")
+    await engine.run_cycle()
+    assert _calls(sim, "get") == gets  # no per-job calls at all
+    assert _calls(sim, "list") == lists + 1  # 40 jobs fit one page
+    done = job_file.records[:3]
+    for record in done:
+        sim.store.force_state(str(record.batch_name), "SUCCEEDED")
+    gets = _calls(sim, "get")
+    await engine.run_cycle()
+    assert _calls(sim, "get") == gets + 3  # finished ones are read in full for their output
+    assert all((tmp_path / "batch/results" / Path(r.input_file).name).is_file() for r in done)
+
+
+async def test_failed_listing_falls_back_to_one_get_per_job(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    job_file = await seed_jobs(make_client(sim), tmp_path, [(f"{n}.jsonl", 1) for n in range(40)])
+    sim.scenario.faults.rules.append(FaultRule(r"GET /v1/batches$", 503, times=-1))
+    engine, events = engine_for(sim, job_file)
+    gets = _calls(sim, "get")
+    finished = await engine.run_cycle()
+    assert finished.checked == 40
+    assert _calls(sim, "get") == gets + 40
+    assert any(
+        isinstance(e, PollFailed) and "checking them one by one" in e.message for e in events
+    )
+
+
+async def test_download_retried_after_a_failure_is_complete(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 30)])
+    sim.scenario.faults.rules.append(FaultRule(r":download$", 503, times=1))
+    engine, events = engine_for(sim, job_file)
+    await run_until_done(engine)
+    rows = read_jsonl(tmp_path / "batch/results/a.jsonl")
+    assert [row["key"] for row in rows] == [f"{n:06d}" for n in range(30)]
+    saved = [e for e in events if isinstance(e, ResultsSaved)]
+    assert [e.lines for e in saved] == [30]

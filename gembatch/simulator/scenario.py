@@ -51,6 +51,7 @@ class Scenario:
     faults: Faults = field(default_factory=Faults)
     api_key: str | None = None  # when set, any other key is rejected like a bad key
     rejected_mime_types: tuple[str, ...] = ()  # answered "400 Unsupported MIME type"
+    download_bytes_per_s: float | None = None  # pace downloads like a network link
     page_size: int = 50
 
     def plan_for(self, display_name: str) -> JobPlan:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import json
 import re
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -194,9 +196,14 @@ class SimulatorApp:
         first = next(chunks, b"")  # raises ApiError before any header is sent
         response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
         await response.prepare(request)
-        await response.write(first)
-        for chunk in chunks:
+        rate = self.scenario.download_bytes_per_s
+        started = time.monotonic()
+        sent = 0
+        for chunk in itertools.chain([first], chunks):
             await response.write(chunk)
+            sent += len(chunk)
+            if rate:  # hold back to the link's pace
+                await asyncio.sleep(max(0.0, sent / rate - (time.monotonic() - started)))
         await response.write_eof()
         return response
 

@@ -1,0 +1,131 @@
+"""Download: one large results file (1 GB by default).
+
+gembatch's whole path (SDK streaming download, line-by-line verification, fsync, rename)
+against a plain streamed copy from the same server to disk. Each side runs in a fresh
+process so its peak memory can be read on its own.
+
+    python benchmarks/download.py [--rows 100000] [--row-bytes 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _harness import API_KEY, SimSpec, SimulatorProcess, machine, table, write_job_file
+
+HERE = Path(__file__).resolve().parent
+
+PLAIN_COPY = """
+import asyncio, json, sys, time
+sys.path.insert(0, {here!r})
+from _harness import current_rss_mb, peak_rss_mb
+import aiohttp
+
+async def main():
+    url, dest = sys.argv[1], sys.argv[2]
+    before = current_rss_mb()
+    start = time.perf_counter()
+    written = 0
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, headers={{"x-goog-api-key": {key!r}}}) as response:
+            with open(dest, "wb") as handle:
+                async for chunk in response.content.iter_chunked(1 << 20):
+                    handle.write(chunk)
+                    written += len(chunk)
+    elapsed = time.perf_counter() - start
+    print(json.dumps({{"seconds": elapsed, "bytes": written, "rss_before": before,
+                      "rss_peak": peak_rss_mb()}}))
+
+asyncio.run(main())
+"""
+
+GEMBATCH = """
+import asyncio, json, sys, time
+sys.path.insert(0, {here!r})
+from _harness import current_rss_mb, peak_rss_mb
+from gembatch.engine import Engine, EngineOptions
+from gembatch.gemini import GeminiClient
+from gembatch.jobfile import JobFile
+
+async def main():
+    url, job_file_path = sys.argv[1], sys.argv[2]
+    engine = Engine(JobFile.load(job_file_path), GeminiClient(api_key={key!r}, base_url=url),
+                    EngineOptions(keep_remote=True))
+    before = current_rss_mb()
+    start = time.perf_counter()
+    await engine.run_cycle()
+    elapsed = time.perf_counter() - start
+    record = engine.job_file.records[0]
+    assert record.results_file, record.data
+    path = engine.base / record.results_file
+    print(json.dumps({{"seconds": elapsed, "bytes": path.stat().st_size, "rss_before": before,
+                      "rss_peak": peak_rss_mb(), "lines": record.data["results_lines"]}}))
+
+asyncio.run(main())
+"""
+
+
+def run(script: str, *args: str) -> dict:
+    code = script.format(here=str(HERE), key=API_KEY)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--row-bytes", type=int, default=10_000)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        metavar="MB/S",
+        help="pace the server like a network link of this speed",
+    )
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    rate = args.rate * 1e6 if args.rate else None
+    spec = SimSpec(result_rows=args.rows, response_bytes=args.row_bytes, download_bytes_per_s=rate)
+    folder = Path(tempfile.mkdtemp(prefix="bench-download-"))
+    with SimulatorProcess(spec) as (url, names):
+        job_file = write_job_file(folder, names, state="JOB_STATE_PENDING")
+        output = f"files/batch-{names[0].split('/')[1]}"
+        plain = run(
+            PLAIN_COPY, f"{url}/v1beta/{output}:download?alt=media", str(folder / "plain.jsonl")
+        )
+        ours = run(GEMBATCH, url, str(job_file))
+    assert ours["bytes"] == plain["bytes"], (ours, plain)
+    assert ours["lines"] == args.rows
+    rows = []
+    for name, result in (("plain streamed copy", plain), ("gembatch (download+verify)", ours)):
+        rate = result["bytes"] / result["seconds"] / 1e6
+        growth = result["rss_peak"] - result["rss_before"]
+        rows.append(
+            (
+                name,
+                f"{result['bytes'] / 1e9:.2f} GB",
+                f"{result['seconds']:.1f}s",
+                f"{rate:.0f} MB/s",
+                f"{plain['seconds'] / result['seconds']:.2f}",
+                f"{growth:.1f} MB",
+            )
+        )
+    link = f"link paced at {args.rate:.0f} MB/s" if args.rate else "unpaced loopback"
+    table(
+        f"download of one results file ({link})",
+        rows,
+        ("what", "size", "time", "throughput", "vs plain", "peak RSS growth"),
+    )
+    for path in folder.rglob("*.jsonl"):
+        path.unlink()
+
+
+if __name__ == "__main__":
+    main()

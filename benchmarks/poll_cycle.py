@@ -1,0 +1,102 @@
+"""Poll cycle: 1,000 running jobs, 50 ms per call.
+
+gembatch's cycle (async, bounded concurrency) against the earlier tool's serial loop of
+`batches.get`, and against the bound jobs x latency / concurrency.
+
+    python benchmarks/poll_cycle.py [--jobs 1000] [--latency 0.05] [--concurrency 16 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from _harness import API_KEY, SimSpec, SimulatorProcess, machine, table, write_job_file
+
+from gembatch import engine as engine_module
+from gembatch.engine import Engine, EngineOptions
+from gembatch.gemini import GeminiClient
+from gembatch.jobfile import JobFile
+
+
+def serial_cycle(url: str, names: list[str]) -> float:
+    from google import genai
+
+    client = genai.Client(api_key=API_KEY, http_options={"base_url": url})
+    start = time.perf_counter()
+    for name in names:
+        client.batches.get(name=name)
+    return time.perf_counter() - start
+
+
+async def gembatch_cycles(
+    url: str, names: list[str], concurrency: int, use_list: bool
+) -> tuple[float, float]:
+    engine_module.LIST_THRESHOLD = 32 if use_list else 10**9
+    folder = Path(tempfile.mkdtemp(prefix="bench-poll-"))
+    job_file = JobFile.load(write_job_file(folder, names))
+    client = GeminiClient(api_key=API_KEY, base_url=url)
+    engine = Engine(job_file, client, EngineOptions(concurrency=concurrency))
+    timings = []
+    for _ in range(2):  # the first cycle also records stats; the second is steady state
+        start = time.perf_counter()
+        finished = await engine.run_cycle()
+        timings.append(time.perf_counter() - start)
+        assert finished.checked == len(names) and finished.errors == 0, finished
+    await client.close()
+    return timings[0], timings[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    with SimulatorProcess(SimSpec(running_jobs=args.jobs, latency_s=args.latency)) as (url, names):
+        serial = serial_cycle(url, names)
+        rows = [("serial batches.get (earlier tool)", "1", f"{serial:.2f}s", "1.0x", "")]
+        for concurrency in args.concurrency:
+            bound = args.jobs * args.latency / concurrency
+            for use_list, how in ((True, "list survey (default)"), (False, "one get per job")):
+                first, steady = asyncio.run(gembatch_cycles(url, names, concurrency, use_list))
+                rows.append(
+                    (
+                        f"gembatch, {how}, first cycle",
+                        str(concurrency),
+                        f"{first:.2f}s",
+                        f"{serial / first:.1f}x",
+                        f"{first / bound:.2f}x",
+                    )
+                )
+                rows.append(
+                    (
+                        f"gembatch, {how}, steady",
+                        str(concurrency),
+                        f"{steady:.2f}s",
+                        f"{serial / steady:.1f}x",
+                        f"{steady / bound:.2f}x",
+                    )
+                )
+            rows.append(
+                (
+                    "bound for one get per job: jobs x latency / concurrency",
+                    str(concurrency),
+                    f"{bound:.2f}s",
+                    f"{serial / bound:.1f}x",
+                    "1.00x",
+                )
+            )
+    table(
+        f"poll cycle: {args.jobs} running jobs, {args.latency * 1000:.0f} ms per call",
+        rows,
+        ("what", "concurrency", "time", "vs serial", "vs bound"),
+    )
+
+
+if __name__ == "__main__":
+    main()
