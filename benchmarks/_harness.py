@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gembatch.simulator import Faults, JobPlan, Scenario, SimulatorServer  # noqa: E402
+from gembatch.simulator import Faults, JobPlan, Scenario, SimulatorServer
 
 API_KEY = "benchmark-key"
 

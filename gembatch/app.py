@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable
@@ -50,6 +51,7 @@ class GembatchApp(App[int]):
         self.clock = clock
         self.autostart = autostart
         self.monitor = MonitorScreen(clock)
+        self._pending: list[Event] = []
         self.sub_title = title or str(job_file.path)
 
     def on_mount(self) -> None:
@@ -57,7 +59,15 @@ class GembatchApp(App[int]):
         self.push_screen(self.monitor)
 
     def _emit(self, event: Event) -> None:
-        self.monitor.post_message(EngineEvent(event))
+        # Events come in bursts (a cycle touches every job); one message per loop turn
+        # carries them all, instead of one message each.
+        self._pending.append(event)
+        if len(self._pending) == 1:
+            asyncio.get_running_loop().call_soon(self._post_pending)
+
+    def _post_pending(self) -> None:
+        events, self._pending = self._pending, []
+        self.monitor.post_message(EngineEvent(events))
 
     def finish(self) -> None:
         """Leave with the exit code `status` would give."""

@@ -210,8 +210,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         cost_line = _cost_line(job_file)
         if cost_line:
             print(cost_line)
-        for problem in problems:
-            error(problem)
+        for message in problems:
+            error(message)
     if problems:
         return summary.EXIT_BAD_INPUT
     return totals.exit_code()
@@ -286,7 +286,7 @@ def _status_json(path: Path, jobs: list[Any], totals: summary.Totals, problems: 
                 "results_file": job.results_file,
                 "remote_deleted": job.remote_deleted,
                 "last_error": job.last_error,
-                "usage": job.data.get("usage"),
+                "usage": job.raw.get("usage"),
             }
             for job in jobs
         ],

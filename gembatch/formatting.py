@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from functools import lru_cache
 
 
+@lru_cache(maxsize=65536)
 def parse_time(value: str | None) -> float | None:
     """Seconds since the epoch for an ISO time from the job file, or None."""
     if not value:
@@ -34,12 +36,24 @@ def duration(seconds: float | None) -> str:
 
 
 def local_time(value: str | None, now: float) -> str:
-    """`14:05` today, `11-22 14:05` on another day, in the local time zone."""
+    """`14:05:09` today, `11-22 14:05` on another day, in the local time zone."""
+    if not value:
+        return ""
+    return _local_time(value, _today(int(now // 60)))
+
+
+@lru_cache(maxsize=4)
+def _today(minute: int) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(minute * 60))
+
+
+@lru_cache(maxsize=65536)
+def _local_time(value: str, today: str) -> str:
     moment = parse_time(value)
     if moment is None:
         return ""
     local = time.localtime(moment)
-    if time.strftime("%Y-%m-%d", local) == time.strftime("%Y-%m-%d", time.localtime(now)):
+    if time.strftime("%Y-%m-%d", local) == today:
         return time.strftime("%H:%M:%S", local)
     return time.strftime("%m-%d %H:%M", local)
 

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -266,7 +267,7 @@ class GeminiClient:
         token = ""
         while True:
             query = f"batches?pageSize={page_size}" + (f"&pageToken={token}" if token else "")
-            body = await self._call("list batches", lambda q=query: self._raw_get(q))
+            body = await self._call("list batches", partial(self._raw_get, query))
             operations = body.get("operations") or []
             yield [RemoteJob.from_operation(op) for op in operations if isinstance(op, dict)]
             token = str(body.get("nextPageToken") or "")
@@ -318,7 +319,7 @@ class GeminiClient:
             try:
                 uploaded = await self._call(
                     f"upload {path}",
-                    lambda c=config: self._aio.files.upload(file=str(path), config=c),
+                    partial(self._aio.files.upload, file=str(path), config=config),
                 )
             except RequestError as error:
                 if "mime" not in str(error).lower():
@@ -362,7 +363,7 @@ class GeminiClient:
             http_options=self._types.HttpOptions(timeout=24 * 3600 * 1000)
         )
         task = asyncio.ensure_future(
-            self._aio.files.download(file=name, destination=writer, config=config)  # type: ignore[arg-type]
+            self._aio.files.download(file=name, destination=writer, config=config)  # type: ignore[arg-type,call-overload]
         )
         try:
             while True:

@@ -79,7 +79,9 @@ def _request_line(path: Path, number: int, raw: bytes) -> RequestLine:
     where = f"{path}:{number}"
     try:
         obj = json.loads(raw)
-    except ValueError as error:
+    except UnicodeDecodeError:
+        raise InputError(f"{where}: not UTF-8 text; save the file as UTF-8") from None
+    except json.JSONDecodeError as error:
         raise InputError(f"{where}: not valid JSON ({error.msg})") from None
     if not isinstance(obj, dict):
         raise InputError(f"{where}: each line must be a JSON object")

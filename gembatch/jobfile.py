@@ -425,6 +425,7 @@ class JobFile:
             if mine is None:
                 merged.append(entry)  # a bad line, or a record someone else added
                 continue
+            assert isinstance(entry, JobRecord)  # only records have keys
             used.add(key)
             patch = mine.changes()
             mine._raw = entry.data

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 
 class Kind(str, Enum):
@@ -74,6 +75,7 @@ KIND_COLOUR: dict[Kind, str] = {
 }
 
 
+@lru_cache(maxsize=1024)
 def short_name(state: str | None) -> str:
     """`JOB_STATE_RUNNING` and `BATCH_STATE_RUNNING` both become `RUNNING`."""
     if not state:
@@ -88,6 +90,7 @@ def short_name(state: str | None) -> str:
     return upper
 
 
+@lru_cache(maxsize=1024)
 def info(state: str | None) -> StateInfo:
     """Describe any state string; unknown ones are shown as written and not terminal."""
     name = short_name(state)

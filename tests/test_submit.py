@@ -278,3 +278,10 @@ def test_retry_fills_the_merged_results(sim: SimulatorServer, tmp_path: Path) ->
     assert not (tmp_path / "batch/results/q.errors.jsonl").exists()
     nothing = gembatch("retry", cwd=tmp_path, sim=sim)
     assert "nothing to retry" in nothing.stdout
+
+
+def test_input_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"key": "a", "request": {"contents": [{"parts": [{"text": "caf\xe9"}]}]}}\n')
+    with pytest.raises(InputError, match=r"latin1\.jsonl:1: not UTF-8 text"):
+        plan_input(path, None, 10**9)

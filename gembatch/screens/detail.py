@@ -43,8 +43,8 @@ class JobDetailScreen(ModalScreen[None]):
 
     def _fields(self) -> Table:
         job, raw, now = self.job, self.job.raw, self.clock()
-        stats = raw.get("stats") if isinstance(raw.get("stats"), dict) else {}
-        usage = raw.get("usage") if isinstance(raw.get("usage"), dict) else {}
+        stats: dict = raw["stats"] if isinstance(raw.get("stats"), dict) else {}
+        usage: dict = raw["usage"] if isinstance(raw.get("usage"), dict) else {}
         took = formatting.duration(formatting.job_duration(job.create_time, job.end_time, now))
         rows: list[tuple[str, str]] = [
             ("State", f"{job.state_info.icon} {job.state_info.label}  ({job.state or 'unknown'})"),

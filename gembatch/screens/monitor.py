@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -47,11 +48,11 @@ HISTORY_PER_JOB = 200
 
 
 class EngineEvent(Message):
-    """An engine event, delivered to the screen on Textual's message queue."""
+    """Engine events, delivered to the screen on Textual's message queue in order."""
 
-    def __init__(self, event: Event) -> None:
+    def __init__(self, events: Event | list[Event]) -> None:
         super().__init__()
-        self.event = event
+        self.events = events if isinstance(events, list) else [events]
 
 
 class MonitorScreen(Screen[None]):
@@ -81,6 +82,9 @@ class MonitorScreen(Screen[None]):
         self.all_done_announced = False
         self._timer: Timer | None = None
         self._finished_this_cycle: list[str] = []
+        self._totals: Totals | None = None  # None: jobs changed since last counted
+        self._status_pending = False
+        self._pending_log: list[str] = []
 
     @property
     def gembatch(self) -> GembatchApp:
@@ -171,19 +175,24 @@ class MonitorScreen(Screen[None]):
     # --- engine events ------------------------------------------------------------------
     @on(EngineEvent)
     def _on_engine_event(self, message: EngineEvent) -> None:
-        event = message.event
-        if isinstance(event, JobChecking):
-            self.table.set_checking(event.key, True)
-            return
-        if isinstance(event, JobChecked):
-            self.table.set_checking(event.key, False)
-            return
         with self.app.batch_update():
-            self._apply(event)
+            for event in message.events:
+                if isinstance(event, JobChecking):
+                    self.table.set_checking(event.key, True)
+                elif isinstance(event, JobChecked):
+                    self.table.set_checking(event.key, False)
+                else:
+                    self._apply(event)
+                    self._schedule_status()
+            self.table.flush()
 
     def _apply(self, event: Event) -> None:
         if isinstance(event, JobsLoaded):
             self.table.load(event.jobs)
+            # A big table is hundreds of thousands of long-lived objects; without this,
+            # every full garbage collection walks them all (pauses of 0.5 s seen at
+            # 10,000 jobs). Frozen objects are still freed when no longer referenced.
+            gc.freeze()
             for problem in event.problems:
                 self._log(problem)
                 self.notify(problem, title="Job file", severity="warning", markup=False)
@@ -204,7 +213,6 @@ class MonitorScreen(Screen[None]):
             self._log_event(event, None)
         elif isinstance(event, CycleFinished):
             self._on_cycle_finished(event)
-        self._refresh_status()
 
     def _note_job_event(self, event: JobUpdated) -> None:
         job = event.job
@@ -230,7 +238,7 @@ class MonitorScreen(Screen[None]):
             self.notify(f"results saved: {text}", title="Jobs finished", timeout=4, markup=False)
         if event.all_done and not self.all_done_announced:
             self.all_done_announced = True
-            totals = Totals.of(self.table.jobs.values())
+            totals = self._totals or Totals.of(self.table.jobs.values())
             summary = ", ".join(f"{n} {group}" for group, n in totals.counts.items() if n)
             banner = self.query_one("#banner", Static)
             banner.update(Text(f"All {totals.total} jobs are done: {summary}."))
@@ -246,14 +254,31 @@ class MonitorScreen(Screen[None]):
 
     def _log(self, line: str, key: str | None = None) -> None:
         stamp = formatting.clock_time(self.clock())
-        self.query_one(RichLog).write(Text(f"{stamp}  {line}"))
+        self._pending_log.append(f"{stamp}  {line}")
+        if len(self._pending_log) == 1:
+            self.call_later(self._flush_log)  # one write for a whole burst of events
         if key is not None:
             self.history[key].append(f"{stamp}  {line}")
 
+    def _flush_log(self) -> None:
+        lines, self._pending_log = self._pending_log, []
+        if lines:
+            self.query_one(RichLog).write(Text("\n".join(lines)))
+
+    def _schedule_status(self) -> None:
+        """Refresh the status line once after a burst of events, not once per event."""
+        self._totals = None
+        if not self._status_pending:
+            self._status_pending = True
+            self.call_later(self._refresh_status)
+
     def _refresh_status(self) -> None:
+        self._status_pending = False
+        if self._totals is None:
+            self._totals = Totals.of(self.table.jobs.values())
         next_in = None if self.next_poll_at is None else self.next_poll_at - self.clock()
         self.query_one(StatusBar).show(
-            Totals.of(self.table.jobs.values()),
+            self._totals,
             self.last_poll,
             next_in,
             self.polling,

@@ -310,7 +310,7 @@ class SimulatorServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr,attr-defined]
         self.port = sockets[0].getsockname()[1]
         self.sim.base_url = f"http://{self.host}:{self.port}"
         return self.sim.base_url

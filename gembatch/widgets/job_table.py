@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from rich.style import Style
 from rich.text import Text
-from textual.color import Color
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from gembatch import formatting, states
 from gembatch.events import JobView
 from gembatch.summary import group_of
+from gembatch.widgets.palette import palette
 
 # (key, heading, width). What a tired reader needs first comes first, so an 80-column
 # terminal shows name, state, progress and duration without scrolling.
@@ -39,6 +40,12 @@ class JobTable(DataTable[Text]):
     """
 
     def __init__(self, clock: Callable[[], float], **kwargs: object) -> None:
+        # Bumped whenever rows are added, removed or cleared: the only changes that move
+        # rows. DataTable keys its row-order caches on every cell update instead, which
+        # rebuilds 10,000-entry lists each time a duration ticks.
+        self._layout_version = 0
+        self._unpainted = False
+        self._row_order_cache: dict[str, tuple[tuple[int, int], list]] = {}
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self.clock = clock
         self.jobs: dict[str, JobView] = {}
@@ -49,6 +56,40 @@ class JobTable(DataTable[Text]):
     def on_mount(self) -> None:
         for key, label, width in COLUMNS:
             self.add_column(label, key=key, width=width)
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._rebuild())
+
+    @property
+    def ordered_rows(self) -> list:  # type: ignore[override]
+        return self._cached("rows", lambda: DataTable.ordered_rows.fget(self))  # type: ignore[attr-defined]
+
+    @property
+    def ordered_columns(self) -> list:  # type: ignore[override]
+        # The columns are fixed at mount; DataTable rebuilds this list twice per added row.
+        columns = self._row_order_cache.get("columns")
+        if columns is None or len(columns[1]) != len(self.columns):
+            columns = ((0, 0), DataTable.ordered_columns.fget(self))  # type: ignore[attr-defined]
+            self._row_order_cache["columns"] = columns
+        return columns[1]
+
+    @property
+    def _y_offsets(self) -> list[tuple[RowKey, int]]:  # type: ignore[override]
+        return self._cached("offsets", lambda: DataTable._y_offsets.fget(self))  # type: ignore[attr-defined]
+
+    def _cached(self, name: str, compute: Callable[[], list]) -> list:
+        key = (self._layout_version, self.row_count)
+        known = self._row_order_cache.get(name)
+        if known is None or known[0] != key:
+            known = (key, compute())
+            self._row_order_cache[name] = known
+        return known[1]
+
+    def _layout_changed(self) -> None:
+        self._layout_version += 1
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        # Every column has a fixed width and every row is one line, so there is nothing
+        # to measure; DataTable would measure each new cell (4 s for 10,000 rows).
+        super()._update_dimensions(())
 
     # --- data in ------------------------------------------------------------------------
     def load(self, jobs: Iterable[JobView]) -> None:
@@ -57,18 +98,27 @@ class JobTable(DataTable[Text]):
         self._rebuild()
 
     def upsert(self, job: JobView) -> None:
-        """Show a job's new values; adds the row if the job is new."""
+        """Show a job's new values (repainted by `flush`); adds the row if the job is new."""
         self.jobs[job.key] = job
         visible = self._visible(job)
         if job.key in self._shown and visible:
-            self._refresh_row(job.key)
+            self._refresh_row(job.key, repaint=False)
+            self._unpainted = True
         elif visible:
-            cells = self._render(job)
+            cells = self._cells_for(job)
             self.add_row(*cells.values(), key=job.key)
             self._shown[job.key] = cells
+            self._layout_changed()
         elif job.key in self._shown:
             self.remove_row(job.key)
             del self._shown[job.key]
+            self._layout_changed()
+
+    def flush(self) -> None:
+        """Repaint once after a batch of `upsert`s."""
+        if self._unpainted:
+            self._unpainted = False
+            self.refresh()
 
     def set_checking(self, key: str, checking: bool) -> None:
         if checking:
@@ -114,33 +164,49 @@ class JobTable(DataTable[Text]):
         selected = self.job_under_cursor
         self.clear()
         self._shown.clear()
+        self._layout_changed()
         for job in self.jobs.values():
             if self._visible(job):
-                cells = self._render(job)
+                cells = self._cells_for(job)
                 self.add_row(*cells.values(), key=job.key)
                 self._shown[job.key] = cells
+        self._layout_changed()
         if selected is not None and selected.key in self._shown:
             self.move_cursor(row=self.get_row_index(selected.key))
 
-    def _refresh_row(self, key: str) -> None:
-        new = self._render(self.jobs[key])
+    def _refresh_row(self, key: str, repaint: bool = True) -> None:
+        new = self._cells_for(self.jobs[key])
         old = self._shown[key]
+        changed = False
+        row = self._data.get(RowKey(key))
         for column, cell in new.items():
-            if _differs(old.get(column), cell):
-                self.update_cell(key, column, cell)
+            if _differs(old.get(column), cell) and row is not None:
+                # What update_cell does, less its refresh: a cycle that changes 1,000
+                # rows then repaints once, not once per cell.
+                row[ColumnKey(column)] = cell
+                changed = True
         self._shown[key] = new
+        if changed:
+            self._update_count += 1
+            if repaint:
+                self.refresh()
 
     def _keys_on_screen(self) -> list[str]:
         first = max(0, int(self.scroll_offset.y) - 1)
         last = min(self.row_count, first + self.size.height + 2)
-        return [str(row.key.value) for row in self.ordered_rows[first:last]]
+        keys = []
+        for row in range(first, last):
+            row_key, _ = self.coordinate_to_cell_key(Coordinate(row, 0))
+            keys.append(str(row_key.value))
+        return keys
 
-    def _render(self, job: JobView) -> Cells:
+    def _cells_for(self, job: JobView) -> Cells:
         now = self.clock()
         info = job.state_info
-        style = Style.parse(state_colour(self.app.get_css_variables(), info.kind))
+        colours = palette(self.app)
+        style = colours.kind(info.kind)
         checking = job.key in self.checking
-        row_style = Style(bgcolor=_checking_bg(self.app.get_css_variables())) if checking else None
+        row_style = colours.checking_background if checking else None
         state_text = f"{info.icon} {info.label}"
         if checking:
             state_text = f"⟳ {info.label}"
@@ -167,27 +233,12 @@ class JobTable(DataTable[Text]):
         if job.last_error and not job.results_file:
             cells["results"] = Text(
                 formatting.short_path("! " + job.last_error, RESULTS_WIDTH),
-                style=Style.parse(state_colour(self.app.get_css_variables(), states.Kind.FAILED)),
+                style=colours.kind(states.Kind.FAILED),
             )
         if row_style is not None:
             for cell in cells.values():
                 cell.stylize(row_style)
         return cells
-
-
-def state_colour(theme: dict[str, str], kind: states.Kind) -> str:
-    """A Rich colour for a state, from the current theme's variables."""
-    name = states.KIND_STYLE[kind].lstrip("$")
-    if name in ("text-muted", "text-disabled"):
-        background = Color.parse(theme.get("background", "#000000"))
-        foreground = Color.parse(theme.get("foreground", "#ffffff"))
-        share = 0.6 if name == "text-muted" else 0.4
-        return background.blend(foreground, share).hex
-    return Color.parse(theme.get(name, "#ffffff")).hex
-
-
-def _checking_bg(theme: dict[str, str]) -> str:
-    return Color.parse(theme.get("primary-muted", theme.get("primary", "#004578"))).hex
 
 
 def _differs(old: Text | None, new: Text) -> bool:

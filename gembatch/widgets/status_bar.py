@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -9,7 +10,7 @@ from textual.widgets import Static
 
 from gembatch import formatting, states
 from gembatch.summary import Totals
-from gembatch.widgets.job_table import state_colour
+from gembatch.widgets.palette import palette
 
 _GROUP_KIND = {
     "in progress": states.Kind.RUNNING,
@@ -28,6 +29,10 @@ class StatusBar(Horizontal):
     StatusBar #totals { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     StatusBar #poll { width: auto; height: 1; }
     """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._shown: dict[str, tuple] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="totals")
@@ -50,25 +55,25 @@ class StatusBar(Horizontal):
         paused: bool,
         filter_group: str | None,
     ) -> None:
-        theme = self.app.get_css_variables()
+        colours = palette(self.app)
         text = Text()
         for group, count in totals.counts.items():
             if count or group in ("in progress", "succeeded"):
                 if text:
                     text.append(" · ", style="dim")
-                text.append(f"{count} {group}", style=state_colour(theme, _GROUP_KIND[group]))
+                text.append(f"{count} {group}", style=colours.kind(_GROUP_KIND[group]))
         if totals.failed_rows:
             text.append(f" ({totals.failed_rows:,} rows failed)", style="dim")
-        self.query_one("#totals", Static).update(text)
+        self._set("#totals", text)
         text = Text()
         if filter_group:
             text.append(f"filter: {filter_group}", style="bold")
             text.append("  │  ", style="dim")
         if errors:
-            text.append(f"{errors} API errors", style=state_colour(theme, states.Kind.FAILED))
+            text.append(f"{errors} API errors", style=colours.kind(states.Kind.FAILED))
             text.append("  │  ", style="dim")
         if paused:
-            text.append("PAUSED", style=f"bold {state_colour(theme, states.Kind.RUNNING)}")
+            text.append("PAUSED", style=colours.kind(states.Kind.RUNNING) + Style(bold=True))
         elif polling:
             text.append("polling…")
         elif next_poll_in is not None:
@@ -77,4 +82,11 @@ class StatusBar(Horizontal):
             text.append("not polling")
         if last_poll is not None:
             text.append(f"  last {formatting.clock_time(last_poll)}", style="dim")
-        self.query_one("#poll", Static).update(text)
+        self._set("#poll", text)
+
+    def _set(self, selector: str, text: Text) -> None:
+        """Update only on change: every update re-lays-out the screen."""
+        key = (text.plain, tuple(text.spans))
+        if self._shown.get(selector) != key:
+            self._shown[selector] = key
+            self.query_one(selector, Static).update(text)
