@@ -7,15 +7,15 @@ Heavy imports (the SDK, Textual) happen inside the commands that need them, so
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gembatch import summary
-from gembatch.jobfile import JobFile, JobFileError, PollerBusyError
+
+if TYPE_CHECKING:
+    from gembatch.jobfile import JobFile
 
 DEFAULT_JOB_FILE = "job-info.jsonl"
 
@@ -172,6 +172,7 @@ def error(message: str) -> None:
 # --- status -------------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
     from gembatch.events import JobView
+    from gembatch.jobfile import JobFile, JobFileError
     from gembatch.plain import progress_text
 
     path = Path(args.job_info)
@@ -295,6 +296,8 @@ def _status_json(path: Path, jobs: list[Any], totals: summary.Totals, problems: 
 
 # --- poll ---------------------------------------------------------------------------------
 def cmd_poll(args: argparse.Namespace) -> int:
+    from gembatch.jobfile import JobFile, JobFileError
+
     path = Path(args.job_info)
     try:
         job_file = JobFile.load(path)
@@ -317,8 +320,11 @@ def run_poller(
     title: str | None = None,
 ) -> int:
     """Hold the poller lock and run the engine, plain or full screen."""
+    import asyncio
+
     from gembatch.engine import EngineOptions
     from gembatch.gemini import AuthError, GeminiClient
+    from gembatch.jobfile import JobFileError, PollerBusyError
 
     options = EngineOptions(
         concurrency=max(1, args.concurrency),
@@ -357,6 +363,9 @@ def run_poller(
 async def _poll_plain(
     job_file: JobFile, client: Any, options: Any, args: argparse.Namespace
 ) -> int:
+    import asyncio
+    import signal
+
     from gembatch.engine import Engine
     from gembatch.gemini import AuthError
     from gembatch.plain import PlainPrinter
@@ -382,6 +391,8 @@ async def _poll_plain(
 
 # --- submit, cancel, cleanup, retry --------------------------------------------------------
 def _load_for_writing(args: argparse.Namespace) -> JobFile | int:
+    from gembatch.jobfile import JobFile, JobFileError
+
     try:
         return JobFile.load(Path(args.job_info))
     except JobFileError as problem:
@@ -401,7 +412,10 @@ def _client_or_exit() -> Any:
 
 def _run_with_client(job: Any) -> int:
     """Run `job(client)` with a client, turning auth errors into exit code 5."""
+    import asyncio
+
     from gembatch.gemini import AuthError, GeminiError
+    from gembatch.jobfile import JobFileError
 
     client = _client_or_exit()
     if client is None:
@@ -465,6 +479,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
+    from gembatch.jobfile import PollerBusyError
     from gembatch.manage import plan_cleanup, run_cleanup
 
     job_file = _load_for_writing(args)

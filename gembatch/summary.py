@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gembatch import states
-from gembatch.events import JobView
+
+if TYPE_CHECKING:
+    from gembatch.events import JobView
 
 EXIT_OK = 0  # every job succeeded and is handled
 EXIT_SOME_FAILED = 1  # all finished, some failed, were cancelled, expired or went missing
