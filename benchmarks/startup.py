@@ -23,8 +23,9 @@ def timed_runs(command: list[str], runs: int, cwd: Path) -> float:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=False)
+        subprocess.run(
+            command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+        )
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -42,15 +43,20 @@ def main() -> None:
     rows = [("python -c pass (floor)", f"{floor:.3f}s", "1.0x", "")]
     for label, command, target in (
         ("gembatch --help", [python, "-m", "gembatch", "--help"], "under 0.3 s"),
-        (f"gembatch status ({args.jobs:,} jobs)", [python, "-m", "gembatch", "status"],
-         "under 0.5 s"),
-        (f"gembatch status --json ({args.jobs:,} jobs)",
-         [python, "-m", "gembatch", "status", "--json"], ""),
+        (
+            f"gembatch status ({args.jobs:,} jobs)",
+            [python, "-m", "gembatch", "status"],
+            "under 0.5 s",
+        ),
+        (
+            f"gembatch status --json ({args.jobs:,} jobs)",
+            [python, "-m", "gembatch", "status", "--json"],
+            "",
+        ),
     ):
         seconds = timed_runs(command, args.runs, folder)
         rows.append((label, f"{seconds:.3f}s", f"{seconds / floor:.1f}x", target))
-    table(f"start-up (median of {args.runs} runs)", rows, ("command", "time", "vs floor",
-                                                              "target"))
+    table(f"start-up (median of {args.runs} runs)", rows, ("command", "time", "vs floor", "target"))
 
 
 if __name__ == "__main__":

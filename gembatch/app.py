@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from textual.app import App
@@ -17,6 +17,7 @@ from gembatch.engine import Engine, EngineOptions
 from gembatch.events import Event
 from gembatch.gemini import GeminiClient
 from gembatch.jobfile import JobFile
+from gembatch.observers import Fanout, HookRunner
 from gembatch.screens.monitor import EngineEvent, MonitorScreen
 from gembatch.summary import Totals
 
@@ -42,9 +43,19 @@ class GembatchApp(App[int]):
         title: str | None = None,
         clock: Callable[[], float] = time.time,
         autostart: bool = True,
+        observers: Sequence[Callable[[Event], None]] = (),
+        theme: str = DEFAULT_THEME,
+        bell: bool = True,
     ) -> None:
         super().__init__()
-        self.engine = Engine(job_file, client, options, emit=self._emit)
+        fanout = Fanout([self._emit, *observers])
+        for observer in observers:
+            if isinstance(observer, HookRunner):
+                observer.report = fanout
+        self.observers = list(observers)
+        self.engine = Engine(job_file, client, options, emit=fanout)
+        self.chosen_theme = theme
+        self.bell_enabled = bell
         self.client = client
         self.once = once
         self.stop_when_done = stop_when_done
@@ -55,8 +66,21 @@ class GembatchApp(App[int]):
         self.sub_title = title or str(job_file.path)
 
     def on_mount(self) -> None:
-        self.theme = DEFAULT_THEME
+        try:
+            self.theme = self.chosen_theme
+        except Exception:  # an unknown theme name in the config: keep a readable default
+            self.theme = DEFAULT_THEME
+            self.notify(
+                f"unknown theme {self.chosen_theme!r}; using {DEFAULT_THEME}",
+                severity="warning",
+                markup=False,
+            )
         self.push_screen(self.monitor)
+
+    def ring(self) -> None:
+        """The terminal bell, unless the user turned it off."""
+        if self.bell_enabled:
+            self.bell()
 
     def _emit(self, event: Event) -> None:
         # Events come in bursts (a cycle touches every job); one message per loop turn
@@ -84,4 +108,7 @@ class GembatchApp(App[int]):
         self.exit(Totals.of(self.engine.views()).exit_code() if self.once else 0)
 
     async def on_unmount(self) -> None:
+        for observer in self.observers:
+            if isinstance(observer, HookRunner):
+                await observer.drain()
         await self.client.close()

@@ -101,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("retry", help="resubmit the rows that failed inside finished jobs")
 
+    config = commands.add_parser("config", help="the configuration file")
+    config.add_argument(
+        "action",
+        choices=["path", "init"],
+        help="path: print where it is; init: write a commented default",
+    )
+    config.add_argument("--force", action="store_true", help="with init: replace an existing one")
+
+    logs = commands.add_parser("logs", help="the event log every poll writes")
+    logs.add_argument("--tail", type=int, metavar="N", help="print its last N lines")
+
     demo = commands.add_parser(
         "demo", help="try the monitor against a built-in simulator (no key, no network)"
     )
@@ -125,20 +136,30 @@ def _add_poll_options(poll: argparse.ArgumentParser) -> None:
     poll.add_argument(
         "--interval",
         type=float,
-        default=30.0,
+        default=None,
         metavar="SECONDS",
-        help="seconds between cycles (default: 30)",
+        help="seconds between cycles (default: 30, or the config file's)",
     )
     poll.add_argument(
         "--concurrency",
         type=int,
-        default=16,
+        default=None,
         metavar="N",
-        help="API calls in flight at once (default: 16)",
+        help="API calls in flight at once (default: 16, or the config file's)",
     )
     poll.add_argument(
-        "--keep-remote", action="store_true", help="never delete remote jobs or files"
+        "--keep-remote",
+        action="store_true",
+        default=None,
+        help="never delete remote jobs or files",
     )
+    poll.add_argument(
+        "--on-complete",
+        metavar="CMD",
+        help="run CMD when a job's results are saved (record as JSON on stdin; "
+        "GEMBATCH_RESULTS, GEMBATCH_INPUT, GEMBATCH_STATE, GEMBATCH_BATCH set)",
+    )
+    poll.add_argument("--on-all-done", metavar="CMD", help="run CMD when every job is done")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         "cancel": cmd_cancel,
         "cleanup": cmd_cleanup,
         "retry": cmd_retry,
+        "config": cmd_config,
+        "logs": cmd_logs,
     }[args.command]
     try:
         return int(handler(args))
@@ -225,19 +248,25 @@ def _usage_and_cost(record: Any, overrides: dict) -> tuple[dict[str, int], float
     return usage, prices.estimate(usage, prices.price_for(record.batch.get("model"), overrides))
 
 
+def _configured(name: str, default: Any) -> Any:
+    config = _config_or_none()
+    return default if config is None else getattr(config, name)
+
+
 def _price_overrides() -> dict:
+    """The config file's prices, then a GEMBATCH_PRICES file's, over the built-in table."""
     import os
 
     from gembatch import prices
 
+    overrides = dict(_configured("prices", {}))
     path = os.environ.get("GEMBATCH_PRICES")
-    if not path:
-        return {}
-    try:
-        return prices.load_overrides(Path(path))
-    except prices.PriceError as problem:
-        error(f"{problem}; using the built-in price table")
-        return {}
+    if path:
+        try:
+            overrides.update(prices.load_overrides(Path(path)))
+        except prices.PriceError as problem:
+            error(f"{problem}; using the built-in price table")
+    return overrides
 
 
 def _cost_line(job_file: JobFile) -> str:
@@ -326,10 +355,15 @@ def run_poller(
     from gembatch.gemini import AuthError, GeminiClient
     from gembatch.jobfile import JobFileError, PollerBusyError
 
+    config = _config_or_none()
+    if config is None:
+        return summary.EXIT_BAD_INPUT
     options = EngineOptions(
-        concurrency=max(1, args.concurrency),
-        interval_s=max(1.0, args.interval),
-        keep_remote=args.keep_remote,
+        concurrency=max(1, _pick(args.concurrency, config.concurrency)),
+        interval_s=max(1.0, _pick(args.interval, config.interval)),
+        keep_remote=_pick(args.keep_remote, config.keep_remote),
+        results_folder=config.results_folder,
+        stuck_after_s=config.stuck_after_hours * 3600,
     )
     try:
         with job_file.poller_lock():
@@ -338,8 +372,9 @@ def run_poller(
             except AuthError as problem:
                 error(str(problem))
                 return summary.EXIT_AUTH
+            observers = _observers(job_file, client, config, args)
             if plain:
-                return asyncio.run(_poll_plain(job_file, client, options, args))
+                return asyncio.run(_poll_plain(job_file, client, options, args, observers))
             from gembatch.app import GembatchApp
 
             app = GembatchApp(
@@ -349,6 +384,9 @@ def run_poller(
                 once=args.once,
                 stop_when_done=args.stop_when_done,
                 title=title,
+                observers=observers,
+                theme=config.theme,
+                bell=config.bell,
             )
             app.run()
             return app.return_code if app.return_code is not None else 0
@@ -360,17 +398,54 @@ def run_poller(
         return summary.EXIT_BAD_INPUT
 
 
+def _pick(flag: Any, configured: Any) -> Any:
+    """A flag given on the command line wins over the config file."""
+    return configured if flag is None else flag
+
+
+def _config_or_none() -> Any:
+    from gembatch.config import ConfigError, load_config
+
+    try:
+        return load_config()
+    except ConfigError as problem:
+        error(str(problem))
+        return None
+
+
+def _observers(job_file: JobFile, client: Any, config: Any, args: argparse.Namespace) -> list:
+    """The log file, hooks and desktop notices that listen beside the screen or printer."""
+    from gembatch.gemini import api_key_from_env
+    from gembatch.observers import DesktopNotifier, EventLog, HookRunner, log_path
+
+    secrets = [s for s in (getattr(client, "_key", None), api_key_from_env()) if s]
+    event_log = EventLog(log_path(), job_file.path.resolve(), secrets)
+    if event_log.problem:
+        error(event_log.problem)
+    hooks = HookRunner(
+        getattr(args, "on_complete", None) or config.on_complete,
+        getattr(args, "on_all_done", None) or config.on_all_done,
+        report=lambda event: None,  # connected to the full fan-out by whoever runs it
+    )
+    return [event_log, hooks, DesktopNotifier(config.desktop_notifications)]
+
+
 async def _poll_plain(
-    job_file: JobFile, client: Any, options: Any, args: argparse.Namespace
+    job_file: JobFile, client: Any, options: Any, args: argparse.Namespace, observers: list
 ) -> int:
     import asyncio
     import signal
 
     from gembatch.engine import Engine
     from gembatch.gemini import AuthError
+    from gembatch.observers import Fanout, HookRunner
     from gembatch.plain import PlainPrinter
 
-    engine = Engine(job_file, client, options, emit=PlainPrinter())
+    fanout = Fanout([PlainPrinter(), *observers])
+    for observer in observers:
+        if isinstance(observer, HookRunner):
+            observer.report = fanout
+    engine = Engine(job_file, client, options, emit=fanout)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     if task is not None:
@@ -385,6 +460,9 @@ async def _poll_plain(
         error("stopped; the job file is consistent, run `gembatch poll` again to resume")
         return summary.EXIT_INTERRUPTED
     finally:
+        for observer in observers:
+            if isinstance(observer, HookRunner):
+                await observer.drain()
         await client.close()
     return summary.Totals.of(engine.views()).exit_code()
 
@@ -445,7 +523,7 @@ def _submitter(job_file: JobFile, client: Any, args: argparse.Namespace) -> Any:
     from gembatch.submit import DEFAULT_MODEL, SubmitOptions, Submitter
 
     options = SubmitOptions(
-        model=getattr(args, "model", None) or DEFAULT_MODEL,
+        model=getattr(args, "model", None) or _configured("model", DEFAULT_MODEL),
         max_requests=getattr(args, "max_requests", None),
         max_bytes=getattr(args, "max_bytes", None) or DEFAULT_MAX_BYTES,
         force=getattr(args, "force", False),
@@ -523,6 +601,47 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return _run_with_client(
         lambda client: retry_failed(job_file, client, _submitter(job_file, client, args), print)
     )
+
+
+# --- config and logs ----------------------------------------------------------------------
+def cmd_config(args: argparse.Namespace) -> int:
+    from gembatch.config import ConfigError, config_path, load_config, write_default
+
+    path = config_path()
+    if args.action == "path":
+        print(path)
+        try:
+            load_config(path)
+        except ConfigError as problem:
+            error(str(problem))
+            return summary.EXIT_BAD_INPUT
+        return 0
+    try:
+        write_default(path, force=args.force)
+    except ConfigError as problem:
+        error(str(problem))
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from collections import deque
+
+    from gembatch.observers import log_path
+
+    path = log_path()
+    if args.tail is None:
+        print(path)
+        return 0
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for line in deque(handle, maxlen=max(0, args.tail)):
+                print(line, end="")
+    except FileNotFoundError:
+        error(f"no log yet at {path}; `gembatch poll` writes it")
+        return 1
+    return 0
 
 
 # --- demo ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from gembatch import merge, states
+from gembatch import formatting, merge, states
 from gembatch.events import (
     CycleFinished,
     CycleStarted,
@@ -28,8 +28,10 @@ from gembatch.events import (
     JobChecked,
     JobChecking,
     JobsLoaded,
+    JobStuck,
     JobUpdated,
     JobView,
+    OutputExpiring,
     PollFailed,
     RemoteDeleted,
     ResultsMerged,
@@ -57,6 +59,8 @@ from gembatch.results import (
 # the server has not finished registering.
 NOT_FOUND_CONFIRMATIONS = 2
 MAX_BACKOFF_S = 600.0
+# The API deletes batch outputs about 48 h after the job ends; warn well before.
+OUTPUT_WARNING_AFTER_S = 40 * 3600
 # With this many unfinished jobs a cycle reads them through the paged list instead of
 # one `get` each: 1,000 jobs cost about 10 calls instead of 1,000.
 LIST_THRESHOLD = 32
@@ -72,6 +76,9 @@ class EngineOptions:
     downloads: int = 4
     interval_s: float = 30.0
     keep_remote: bool = False
+    results_folder: str = "results"
+    stuck_after_s: float = 24 * 3600
+    output_warning_after_s: float = OUTPUT_WARNING_AFTER_S
 
 
 class Engine:
@@ -97,6 +104,7 @@ class Engine:
         self._rate_limited = False
         self.backoff = 1.0
         self.cycles = 0
+        self._warned: set[str] = set()
 
     # --- views ------------------------------------------------------------------------
     def views(self) -> list[JobView]:
@@ -156,6 +164,7 @@ class Engine:
                 self._save_if_dirty()
                 raise auth_error
         self.backoff = min(self.backoff * 2, 64.0) if self._rate_limited else 1.0
+        self._warn_about_age()
         all_done = self.all_done()
         finished = CycleFinished(
             finished_at=time.time(),
@@ -400,7 +409,9 @@ class Engine:
         self.emit(ResultsSaved(JobView.of(record), path, lines, failed))
 
     def _results_destination(self, record: JobRecord) -> Path:
-        dest = results_path_for(record.input_file, self.base, record.batch_name)
+        dest = results_path_for(
+            record.input_file, self.base, record.batch_name, self.options.results_folder
+        )
         claimed = {
             r.results_file for r in self.job_file.records if r is not record and r.results_file
         }
@@ -418,6 +429,25 @@ class Engine:
         self._record_results(record, dest, summary.lines, summary.failed_rows, summary.usage)
         return True
 
+    # --- warnings ---------------------------------------------------------------------
+    def _warn_about_age(self) -> None:
+        """Stuck jobs, and outputs close to deletion: once per job per run."""
+        now = time.time()
+        for record in self.job_file.records:
+            if not record.batch_name or record.key in self._warned:
+                continue
+            batch = record.batch
+            if not record.is_terminal:
+                started = formatting.parse_time(batch.get("create_time"))
+                if started is not None and now - started > self.options.stuck_after_s:
+                    self._warned.add(record.key)
+                    self.emit(JobStuck(JobView.of(record), (now - started) / 3600))
+            elif self._results_due(record):
+                ended = formatting.parse_time(batch.get("end_time"))
+                if ended is not None and now - ended > self.options.output_warning_after_s:
+                    self._warned.add(record.key)
+                    self.emit(OutputExpiring(JobView.of(record), (now - ended) / 3600))
+
     # --- merged results -----------------------------------------------------------------
     async def _merge_finished_groups(self) -> None:
         """Merge inputs whose parts and retries have all finished (off the event loop)."""
@@ -431,7 +461,9 @@ class Engine:
             if all(r.data.get("merged_signature") == stamp for r in group):
                 continue
             try:
-                outcome = await asyncio.to_thread(merge.merge_group, source, group, self.base)
+                outcome = await asyncio.to_thread(
+                    merge.merge_group, source, group, self.base, self.options.results_folder
+                )
             except (OSError, InputError) as error:
                 self._fail(
                     f"could not merge the results of {source}: {error}; the part "

@@ -153,6 +153,22 @@ class ResultsMerged(Event):
 
 
 @dataclass(frozen=True)
+class JobStuck(Event):
+    """A job has been pending or running for longer than it should."""
+
+    job: JobView
+    hours: float
+
+
+@dataclass(frozen=True)
+class OutputExpiring(Event):
+    """A succeeded job's output is close to the API's deletion and not saved yet."""
+
+    job: JobView
+    hours_since_end: float
+
+
+@dataclass(frozen=True)
 class PollFailed(Event):
     """Something went wrong; `key` is the job it concerns, if any."""
 

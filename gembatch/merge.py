@@ -18,7 +18,7 @@ from pathlib import Path
 from gembatch import states
 from gembatch.inputs import read_requests
 from gembatch.jobfile import JobRecord, fsync_folder
-from gembatch.results import results_path_for
+from gembatch.results import RESULTS_FOLDER, results_path_for
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,12 @@ def signature(group: list[JobRecord]) -> str:
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
 
-def merge_group(source: str, group: list[JobRecord], base: Path) -> MergeOutcome:
+def merge_group(
+    source: str, group: list[JobRecord], base: Path, folder_name: str = RESULTS_FOLDER
+) -> MergeOutcome:
     """Write the merged results and errors files for one source input."""
     source_path = base / source
-    dest = results_path_for(source, base)
+    dest = results_path_for(source, base, folder_name=folder_name)
     errors_dest = dest.with_name(f"{dest.stem}.errors{dest.suffix or '.jsonl'}")
     ordered = sorted(
         group,

@@ -11,8 +11,10 @@ from gembatch.events import (
     CycleFinished,
     Event,
     JobsLoaded,
+    JobStuck,
     JobUpdated,
     JobView,
+    OutputExpiring,
     PollFailed,
     RemoteDeleted,
     ResultsMerged,
@@ -60,6 +62,16 @@ def describe(event: Event) -> list[str]:
         return [
             f"⇩ {event.source}: merged results in input order into {event.path} "
             f"({event.succeeded:,} rows{failed})"
+        ]
+    if isinstance(event, JobStuck):
+        return [
+            f"⚠ {event.job.label}: still {event.job.state_info.label} after "
+            f"{event.hours:.0f}h; the API expires jobs that have not finished in 48h"
+        ]
+    if isinstance(event, OutputExpiring):
+        return [
+            f"⚠ {event.job.label}: succeeded {event.hours_since_end:.0f}h ago and its "
+            "results are not saved yet; the API deletes outputs after about 48h"
         ]
     if isinstance(event, PollFailed):
         return [f"! {event.message}"]

@@ -39,7 +39,9 @@ class ResultsSummary:
     usage: dict[str, int] = field(default_factory=dict)
 
 
-def results_path_for(input_file: str, base: Path, batch_name: str | None = None) -> Path:
+def results_path_for(
+    input_file: str, base: Path, batch_name: str | None = None, folder_name: str = RESULTS_FOLDER
+) -> Path:
     """`<input dir>/results/<input name>`, never outside the results folder.
 
     `base` is the job file's folder; relative input paths are read from there. An
@@ -48,9 +50,9 @@ def results_path_for(input_file: str, base: Path, batch_name: str | None = None)
     base = base.resolve()
     source = Path(input_file) if input_file else Path()
     name = _safe_name(source.name) or _safe_name((batch_name or "job").replace("/", "-"))
-    folder = (base / source.parent).resolve() / RESULTS_FOLDER
+    folder = (base / source.parent).resolve() / folder_name
     if source.is_absolute() or not _inside(folder, base):
-        folder = base / RESULTS_FOLDER
+        folder = base / folder_name
     path = (folder / name).resolve()
     if not _inside(path, folder.resolve()):  # a name like '..' after all the above
         path = folder / f"{_safe_name((batch_name or 'job').replace('/', '-'))}.jsonl"

@@ -29,9 +29,20 @@ def _no_internet(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         return real_connect(self, address)  # type: ignore[arg-type]
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
-    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL"):
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GEMINI_BASE_URL", "GEMBATCH_PRICES"):
         monkeypatch.delenv(name, raising=False)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _private_config_and_logs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Never read the developer's config or write into their log folder."""
+    home = tmp_path_factory.mktemp("gembatch-home")
+    monkeypatch.setenv("GEMBATCH_CONFIG", str(home / "config.toml"))
+    monkeypatch.setenv("GEMBATCH_LOG_DIR", str(home / "logs"))
+    return home
 
 
 def _is_loopback(host: str) -> bool:

@@ -25,7 +25,9 @@ from gembatch.events import (
     JobChecked,
     JobChecking,
     JobsLoaded,
+    JobStuck,
     JobUpdated,
+    OutputExpiring,
     PollFailed,
     RemoteDeleted,
     ResultsMerged,
@@ -154,7 +156,7 @@ class MonitorScreen(Screen[None]):
             self.notify(
                 message, title="API key problem", severity="error", timeout=30, markup=False
             )
-            self.app.bell()
+            self.gembatch.ring()
         else:
             message = f"the poll cycle failed: {error!r}; trying again next cycle"
             self._log(message)
@@ -211,6 +213,15 @@ class MonitorScreen(Screen[None]):
             self._log_event(event, event.key)
         elif isinstance(event, ResultsMerged):
             self._log_event(event, None)
+        elif isinstance(event, JobStuck | OutputExpiring):
+            self._log_event(event, event.job.key)
+            self.notify(
+                describe(event)[0].lstrip("⚠ "),
+                title="Needs a look",
+                severity="warning",
+                timeout=15,
+                markup=False,
+            )
         elif isinstance(event, CycleFinished):
             self._on_cycle_finished(event)
 
@@ -227,7 +238,7 @@ class MonitorScreen(Screen[None]):
                 severity="error",
                 markup=False,
             )
-            self.app.bell()
+            self.gembatch.ring()
 
     def _on_cycle_finished(self, event: CycleFinished) -> None:
         # The log pane already lists each saved result; toasts would only cover the
@@ -245,7 +256,7 @@ class MonitorScreen(Screen[None]):
             banner.display = True
             self._log("all jobs are done")
             self.notify(f"all {totals.total} jobs are done", title="Done", markup=False)
-            self.app.bell()
+            self.gembatch.ring()
 
     # --- the log ------------------------------------------------------------------------
     def _log_event(self, event: Event, key: str | None) -> None:

@@ -1,0 +1,171 @@
+"""User configuration: a TOML file in the user config folder; flags override it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from gembatch.prices import Price, PriceError, parse_prices
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+DEFAULT_TEXT = """\
+# gembatch configuration. Command-line flags override these settings.
+# Delete a line (or the file) to go back to the built-in default.
+
+# Model for `gembatch submit` when -m is not given.
+model = "gemini-2.5-flash"
+
+# Seconds between poll cycles (gembatch poll --interval).
+interval = 30
+
+# API calls in flight at once (gembatch poll --concurrency).
+concurrency = 16
+
+# Never delete remote jobs or files after saving results (gembatch poll --keep-remote).
+keep_remote = false
+
+# Folder, next to each input file, that receives its results.
+results_folder = "results"
+
+# Textual theme of the monitor (any theme in the command palette's list).
+theme = "tokyo-night"
+
+# Warn when a job has been pending or running this many hours (the API gives up at 48).
+stuck_after_hours = 24
+
+# Ring the terminal bell, and send a desktop notification where the system offers one,
+# when a job fails and when everything is done.
+bell = true
+desktop_notifications = true
+
+# Commands to run: on_complete when a job's results are saved (the job record as JSON on
+# stdin; GEMBATCH_RESULTS, GEMBATCH_INPUT, GEMBATCH_STATE, GEMBATCH_BATCH in the
+# environment), on_all_done when every job is finished.
+# on_complete = "notify-send gembatch \\"$GEMBATCH_INPUT is done\\""
+# on_all_done = "echo all done >> ~/gembatch.log"
+
+# Your own batch prices (USD per million tokens), over the built-in dated table.
+# [prices."gemini-2.5-flash"]
+# input = 0.15
+# output = 1.25
+"""
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; the message names the file and key."""
+
+
+@dataclass
+class Config:
+    """Settings with their built-in defaults."""
+
+    model: str = "gemini-2.5-flash"
+    interval: float = 30.0
+    concurrency: int = 16
+    keep_remote: bool = False
+    results_folder: str = "results"
+    theme: str = "tokyo-night"
+    stuck_after_hours: float = 24.0
+    bell: bool = True
+    desktop_notifications: bool = True
+    on_complete: str | None = None
+    on_all_done: str | None = None
+    prices: dict[str, Price] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def config_path() -> Path:
+    """Where the configuration lives (GEMBATCH_CONFIG overrides the platform folder)."""
+    override = os.environ.get("GEMBATCH_CONFIG")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return platformdirs.user_config_path("gembatch") / "config.toml"
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read the configuration; a missing file gives the defaults."""
+    path = path or config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read it ({error.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(
+            f"{path}: not valid TOML ({error}); fix it or run "
+            "`gembatch config init --force` for a fresh one"
+        ) from None
+    return _from_table(data, path)
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "interval": (int, float),
+    "concurrency": (int,),
+    "keep_remote": (bool,),
+    "results_folder": (str,),
+    "theme": (str,),
+    "stuck_after_hours": (int, float),
+    "bell": (bool,),
+    "desktop_notifications": (bool,),
+    "on_complete": (str,),
+    "on_all_done": (str,),
+}
+_DESCRIBED = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _from_table(data: dict[str, Any], path: Path) -> Config:
+    config = Config(path=path)
+    known = {f.name for f in fields(Config)} - {"path"}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"{path}: unknown setting {key!r}; known: {', '.join(sorted(known))}")
+        if key == "prices":
+            try:
+                config.prices = parse_prices(value, str(path))
+            except PriceError as error:
+                raise ConfigError(str(error)) from None
+            continue
+        allowed = _TYPES[key]
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
+            wanted = "a number" if float in allowed else _DESCRIBED[allowed[0]]
+            raise ConfigError(f"{path}: {key} must be {wanted}, not {value!r}")
+        setattr(config, key, value)
+    _check_ranges(config, path)
+    return config
+
+
+def _check_ranges(config: Config, path: Path) -> None:
+    if config.interval < 1:
+        raise ConfigError(f"{path}: interval must be at least 1 second, not {config.interval}")
+    if config.concurrency < 1:
+        raise ConfigError(f"{path}: concurrency must be at least 1, not {config.concurrency}")
+    if (
+        not config.results_folder
+        or "/" in config.results_folder
+        or config.results_folder in (".", "..")
+    ):
+        raise ConfigError(
+            f"{path}: results_folder must be a plain folder name, not {config.results_folder!r}"
+        )
+    if config.stuck_after_hours <= 0:
+        raise ConfigError(f"{path}: stuck_after_hours must be more than 0")
+
+
+def write_default(path: Path, force: bool = False) -> None:
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists; pass --force to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(DEFAULT_TEXT, encoding="utf-8")
