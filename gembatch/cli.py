@@ -219,8 +219,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             if not count and group == "other":
                 continue
             note = ""
+            if group == "succeeded" and totals.unsaved:
+                note += f"  ({totals.unsaved} with results not saved yet: run `gembatch poll`)"
             if group == "succeeded" and totals.failed_rows:
-                note = (
+                note += (
                     f"  ({totals.failed_rows} failed rows in "
                     f"{totals.jobs_with_failed_rows} jobs; see their results files)"
                 )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gembatch.jobfile import fsync_folder
+from gembatch.jobfile import fsync_folder, new_file_mode
 
 # The Files API takes 2 GB per file; leave room for the keys we may add.
 DEFAULT_MAX_BYTES = 1_900_000_000
@@ -171,6 +171,7 @@ def write_parts(plan: InputPlan) -> None:
                     handle.write(next(requests).data)
                 handle.flush()
                 os.fsync(handle.fileno())
+            os.chmod(tmp, new_file_mode())
             os.replace(tmp, part.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -190,6 +191,7 @@ def write_selected(source: Path, keys: set[str], dest: Path) -> int:
                     written += 1
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -530,6 +530,11 @@ def fsync_folder(folder: Path) -> None:
             os.close(dir_fd)
 
 
+def new_file_mode() -> int:
+    """The mode a plainly created file gets; temp files start at 0600, too tight for results."""
+    return 0o666 & ~_umask()
+
+
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)

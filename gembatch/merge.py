@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gembatch import states
 from gembatch.inputs import read_requests
-from gembatch.jobfile import JobRecord, fsync_folder
+from gembatch.jobfile import JobRecord, fsync_folder, new_file_mode
 from gembatch.results import RESULTS_FOLDER, results_path_for
 
 
@@ -146,6 +146,8 @@ def _write(
             for handle in (out, err):
                 handle.flush()
                 os.fsync(handle.fileno())
+        for tmp in (out_tmp, err_tmp):
+            os.chmod(tmp, new_file_mode())
         os.replace(out_tmp, dest)
         if failed:
             os.replace(err_tmp, errors_dest)

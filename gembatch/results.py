@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from gembatch.jobfile import fsync_folder
+from gembatch.jobfile import fsync_folder, new_file_mode
 
 RESULTS_FOLDER = "results"
 USAGE_FIELDS = (
@@ -99,6 +99,7 @@ async def save_atomically(
             summary = target.result(expected_lines)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, new_file_mode())
         os.replace(tmp_name, dest)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -47,6 +47,7 @@ class Totals:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(GROUPS, 0))
     failed_rows: int = 0
     jobs_with_failed_rows: int = 0
+    unsaved: int = 0  # succeeded, results not on disk yet
     total: int = 0
 
     @classmethod
@@ -58,6 +59,8 @@ class Totals:
             if group_of(job) == "succeeded" and job.failed_count:
                 totals.failed_rows += job.failed_count
                 totals.jobs_with_failed_rows += 1
+            if group_of(job) == "succeeded" and not job.results_file:
+                totals.unsaved += 1
         return totals
 
     def exit_code(self) -> int:

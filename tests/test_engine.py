@@ -411,3 +411,13 @@ async def test_download_retried_after_a_failure_is_complete(
     assert [row["key"] for row in rows] == [f"{n:06d}" for n in range(30)]
     saved = [e for e in events if isinstance(e, ResultsSaved)]
     assert [e.lines for e in saved] == [30]
+
+
+async def test_results_files_get_ordinary_permissions(sim: SimulatorServer, tmp_path: Path) -> None:
+    job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 2)])
+    engine, _ = engine_for(sim, job_file)
+    await run_until_done(engine)
+    mask = os.umask(0)
+    os.umask(mask)
+    mode = (tmp_path / "batch/results/a.jsonl").stat().st_mode & 0o777
+    assert mode == 0o666 & ~mask  # not the 0600 of a temp file: others may need to read it

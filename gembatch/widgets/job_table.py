@@ -19,7 +19,7 @@ from gembatch.widgets.palette import palette
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("input", "Input file", 26),
     ("state", "State", 14),
-    ("progress", "Progress", 13),
+    ("progress", "Progress", 18),
     ("duration", "Duration", 10),
     ("requests", "Requests", 8),
     ("created", "Created", 11),
