@@ -345,3 +345,28 @@ async def test_finished_jobs_toast_when_the_log_is_hidden(
         assert any(
             n.title == "Jobs finished" and "batch/a.jsonl" in n.message for n in app._notifications
         )
+
+
+async def test_ctrl_c_quits_and_leaves_the_job_file_consistent(sim: SimulatorServer,
+                                                               tmp_path: Path) -> None:
+    app = await make_app(sim, tmp_path, [("a.jsonl", 2)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await pilot.press("ctrl+c")
+    assert app.return_code == 0
+    record = JobFile.load(tmp_path / "job-info.jsonl").records[0]
+    assert record.results_file == "batch/results/a.jsonl"
+    assert record.remote_deleted  # the deletion recorded at quit, not lost
+
+
+async def test_resize_keeps_every_row_and_the_footer(sim: SimulatorServer, tmp_path: Path) -> None:
+    app = await make_app(sim, tmp_path, [(f"{n}.jsonl", 1) for n in range(5)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await poll(pilot)
+        for size in ((80, 24), (60, 20), (160, 50)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            assert app.size == size
+            assert table(app).row_count == 5
+            footer = app.monitor.query_one("Footer")
+            assert footer.region.bottom == size[1]  # still on the last line
