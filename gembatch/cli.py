@@ -193,10 +193,9 @@ def error(message: str) -> None:
 
 
 # --- status -------------------------------------------------------------------------------
-def cmd_status(args: argparse.Namespace) -> int:
-    from gembatch.events import JobView
+def _load_existing(args: argparse.Namespace) -> JobFile | int:
+    """The job file, or the exit code after saying why it cannot be used."""
     from gembatch.jobfile import JobFile, JobFileError
-    from gembatch.plain import progress_text
 
     path = Path(args.job_info)
     try:
@@ -207,6 +206,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not job_file.exists:
         error(f"no job file at {path}; submit jobs first, or pass --job-info FILE")
         return summary.EXIT_BAD_INPUT
+    return job_file
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from gembatch.events import JobView
+    from gembatch.plain import progress_text
+
+    job_file = _load_existing(args)
+    if isinstance(job_file, int):
+        return job_file
+    path = job_file.path
     jobs = [JobView.of(record) for record in job_file.records]
     totals = summary.Totals.of(jobs)
     problems = job_file.bad_line_messages()
@@ -327,17 +337,9 @@ def _status_json(path: Path, jobs: list[Any], totals: summary.Totals, problems: 
 
 # --- poll ---------------------------------------------------------------------------------
 def cmd_poll(args: argparse.Namespace) -> int:
-    from gembatch.jobfile import JobFile, JobFileError
-
-    path = Path(args.job_info)
-    try:
-        job_file = JobFile.load(path)
-    except JobFileError as problem:
-        error(str(problem))
-        return summary.EXIT_BAD_INPUT
-    if not job_file.exists:
-        error(f"no job file at {path}; submit jobs first, or pass --job-info FILE")
-        return summary.EXIT_BAD_INPUT
+    job_file = _load_existing(args)
+    if isinstance(job_file, int):
+        return job_file
     plain = args.plain or not sys.stdout.isatty()
     return run_poller(job_file, args, plain=plain)
 
