@@ -17,7 +17,7 @@ from gembatch.engine import Engine, EngineOptions
 from gembatch.events import Event
 from gembatch.gemini import GeminiClient
 from gembatch.jobfile import JobFile
-from gembatch.observers import Fanout, HookRunner
+from gembatch.observers import Fanout
 from gembatch.screens.monitor import EngineEvent, MonitorScreen
 from gembatch.summary import Totals
 
@@ -48,12 +48,8 @@ class GembatchApp(App[int]):
         bell: bool = True,
     ) -> None:
         super().__init__()
-        fanout = Fanout([self._emit, *observers])
-        for observer in observers:
-            if isinstance(observer, HookRunner):
-                observer.report = fanout
-        self.observers = list(observers)
-        self.engine = Engine(job_file, client, options, emit=fanout)
+        self.fanout = Fanout([self._emit, *observers])
+        self.engine = Engine(job_file, client, options, emit=self.fanout)
         self.chosen_theme = theme
         self.bell_enabled = bell
         self.client = client
@@ -108,7 +104,5 @@ class GembatchApp(App[int]):
         self.exit(Totals.of(self.engine.views()).exit_code() if self.once else 0)
 
     async def on_unmount(self) -> None:
-        for observer in self.observers:
-            if isinstance(observer, HookRunner):
-                await observer.drain()
+        await self.fanout.drain()
         await self.client.close()

@@ -429,7 +429,6 @@ def _observers(job_file: JobFile, client: Any, config: Any, args: argparse.Names
     hooks = HookRunner(
         getattr(args, "on_complete", None) or config.on_complete,
         getattr(args, "on_all_done", None) or config.on_all_done,
-        report=lambda event: None,  # connected to the full fan-out by whoever runs it
     )
     return [event_log, hooks, DesktopNotifier(config.desktop_notifications)]
 
@@ -442,13 +441,10 @@ async def _poll_plain(
 
     from gembatch.engine import Engine
     from gembatch.gemini import AuthError
-    from gembatch.observers import Fanout, HookRunner
+    from gembatch.observers import Fanout
     from gembatch.plain import PlainPrinter
 
     fanout = Fanout([PlainPrinter(), *observers])
-    for observer in observers:
-        if isinstance(observer, HookRunner):
-            observer.report = fanout
     engine = Engine(job_file, client, options, emit=fanout)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -464,9 +460,7 @@ async def _poll_plain(
         error("stopped; the job file is consistent, run `gembatch poll` again to resume")
         return summary.EXIT_INTERRUPTED
     finally:
-        for observer in observers:
-            if isinstance(observer, HookRunner):
-                await observer.drain()
+        await fanout.drain()
         await client.close()
     return summary.Totals.of(engine.views()).exit_code()
 

@@ -15,7 +15,7 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -92,10 +92,6 @@ class BatchStats:
             count("pendingRequestCount"),
         )
 
-    @property
-    def done(self) -> int:
-        return self.succeeded + self.failed
-
     def as_record(self) -> dict[str, int]:
         record = {"succeeded": self.succeeded, "failed": self.failed, "pending": self.pending}
         if self.total is not None:
@@ -118,8 +114,6 @@ class RemoteJob:
     inlined_responses: list[dict[str, Any]] | None = None
     stats: BatchStats | None = None
     error_message: str | None = None
-    input_file_name: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_operation(cls, operation: dict[str, Any]) -> RemoteJob:
@@ -129,7 +123,6 @@ class RemoteJob:
         if isinstance(inlined, dict):
             inlined = inlined.get("inlinedResponses")
         error = operation.get("error")
-        input_config = metadata.get("inputConfig") or {}
         return cls(
             name=str(operation.get("name") or metadata.get("name") or ""),
             state=states.sdk_spelling(metadata.get("state")),
@@ -142,7 +135,6 @@ class RemoteJob:
             inlined_responses=inlined if isinstance(inlined, list) else None,
             stats=BatchStats.from_wire(metadata.get("batchStats")),
             error_message=_status_message(error) if error else None,
-            input_file_name=input_config.get("fileName"),
         )
 
     def batch_record(self) -> dict[str, Any]:

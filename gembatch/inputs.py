@@ -19,7 +19,6 @@ from gembatch.jobfile import fsync_folder, new_file_mode
 
 # The Files API takes 2 GB per file; leave room for the keys we may add.
 DEFAULT_MAX_BYTES = 1_900_000_000
-MAX_ERRORS_SHOWN = 5
 
 
 class InputError(Exception):

@@ -295,8 +295,7 @@ class JobFile:
             return None  # shrank, or the last line we knew was unfinished
         if hashlib.sha1(data[:known]).digest() != self._known_digest:
             return None
-        lines_known = sum(1 for _ in self.entries)
-        return parse_lines(data[known:], first_line=lines_known + 1)
+        return parse_lines(data[known:], first_line=len(self.entries) + 1)
 
     def _read_bytes(self) -> bytes:
         try:
@@ -333,12 +332,6 @@ class JobFile:
             f"{self.path}:{bad.line_number}: {bad.reason}; kept as is, fix or remove it by hand"
             for bad in self.bad_lines
         ]
-
-    def find(self, batch_name: str) -> JobRecord | None:
-        for record in self.records:
-            if record.batch_name == batch_name:
-                return record
-        return None
 
     def refresh(self) -> list[JobRecord]:
         """Take in what others wrote since we last looked; returns records new to us."""

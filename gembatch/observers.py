@@ -37,14 +37,23 @@ def log_path() -> Path:
 
 
 class Fanout:
-    """Hands each event to every listener, in order."""
+    """Hands each event to every listener, in order; hooks report their failures back."""
 
     def __init__(self, listeners: Iterable[Emit]) -> None:
         self.listeners = list(listeners)
+        for listener in self.listeners:
+            if isinstance(listener, HookRunner):
+                listener.report = self  # a failing hook is shown and logged like any event
 
     def __call__(self, event: Event) -> None:
         for listener in self.listeners:
             listener(event)
+
+    async def drain(self) -> None:
+        """Let running hooks finish before the program exits."""
+        for listener in self.listeners:
+            if isinstance(listener, HookRunner):
+                await listener.drain()
 
 
 class _Redact(logging.Filter):
@@ -99,10 +108,12 @@ class EventLog:
 class HookRunner:
     """Runs the user's commands when results are saved and when everything is done."""
 
-    def __init__(self, on_complete: str | None, on_all_done: str | None, report: Emit) -> None:
+    def __init__(
+        self, on_complete: str | None, on_all_done: str | None, report: Emit | None = None
+    ) -> None:
         self.on_complete = on_complete
         self.on_all_done = on_all_done
-        self.report = report
+        self.report: Emit = report or (lambda event: None)  # a Fanout sets this
         self.tasks: set[asyncio.Task[None]] = set()
         self._all_done_ran = False
 

@@ -62,18 +62,6 @@ KIND_STYLE: dict[Kind, str] = {
     Kind.UNKNOWN: "$secondary",
 }
 
-# Plain Rich colours for places without a theme (plain mode, status output).
-KIND_COLOUR: dict[Kind, str] = {
-    Kind.PENDING: "dim",
-    Kind.RUNNING: "yellow",
-    Kind.SUCCEEDED: "green",
-    Kind.FAILED: "red",
-    Kind.CANCELLED: "dark_orange",
-    Kind.EXPIRED: "grey50",
-    Kind.MISSING: "red",
-    Kind.UNKNOWN: "magenta",
-}
-
 
 @lru_cache(maxsize=1024)
 def short_name(state: str | None) -> str:

@@ -52,9 +52,9 @@ HISTORY_PER_JOB = 200
 class EngineEvent(Message):
     """Engine events, delivered to the screen on Textual's message queue in order."""
 
-    def __init__(self, events: Event | list[Event]) -> None:
+    def __init__(self, events: list[Event]) -> None:
         super().__init__()
-        self.events = events if isinstance(events, list) else [events]
+        self.events = events
 
 
 class MonitorScreen(Screen[None]):

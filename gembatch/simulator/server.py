@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
-import json
 import re
 import threading
 import time
@@ -358,7 +357,3 @@ class SimulatorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def dump_json(value: Any) -> str:
-    return json.dumps(value, indent=2)
