@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -41,7 +40,6 @@ class GembatchApp(App[int]):
         once: bool = False,
         stop_when_done: bool = False,
         title: str | None = None,
-        clock: Callable[[], float] = time.time,
         autostart: bool = True,
         observers: Sequence[Callable[[Event], None]] = (),
         theme: str = DEFAULT_THEME,
@@ -55,9 +53,9 @@ class GembatchApp(App[int]):
         self.client = client
         self.once = once
         self.stop_when_done = stop_when_done
-        self.clock = clock
+        self.clock = job_file.clock
         self.autostart = autostart
-        self.monitor = MonitorScreen(clock)
+        self.monitor = MonitorScreen(self.clock)
         self._pending: list[Event] = []
         self.sub_title = title or str(job_file.path)
 

@@ -423,7 +423,7 @@ def _observers(job_file: JobFile, client: Any, config: Any, args: argparse.Names
     from gembatch.observers import DesktopNotifier, EventLog, HookRunner, log_path
 
     secrets = [s for s in (getattr(client, "_key", None), api_key_from_env()) if s]
-    event_log = EventLog(log_path(), job_file.path.resolve(), secrets)
+    event_log = EventLog(log_path(), job_file.path.resolve(), secrets, job_file.clock)
     if event_log.problem:
         error(event_log.problem)
     hooks = HookRunner(
@@ -444,7 +444,7 @@ async def _poll_plain(
     from gembatch.observers import Fanout
     from gembatch.plain import PlainPrinter
 
-    fanout = Fanout([PlainPrinter(), *observers])
+    fanout = Fanout([PlainPrinter(clock=job_file.clock), *observers])
     engine = Engine(job_file, client, options, emit=fanout)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from gembatch.gemini import (
     RemoteJob,
 )
 from gembatch.inputs import InputError
-from gembatch.jobfile import JobFile, JobFileError, JobRecord, now_iso
+from gembatch.jobfile import JobFile, JobFileError, JobRecord
 from gembatch.results import (
     ResultsProblem,
     display_path,
@@ -92,6 +91,7 @@ class Engine:
         emit: Callable[[Event], None] | None = None,
     ) -> None:
         self.job_file = job_file
+        self.clock = job_file.clock
         self.client = client
         self.options = options or EngineOptions()
         self.emit: Callable[[Event], None] = emit or (lambda event: None)
@@ -135,7 +135,7 @@ class Engine:
     # --- one cycle --------------------------------------------------------------------
     async def run_cycle(self) -> CycleFinished:
         """Check every unfinished job once, save what finished, then clean up."""
-        self.emit(CycleStarted(time.time()))
+        self.emit(CycleStarted(self.clock.now()))
         self.cycles += 1
         self._cycle_errors = 0
         self._rate_limited = False
@@ -167,7 +167,7 @@ class Engine:
         self._warn_about_age()
         all_done = self.all_done()
         finished = CycleFinished(
-            finished_at=time.time(),
+            finished_at=self.clock.now(),
             checked=len(visits),
             errors=self._cycle_errors,
             next_poll_in=None if all_done else self.next_interval(),
@@ -299,10 +299,10 @@ class Engine:
             return
         if record.is_terminal and self.adopt_existing_results(record):
             # Finished, results already on disk from an earlier run, remote gone.
-            record.raw["remote_deleted_at"] = now_iso()
+            record.raw["remote_deleted_at"] = self.clock.iso()
             self._changed(record)
             return
-        record.raw["missing_since"] = now_iso()
+        record.raw["missing_since"] = self.clock.iso()
         record.raw["last_error"] = f"{record.batch_name} not found on the server (404)"
         self._changed(record, previous=record.state)
         self._fail(
@@ -432,7 +432,7 @@ class Engine:
     # --- warnings ---------------------------------------------------------------------
     def _warn_about_age(self) -> None:
         """Stuck jobs, and outputs close to deletion: once per job per run."""
-        now = time.time()
+        now = self.clock.now()
         for record in self.job_file.records:
             if not record.batch_name or record.key in self._warned:
                 continue
@@ -516,7 +516,7 @@ class Engine:
                 return
             finally:
                 self.emit(JobChecked(record.key))
-        record.raw["remote_deleted_at"] = now_iso()
+        record.raw["remote_deleted_at"] = self.clock.iso()
         self._changed(record, emit=False)
         self.emit(RemoteDeleted(JobView.of(record), tuple(deleted)))
 

@@ -27,6 +27,7 @@ from typing import Any
 import filelock
 
 from gembatch import states
+from gembatch.clock import SYSTEM_CLOCK, Clock
 
 WRITE_LOCK_TIMEOUT_S = 30.0
 _DELETED = object()
@@ -263,8 +264,10 @@ def _unique_keys(records: list[JobRecord]) -> list[str]:
 class JobFile:
     """A job file on disk and the records read from it."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], clock: Clock = SYSTEM_CLOCK) -> None:
         self.path = Path(path)
+        # The times this file records, and every time shown beside its jobs, come from here.
+        self.clock = clock
         self.entries: list[Entry] = []
         self.write_lock = filelock.FileLock(str(self.path) + ".lock", timeout=WRITE_LOCK_TIMEOUT_S)
         self.rewrites = 0
@@ -276,8 +279,8 @@ class JobFile:
 
     # --- reading --------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> JobFile:
-        job_file = cls(path)
+    def load(cls, path: str | os.PathLike[str], clock: Clock = SYSTEM_CLOCK) -> JobFile:
+        job_file = cls(path, clock)
         job_file._seen_signature = job_file._disk_signature()
         data = job_file._read_bytes()
         job_file.entries = parse_lines(data)
@@ -367,6 +370,10 @@ class JobFile:
                 f"{self.path}: another gembatch process has held the write lock for "
                 f"{WRITE_LOCK_TIMEOUT_S:.0f}s; try again when it finishes"
             ) from None
+        except OSError as error:
+            if error.filename != self.write_lock.lock_file:
+                raise
+            raise lock_problem(Path(self.write_lock.lock_file), error) from None
 
     def append(self, record: JobRecord) -> None:
         """Add a record and save at once (used by submit)."""
@@ -454,10 +461,11 @@ class JobFile:
                 f"{self.path} is already being polled by {holder}; "
                 "watch that one, or stop it before starting another"
             ) from None
+        except OSError as error:
+            raise lock_problem(Path(lock.lock_file), error) from None
         try:
-            holder_path.write_text(
-                json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
-            )
+            me = {"pid": os.getpid(), "host": socket.gethostname(), "since": self.clock.now()}
+            holder_path.write_text(json.dumps(me))
             yield
         finally:
             with contextlib.suppress(OSError):
@@ -465,10 +473,22 @@ class JobFile:
             lock.release()
 
 
+def lock_problem(lock: Path, error: OSError) -> JobFileError:
+    """One line for a lock file we cannot create or open (another user's, a folder...)."""
+    reason = (error.strerror or str(error)).lower()
+    if lock.exists():
+        return JobFileError(
+            f"cannot open the lock file {lock}: {reason}; if it belongs to another user or "
+            "is not a file, remove it while no gembatch runs; the job file was not changed"
+        )
+    folder = lock.parent if str(lock.parent) else Path(".")
+    return JobFileError(f"cannot write in {folder}: {reason}; the job file was not changed")
+
+
 def _read_holder(path: Path) -> str:
     try:
         info = json.loads(path.read_text())
-        since = time.strftime("%Y-%m-%d %H:%M", time.localtime(info["since"]))
+        since = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(info["since"])))
         return f"process {info['pid']} on {info['host']} (since {since})"
     except (OSError, ValueError, KeyError, TypeError):
         return "another process"
@@ -532,10 +552,3 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
-
-
-def now_iso() -> str:
-    """UTC now in the RFC 3339 form the API and the earlier tool use."""
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -11,7 +11,7 @@ from pathlib import Path
 from gembatch import merge, states
 from gembatch.gemini import GeminiClient, GeminiError, NotFoundError
 from gembatch.inputs import InputError, part_path, plan_input, read_requests, write_selected
-from gembatch.jobfile import JobFile, JobRecord, now_iso
+from gembatch.jobfile import JobFile, JobRecord
 from gembatch.submit import Submitter
 
 Say = Callable[[str], None]
@@ -48,7 +48,7 @@ async def cancel_jobs(job_file: JobFile, client: GeminiClient, targets: list[str
                     say(f"error: {error}")
                     problems += 1
                     continue
-                record.raw["cancel_requested_at"] = now_iso()
+                record.raw["cancel_requested_at"] = job_file.clock.iso()
                 say(f"{label}: cancel requested; `gembatch poll` records the outcome")
     job_file.save()
     return 4 if problems else 0
@@ -73,7 +73,7 @@ async def plan_cleanup(job_file: JobFile, client: GeminiClient, say: Say) -> lis
             remote = await client.get_batch(record.batch_name)
         except NotFoundError:
             say(f"{record.display_name}: already gone from the server")
-            record.raw["remote_deleted_at"] = now_iso()
+            record.raw["remote_deleted_at"] = job_file.clock.iso()
             continue
         if not states.is_terminal(remote.state):
             say(f"{record.display_name}: still {states.info(remote.state).label}; kept")
@@ -106,7 +106,7 @@ async def run_cleanup(
                 problems += 1
                 break
         else:
-            item.record.raw["remote_deleted_at"] = now_iso()
+            item.record.raw["remote_deleted_at"] = job_file.clock.iso()
             say(f"deleted {', '.join(item.names)}")
     job_file.save()
     return 4 if problems else 0

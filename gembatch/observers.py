@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from gembatch import states
+from gembatch.clock import SYSTEM_CLOCK, Clock
 from gembatch.events import CycleFinished, Event, JobUpdated, PollFailed, ResultsSaved
 from gembatch.plain import describe
 
@@ -74,8 +75,15 @@ class _Redact(logging.Filter):
 class EventLog:
     """Every event also goes to a rotating file, so a full-screen night leaves a record."""
 
-    def __init__(self, path: Path, job_file: Path, secrets: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        job_file: Path,
+        secrets: Iterable[str] = (),
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.path = path
+        self.clock = clock
         self.logger = logging.getLogger(f"gembatch.events.{id(self)}")
         self.logger.propagate = False
         self.logger.setLevel(logging.INFO)
@@ -88,7 +96,7 @@ class EventLog:
         except OSError as error:
             self.problem = f"cannot write the log {path}: {error.strerror}; logging is off"
             return
-        handler.setFormatter(logging.Formatter("%(asctime)s  %(message)s", "%Y-%m-%d %H:%M:%S"))
+        handler.setFormatter(logging.Formatter("%(message)s"))  # stamped from our clock
         handler.addFilter(_Redact(secrets))
         self.logger.addHandler(handler)
         self.prefix = f"[{job_file}] "
@@ -97,7 +105,7 @@ class EventLog:
         if self.problem is not None:
             return
         for line in describe(event):
-            self.logger.info("%s%s", self.prefix, line)
+            self.logger.info("%s  %s%s", self.clock.stamp(), self.prefix, line)
 
     def close(self) -> None:
         for handler in list(self.logger.handlers):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import TextIO
 
 from gembatch import states
+from gembatch.clock import SYSTEM_CLOCK, Clock
 from gembatch.events import (
     CycleFinished,
     Event,
@@ -93,8 +93,9 @@ class PlainPrinter:
     line every ten minutes shows the poller is still alive.
     """
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.stream = stream or sys.stdout
+        self.clock = clock
         self._printed_this_cycle = False
         self._last_line_at = 0.0
 
@@ -102,13 +103,12 @@ class PlainPrinter:
         if isinstance(event, CycleFinished):
             quiet = not self._printed_this_cycle and not event.all_done
             self._printed_this_cycle = False
-            if quiet and time.monotonic() - self._last_line_at < HEARTBEAT_S:
+            if quiet and self.clock.now() - self._last_line_at < HEARTBEAT_S:
                 return
         for line in describe(event):
             self._print(line)
 
     def _print(self, line: str) -> None:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        print(f"{stamp}  {line}", file=self.stream, flush=True)
+        print(f"{self.clock.stamp()}  {line}", file=self.stream, flush=True)
         self._printed_this_cycle = True
-        self._last_line_at = time.monotonic()
+        self._last_line_at = self.clock.now()

@@ -17,7 +17,7 @@ from pathlib import Path
 from gembatch import formatting
 from gembatch.gemini import GeminiClient, NotFoundError
 from gembatch.inputs import DEFAULT_MAX_BYTES, InputError, InputPlan, plan_input, write_parts
-from gembatch.jobfile import JobFile, JobRecord, now_iso
+from gembatch.jobfile import JobFile, JobRecord
 
 DEFAULT_MODEL = "gemini-2.5-flash"
 _INTENT = re.compile(r"\[gb:([0-9a-f]{12})\]")
@@ -147,7 +147,7 @@ class Submitter:
                 "input_file": input_file,
                 "count": count,
                 "submit_id": submit_id,
-                "submitted_at": now_iso(),
+                "submitted_at": self.job_file.clock.iso(),
                 **fields,
                 "batch": {
                     "display_name": intent_display_name(input_file, submit_id),

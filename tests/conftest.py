@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
+import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import time_machine
+from textual.pilot import Pilot
 
 from gembatch.gemini import GeminiClient, RetryPolicy
 from gembatch.simulator import JobPlan, Scenario, SimulatorServer
 
 API_KEY = "test-key-7f3a9c"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _travel_in_time() -> Iterator[None]:
+    """`GEMBATCH_TEST_YEARS_AHEAD=5 pytest` runs the suite with the machine's clock moved
+    ahead (this process only), to show that no test depends on the day it runs."""
+    years = float(os.environ.get("GEMBATCH_TEST_YEARS_AHEAD") or 0)
+    if not years:
+        yield
+        return
+    with time_machine.travel(time.time() + years * 365.25 * 86400, tick=True):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +60,18 @@ def _private_config_and_logs(
     monkeypatch.setenv("GEMBATCH_CONFIG", str(home / "config.toml"))
     monkeypatch.setenv("GEMBATCH_LOG_DIR", str(home / "logs"))
     return home
+
+
+async def wait_for(
+    pilot: Pilot, condition: Callable[[], object], what: str, timeout_s: float = 10.0
+) -> None:
+    """Let the app run until `condition()` holds; a hang fails with `what`, not a CI timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"waited {timeout_s:.0f}s for {what}")
+        await pilot.pause(0.01)
 
 
 def _is_loopback(host: str) -> bool:
@@ -76,6 +105,23 @@ def cli_env(server: SimulatorServer) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("GOOGLE_API_KEY",)}
     env.update(GEMINI_API_KEY=API_KEY, GOOGLE_GEMINI_BASE_URL=server.base_url, PYTHONUNBUFFERED="1")
     return env
+
+
+def unprivileged() -> list[str]:
+    """A command prefix that makes a child obey file permissions, even when we are root.
+
+    Root ignores permission bits through CAP_DAC_OVERRIDE; `setpriv` (util-linux, on
+    every Debian) starts the child without it, so a permission test can fail in CI.
+    Where that is impossible the test is skipped, saying why.
+    """
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    try:
+        subprocess.run([*prefix, "true"], check=True, capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("running as root and cannot drop CAP_DAC_OVERRIDE with setpriv")
+    return prefix
 
 
 GEMBATCH = [sys.executable, "-m", "gembatch"]

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widgets import RichLog
 
 from gembatch.app import GembatchApp
+from gembatch.clock import SYSTEM_CLOCK, FrozenClock
 from gembatch.demo import seed_jobs
 from gembatch.engine import EngineOptions
 from gembatch.jobfile import JobFile
@@ -22,19 +24,9 @@ from gembatch.screens.help import HelpScreen
 from gembatch.simulator import JobPlan, SimulatorServer
 from gembatch.widgets.job_table import JobTable
 from gembatch.widgets.status_bar import StatusBar
-from tests.conftest import make_client
+from tests.conftest import make_client, wait_for
 
 SIZE = (110, 30)
-
-
-class FrozenClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def make_app(
@@ -47,11 +39,10 @@ async def make_app(
     job_file = await seed_jobs(make_client(sim), tmp_path, jobs)
     options = EngineOptions(interval_s=3600)  # cycles run only when a test presses r
     return GembatchApp(
-        JobFile.load(job_file.path),
+        JobFile.load(job_file.path, clock or SYSTEM_CLOCK),
         make_client(sim),
         options,
         autostart=False,
-        clock=clock or time.time,
         **kwargs,
     )  # type: ignore[arg-type]
 
@@ -83,6 +74,11 @@ def rendered(renderable: object) -> str:
     return console.export_text()
 
 
+def palette_hits(app: GembatchApp) -> list:
+    lists = app.screen.query(CommandList)
+    return list(lists.first().options) if lists else []
+
+
 def log_text(app: GembatchApp) -> str:
     return "\n".join(line.text for line in app.monitor.query_one(RichLog).lines)
 
@@ -111,8 +107,9 @@ async def test_checked_row_is_highlighted_while_in_flight(
     gate = sim.sim.hold(f"GET /v1/{a_name}$")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("r")
-        while "⟳" not in cell(app, "batch/a.jsonl", "state"):
-            await pilot.pause(0.01)  # waits on the held request, not on a guess of time
+        await wait_for(
+            pilot, lambda: "⟳" in cell(app, "batch/a.jsonl", "state"), "the row to show ⟳"
+        )  # the request is held by the server, so the row stays in flight
         key = next(k for k, j in table(app).jobs.items() if j.input_file == "batch/a.jsonl")
         highlighted = table(app).get_cell(key, "input")
         assert any(getattr(span.style, "bgcolor", None) for span in highlighted.spans)
@@ -125,14 +122,14 @@ async def test_checked_row_is_highlighted_while_in_flight(
 
 async def test_running_duration_ticks_live(sim: SimulatorServer, tmp_path: Path) -> None:
     sim.scenario.default_plan = JobPlan(0, 3600)
-    clock = FrozenClock()
+    clock = FrozenClock(time.time())  # the simulator dates its jobs by the real clock
     app = await make_app(sim, tmp_path, [("a.jsonl", 2)], clock=clock)
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot)
-        clock.now += 65
+        clock.advance(65)
         app.monitor._tick()
         first = cell(app, "batch/a.jsonl", "duration")
-        clock.now += 3600 + 60
+        clock.advance(3600 + 60)
         app.monitor._tick()
         second = cell(app, "batch/a.jsonl", "duration")
     assert first.endswith("s") and first.startswith("1m ")
@@ -246,9 +243,11 @@ async def test_slash_jumps_to_a_job_through_the_palette(
         await pilot.pause()
         await pilot.press("slash")
         await pilot.press(*"27-job")
-        await pilot.pause(0.3)  # the palette searches in a worker of its own
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await wait_for(  # the palette searches in a worker of its own
+            pilot,
+            lambda: any("27-job" in str(o.prompt) for o in palette_hits(app)),
+            "the palette to list 27-job",
+        )
         await pilot.press("enter")
         await pilot.pause()
         job = table(app).job_under_cursor
@@ -300,8 +299,7 @@ async def test_quit_mid_download_leaves_the_job_file_consistent(
     gate = sim.sim.hold(r":download$")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("r")
-        while sim.sim.held < 2:  # both downloads are in flight, held by the server
-            await pilot.pause(0.01)
+        await wait_for(pilot, lambda: sim.sim.held >= 2, "both downloads to be held")
         await pilot.press("q")
     gate.set()
     job_file = JobFile.load(tmp_path / "job-info.jsonl")
@@ -347,8 +345,9 @@ async def test_finished_jobs_toast_when_the_log_is_hidden(
         )
 
 
-async def test_ctrl_c_quits_and_leaves_the_job_file_consistent(sim: SimulatorServer,
-                                                               tmp_path: Path) -> None:
+async def test_ctrl_c_quits_and_leaves_the_job_file_consistent(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
     app = await make_app(sim, tmp_path, [("a.jsonl", 2)])
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot)

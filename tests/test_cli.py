@@ -48,8 +48,10 @@ def test_status_groups_jobs_and_exits_in_progress(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0] == "job-info.jsonl: 3 jobs"
     assert any(line.split() == ["in", "progress", "2"] for line in lines)
-    assert any(line.split()[:2] == ["succeeded", "1"] and "1 with results not saved yet"
-               in line for line in lines)
+    assert any(
+        line.split()[:2] == ["succeeded", "1"] and "1 with results not saved yet" in line
+        for line in lines
+    )
     assert any("batch/001.jsonl" in line and "succeeded" in line for line in lines)
 
 

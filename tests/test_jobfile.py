@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
@@ -16,6 +15,7 @@ import pytest
 
 from gembatch import states
 from gembatch.jobfile import JobFile, JobFileError, JobRecord, PollerBusyError
+from tests.conftest import unprivileged
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "job-info.jsonl.example"
 
@@ -126,19 +126,35 @@ def test_folder_instead_of_file_gives_a_clear_error(tmp_path: Path) -> None:
         JobFile.load(tmp_path)
 
 
-def test_unreadable_folder_gives_a_clear_error(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root can write anywhere")
+def test_unwritable_folder_gives_a_clear_error(tmp_path: Path) -> None:
+    """Runs as an ordinary user would, even under root (as in CI): see `unprivileged`."""
     folder = tmp_path / "ro"
     folder.mkdir()
-    job_file = JobFile.load(folder / "job-info.jsonl")
-    job_file.entries.append(JobRecord(raw={"input_file": "x"}, original_line=None))
     folder.chmod(0o500)
-    try:
-        with pytest.raises(JobFileError, match="permission denied"):
+    script = textwrap.dedent(f"""
+        from gembatch.jobfile import JobFile, JobFileError, JobRecord
+        job_file = JobFile.load({str(folder / "job-info.jsonl")!r})
+        job_file.entries.append(JobRecord(raw={{"input_file": "x"}}))
+        try:
             job_file.save()
+        except JobFileError as problem:
+            print(problem)
+    """)
+    try:
+        done = subprocess.run(
+            [*unprivileged(), sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         folder.chmod(0o700)
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout.strip()
+        == f"cannot write in {folder}: permission denied; the job file was not changed"
+    )
+    assert not (folder / "job-info.jsonl").exists()
 
 
 def test_second_poller_is_told_who_holds_the_file(tmp_path: Path) -> None:

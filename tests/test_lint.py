@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,3 +25,17 @@ def test_mypy_finds_nothing() -> None:
         [sys.executable, "-m", "mypy", "gembatch"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_only_the_clock_module_reads_the_time_of_day() -> None:
+    """Everything shown or decided by the time goes through `gembatch.clock` (the
+    simulator keeps its own scripted time), so tests can freeze and move it."""
+    readers = re.compile(r"time\.time\(\)|datetime\.now\(|datetime\.utcnow\(|date\.today\(")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "gembatch").rglob("*.py"))
+        if path.name != "clock.py" and "simulator" not in path.parts
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if readers.search(line)
+    ]
+    assert found == []

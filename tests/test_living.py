@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from gembatch import summary
+from gembatch.clock import FrozenClock
 from gembatch.config import DEFAULT_TEXT, Config, ConfigError, load_config
 from gembatch.demo import seed_jobs
 from gembatch.engine import Engine, EngineOptions
 from gembatch.events import Event, JobStuck, OutputExpiring, PollFailed
+from gembatch.jobfile import JobFile
 from gembatch.observers import EventLog, Fanout, HookRunner
 from gembatch.simulator import JobPlan, SimulatorServer
 from tests.conftest import API_KEY, GEMBATCH, cli_env, make_client
@@ -162,9 +164,10 @@ async def test_stuck_and_expiring_jobs_are_warned_about_once(
     ]
     job_file = await seed_jobs(make_client(sim), tmp_path, [("stuck.jsonl", 1), ("late.jsonl", 1)])
     events: list[Event] = []
-    options = EngineOptions(stuck_after_s=0.0, output_warning_after_s=0.0)
-    engine = Engine(job_file, make_client(sim), options, emit=events.append)
-    time.sleep(0.01)  # the jobs must be older than the zero-second thresholds
+    # A day and 17 hours later by the program's clock: past the 24 h stuck warning and
+    # the 40 h unsaved-output warning, while the simulator keeps both jobs as they are.
+    later = JobFile.load(job_file.path, FrozenClock(time.time() + 41 * 3600))
+    engine = Engine(later, make_client(sim), EngineOptions(), emit=events.append)
     await engine.run_cycle()
     await engine.run_cycle()
     stuck = [e for e in events if isinstance(e, JobStuck)]

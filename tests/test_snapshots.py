@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
+from pytest_textual_snapshot import normalize_svg
+from textual._doc import take_svg_screenshot
 from textual.pilot import Pilot
 
 from gembatch.app import GembatchApp
+from gembatch.clock import FrozenClock
 from gembatch.engine import EngineOptions
 from gembatch.gemini import GeminiClient, RetryPolicy
 from gembatch.jobfile import JobFile
@@ -148,11 +152,10 @@ def snapshot_app(tmp_path: Path, records: list[dict[str, Any]]) -> GembatchApp:
         api_key="snapshot-key", base_url="http://127.0.0.1:9", retry=RetryPolicy(attempts=1)
     )
     return GembatchApp(
-        JobFile.load(path),
+        JobFile.load(path, FrozenClock(NOW)),
         client,
         EngineOptions(interval_s=30),
         autostart=False,
-        clock=lambda: NOW,
         title="job-info.jsonl",
     )
 
@@ -168,39 +171,70 @@ async def poll_once(pilot: Pilot) -> None:
     await settle(pilot)
 
 
-def test_main_screen_with_jobs_in_every_state(snap_compare: Any, tmp_path: Path) -> None:
-    assert snap_compare(
-        snapshot_app(tmp_path, RUNNING_SET), terminal_size=(120, 30), run_before=settle
+async def open_detail(pilot: Pilot) -> None:
+    await settle(pilot)
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+DONE_SET = [r for r in RUNNING_SET if r.get("remote_deleted_at")]
+RunBefore = Callable[[Pilot], Awaitable[None]]
+# name: (records, terminal size, what to do before the picture)
+SCENARIOS: dict[str, tuple[list[dict[str, Any]], tuple[int, int], RunBefore]] = {
+    "test_main_screen_with_jobs_in_every_state": (RUNNING_SET, (120, 30), settle),
+    "test_main_screen_at_80x24": (RUNNING_SET, (80, 24), settle),
+    "test_all_done_banner": (DONE_SET, (120, 24), poll_once),
+    "test_network_errors_are_shown": (RUNNING_SET[:2], (120, 24), poll_once),
+    "test_empty_job_file": ([], (100, 20), settle),
+    "test_detail_screen": (RUNNING_SET, (110, 40), open_detail),
+}
+
+
+def compare_scenario(snap_compare: Any, tmp_path: Path, name: str) -> bool:
+    records, size, run_before = SCENARIOS[name]
+    return bool(
+        snap_compare(snapshot_app(tmp_path, records), terminal_size=size, run_before=run_before)
     )
+
+
+def test_main_screen_with_jobs_in_every_state(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_main_screen_with_jobs_in_every_state")
 
 
 def test_main_screen_at_80x24(snap_compare: Any, tmp_path: Path) -> None:
-    assert snap_compare(
-        snapshot_app(tmp_path, RUNNING_SET), terminal_size=(80, 24), run_before=settle
-    )
+    assert compare_scenario(snap_compare, tmp_path, "test_main_screen_at_80x24")
 
 
 def test_all_done_banner(snap_compare: Any, tmp_path: Path) -> None:
-    done = [r for r in RUNNING_SET if r.get("remote_deleted_at")]
-    assert snap_compare(snapshot_app(tmp_path, done), terminal_size=(120, 24), run_before=poll_once)
+    assert compare_scenario(snap_compare, tmp_path, "test_all_done_banner")
 
 
 def test_network_errors_are_shown(snap_compare: Any, tmp_path: Path) -> None:
-    assert snap_compare(
-        snapshot_app(tmp_path, RUNNING_SET[:2]), terminal_size=(120, 24), run_before=poll_once
-    )
+    assert compare_scenario(snap_compare, tmp_path, "test_network_errors_are_shown")
 
 
 def test_empty_job_file(snap_compare: Any, tmp_path: Path) -> None:
-    assert snap_compare(snapshot_app(tmp_path, []), terminal_size=(100, 20), run_before=settle)
+    assert compare_scenario(snap_compare, tmp_path, "test_empty_job_file")
 
 
 def test_detail_screen(snap_compare: Any, tmp_path: Path) -> None:
-    async def open_detail(pilot: Pilot) -> None:
-        await settle(pilot)
-        await pilot.press("enter")
-        await pilot.pause()
+    assert compare_scenario(snap_compare, tmp_path, "test_detail_screen")
 
-    assert snap_compare(
-        snapshot_app(tmp_path, RUNNING_SET), terminal_size=(110, 40), run_before=open_detail
-    )
+
+@pytest.mark.parametrize("years", [1, 5])
+def test_snapshots_do_not_depend_on_the_date(years: int, tmp_path: Path) -> None:
+    """Every picture above, taken with the real clock moved years ahead, is unchanged.
+
+    The app reads the time only through the job file's clock (frozen at NOW here), so
+    nothing on screen may move when the machine's date does.
+    """
+    stored_folder = Path(__file__).parent / "__snapshots__" / "test_snapshots"
+    with time_machine.travel(time.time() + years * 365.25 * 86400, tick=True):
+        for name, (records, size, run_before) in SCENARIOS.items():
+            folder = tmp_path / name
+            folder.mkdir()
+            taken = take_svg_screenshot(
+                app=snapshot_app(folder, records), terminal_size=size, run_before=run_before
+            )
+            stored = (stored_folder / f"{name}.svg").read_text()
+            assert normalize_svg(taken) == normalize_svg(stored), f"{name} changed {years}y ahead"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 from rich.table import Table
 from rich.text import Text
@@ -14,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from gembatch import formatting, prices
+from gembatch.clock import Clock
 from gembatch.events import JobView
 
 
@@ -25,7 +25,7 @@ class JobDetailScreen(ModalScreen[None]):
         Binding("q", "app.pop_screen", "Back", show=False),
     ]
 
-    def __init__(self, job: JobView, history: list[str], clock: Callable[[], float]) -> None:
+    def __init__(self, job: JobView, history: list[str], clock: Clock) -> None:
         super().__init__()
         self.job = job
         self.history = history
@@ -42,7 +42,7 @@ class JobDetailScreen(ModalScreen[None]):
         yield Footer()
 
     def _fields(self) -> Table:
-        job, raw, now = self.job, self.job.raw, self.clock()
+        job, raw, now = self.job, self.job.raw, self.clock.now()
         stats: dict = raw["stats"] if isinstance(raw.get("stats"), dict) else {}
         usage: dict = raw["usage"] if isinstance(raw.get("usage"), dict) else {}
         took = formatting.duration(formatting.job_duration(job.create_time, job.end_time, now))

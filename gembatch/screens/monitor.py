@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict, deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -18,6 +17,7 @@ from textual.widgets import DataTable, Footer, Header, RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from gembatch import formatting, states
+from gembatch.clock import Clock
 from gembatch.events import (
     CycleFinished,
     CycleStarted,
@@ -72,7 +72,7 @@ class MonitorScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Clock) -> None:
         super().__init__()
         self.clock = clock
         self.history: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=HISTORY_PER_JOB))
@@ -136,7 +136,7 @@ class MonitorScreen(Screen[None]):
         ):
             return
         self.polling = False
-        self.last_poll = self.clock()
+        self.last_poll = self.clock.now()
         if event.state is WorkerState.ERROR:
             self._on_cycle_crashed(event.worker.error)
             return
@@ -167,7 +167,7 @@ class MonitorScreen(Screen[None]):
     def _schedule(self, delay: float) -> None:
         if self.paused:
             return
-        self.next_poll_at = self.clock() + delay
+        self.next_poll_at = self.clock.now() + delay
         self._timer = self.set_timer(delay, self.start_cycle)
 
     def _tick(self) -> None:
@@ -264,7 +264,7 @@ class MonitorScreen(Screen[None]):
             self._log(line, key)
 
     def _log(self, line: str, key: str | None = None) -> None:
-        stamp = formatting.clock_time(self.clock())
+        stamp = formatting.clock_time(self.clock.now())
         self._pending_log.append(f"{stamp}  {line}")
         if len(self._pending_log) == 1:
             self.call_later(self._flush_log)  # one write for a whole burst of events
@@ -287,7 +287,7 @@ class MonitorScreen(Screen[None]):
         self._status_pending = False
         if self._totals is None:
             self._totals = Totals.of(self.table.jobs.values())
-        next_in = None if self.next_poll_at is None else self.next_poll_at - self.clock()
+        next_in = None if self.next_poll_at is None else self.next_poll_at - self.clock.now()
         self.query_one(StatusBar).show(
             self._totals,
             self.last_poll,

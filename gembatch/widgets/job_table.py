@@ -10,6 +10,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from gembatch import formatting, states
+from gembatch.clock import Clock
 from gembatch.events import JobView
 from gembatch.summary import group_of
 from gembatch.widgets.palette import palette
@@ -39,7 +40,7 @@ class JobTable(DataTable[Text]):
     JobTable { height: 1fr; }
     """
 
-    def __init__(self, clock: Callable[[], float], **kwargs: object) -> None:
+    def __init__(self, clock: Clock, **kwargs: object) -> None:
         # Bumped whenever rows are added, removed or cleared: the only changes that move
         # rows. DataTable keys its row-order caches on every cell update instead, which
         # rebuilds 10,000-entry lists each time a duration ticks.
@@ -201,7 +202,7 @@ class JobTable(DataTable[Text]):
         return keys
 
     def _cells_for(self, job: JobView) -> Cells:
-        now = self.clock()
+        now = self.clock.now()
         info = job.state_info
         colours = palette(self.app)
         style = colours.kind(info.kind)
