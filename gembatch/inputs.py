@@ -8,14 +8,12 @@ same function decides keys for validation, splitting, merging and retries.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gembatch.jobfile import fsync_folder, new_file_mode
+from gembatch.atomic import AtomicFile
 
 # The Files API takes 2 GB per file; leave room for the keys we may add.
 DEFAULT_MAX_BYTES = 1_900_000_000
@@ -161,39 +159,17 @@ def write_parts(plan: InputPlan) -> None:
         return
     requests = read_requests(plan.source)
     for part in plan.parts:
-        fd, tmp = tempfile.mkstemp(
-            dir=part.path.parent, prefix=f".{part.path.name}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                for _ in range(part.count):
-                    handle.write(next(requests).data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, new_file_mode())
-            os.replace(tmp, part.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    fsync_folder(plan.source.parent)
+        with AtomicFile(part.path) as handle:
+            for _ in range(part.count):
+                handle.write(next(requests).data)
 
 
 def write_selected(source: Path, keys: set[str], dest: Path) -> int:
     """Write the requests of `source` whose keys are in `keys` to `dest` (for retries)."""
     written = 0
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for request in read_requests(source):
-                if request.key in keys:
-                    handle.write(request.data)
-                    written += 1
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_folder(dest.parent)
+    with AtomicFile(dest) as handle:
+        for request in read_requests(source):
+            if request.key in keys:
+                handle.write(request.data)
+                written += 1
     return written

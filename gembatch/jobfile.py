@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 import filelock
 
 from gembatch import states
+from gembatch.atomic import AtomicFile, new_file_mode
 from gembatch.clock import SYSTEM_CLOCK, Clock
 
 WRITE_LOCK_TIMEOUT_S = 30.0
@@ -502,53 +502,18 @@ def _entry_bytes(entry: Entry) -> bytes:
 
 def atomic_write(path: Path, data: bytes, before_replace: Callable[[], None] | None = None) -> None:
     """Write `data` to `path` so a crash at any instant leaves the old or the new file."""
+    try:
+        mode = path.stat().st_mode & 0o777  # a rewrite keeps the file's permissions
+    except FileNotFoundError:
+        mode = new_file_mode() & 0o644
     folder = path.parent if str(path.parent) else Path(".")
     try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644 & ~_umask()
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        with AtomicFile(path, mode=mode, before_replace=before_replace) as handle:
+            handle.write(data)
     except PermissionError:
         raise JobFileError(
             f"cannot write in {folder}: permission denied; the job file was not changed"
         ) from None
     except OSError as error:
-        raise JobFileError(
-            f"cannot write {path}: {error.strerror}; the job file was not changed"
-        ) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
-        if before_replace is not None:
-            before_replace()
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    fsync_folder(folder)
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make a rename durable: fsync the folder that holds it."""
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def new_file_mode() -> int:
-    """The mode a plainly created file gets; temp files start at 0600, too tight for results."""
-    return 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+        reason = (error.strerror or str(error)).lower()
+        raise JobFileError(f"cannot write {path}: {reason}; the job file was not changed") from None

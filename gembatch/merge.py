@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from gembatch import states
+from gembatch.atomic import AtomicFile
 from gembatch.inputs import read_requests
-from gembatch.jobfile import JobRecord, fsync_folder, new_file_mode
+from gembatch.jobfile import JobRecord
 from gembatch.results import RESULTS_FOLDER, results_path_for
 
 
@@ -116,51 +115,25 @@ def _write(
 ) -> MergeOutcome:
     dest.parent.mkdir(parents=True, exist_ok=True)
     succeeded = failed = 0
-    out_fd, out_tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    err_fd, err_tmp = tempfile.mkstemp(
-        dir=dest.parent, prefix=f".{errors_dest.name}.", suffix=".part"
-    )
-    try:
-        with os.fdopen(out_fd, "wb") as out, os.fdopen(err_fd, "wb") as err:
-            for request in read_requests(source):
-                found = index.get(request.key)
-                if found is not None and found[2]:
-                    out.write(_line_at(handles[found[0]], found[1]))
-                    succeeded += 1
-                    continue
-                failed += 1
-                if found is not None:
-                    err.write(_line_at(handles[found[0]], found[1]))
-                else:
-                    err.write(
-                        (
-                            json.dumps(
-                                {
-                                    "key": request.key,
-                                    "error": {"message": NO_RESULT},
-                                }
-                            )
-                            + "\n"
-                        ).encode()
-                    )
-            for handle in (out, err):
-                handle.flush()
-                os.fsync(handle.fileno())
-        for tmp in (out_tmp, err_tmp):
-            os.chmod(tmp, new_file_mode())
-        os.replace(out_tmp, dest)
-        if failed:
-            os.replace(err_tmp, errors_dest)
-        else:
-            os.unlink(err_tmp)
-            with contextlib.suppress(FileNotFoundError):
-                errors_dest.unlink()  # an old errors file whose rows have all succeeded
-    except BaseException:
-        for tmp in (out_tmp, err_tmp):
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        raise
-    fsync_folder(dest.parent)
+    errors_writer = AtomicFile(errors_dest, suffix=".part")
+    with AtomicFile(dest, suffix=".part") as out, errors_writer as err:
+        for request in read_requests(source):
+            found = index.get(request.key)
+            if found is not None and found[2]:
+                out.write(_line_at(handles[found[0]], found[1]))
+                succeeded += 1
+                continue
+            failed += 1
+            if found is not None:
+                err.write(_line_at(handles[found[0]], found[1]))
+            else:
+                missing = {"key": request.key, "error": {"message": NO_RESULT}}
+                err.write((json.dumps(missing) + "\n").encode())
+        if not failed:
+            errors_writer.discard()
+    if not failed:
+        with contextlib.suppress(FileNotFoundError):
+            errors_dest.unlink()  # an old errors file whose rows have all succeeded since
     return MergeOutcome(dest, errors_dest, succeeded, failed)
 
 

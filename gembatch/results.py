@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import re
-import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from gembatch.jobfile import fsync_folder, new_file_mode
+from gembatch.atomic import AtomicFile
 
 RESULTS_FOLDER = "results"
 USAGE_FIELDS = (
@@ -88,25 +86,13 @@ async def save_atomically(
     """Let `write` fill a temp file beside `dest`, verify it, fsync it and rename it."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(dest)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            target = VerifyingFile(handle)
-            try:
-                await write(target)  # type: ignore[arg-type]
-            finally:
-                target.stop()
-            summary = target.result(expected_lines)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, new_file_mode())
-        os.replace(tmp_name, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    fsync_folder(dest.parent)
-    return summary
+    with AtomicFile(dest, suffix=".part") as handle:
+        target = VerifyingFile(handle)
+        try:
+            await write(target)  # type: ignore[arg-type]
+        finally:
+            target.stop()
+        return target.result(expected_lines)
 
 
 def remove_stale_parts(dest: Path) -> None:
