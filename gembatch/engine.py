@@ -1,10 +1,12 @@
 """The poll loop: check jobs, save results, record, then clean up; never print.
 
-Order per job (shared/design.md, "the order that keeps data safe"):
-1. results streamed to a temp file, verified, renamed into place;
+Order per job (shared/design.md, "the order that keeps data safe"; the rules
+themselves are in `lifecycle`):
+1. results streamed to a temp file, verified, renamed into place (`downloads`);
 2. the new state and the results path written to the job file (one rewrite per cycle);
-3. only then the remote batch job and its files deleted; that is recorded at the
-   next rewrite (a crash before it just makes the next run see a 404, which is fine).
+3. only then, and only for jobs this run saw the server call finished, the remote
+   batch job and its files deleted; that is recorded at the next rewrite (a crash
+   before it just makes the next run see a 404, which is fine).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from gembatch import formatting, merge, states
+from gembatch import formatting, lifecycle, merge, states
+from gembatch.downloads import ResultsSaver
 from gembatch.events import (
     CycleFinished,
     CycleStarted,
@@ -42,23 +44,19 @@ from gembatch.gemini import (
     GeminiError,
     NotFoundError,
     RemoteJob,
+    TransientError,
 )
 from gembatch.inputs import InputError
 from gembatch.jobfile import JobFile, JobFileError, JobRecord
-from gembatch.results import (
-    ResultsProblem,
-    display_path,
-    inline_result_lines,
-    results_path_for,
-    save_atomically,
-    verify_existing,
-)
+from gembatch.lifecycle import OUTPUT_LIFETIME_S
+from gembatch.results import display_path
 
 # Two 404s in a row before a job is called missing: one can be a brand-new job
 # the server has not finished registering.
 NOT_FOUND_CONFIRMATIONS = 2
 MAX_BACKOFF_S = 600.0
-# The API deletes batch outputs about 48 h after the job ends; warn well before.
+# The API deletes batch outputs about 48 h after the job ends (or when the output
+# file's expirationTime says); warn 8 h before.
 OUTPUT_WARNING_AFTER_S = 40 * 3600
 # With this many unfinished jobs a cycle reads them through the paged list instead of
 # one `get` each: 1,000 jobs cost about 10 calls instead of 1,000.
@@ -96,12 +94,17 @@ class Engine:
         self.options = options or EngineOptions()
         self.emit: Callable[[Event], None] = emit or (lambda event: None)
         self.base = job_file.path.parent
+        self.saver = ResultsSaver(self.base, client, self.options.results_folder, self.clock.iso)
         self._check_slots = asyncio.Semaphore(self.options.concurrency)
         self._download_slots = asyncio.Semaphore(self.options.downloads)
         self._not_found: dict[str, int] = {}
+        # Jobs this run has seen the server call finished: the only ones it may delete.
+        self._confirmed: set[str] = set()
+        self._forbidden: list[JobRecord] = []
         self._dirty = False
         self._cycle_errors = 0
         self._rate_limited = False
+        self._server_wait = 0.0
         self.backoff = 1.0
         self.cycles = 0
         self._warned: set[str] = set()
@@ -122,24 +125,27 @@ class Engine:
         self.emit(JobsLoaded(tuple(self.views()), tuple(problems)))
 
     def all_done(self) -> bool:
-        jobs = [JobView.of(r) for r in self.job_file.records if r.batch_name]
-        if self.options.keep_remote:
-            return all(_results_handled(job) for job in jobs)
-        return all(job.handled for job in jobs)
+        keep = self.options.keep_remote
+        return all(lifecycle.handled(r, keep) for r in self.job_file.records if r.batch_name)
 
     def next_interval(self) -> float:
-        return min(
+        backoff = min(
             max(self.options.interval_s, MAX_BACKOFF_S), self.options.interval_s * self.backoff
         )
+        return max(backoff, self._server_wait)
 
     # --- one cycle --------------------------------------------------------------------
     async def run_cycle(self) -> CycleFinished:
-        """Check every unfinished job once, save what finished, then clean up."""
+        """Check every job that needs it once, save what finished, then clean up."""
         self.emit(CycleStarted(self.clock.now()))
         self.cycles += 1
         self._cycle_errors = 0
         self._rate_limited = False
-        for record in self.job_file.refresh():
+        self._server_wait = 0.0
+        changed = self.job_file.refresh()
+        if changed:
+            self.saver.forget_claims()
+        for record in changed:
             self.emit(JobUpdated(JobView.of(record)))
         visits = [r for r in self.job_file.records if self._needs_visit(r)]
         listed = await self._survey(visits)
@@ -151,18 +157,14 @@ class Engine:
         for outcome in outcomes:
             if isinstance(outcome, BaseException) and not isinstance(outcome, GeminiError):
                 raise outcome
+        auth_error = auth_error or self._settle_forbidden(len(visits))
         saved = self._save_if_dirty()
         if auth_error is not None:
             raise auth_error
         if saved:
             await self._merge_finished_groups()
         if saved and not self.options.keep_remote:
-            cleanups = [r for r in self.job_file.records if self._needs_cleanup(r)]
-            done = await asyncio.gather(*(self._clean(r) for r in cleanups), return_exceptions=True)
-            auth_error = next((o for o in done if isinstance(o, AuthError)), None)
-            if auth_error is not None:
-                self._save_if_dirty()
-                raise auth_error
+            await self._clean_confirmed()
         self.backoff = min(self.backoff * 2, 64.0) if self._rate_limited else 1.0
         self._warn_about_age()
         all_done = self.all_done()
@@ -207,30 +209,13 @@ class Engine:
         self._dirty = False
         return True
 
-    # --- deciding -----------------------------------------------------------------------
     def _needs_visit(self, record: JobRecord) -> bool:
-        if not record.batch_name or record.missing or record.remote_deleted:
-            return False
-        if not record.is_terminal:
+        if lifecycle.needs_visit(record, self.base, self.clock):
             return True
-        return self._results_due(record)
-
-    def _results_due(self, record: JobRecord) -> bool:
-        """A terminal job whose results we should have and do not."""
-        has_output = bool(record.batch.get("dest"))
-        wants = states.info(record.state).kind is states.Kind.SUCCEEDED or has_output
-        return wants and not self._results_on_disk(record)
-
-    def _results_on_disk(self, record: JobRecord) -> bool:
-        return bool(record.results_file) and (self.base / str(record.results_file)).is_file()
-
-    def _needs_cleanup(self, record: JobRecord) -> bool:
         return (
-            bool(record.batch_name)
-            and record.is_terminal
-            and not record.missing
-            and not record.remote_deleted
-            and not self._results_due(record)
+            not self.options.keep_remote
+            and record.key not in self._confirmed
+            and lifecycle.awaits_cleanup(record, self.base)
         )
 
     # --- checking -----------------------------------------------------------------------
@@ -272,8 +257,11 @@ class Engine:
             self.emit(JobChecking(record.key))
             try:
                 remote = await self.client.get_batch(name)
-            except NotFoundError:
-                self._on_not_found(record)
+            except NotFoundError as gone:
+                if gone.code == 403:
+                    self._forbidden.append(record)  # settled when the cycle's gets are in
+                else:
+                    self._on_not_found(record)
                 return
             except AuthError:
                 raise
@@ -284,26 +272,40 @@ class Engine:
                 self.emit(JobChecked(record.key))
         self._not_found.pop(record.key, None)
         self._apply_remote(record, remote)
-        if states.is_terminal(remote.state) and self._results_due(record):
+        if states.is_terminal(remote.state) and lifecycle.results_due(record, self.base):
             await self._save_results(record, remote)
 
-    def _on_not_found(self, record: JobRecord) -> None:
+    def _settle_forbidden(self, visited: int) -> AuthError | None:
+        """A 403 for one job is about that job; for every job checked, about the key."""
+        forbidden, self._forbidden = self._forbidden, []
+        if not forbidden:
+            return None
+        if len(forbidden) == visited and visited > 1:
+            return AuthError(
+                f"the server refuses every job in {self.job_file.path} (403); check that "
+                "GEMINI_API_KEY belongs to the project that created them"
+            )
+        for record in forbidden:
+            self._on_not_found(record, "refused (403)")
+        return None
+
+    def _on_not_found(self, record: JobRecord, how: str = "not found (404)") -> None:
         count = self._not_found.get(record.key, 0) + 1
         self._not_found[record.key] = count
         if count < NOT_FOUND_CONFIRMATIONS:
             self._fail(
-                f"{record.display_name}: the server does not know {record.batch_name} "
-                "(404); will check once more",
+                f"{record.display_name}: the server answered {record.batch_name} {how}; "
+                "will check once more",
                 record,
             )
             return
-        if record.is_terminal and self.adopt_existing_results(record):
+        if record.is_terminal and self.saver.adopt(record, self.job_file.records):
             # Finished, results already on disk from an earlier run, remote gone.
             record.raw["remote_deleted_at"] = self.clock.iso()
             self._changed(record)
             return
         record.raw["missing_since"] = self.clock.iso()
-        record.raw["last_error"] = f"{record.batch_name} not found on the server (404)"
+        record.raw["last_error"] = f"{record.batch_name} {how} on the server"
         self._changed(record, previous=record.state)
         self._fail(
             f"{record.display_name}: {record.batch_name} is gone from the server; marked "
@@ -313,6 +315,10 @@ class Engine:
         )
 
     def _apply_remote(self, record: JobRecord, remote: RemoteJob) -> None:
+        if states.is_terminal(remote.state):
+            self._confirmed.add(record.key)
+        else:
+            self._confirmed.discard(record.key)
         previous = record.state
         before = (record.state, record.data.get("stats"), record.batch.get("dest"))
         batch = record.ensure_batch()
@@ -329,105 +335,59 @@ class Engine:
 
     # --- results ------------------------------------------------------------------------
     async def _save_results(self, record: JobRecord, remote: RemoteJob) -> None:
-        dest = self._results_destination(record)
-        expected = remote.stats.total if remote.stats and remote.stats.total is not None else None
-        if expected is None and isinstance(record.data.get("count"), int):
-            expected = record.raw["count"]
-        if remote.output_file:
-            file_name = remote.output_file
-
-            async def write(handle: BinaryIO) -> Any:
-                def progress(written: int) -> None:
-                    self.emit(DownloadProgressed(record.key, written))
-
-                return await self.client.download_file(file_name, handle, progress)
-        elif remote.inlined_responses is not None:
-            responses = remote.inlined_responses
-
-            async def write(handle: BinaryIO) -> Any:
-                for line in inline_result_lines(responses):
-                    handle.write(line)
-        else:
-            if states.info(remote.state).kind is states.Kind.SUCCEEDED:
+        if not remote.output_file and remote.inlined_responses is None:
+            if lifecycle.succeeded(record):
                 self._fail(
                     f"{record.display_name}: succeeded, but its output is not available "
                     "yet; will try again next cycle",
                     record,
                 )
-            else:
-                self._mark_no_results(record)
+            elif record.batch.get("dest"):  # failed, cancelled or expired: nothing to save
+                record.ensure_batch().pop("dest", None)
+                self._changed(record)
             return
-        try:
-            async with self._download_slots:
-                self.emit(JobChecking(record.key))
-                try:
-                    summary = await save_atomically(dest, write, expected)
-                finally:
-                    self.emit(JobChecked(record.key))
-        except ResultsProblem as problem:
-            record.raw["last_error"] = f"results not saved: {problem}; remote kept, will retry"
-            self._changed(record)
+        dest = self.saver.destination(record, self.job_file.records)
+
+        def progress(written: int) -> None:
+            self.emit(DownloadProgressed(record.key, written))
+
+        async with self._download_slots:
+            self.emit(JobChecking(record.key))
+            try:
+                outcome = await self.saver.save(record, remote, dest, progress)
+            finally:
+                self.emit(JobChecked(record.key))
+        if isinstance(outcome.error, AuthError):
+            raise outcome.error
+        if outcome.saved is not None:
+            self._changed(record, emit=False)  # ResultsSaved carries the new view
+            summary = outcome.saved
+            self.emit(
+                ResultsSaved(JobView.of(record), outcome.path, summary.lines, summary.failed_rows)
+            )
+            self._check_failed_count(record, remote, summary.failed_rows)
+        else:
+            await self.saver.note_expiry(record, remote)
+            if record.touched:
+                self._changed(record)
+        if outcome.problem:
             self._fail(
-                f"{record.display_name}: {problem}; the remote job is kept and the "
-                "download will be retried",
+                f"{record.display_name}: {outcome.problem}",
+                record,
+                transient=outcome.transient,
+                error=outcome.error,
+            )
+
+    def _check_failed_count(self, record: JobRecord, remote: RemoteJob, failed: int) -> None:
+        """Rows without a response, against what the server counted (§0.4)."""
+        reported = remote.stats.failed if remote.stats else None
+        if reported is not None and remote.stats and remote.stats.total and reported != failed:
+            self._fail(
+                f"{record.display_name}: the results have {failed:,} failed rows, the "
+                f"server counted {reported:,}; the results file is what was saved",
                 record,
                 transient=False,
             )
-            return
-        except AuthError:
-            raise
-        except GeminiError as error:
-            self._fail(str(error), record, transient=error.retryable, error=error)
-            return
-        except OSError as error:
-            self._fail(
-                f"{record.display_name}: cannot write {dest}: {error.strerror}; check "
-                "the folder's permissions and free space",
-                record,
-                transient=False,
-            )
-            return
-        self._record_results(record, dest, summary.lines, summary.failed_rows, summary.usage)
-
-    def _mark_no_results(self, record: JobRecord) -> None:
-        """A failed, cancelled or expired job without output: nothing to download."""
-        if record.batch.get("dest"):
-            record.ensure_batch().pop("dest", None)
-            self._changed(record)
-
-    def _record_results(
-        self, record: JobRecord, dest: Path, lines: int, failed: int, usage: dict[str, int]
-    ) -> None:
-        path = display_path(dest, self.base)
-        record.raw["results_file"] = path
-        record.raw["results_lines"] = lines
-        record.raw["failed_rows"] = failed
-        if usage:
-            record.raw["usage"] = usage
-        record.raw.pop("last_error", None)
-        self._changed(record, emit=False)  # ResultsSaved carries the new view
-        self.emit(ResultsSaved(JobView.of(record), path, lines, failed))
-
-    def _results_destination(self, record: JobRecord) -> Path:
-        dest = results_path_for(
-            record.input_file, self.base, record.batch_name, self.options.results_folder
-        )
-        claimed = {
-            r.results_file for r in self.job_file.records if r is not record and r.results_file
-        }
-        if display_path(dest, self.base) in claimed:
-            suffix = str(record.batch_name).split("/")[-1]
-            dest = dest.with_name(f"{dest.stem}.{suffix}{dest.suffix}")
-        return dest
-
-    def adopt_existing_results(self, record: JobRecord) -> bool:
-        """For a job the server forgot: results an earlier run already left at the path."""
-        dest = self._results_destination(record)
-        summary = verify_existing(dest, record.request_count)
-        if summary is None:
-            return False
-        self._record_results(record, dest, summary.lines, summary.failed_rows, summary.usage)
-        return True
 
     # --- warnings ---------------------------------------------------------------------
     def _warn_about_age(self) -> None:
@@ -442,9 +402,11 @@ class Engine:
                 if started is not None and now - started > self.options.stuck_after_s:
                     self._warned.add(record.key)
                     self.emit(JobStuck(JobView.of(record), (now - started) / 3600))
-            elif self._results_due(record):
+            elif lifecycle.results_due(record, self.base):
                 ended = formatting.parse_time(batch.get("end_time"))
-                if ended is not None and now - ended > self.options.output_warning_after_s:
+                expires = lifecycle.output_expires(record)
+                warn_from = expires - (OUTPUT_LIFETIME_S - self.options.output_warning_after_s)
+                if ended is not None and now > warn_from:
                     self._warned.add(record.key)
                     self.emit(OutputExpiring(JobView.of(record), (now - ended) / 3600))
 
@@ -455,7 +417,7 @@ class Engine:
         for record in self.job_file.records:
             groups[merge.group_key(record)].append(record)
         for source, group in groups.items():
-            if not merge.needs_merge(group) or not merge.group_ready(group, self.base):
+            if not merge.needs_merge(group) or not lifecycle.group_ready(group, self.base):
                 continue
             stamp = merge.signature(group)
             if all(r.data.get("merged_signature") == stamp for r in group):
@@ -483,10 +445,21 @@ class Engine:
             self.emit(ResultsMerged(source, path, outcome.succeeded, outcome.failed, errors))
 
     # --- cleanup ------------------------------------------------------------------------
+    async def _clean_confirmed(self) -> None:
+        cleanups = [
+            r
+            for r in self.job_file.records
+            if lifecycle.may_delete(r, self.base, r.key in self._confirmed)
+        ]
+        done = await asyncio.gather(*(self._clean(r) for r in cleanups), return_exceptions=True)
+        auth_error = next((o for o in done if isinstance(o, AuthError)), None)
+        if auth_error is not None:
+            self._save_if_dirty()
+            raise auth_error
+
     async def _clean(self, record: JobRecord) -> None:
-        succeeded = states.info(record.state).kind is states.Kind.SUCCEEDED
-        if succeeded and not self._results_on_disk(record):  # re-checked right before deleting
-            return
+        if not lifecycle.may_delete(record, self.base, record.key in self._confirmed):
+            return  # re-checked right before deleting: the disk may have changed
         targets: list[tuple[str, Callable[[str], Any]]] = [
             (str(record.batch_name), self.client.delete_batch)
         ]
@@ -501,7 +474,8 @@ class Engine:
             self.emit(JobChecking(record.key))
             try:
                 for name, delete in targets:
-                    with contextlib.suppress(NotFoundError):  # already gone is what we want
+                    # Already gone (404, or the 403 a missing file gets) is what we want.
+                    with contextlib.suppress(NotFoundError):
                         await delete(name)
                     deleted.append(name)
             except AuthError:
@@ -526,7 +500,7 @@ class Engine:
         record = next((r for r in self.job_file.records if r.key == key), None)
         if record is None or not record.batch_name:
             raise GeminiError(f"no job {key} in {self.job_file.path}")
-        if record.is_terminal:
+        if not lifecycle.cancellable(record):
             raise GeminiError(f"{record.display_name} is already {states.info(record.state).label}")
         await self.client.cancel_batch(record.batch_name)
 
@@ -546,11 +520,6 @@ class Engine:
         self._cycle_errors += 1
         if error is not None and error.code == 429:
             self._rate_limited = True
+        if isinstance(error, TransientError) and error.retry_after:
+            self._server_wait = max(self._server_wait, error.retry_after)
         self.emit(PollFailed(message, record.key if record else None, transient))
-
-
-def _results_handled(job: JobView) -> bool:
-    info = states.info(job.state)
-    if not info.terminal:
-        return False
-    return info.kind is not states.Kind.SUCCEEDED or bool(job.results_file)

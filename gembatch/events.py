@@ -30,6 +30,7 @@ class JobView:
     remote_deleted: bool
     last_error: str | None
     model: str | None
+    results_lost: bool = False  # the output expired before its results were saved
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -42,15 +43,6 @@ class JobView:
             return states.NOT_CHECKED if self.batch_name else states.NOT_SUBMITTED
         return states.info(self.state)
 
-    @property
-    def handled(self) -> bool:
-        """Terminal, results saved where due, and nothing left to do remotely."""
-        info = states.info(self.state)
-        if not info.terminal:
-            return False
-        if info.kind is states.Kind.SUCCEEDED and not self.results_file:
-            return False
-        return self.remote_deleted or info.kind is states.Kind.MISSING
 
     @classmethod
     def of(cls, record: JobRecord) -> JobView:
@@ -76,6 +68,7 @@ class JobView:
             remote_deleted=record.remote_deleted,
             last_error=record.data.get("last_error"),
             model=batch.get("model"),
+            results_lost=bool(record.data.get("output_gone_at")),
             raw=record.data,
         )
 

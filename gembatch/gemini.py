@@ -9,11 +9,13 @@ validation rejects some real error bodies; auth, base URL and transport stay the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
 import re
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -26,7 +28,15 @@ T = TypeVar("T")
 RETRYABLE_CODES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_TIMEOUT_S = 60.0
 DOWNLOAD_STALL_S = 120.0
-UPLOAD_MIME_TYPES = ("jsonl", "application/jsonl", "text/plain")
+# `application/json` is what the cookbook ends up using; `jsonl` and `application/jsonl`
+# are each reported refused at times (shared/gemini-batch-api.md §0.2).
+UPLOAD_MIME_TYPES = ("application/json", "jsonl", "application/jsonl", "text/plain")
+# Each 8 MiB upload chunk gets this long (the default per-call timeout would fail a
+# slow link on a big file); downloads have a stall watchdog instead.
+UPLOAD_CHUNK_TIMEOUT_S = 600.0
+# A Retry-After longer than this is not slept inside one call: the call fails, and the
+# engine waits that long before its next cycle (a 429's RetryInfo can say "53s").
+MAX_INLINE_WAIT_S = 30.0
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -191,9 +201,11 @@ class RetryPolicy:
     base_delay_s: float = 1.0
     max_delay_s: float = 30.0
 
-    def delay(self, attempt: int, error: TransientError) -> float:
+    def delay(self, attempt: int, error: TransientError) -> float | None:
+        """Seconds to wait before trying again, or None: give up now and let the caller
+        come back later (the server asked for a longer pause than is worth holding)."""
         if error.retry_after is not None:
-            return min(self.max_delay_s, error.retry_after)
+            return error.retry_after if error.retry_after <= MAX_INLINE_WAIT_S else None
         return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2**attempt))
 
 
@@ -243,9 +255,19 @@ class GeminiClient:
 
     # --- batches --------------------------------------------------------------------
     async def get_batch(self, name: str) -> RemoteJob:
-        return RemoteJob.from_operation(
-            await self._call(f"get {name}", lambda: self._get_raw(name))
-        )
+        return self._job(await self._call(f"get {name}", lambda: self._get_raw(name), name))
+
+    def _job(self, operation: dict[str, Any]) -> RemoteJob:
+        """A job as the server described it, with the key taken out of every text
+        (a server error message may quote the request, key and all)."""
+        job = RemoteJob.from_operation(operation)
+        if self._key and self._key in repr(job):
+            job = dataclasses.replace(
+                job,
+                display_name=self.redact(job.display_name),
+                error_message=self.redact(job.error_message) if job.error_message else None,
+            )
+        return job
 
     async def _get_raw(self, name: str) -> dict[str, Any]:
         return await self._raw_get(f"batches/{_batch_id(name)}")
@@ -258,10 +280,13 @@ class GeminiClient:
         """
         token = ""
         while True:
-            query = f"batches?pageSize={page_size}" + (f"&pageToken={token}" if token else "")
+            # Page tokens are opaque and may hold `+`, `/` or `=` (§0.6): encode them.
+            query = f"batches?pageSize={page_size}"
+            if token:
+                query += f"&pageToken={urllib.parse.quote(token, safe='')}"
             body = await self._call("list batches", partial(self._raw_get, query))
             operations = body.get("operations") or []
-            yield [RemoteJob.from_operation(op) for op in operations if isinstance(op, dict)]
+            yield [self._job(op) for op in operations if isinstance(op, dict)]
             token = str(body.get("nextPageToken") or "")
             if not token or not operations:
                 return
@@ -271,18 +296,55 @@ class GeminiClient:
         return json.loads(response.body) if response.body else {}
 
     async def cancel_batch(self, name: str) -> None:
-        await self._call(f"cancel {name}", lambda: self._aio.batches.cancel(name=name))
+        await self._call(f"cancel {name}", lambda: self._aio.batches.cancel(name=name), name)
 
     async def delete_batch(self, name: str) -> None:
-        await self._call(f"delete {name}", lambda: self._aio.batches.delete(name=name))
+        await self._call(f"delete {name}", lambda: self._aio.batches.delete(name=name), name)
 
-    async def create_batch(self, model: str, file_name: str, display_name: str) -> RemoteJob:
+    async def create_batch(
+        self, model: str, file_name: str, display_name: str, marker: str | None = None
+    ) -> RemoteJob:
+        """Create a batch job, never twice.
+
+        Create is not idempotent (shared/gemini-batch-api.md §0.3): a reply lost after
+        the server acted, then a retry, bills a second job. So a failed create is not
+        simply retried: the jobs are listed first, and one whose display name starts
+        with `marker` (by default the whole display name) is the one we created.
+        """
+        marker = marker or display_name
         config = self._types.CreateBatchJobConfig(display_name=display_name)
-        job = await self._call(
-            f"create a batch for {file_name}",
-            lambda: self._aio.batches.create(model=model, src=file_name, config=config),
-        )
-        return await self.get_batch(job.name) if job.name else RemoteJob(name="", state="")
+        what = f"create a batch for {file_name}"
+        attempt = 0
+        while True:
+            try:
+                job = await self._call(
+                    what,
+                    lambda: self._aio.batches.create(model=model, src=file_name, config=config),
+                    attempts=1,
+                )
+            except TransientError as error:
+                found = await self.find_batch(marker)
+                if found is not None:
+                    return found
+                delay = self.retry.delay(attempt, error)
+                attempt += 1
+                if delay is None or attempt >= self.retry.attempts:
+                    raise
+                await asyncio.sleep(delay)
+                continue
+            return await self.get_batch(job.name) if job.name else RemoteJob(name="", state="")
+
+    async def find_batch(self, marker: str, max_pages: int = 10) -> RemoteJob | None:
+        """The newest job whose display name starts with `marker` (newest are listed first)."""
+        pages = 0
+        async for page in self.list_batch_pages():
+            for job in page:
+                if job.display_name.startswith(marker):
+                    return job
+            pages += 1
+            if pages >= max_pages:
+                break
+        return None
 
     async def list_batches(self, page_size: int = 100) -> AsyncIterator[RemoteJob]:
         """Every batch job the key can see (newest first), as summaries."""
@@ -307,7 +369,14 @@ class GeminiClient:
         """
         last: GeminiError | None = None
         for mime_type in self._mime_order():
-            config = self._types.UploadFileConfig(mime_type=mime_type, display_name=display_name)
+            config = self._types.UploadFileConfig(
+                mime_type=mime_type,
+                display_name=display_name,
+                http_options=self._types.HttpOptions(
+                    timeout=int(UPLOAD_CHUNK_TIMEOUT_S * 1000),
+                    retry_options=self._types.HttpRetryOptions(attempts=1),
+                ),
+            )
             try:
                 uploaded = await self._call(
                     f"upload {path}",
@@ -331,10 +400,10 @@ class GeminiClient:
         return list(UPLOAD_MIME_TYPES)
 
     async def get_file(self, name: str) -> Any:
-        return await self._call(f"get {name}", lambda: self._aio.files.get(name=name))
+        return await self._call(f"get {name}", lambda: self._aio.files.get(name=name), name)
 
     async def delete_file(self, name: str) -> None:
-        await self._call(f"delete {name}", lambda: self._aio.files.delete(name=name))
+        await self._call(f"delete {name}", lambda: self._aio.files.delete(name=name), name)
 
     async def download_file(
         self, name: str, destination: BinaryIO, on_progress: Callable[[int], None] | None = None
@@ -343,6 +412,7 @@ class GeminiClient:
         return await self._call(
             f"download {name}",
             lambda: self._download_once(name, destination, on_progress),
+            name,
             before_retry=lambda: _rewind(destination),
         )
 
@@ -377,8 +447,12 @@ class GeminiClient:
         self,
         what: str,
         call: Callable[[], Awaitable[T]],
+        resource: str | None = None,
         before_retry: Callable[[], None] | None = None,
+        attempts: int | None = None,
     ) -> T:
+        """Run `call` with retries; `resource` names the one job or file it is about."""
+        attempts = self.retry.attempts if attempts is None else attempts
         attempt = 0
         while True:
             self.calls += 1
@@ -387,24 +461,27 @@ class GeminiClient:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # every failure is classified, none escapes raw
-                error = self.classify(what, exc)
-            if not isinstance(error, TransientError) or attempt + 1 >= self.retry.attempts:
+                error = self.classify(what, exc, resource)
+            if not isinstance(error, TransientError) or attempt + 1 >= attempts:
+                raise error
+            delay = self.retry.delay(attempt, error)
+            if delay is None:
                 raise error
             if self.on_retry is not None:
                 self.on_retry(error)
-            await asyncio.sleep(self.retry.delay(attempt, error))
+            await asyncio.sleep(delay)
             attempt += 1
             if before_retry is not None:
                 before_retry()
 
-    def classify(self, what: str, exc: BaseException) -> GeminiError:
+    def classify(self, what: str, exc: BaseException, resource: str | None = None) -> GeminiError:
         """Turn any exception from the SDK or the network into a one-line GeminiError."""
         from google.genai import errors
 
         if isinstance(exc, GeminiError):
             return exc
         if isinstance(exc, errors.APIError):
-            return self._classify_api_error(what, exc)
+            return self._classify_api_error(what, exc, resource)
         if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
             return TransientError(f"{what}: timed out talking to {self._host()}; will retry")
         if _is_network_error(exc):
@@ -412,7 +489,7 @@ class GeminiClient:
             return TransientError(f"{what}: cannot reach {self._host()} ({reason}); will retry")
         return RequestError(self.redact(f"{what}: {exc.__class__.__name__}: {one_line(str(exc))}"))
 
-    def _classify_api_error(self, what: str, exc: Any) -> GeminiError:
+    def _classify_api_error(self, what: str, exc: Any, resource: str | None) -> GeminiError:
         code = int(getattr(exc, "code", 0) or 0)
         status = str(getattr(exc, "status", "") or "")
         message = self.redact(one_line(str(getattr(exc, "message", "") or exc), 200))
@@ -420,6 +497,15 @@ class GeminiClient:
         if "API_KEY_INVALID" in body or "API key not valid" in message:
             return AuthError(
                 f"{what}: the API key was rejected ({code} {status}); check GEMINI_API_KEY", code
+            )
+        if code == 403 and resource is not None:
+            # The real service answers 403 "... or it may not exist" for a file that
+            # expired or was deleted (§0.1, python-genai#1218): about that one thing,
+            # not the key. The same for one batch job (403 or 404, §0.1).
+            return NotFoundError(
+                f"{what}: the server refuses {resource} (403 {status}): it has expired, "
+                "was deleted, or belongs to another project",
+                code,
             )
         if code in (401, 403):
             return AuthError(

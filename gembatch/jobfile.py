@@ -266,10 +266,15 @@ class JobFile:
 
     def __init__(self, path: str | os.PathLike[str], clock: Clock = SYSTEM_CLOCK) -> None:
         self.path = Path(path)
+        # Locks and rewrites go to the file itself: two names for one file (a symlink)
+        # must share one lock, and a rewrite must not replace the link with a copy.
+        self.real_path = Path(os.path.realpath(self.path))
         # The times this file records, and every time shown beside its jobs, come from here.
         self.clock = clock
         self.entries: list[Entry] = []
-        self.write_lock = filelock.FileLock(str(self.path) + ".lock", timeout=WRITE_LOCK_TIMEOUT_S)
+        self.write_lock = filelock.FileLock(
+            str(self.real_path) + ".lock", timeout=WRITE_LOCK_TIMEOUT_S
+        )
         self.rewrites = 0
         self._seen_signature: tuple[int, int, int] | None = None
         # What we last read or wrote: its length and digest, so a file that others only
@@ -302,6 +307,12 @@ class JobFile:
 
     def _read_bytes(self) -> bytes:
         try:
+            links = self.real_path.stat().st_nlink
+            if links > 1 and self.real_path.is_file():
+                raise JobFileError(
+                    f"{self.path} has {links} hard links; gembatch replaces the file whole on "
+                    "every write, which would split them: use a symlink or a single name"
+                )
             return self.path.read_bytes()
         except FileNotFoundError:
             return b""
@@ -354,7 +365,7 @@ class JobFile:
 
     def _disk_signature(self) -> tuple[int, int, int] | None:
         try:
-            stat = self.path.stat()
+            stat = self.real_path.stat()
         except OSError:
             return None
         return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
@@ -393,7 +404,7 @@ class JobFile:
             else:
                 merged = self._merge(parse_lines(disk))
         data = b"".join(_entry_bytes(entry) for entry in merged)
-        atomic_write(self.path, data, before_replace=before_replace)
+        atomic_write(self.real_path, data, before_replace=before_replace)
         self.rewrites += 1
         for entry in merged:
             if isinstance(entry, JobRecord) and entry.touched:
@@ -451,8 +462,8 @@ class JobFile:
     @contextlib.contextmanager
     def poller_lock(self) -> Iterator[None]:
         """Hold the single-poller lock for as long as the block runs."""
-        lock = filelock.FileLock(str(self.path) + ".poll.lock", timeout=0)
-        holder_path = Path(str(self.path) + ".poller")
+        lock = filelock.FileLock(str(self.real_path) + ".poll.lock", timeout=0)
+        holder_path = Path(str(self.real_path) + ".poller")
         try:
             lock.acquire()
         except filelock.Timeout:

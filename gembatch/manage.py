@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gembatch import merge, states
+from gembatch import lifecycle, merge, states
 from gembatch.gemini import GeminiClient, GeminiError, NotFoundError
 from gembatch.inputs import InputError, part_path, plan_input, read_requests, write_selected
 from gembatch.jobfile import JobFile, JobRecord
@@ -39,7 +39,7 @@ async def cancel_jobs(job_file: JobFile, client: GeminiClient, targets: list[str
             label = f"{record.display_name} ({record.batch_name})"
             if not record.batch_name:
                 say(f"{record.display_name}: not created yet; nothing to cancel")
-            elif record.is_terminal:
+            elif not lifecycle.cancellable(record):
                 say(f"{label}: already {states.info(record.effective_state).label}")
             else:
                 try:
@@ -71,16 +71,20 @@ async def plan_cleanup(job_file: JobFile, client: GeminiClient, say: Say) -> lis
             continue
         try:
             remote = await client.get_batch(record.batch_name)
-        except NotFoundError:
+        except NotFoundError as gone:
+            if gone.code == 403:  # gone, or another project's: not ours to call deleted
+                say(f"{record.display_name}: {gone}; kept")
+                continue
             say(f"{record.display_name}: already gone from the server")
             record.raw["remote_deleted_at"] = job_file.clock.iso()
             continue
+        record.ensure_batch().update(
+            {k: v for k, v in remote.batch_record().items() if k != "name"}
+        )  # what the server says now is what the rules below judge
         if not states.is_terminal(remote.state):
             say(f"{record.display_name}: still {states.info(remote.state).label}; kept")
             continue
-        kind = states.info(remote.state).kind
-        saved = record.results_file and (base / record.results_file).is_file()
-        if (kind is states.Kind.SUCCEEDED or remote.output_file) and not saved:
+        if not lifecycle.may_delete(record, base, confirmed_finished=True):
             say(f"{record.display_name}: results not saved yet; kept (run `gembatch poll`)")
             continue
         names = [record.batch_name]
@@ -122,7 +126,7 @@ async def retry_failed(
         groups[merge.group_key(record)].append(record)
     submitted = problems = 0
     for source, group in groups.items():
-        if not merge.group_ready(group, base):
+        if not lifecycle.group_ready(group, base):
             if any(r.batch_name and not r.is_terminal for r in group):
                 say(f"{source}: still running; retry it when it has finished")
             continue

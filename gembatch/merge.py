@@ -13,7 +13,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from gembatch import states
 from gembatch.atomic import AtomicFile
 from gembatch.inputs import read_requests
 from gembatch.jobfile import JobRecord
@@ -38,19 +37,6 @@ def group_key(record: JobRecord) -> str:
 
 def needs_merge(group: list[JobRecord]) -> bool:
     return len(group) > 1 or any(r.data.get("source_file") for r in group)
-
-
-def group_ready(group: list[JobRecord], base: Path) -> bool:
-    """Every job finished, and every succeeded one has its results on disk."""
-    for record in group:
-        if not record.batch_name or not record.is_terminal:
-            return False
-        kind = states.info(record.effective_state).kind
-        if kind is states.Kind.SUCCEEDED and not (
-            record.results_file and (base / record.results_file).is_file()
-        ):
-            return False
-    return any(r.results_file for r in group)
 
 
 def signature(group: list[JobRecord]) -> str:
@@ -103,7 +89,7 @@ def index_results(files: list[Path]) -> Index:
                 if not isinstance(item, dict) or item.get("key") is None:
                     continue
                 key = str(item["key"])
-                ok = "response" in item and not (item.get("error") or item.get("status"))
+                ok = "response" in item  # as results._check_line counts failed rows
                 known = index.get(key)
                 if known is None or ok or not known[2]:  # a success is never replaced
                     index[key] = (number, here, ok)

@@ -28,6 +28,21 @@ class ResultsProblem(Exception):
     """Saved results are incomplete or unreadable; the remote job must be kept."""
 
 
+class ShortResults(ResultsProblem):
+    """Every line parses, but there are fewer (or more) than the job had requests.
+
+    What came is paid work: it was kept at `path`, not thrown away.
+    """
+
+    def __init__(self, summary: ResultsSummary, expected: int, path: Path) -> None:
+        super().__init__(
+            f"results have {summary.lines} lines but the job had {expected} requests"
+        )
+        self.summary = summary
+        self.expected = expected
+        self.path = path
+
+
 @dataclass
 class ResultsSummary:
     """What a verified results file holds."""
@@ -82,17 +97,32 @@ async def save_atomically(
     dest: Path,
     write: Callable[[BinaryIO], Awaitable[Any]],
     expected_lines: int | None,
+    short_dest: Path | None = None,
 ) -> ResultsSummary:
-    """Let `write` fill a temp file beside `dest`, verify it, fsync it and rename it."""
+    """Let `write` fill a temp file beside `dest`, verify it, fsync it and rename it.
+
+    Lines that do not parse keep nothing. A count that differs from `expected_lines`
+    is renamed to `short_dest` instead (when given) and raised as `ShortResults`.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(dest)
-    with AtomicFile(dest, suffix=".part") as handle:
+    writer = AtomicFile(dest, suffix=".part")
+    with writer as handle:
         target = VerifyingFile(handle)
         try:
             await write(target)  # type: ignore[arg-type]
         finally:
             target.stop()
-        return target.result(expected_lines)
+        summary = target.result(None)
+        short = expected_lines is not None and summary.lines != expected_lines
+        if short and short_dest is None:
+            writer.discard()
+        elif short and short_dest is not None:
+            writer.dest = short_dest
+    if short:
+        assert expected_lines is not None
+        raise ShortResults(summary, expected_lines, short_dest or dest)
+    return summary
 
 
 def remove_stale_parts(dest: Path) -> None:
@@ -135,7 +165,9 @@ def _check_line(summary: ResultsSummary, number: int, line: bytes) -> None:
     summary.lines += 1
     if not isinstance(item, dict):
         return
-    if item.get("error") or item.get("status"):
+    if "response" not in item:
+        # The only sure sign: the service copies extra input fields (a user's own
+        # `status` or `error`) into output lines (shared/gemini-batch-api.md §0.4).
         summary.failed_rows += 1
     _add_usage(summary.usage, item.get("response"))
 

@@ -8,11 +8,15 @@ server's jobs by that id; only when the server has none is the job created.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import filelock
 
 from gembatch import formatting
 from gembatch.gemini import GeminiClient, NotFoundError
@@ -44,7 +48,12 @@ class SubmitReport:
 
 
 def intent_display_name(input_file: str, submit_id: str) -> str:
-    return f"{input_file} [gb:{submit_id}]"
+    """The marker first, so a server that shortens display names cannot cut it off."""
+    return f"{intent_marker(submit_id)} {input_file}"
+
+
+def intent_marker(submit_id: str) -> str:
+    return f"[gb:{submit_id}]"
 
 
 class Submitter:
@@ -63,6 +72,24 @@ class Submitter:
         self.say = say
         self.base = job_file.path.parent.resolve()
         self.report = SubmitReport()
+        # Held for as long as this process may own intents: another submit that finds
+        # the lock taken knows the owner is alive and leaves its intents alone.
+        self.owner_token = uuid.uuid4().hex[:12]
+        self._owner_lock: filelock.FileLock | None = None
+
+    def _own(self) -> dict[str, object]:
+        """Take this process's owner lock (once); the `owner` field for its intents."""
+        if self._owner_lock is None:
+            self._owner_lock = filelock.FileLock(owner_lock_path(self.job_file, self.owner_token))
+            self._owner_lock.acquire()
+        return {"token": self.owner_token, "pid": os.getpid(), "host": socket.gethostname()}
+
+    def close(self) -> None:
+        """Every intent of ours is finished or recorded: let the lock file go."""
+        if self._owner_lock is not None:
+            self._owner_lock.release()
+            Path(self._owner_lock.lock_file).unlink(missing_ok=True)
+            self._owner_lock = None
 
     def relative(self, path: Path) -> str:
         """How the job file names a path: relative to its folder when inside it."""
@@ -74,7 +101,14 @@ class Submitter:
 
     # --- whole runs -----------------------------------------------------------------
     async def submit(self, inputs: list[Path], extra: dict | None = None) -> SubmitReport:
-        await self.reconcile()
+        try:
+            await self.reconcile()
+            await self._submit_each(inputs, extra or {})
+        finally:
+            self.close()
+        return self.report
+
+    async def _submit_each(self, inputs: list[Path], extra: dict) -> None:
         for path in inputs:
             if self._already_submitted(path):
                 self.say(
@@ -89,8 +123,7 @@ class Submitter:
                 self.say(f"error: {error}; nothing from this file was submitted")
                 self.report.bad_inputs.append(str(path))
                 continue
-            await self.submit_plan(plan, extra or {})
-        return self.report
+            await self.submit_plan(plan, extra)
 
     def _already_submitted(self, path: Path) -> bool:
         if self.options.force:
@@ -115,29 +148,68 @@ class Submitter:
             await self._finish(record, part.path)
 
     async def reconcile(self) -> None:
-        """Finish what an interrupted submit left: intents without a batch."""
-        orphans = [r for r in self.job_file.records if r.submit_id and not r.batch_name]
+        """Finish what an interrupted submit left: intents without a batch whose owner
+        has died. An intent whose owner still runs is its owner's to finish."""
+        orphans = []
+        for record in self.job_file.records:
+            if record.submit_id and not record.batch_name:
+                lock = self._adopt_owner_lock(record)
+                if lock is not None:
+                    orphans.append((record, lock))
         if not orphans:
             return
         self.say(f"finishing {len(orphans)} interrupted submission(s)")
+        remote = await self._marked_jobs()
+        try:
+            for record, _ in orphans:
+                await self._reconcile_one(record, remote.get(str(record.submit_id)))
+        finally:
+            for _, lock in orphans:
+                lock.release()
+                Path(lock.lock_file).unlink(missing_ok=True)
+
+    def _adopt_owner_lock(self, record: JobRecord) -> filelock.FileLock | None:
+        """The dead owner's lock, now ours; None while the owner is alive."""
+        owner = record.data.get("owner")
+        token = owner.get("token") if isinstance(owner, dict) else None
+        token = (
+            token if isinstance(token, str) and token.isalnum() else f"legacy-{record.submit_id}"
+        )
+        lock = filelock.FileLock(owner_lock_path(self.job_file, token), timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            who = (
+                f"process {owner.get('pid')} on {owner.get('host')}"
+                if isinstance(owner, dict)
+                else "another process"
+            )
+            self.say(f"{record.input_file}: being submitted by {who}; left to it")
+            return None
+        return lock
+
+    async def _marked_jobs(self) -> dict[str, str]:
         remote = {}
         async for job in self.client.list_batches():
             match = _INTENT.search(job.display_name)
             if match:
                 remote[match.group(1)] = job.name
-        for record in orphans:
-            name = remote.get(str(record.submit_id))
-            if name:
-                job = await self.client.get_batch(name)
-                record.ensure_batch().update(job.batch_record())
-                self.job_file.save()
-                self.say(
-                    f"found {name} for {record.input_file} (created before the "
-                    "interruption; not created again)"
-                )
-                self.report.adopted.append(name)
-            else:
-                await self._finish(record, self.base / record.input_file)
+        return remote
+
+    async def _reconcile_one(self, record: JobRecord, name: str | None) -> None:
+        record.raw["owner"] = self._own()  # ours now, should we be interrupted too
+        self.job_file.save()
+        if not name:
+            await self._finish(record, self.base / record.input_file)
+            return
+        job = await self.client.get_batch(name)
+        record.ensure_batch().update(job.batch_record())
+        self.job_file.save()
+        self.say(
+            f"found {name} for {record.input_file} (created before the interruption; "
+            "not created again)"
+        )
+        self.report.adopted.append(name)
 
     # --- one part ---------------------------------------------------------------------
     def _write_intent(self, input_file: str, count: int, fields: dict) -> JobRecord:
@@ -148,6 +220,7 @@ class Submitter:
                 "count": count,
                 "submit_id": submit_id,
                 "submitted_at": self.job_file.clock.iso(),
+                "owner": self._own(),
                 **fields,
                 "batch": {
                     "display_name": intent_display_name(input_file, submit_id),
@@ -174,7 +247,9 @@ class Submitter:
             or intent_display_name(record.input_file, str(record.submit_id))
         )
         model = str(record.batch.get("model") or _model_name(self.options.model))
-        job = await self.client.create_batch(model, uploaded, display)
+        job = await self.client.create_batch(
+            model, uploaded, display, intent_marker(str(record.submit_id))
+        )
         record.ensure_batch().update(job.batch_record())
         self.job_file.save()
         self.say(f"created {job.name} for {record.input_file} ({record.request_count:,} requests)")
@@ -186,6 +261,10 @@ class Submitter:
         except NotFoundError:
             return False
         return True
+
+
+def owner_lock_path(job_file: JobFile, token: str) -> str:
+    return f"{job_file.real_path}.submit-{token}.lock"
 
 
 def _model_name(model: str) -> str:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0  # every job succeeded and is handled
 EXIT_SOME_FAILED = 1  # all finished, some failed, were cancelled, expired or went missing
-EXIT_IN_PROGRESS = 2  # some jobs are still pending or running
+EXIT_IN_PROGRESS = 2  # some jobs are still pending or running, or results not yet saved
 EXIT_LOCKED = 3  # another poller holds the job file
 EXIT_BAD_INPUT = 4  # the job file is missing, unreadable or has lines that do not parse
 EXIT_AUTH = 5  # the API key is missing or was rejected
@@ -37,6 +37,8 @@ def group_of(job: JobView) -> str:
         return "other"
     if job.state is None:  # an old-form record not checked yet
         return "in progress"
+    if job.results_lost:  # succeeded on the server, but nothing of it reached the disk
+        return "failed"
     return _GROUP_OF_KIND[states.info(job.state).kind]
 
 
@@ -64,7 +66,8 @@ class Totals:
         return totals
 
     def exit_code(self) -> int:
-        if self.counts["in progress"] or self.counts["other"]:
+        """"Done" (0) only when every result is on disk: unsaved results are unfinished."""
+        if self.counts["in progress"] or self.counts["other"] or self.unsaved:
             return EXIT_IN_PROGRESS
         if self.counts["failed"] or self.counts["cancelled/expired"]:
             return EXIT_SOME_FAILED

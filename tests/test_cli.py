@@ -85,8 +85,11 @@ def test_status_without_a_job_file_says_what_to_do(tmp_path: Path) -> None:
     )
 
 
-def test_status_all_succeeded_exits_zero(tmp_path: Path) -> None:
-    record = json.loads(EXAMPLE.read_text().splitlines()[0])
+def test_status_exits_zero_only_when_every_result_is_saved(tmp_path: Path) -> None:
+    record = json.loads(EXAMPLE.read_text().splitlines()[0])  # succeeded, nothing saved
+    (tmp_path / "job-info.jsonl").write_text(json.dumps(record) + "\n")
+    assert gembatch("status", cwd=tmp_path).returncode == summary.EXIT_IN_PROGRESS
+    record.update(results_file="batch/results/001.jsonl", remote_deleted_at="2026-01-02")
     (tmp_path / "job-info.jsonl").write_text(json.dumps(record) + "\n")
     assert gembatch("status", cwd=tmp_path).returncode == summary.EXIT_OK
 

@@ -225,26 +225,6 @@ async def test_succeeded_but_output_not_ready_is_retried(
     assert_complete(sim, job_file)
 
 
-async def test_results_with_wrong_line_count_keep_the_remote(
-    sim: SimulatorServer, tmp_path: Path
-) -> None:
-    job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 5)])
-    job_file.records[0].raw["count"] = 6  # the stats will say 5, but trust is checked
-    sim.scenario.default_plan = JobPlan(0, 0)
-    batch = next(iter(sim.store.batches.values()))
-    batch.requests.append({"key": None, "request": {}})  # the server says 6 ...
-    original = sim.store.result_lines
-    sim.store.result_lines = lambda b: list(original(b))[:5]  # type: ignore[method-assign]
-    engine, _events = engine_for(sim, job_file)
-    await engine.run_cycle()
-    await engine.run_cycle()
-    engine.close()
-    record = JobFile.load(job_file.path).records[0]
-    assert record.results_file is None and not record.remote_deleted
-    assert "5 lines but the job had 6 requests" in record.raw["last_error"]
-    assert sim.store.batches and not sim.store.deletions
-
-
 async def test_inline_job_results_are_written_with_keys(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:

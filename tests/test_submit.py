@@ -140,12 +140,18 @@ def test_already_submitted_inputs_are_skipped_unless_forced(
 def test_upload_falls_back_when_a_mime_type_is_refused(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
-    sim.scenario.rejected_mime_types = ("jsonl",)
+    """The real service refuses a MIME type on the *last* chunk, after the start said
+    200 (shared/gemini-batch-api.md §0.2, python-genai commit 946a17e0), and accepts
+    `application/json` (google-gemini/cookbook#1008): each fallback re-sends the file."""
+    sim.scenario.rejected_mime_types = ("application/json", "jsonl")
     write_input(tmp_path / "a.jsonl", 2)
     result = gembatch("submit", "a.jsonl", cwd=tmp_path, sim=sim)
     assert result.returncode == 0, result.stdout + result.stderr
     (uploaded,) = [f for f in sim.store.files.values() if not f.source_batch]
     assert uploaded.mime_type == "application/jsonl"
+    upload_calls = [(p, s) for m, p, s in sim.sim.request_log if p.startswith("/upload/")]
+    assert [s for _, s in upload_calls] == [200, 400, 200, 400, 200, 200]
+    assert len(sim.store.batches) == 1
 
 
 async def test_crash_after_create_is_recovered_without_a_second_job(

@@ -17,15 +17,25 @@ class JobPlan:
     failed_row_rate: float = 0.0
     response_bytes: int = 0  # extra padding per response, to make large results
     output_ready_delay_s: float = 0.0  # output file appears this long after SUCCEEDED
+    # The output lacks its last N lines: nothing guarantees lines == requestCount (§0.5).
+    dropped_output_rows: int = 0
+    error_message: str = "Simulated job failure."  # a FAILED job's error, as the server words it
 
 
 @dataclass
 class FaultRule:
-    """Answer `code` to calls whose "METHOD path" matches `pattern`, `times` times (-1: always)."""
+    """Answer `code` to calls whose "METHOD path" matches `pattern`, `times` times (-1: always).
+
+    `after_acting`: the server does the work, then the reply is lost (a create that
+    succeeded but answered 503, §0.3). `retry_delay` puts a RetryInfo in the body
+    ("53s" in real 429s, python-genai#1875).
+    """
 
     pattern: str
     code: int
     times: int = 1
+    after_acting: bool = False
+    retry_delay: str | None = None
 
 
 @dataclass
@@ -38,6 +48,9 @@ class Faults:
     hang_s: float = 30.0
     latency_s: float = 0.0
     rules: list[FaultRule] = field(default_factory=list)
+    # (regex on "METHOD path?query", seconds): calls that take this long; an upload's
+    # chunks carry `upload_id=` in their query, its start does not
+    slow: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -53,6 +66,10 @@ class Scenario:
     rejected_mime_types: tuple[str, ...] = ()  # answered "400 Unsupported MIME type"
     download_bytes_per_s: float | None = None  # pace downloads like a network link
     page_size: int = 50
+    max_page_size: int = 1000  # the most a list call returns, whatever pageSize asks
+    # Uploaded inputs and batch outputs are deleted this long after they were made
+    # (48 h on the real service); then every call about them answers 403 (§0.1).
+    file_ttl_s: float = 48 * 3600
 
     def plan_for(self, display_name: str) -> JobPlan:
         for pattern, plan in self.plans:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import itertools
 import re
@@ -70,12 +71,13 @@ class SimulatorApp:
                         self._check_key(request)
                     await self._inject_faults(request)
                     response = await handler(request, match)
+                    self._faults_after(request)
                     status = response.status
                     return response
             raise ApiError(404, f"Unknown path {request.method} {path}.")
         except ApiError as error:
             status = error.code
-            return web.json_response(error.body(), status=error.code)
+            return web.json_response(error.body(), status=error.code, headers=error.headers)
         finally:
             self.request_log.append((request.method, path, status))
 
@@ -97,6 +99,15 @@ class SimulatorApp:
         self._gates.append((pattern, gate))
         return gate
 
+    def _faults_after(self, request: web.Request) -> None:
+        """Rules that let the server act, then lose the reply."""
+        call = f"{request.method} {request.path}"
+        for rule in self.scenario.faults.rules:
+            if rule.after_acting and re.search(rule.pattern, call) and rule.times != 0:
+                if rule.times > 0:
+                    rule.times -= 1
+                raise ApiError(rule.code, f"Injected {rule.code} for {call} after acting.")
+
     async def _inject_faults(self, request: web.Request) -> None:
         faults = self.scenario.faults
         call = f"{request.method} {request.path}"
@@ -110,11 +121,22 @@ class SimulatorApp:
         count = self.calls[call]
         if faults.latency_s:
             await asyncio.sleep(faults.latency_s)
+        for pattern, seconds in faults.slow:
+            if re.search(pattern, f"{request.method} {request.path_qs}"):
+                await asyncio.sleep(seconds)
         for rule in faults.rules:
-            if re.search(rule.pattern, call) and rule.times != 0:
+            if not rule.after_acting and re.search(rule.pattern, call) and rule.times != 0:
                 if rule.times > 0:
                     rule.times -= 1
-                raise ApiError(rule.code, f"Injected {rule.code} for {call}.")
+                details = None
+                if rule.retry_delay:
+                    details = [
+                        {
+                            "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                            "retryDelay": rule.retry_delay,
+                        }
+                    ]
+                raise ApiError(rule.code, f"Injected {rule.code} for {call}.", details=details)
         if faults.hang_rate and self.scenario.chance("hang", call, count) < faults.hang_rate:
             await asyncio.sleep(faults.hang_s)
         if faults.error_rate and self.scenario.chance("err", call, count) < faults.error_rate:
@@ -140,8 +162,6 @@ class SimulatorApp:
                 or meta.get("mimeType")
                 or "application/octet-stream"
             )
-            if mime_type in self.scenario.rejected_mime_types:
-                raise ApiError(400, f"Unsupported MIME type: {mime_type}")
             upload_id = self.store.new_id("upload")
             self._uploads[upload_id] = {
                 "display_name": meta.get("display_name") or meta.get("displayName") or "",
@@ -164,6 +184,15 @@ class SimulatorApp:
         if "finalize" not in command:
             return web.json_response({}, headers={"X-Goog-Upload-Status": "active"})
         self._uploads.pop(upload_id)
+        if session["mime_type"] in self.scenario.rejected_mime_types:
+            # Refused on the last chunk, after the start said 200, with the upload marked
+            # final (§0.2; python-genai tests/client/test_upload_errors.py): every
+            # fallback re-sends the whole file.
+            raise ApiError(
+                400,
+                f"Unsupported MIME type: {session['mime_type']}",
+                headers={"X-Goog-Upload-Status": "final"},
+            )
         sim_file = self.store.add_file(
             session["display_name"], session["mime_type"], bytes(session["data"])
         )
@@ -177,6 +206,7 @@ class SimulatorApp:
     async def list_files(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         with self.store.lock:
             self.store._refresh_outputs()
+            self.store._expire_files()
             items = sorted(self.store.files.values(), key=lambda f: (f.created, f.file_id))
         page, token = _page(items, request, default_size=10, max_size=100)
         body: dict[str, Any] = {
@@ -240,7 +270,12 @@ class SimulatorApp:
         with self.store.lock:
             items = sorted(self.store.batches.values(), key=lambda b: (b.created, b.batch_id))
             items.reverse()  # newest first, as the real service lists them
-        page, token = _page(items, request, default_size=self.scenario.page_size, max_size=1000)
+        page, token = _page(
+            items,
+            request,
+            default_size=self.scenario.page_size,
+            max_size=self.scenario.max_page_size,
+        )
         body: dict[str, Any] = {"operations": []}
         for batch in page:
             operation = self.store.batch_json(batch)
@@ -260,15 +295,20 @@ class SimulatorApp:
 
 
 def _page(items: list[Any], request: web.Request, default_size: int, max_size: int):
+    """A page of `items`; page tokens are opaque base64 (with `=`, and `+`/`/` when the
+    offset calls for them), as real ones are, so a client that does not URL-encode
+    them breaks here as it would there (§0.6)."""
     try:
         size = int(request.query.get("pageSize", default_size))
-        start = int(request.query.get("pageToken") or 0)
+        token = request.query.get("pageToken") or ""
+        start = int(base64.b64decode(token, validate=True).decode()[4:]) if token else 0
     except ValueError:
         raise ApiError(400, "Invalid page size or token.") from None
     size = max(1, min(size, max_size))
     page = items[start : start + size]
-    token = str(start + size) if start + size < len(items) else ""
-    return page, token
+    end = start + size
+    next_token = base64.b64encode(f"~?>?{end}".encode()).decode() if end < len(items) else ""
+    return page, next_token
 
 
 def _strip_inline_responses(operation: dict[str, Any]) -> None:

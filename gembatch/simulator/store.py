@@ -31,14 +31,35 @@ class ApiError(Exception):
         503: "UNAVAILABLE",
     }
 
-    def __init__(self, code: int, message: str, status: str | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        status: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status or self.STATUS.get(code, "UNKNOWN")
+        self.details = details
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "status": self.status}}
+        error: dict[str, Any] = {"code": self.code, "message": self.message, "status": self.status}
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
+
+
+def file_gone(file_id: str) -> ApiError:
+    """What the real Files API answers for a file that expired or never was (§0.1)."""
+    return ApiError(
+        403,
+        f"You do not have permission to access the File {file_id} or it may not exist.",
+        "PERMISSION_DENIED",
+    )
 
 
 def rfc3339(seconds: float) -> str:
@@ -117,15 +138,24 @@ class Store:
     def get_file(self, file_id: str) -> SimFile:
         with self.lock:
             self._refresh_outputs()
+            self._expire_files()
             if file_id not in self.files:
-                raise ApiError(404, f"File files/{file_id} not found.")
+                raise file_gone(file_id)
             return self.files[file_id]
 
     def delete_file(self, file_id: str) -> None:
         with self.lock:
+            self._expire_files()
             if self.files.pop(file_id, None) is None:
-                raise ApiError(404, f"File files/{file_id} not found.")
+                raise file_gone(file_id)
             self.deletions.append(Deletion(f"files/{file_id}", "FILE"))
+
+    def _expire_files(self) -> None:
+        """Files live `file_ttl_s` from creation, then the service deletes them."""
+        ttl = self.scenario.file_ttl_s
+        now = self.clock()
+        for file_id in [i for i, f in self.files.items() if now >= f.created + ttl]:
+            del self.files[file_id]
 
     def file_json(self, sim_file: SimFile, base_url: str, version: str) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -134,7 +164,7 @@ class Store:
             "mimeType": sim_file.mime_type,
             "createTime": rfc3339(sim_file.created),
             "updateTime": rfc3339(sim_file.created),
-            "expirationTime": rfc3339(sim_file.created + 48 * 3600),
+            "expirationTime": rfc3339(sim_file.created + self.scenario.file_ttl_s),
             "uri": f"{base_url}/{version}/{sim_file.name}",
             "state": "ACTIVE",
             "source": "GENERATED" if sim_file.source_batch else "UPLOADED",
@@ -159,7 +189,7 @@ class Store:
                 yield sim_file.data[start : start + chunk_size]
             return
         if batch is None:
-            raise ApiError(404, f"File {sim_file.name} not found.")
+            raise file_gone(file_id)
         buffer = bytearray()
         for line in self.result_lines(batch):
             buffer += line
@@ -175,9 +205,10 @@ class Store:
     ) -> SimBatch:
         with self.lock:
             if input_file is not None:
+                self._expire_files()
                 sim_file = self.files.get(input_file.removeprefix("files/"))
                 if sim_file is None or sim_file.data is None:
-                    raise ApiError(404, f"File {input_file} not found.")
+                    raise file_gone(input_file.removeprefix("files/"))
                 requests = _parse_input_lines(sim_file.data)
             else:
                 requests = [_inline_request(item, n) for n, item in enumerate(inline or [])]
@@ -279,7 +310,8 @@ class Store:
         return rate > 0 and self.scenario.chance("row", batch.batch_id, row) < rate
 
     def result_lines(self, batch: SimBatch) -> Iterator[bytes]:
-        for row, request in enumerate(batch.requests):
+        rows = len(batch.requests) - batch.plan.dropped_output_rows
+        for row, request in enumerate(batch.requests[: max(0, rows)]):
             yield (json.dumps(self._result_item(batch, row, request)) + "\n").encode()
 
     def _result_item(self, batch: SimBatch, row: int, request: dict[str, Any]) -> dict[str, Any]:
@@ -323,7 +355,7 @@ class Store:
                 metadata["output"] = output
                 operation["response"] = {"@type": OUTPUT_TYPE, **output}
             if state == "FAILED":
-                operation["error"] = {"code": 13, "message": "Simulated job failure."}
+                operation["error"] = {"code": 13, "message": batch.plan.error_message}
             return operation
 
     def _output_json(self, batch: SimBatch, state: str) -> dict[str, Any] | None:

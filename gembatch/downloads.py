@@ -1,0 +1,298 @@
+"""Fetching a finished job's results to disk: choose a path no other job has, stream,
+verify, keep what an incomplete output gave, and adopt what an earlier run left.
+
+The engine decides *when* (see `lifecycle`); this module does the saving and records
+its outcome on the job's record. It never deletes anything remote.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from gembatch import lifecycle
+from gembatch.atomic import fsync_folder
+from gembatch.gemini import GeminiClient, GeminiError, NotFoundError, RemoteJob
+from gembatch.inputs import InputError, read_requests
+from gembatch.jobfile import JobRecord
+from gembatch.results import (
+    ResultsProblem,
+    ResultsSummary,
+    ShortResults,
+    display_path,
+    inline_result_lines,
+    results_path_for,
+    save_atomically,
+    verify_existing,
+)
+
+# A short output is fetched again with growing pauses; after this many downloads that
+# all gave the same line count, the server's output is taken as final (what it lacks
+# counts as failed rows, which `gembatch retry` resubmits).
+SHORT_OUTPUT_ATTEMPTS = 3
+FIRST_RETRY_S = 60.0
+MAX_RETRY_S = 6 * 3600.0
+MISSING_KEYS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    """What happened to one job's results; the engine turns it into events."""
+
+    saved: ResultsSummary | None = None  # verified and recorded
+    path: str = ""
+    problem: str = ""  # one line for the user when not saved (or saved short)
+    transient: bool = True
+    error: GeminiError | None = None
+
+
+class ResultsSaver:
+    """Saves results for the jobs of one job file; remembers which paths are taken."""
+
+    def __init__(
+        self, base: Path, client: GeminiClient, folder_name: str, iso_now: Callable[[], str]
+    ) -> None:
+        self.base = base
+        self.client = client
+        self.folder_name = folder_name
+        self.iso_now = iso_now
+        self._claimed: set[str] | None = None
+
+    # --- paths ------------------------------------------------------------------------
+    def forget_claims(self) -> None:
+        """Other processes may have changed the job file: rebuild the claims when needed."""
+        self._claimed = None
+
+    def claims(self, records: Iterable[JobRecord]) -> set[str]:
+        if self._claimed is None:
+            self._claimed = set()
+            for record in records:
+                for field in ("results_file", "merged_results_file", "incomplete_results_file"):
+                    value = record.data.get(field)
+                    if isinstance(value, str) and value:
+                        self._claimed.add(value)
+        return self._claimed
+
+    def destination(self, record: JobRecord, records: Iterable[JobRecord]) -> Path:
+        """The results path for `record`, reserved now (not when the save ends), so two
+        jobs finishing together can never pick the same file."""
+        own = record.results_file or record.data.get("incomplete_results_file")
+        claimed = self.claims(records)
+        dest = results_path_for(
+            record.input_file, self.base, record.batch_name, self.folder_name
+        )
+        if self._display(dest) in claimed and self._display(dest) != own:
+            suffix = str(record.batch_name or record.key).split("/")[-1].split(":")[-1]
+            dest = dest.with_name(f"{dest.stem}.{suffix}{dest.suffix}")
+        claimed.add(self._display(dest))
+        return dest
+
+    def claim(self, path: Path) -> None:
+        if self._claimed is not None:
+            self._claimed.add(self._display(path))
+
+    def _display(self, path: Path) -> str:
+        return display_path(path, self.base)
+
+    # --- saving -----------------------------------------------------------------------
+    async def save(
+        self,
+        record: JobRecord,
+        remote: RemoteJob,
+        dest: Path,
+        on_progress: Callable[[int], None],
+    ) -> SaveOutcome:
+        """Stream, verify and record; `remote` must have an output (file or inline)."""
+        write = self._writer(remote, on_progress)
+        # Only a succeeded job with nothing pending owes one line per request; a failed
+        # or cancelled job's partial output is kept as it comes.
+        exact = lifecycle.succeeded(record) and not (remote.stats and remote.stats.pending)
+        expected = _expected_lines(record, remote) if exact else None
+        try:
+            summary = await save_atomically(dest, write, expected, _incomplete_path(dest))
+        except ShortResults as short:
+            return self._keep_short(record, dest, short)
+        except ResultsProblem as problem:
+            record.raw["last_error"] = f"results not saved: {problem}; remote kept, will retry"
+            return SaveOutcome(
+                problem=f"{problem}; the remote job is kept and the download will be retried",
+                transient=False,
+            )
+        except NotFoundError as gone:
+            return await self._output_gone(record, remote, gone)
+        except GeminiError as error:
+            return SaveOutcome(problem=str(error), transient=error.retryable, error=error)
+        except OSError as error:
+            return SaveOutcome(
+                problem=f"cannot write {dest}: {error.strerror}; check the folder's "
+                "permissions and free space",
+                transient=False,
+            )
+        self.record(record, dest, summary)
+        return SaveOutcome(saved=summary, path=self._display(dest))
+
+    def _writer(
+        self, remote: RemoteJob, on_progress: Callable[[int], None]
+    ) -> Callable[[BinaryIO], Any]:
+        if remote.output_file:
+            name = remote.output_file
+
+            async def download(handle: BinaryIO) -> Any:
+                return await self.client.download_file(name, handle, on_progress)
+
+            return download
+        responses = remote.inlined_responses or []
+
+        async def write_inline(handle: BinaryIO) -> Any:
+            for line in inline_result_lines(responses):
+                handle.write(line)
+
+        return write_inline
+
+    def record(self, record: JobRecord, dest: Path, summary: ResultsSummary) -> None:
+        raw = record.raw
+        raw["results_file"] = self._display(dest)
+        raw["results_lines"] = summary.lines
+        raw["failed_rows"] = summary.failed_rows
+        if summary.usage:
+            raw["usage"] = summary.usage
+        for stale in ("last_error", "results_retry_at", "results_attempts"):
+            raw.pop(stale, None)
+        self.claim(dest)
+
+    def _keep_short(self, record: JobRecord, dest: Path, short: ShortResults) -> SaveOutcome:
+        """Paid work is kept: the short file stays on disk, named and recorded."""
+        summary = short.summary
+        raw = record.raw
+        attempts = int(record.data.get("results_attempts", 0) or 0) + 1
+        same_as_before = record.data.get("incomplete_lines") == summary.lines
+        missing = _missing_keys(self.base, record, short.path)
+        note = (
+            f"output has {summary.lines:,} of {short.expected:,} lines"
+            + (f"; missing keys: {missing}" if missing else "")
+        )
+        if same_as_before and attempts >= SHORT_OUTPUT_ATTEMPTS:
+            final = dest
+            short.path.replace(final)
+            fsync_folder(final.parent)
+            summary.failed_rows += short.expected - summary.lines
+            self.record(record, final, summary)
+            raw.pop("incomplete_results_file", None)
+            raw.pop("incomplete_lines", None)
+            raw["missing_rows"] = short.expected - summary.lines
+            raw["last_error"] = f"{note}; taken as final after {attempts} downloads"
+            return SaveOutcome(
+                saved=summary,
+                path=self._display(final),
+                problem=f"{note}; the same after {attempts} downloads, so saved as it is "
+                "(the missing rows count as failed; `gembatch retry` resubmits them)",
+                transient=False,
+            )
+        incomplete = short.path
+        self.claim(incomplete)
+        wait = min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** (attempts - 1))
+        raw["incomplete_results_file"] = self._display(incomplete)
+        raw["incomplete_lines"] = summary.lines
+        raw["results_attempts"] = attempts
+        raw["results_retry_at"] = _later(self.iso_now(), wait)
+        raw["last_error"] = f"{note}; kept in {self._display(incomplete)}"
+        return SaveOutcome(
+            problem=f"{note}; what came is kept in {self._display(incomplete)}, the remote "
+            f"job is kept, and the download is tried again in {_minutes(wait)}",
+            transient=False,
+        )
+
+    async def _output_gone(
+        self, record: JobRecord, remote: RemoteJob, gone: NotFoundError
+    ) -> SaveOutcome:
+        """The output is not there; if `files.get` agrees, it has expired or was deleted."""
+        name = str(remote.output_file)
+        try:
+            await self.client.get_file(name)
+        except NotFoundError:
+            record.raw["output_gone_at"] = self.iso_now()
+            record.raw["last_error"] = (
+                f"the output {name} is gone from the server (expired or deleted) before its "
+                "results were saved; the record is kept"
+            )
+            return SaveOutcome(
+                problem=f"{record.raw['last_error']}; resubmit the input to run it again",
+                transient=False,
+            )
+        except GeminiError as error:
+            return SaveOutcome(problem=str(error), transient=error.retryable, error=error)
+        return SaveOutcome(problem=f"{gone}; will retry", transient=True, error=gone)
+
+    async def note_expiry(self, record: JobRecord, remote: RemoteJob) -> None:
+        """When a save did not succeed, learn when the output will be deleted from the
+        file itself (§0.9), so the warning comes in time; once per job."""
+        if not remote.output_file or record.data.get("output_expires_at"):
+            return
+        try:
+            info = await self.client.get_file(remote.output_file)
+        except GeminiError:
+            return  # the warning falls back to 48 h after the job ended
+        expires = getattr(info, "expiration_time", None)
+        if isinstance(expires, datetime):
+            record.raw["output_expires_at"] = expires.astimezone(timezone.utc).isoformat(
+                timespec="seconds"
+            )
+
+    def adopt(self, record: JobRecord, records: Iterable[JobRecord]) -> bool:
+        """For a finished job the server forgot: complete results an earlier run saved."""
+        dest = self.destination(record, records)
+        summary = verify_existing(dest, record.request_count)
+        if summary is None:
+            return False
+        self.record(record, dest, summary)
+        return True
+
+
+def _incomplete_path(dest: Path) -> Path:
+    return dest.with_name(f"{dest.stem}.incomplete{dest.suffix or '.jsonl'}")
+
+
+def _expected_lines(record: JobRecord, remote: RemoteJob) -> int | None:
+    if remote.stats and remote.stats.total is not None:
+        return remote.stats.total
+    count = record.data.get("count")
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def _missing_keys(base: Path, record: JobRecord, results: Path) -> str:
+    """`a, b, c and 12 more`: which input keys have no line in a short output."""
+    try:
+        found = {str(key) for key in _result_keys(results)}
+        missing = [r.key for r in read_requests(base / record.input_file) if r.key not in found]
+    except (OSError, InputError):
+        return ""
+    shown = ", ".join(missing[:MISSING_KEYS_SHOWN])
+    more = len(missing) - MISSING_KEYS_SHOWN
+    return f"{shown} and {more:,} more" if more > 0 else shown
+
+
+def _result_keys(path: Path) -> Iterable[object]:
+    with path.open("rb") as handle:
+        for line in handle:
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(item, dict) and "key" in item:
+                yield item["key"]
+
+
+def _later(iso_now: str, seconds: float) -> str:
+    moment = datetime.fromisoformat(iso_now).timestamp() + seconds
+    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds")
+
+
+def _minutes(seconds: float) -> str:
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes / 60:.0f} h"
+
