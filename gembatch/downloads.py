@@ -38,6 +38,7 @@ SHORT_OUTPUT_ATTEMPTS = 3
 FIRST_RETRY_S = 60.0
 MAX_RETRY_S = 6 * 3600.0
 MISSING_KEYS_SHOWN = 5
+CLAIMING_FIELDS = ("results_file", "merged_results_file", "incomplete_results_file")
 
 
 @dataclass(frozen=True)
@@ -61,35 +62,35 @@ class ResultsSaver:
         self.client = client
         self.folder_name = folder_name
         self.iso_now = iso_now
-        self._claimed: set[str] | None = None
+        self._claimed: set[str] | None = None  # paths records name (built when needed)
+        self._reserved: dict[str, str] = {}  # record key -> path its save is writing
 
     # --- paths ------------------------------------------------------------------------
     def forget_claims(self) -> None:
         """Other processes may have changed the job file: rebuild the claims when needed."""
         self._claimed = None
 
-    def claims(self, records: Iterable[JobRecord]) -> set[str]:
+    def _recorded_claims(self, records: Iterable[JobRecord]) -> set[str]:
         if self._claimed is None:
-            self._claimed = set()
-            for record in records:
-                for field in ("results_file", "merged_results_file", "incomplete_results_file"):
-                    value = record.data.get(field)
-                    if isinstance(value, str) and value:
-                        self._claimed.add(value)
+            self._claimed = {
+                value
+                for record in records
+                for value in map(record.data.get, CLAIMING_FIELDS)
+                if isinstance(value, str) and value
+            }
         return self._claimed
 
     def destination(self, record: JobRecord, records: Iterable[JobRecord]) -> Path:
         """The results path for `record`, reserved now (not when the save ends), so two
         jobs finishing together can never pick the same file."""
-        own = record.results_file or record.data.get("incomplete_results_file")
-        claimed = self.claims(records)
-        dest = results_path_for(
-            record.input_file, self.base, record.batch_name, self.folder_name
-        )
-        if self._display(dest) in claimed and self._display(dest) != own:
+        mine = {record.data.get(field) for field in CLAIMING_FIELDS}
+        mine.add(self._reserved.pop(record.key, None))
+        taken = (self._recorded_claims(records) | set(self._reserved.values())) - mine
+        dest = results_path_for(record.input_file, self.base, record.batch_name, self.folder_name)
+        if self._display(dest) in taken:
             suffix = str(record.batch_name or record.key).split("/")[-1].split(":")[-1]
             dest = dest.with_name(f"{dest.stem}.{suffix}{dest.suffix}")
-        claimed.add(self._display(dest))
+        self._reserved[record.key] = self._display(dest)
         return dest
 
     def claim(self, path: Path) -> None:
@@ -172,9 +173,8 @@ class ResultsSaver:
         attempts = int(record.data.get("results_attempts", 0) or 0) + 1
         same_as_before = record.data.get("incomplete_lines") == summary.lines
         missing = _missing_keys(self.base, record, short.path)
-        note = (
-            f"output has {summary.lines:,} of {short.expected:,} lines"
-            + (f"; missing keys: {missing}" if missing else "")
+        note = f"output has {summary.lines:,} of {short.expected:,} lines" + (
+            f"; missing keys: {missing}" if missing else ""
         )
         if same_as_before and attempts >= SHORT_OUTPUT_ATTEMPTS:
             final = dest
@@ -295,4 +295,3 @@ def _later(iso_now: str, seconds: float) -> str:
 def _minutes(seconds: float) -> str:
     minutes = math.ceil(seconds / 60)
     return f"{minutes} min" if minutes < 120 else f"{minutes / 60:.0f} h"
-

@@ -12,14 +12,12 @@ themselves are in `lifecycle`):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from gembatch import formatting, lifecycle, merge, states
+from gembatch.cleanup import delete_remote, remote_names
 from gembatch.downloads import ResultsSaver
 from gembatch.events import (
     CycleFinished,
@@ -413,15 +411,7 @@ class Engine:
     # --- merged results -----------------------------------------------------------------
     async def _merge_finished_groups(self) -> None:
         """Merge inputs whose parts and retries have all finished (off the event loop)."""
-        groups: dict[str, list[JobRecord]] = defaultdict(list)
-        for record in self.job_file.records:
-            groups[merge.group_key(record)].append(record)
-        for source, group in groups.items():
-            if not merge.needs_merge(group) or not lifecycle.group_ready(group, self.base):
-                continue
-            stamp = merge.signature(group)
-            if all(r.data.get("merged_signature") == stamp for r in group):
-                continue
+        for source, group, stamp in list(merge.groups_to_merge(self.job_file.records, self.base)):
             try:
                 outcome = await asyncio.to_thread(
                     merge.merge_group, source, group, self.base, self.options.results_folder
@@ -460,29 +450,15 @@ class Engine:
     async def _clean(self, record: JobRecord) -> None:
         if not lifecycle.may_delete(record, self.base, record.key in self._confirmed):
             return  # re-checked right before deleting: the disk may have changed
-        targets: list[tuple[str, Callable[[str], Any]]] = [
-            (str(record.batch_name), self.client.delete_batch)
-        ]
-        for file_name in (
-            record.data.get("uploaded_file_name"),
-            record.batch.get("dest", {}).get("file_name"),
-        ):
-            if isinstance(file_name, str) and file_name:
-                targets.append((file_name, self.client.delete_file))
-        deleted: list[str] = []
         async with self._check_slots:
             self.emit(JobChecking(record.key))
             try:
-                for name, delete in targets:
-                    # Already gone (404, or the 403 a missing file gets) is what we want.
-                    with contextlib.suppress(NotFoundError):
-                        await delete(name)
-                    deleted.append(name)
+                deleted = await delete_remote(self.client, remote_names(record))
             except AuthError:
                 raise
             except GeminiError as error:
                 self._fail(
-                    f"{record.display_name}: could not delete {name}: {error}",
+                    f"{record.display_name}: could not clean up: {error}",
                     record,
                     transient=error.retryable,
                     error=error,

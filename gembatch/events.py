@@ -43,7 +43,6 @@ class JobView:
             return states.NOT_CHECKED if self.batch_name else states.NOT_SUBMITTED
         return states.info(self.state)
 
-
     @classmethod
     def of(cls, record: JobRecord) -> JobView:
         stats = record.data.get("stats") if isinstance(record.data.get("stats"), dict) else {}

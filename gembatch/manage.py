@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from gembatch import lifecycle, merge, states
+from gembatch.cleanup import delete_remote, remote_names
 from gembatch.gemini import GeminiClient, GeminiError, NotFoundError
 from gembatch.inputs import InputError, part_path, plan_input, read_requests, write_selected
 from gembatch.jobfile import JobFile, JobRecord
@@ -87,11 +86,7 @@ async def plan_cleanup(job_file: JobFile, client: GeminiClient, say: Say) -> lis
         if not lifecycle.may_delete(record, base, confirmed_finished=True):
             say(f"{record.display_name}: results not saved yet; kept (run `gembatch poll`)")
             continue
-        names = [record.batch_name]
-        for name in (record.data.get("uploaded_file_name"), remote.output_file):
-            if isinstance(name, str) and name:
-                names.append(name)
-        plan.append(Deletion(record, names))
+        plan.append(Deletion(record, remote_names(record, remote.output_file)))
     return plan
 
 
@@ -100,18 +95,14 @@ async def run_cleanup(
 ) -> int:
     problems = 0
     for item in plan:
-        for name in item.names:
-            delete = client.delete_batch if name.startswith("batches/") else client.delete_file
-            try:
-                with contextlib.suppress(NotFoundError):
-                    await delete(name)
-            except GeminiError as error:
-                say(f"error: {error}")
-                problems += 1
-                break
-        else:
-            item.record.raw["remote_deleted_at"] = job_file.clock.iso()
-            say(f"deleted {', '.join(item.names)}")
+        try:
+            await delete_remote(client, item.names)
+        except GeminiError as error:
+            say(f"error: {error}")
+            problems += 1
+            continue
+        item.record.raw["remote_deleted_at"] = job_file.clock.iso()
+        say(f"deleted {', '.join(item.names)}")
     job_file.save()
     return 4 if problems else 0
 
@@ -121,11 +112,8 @@ async def retry_failed(
 ) -> int:
     """Resubmit the rows without a success, linked to their source so merges fill in."""
     base = job_file.path.parent
-    groups: dict[str, list[JobRecord]] = defaultdict(list)
-    for record in job_file.records:
-        groups[merge.group_key(record)].append(record)
     submitted = problems = 0
-    for source, group in groups.items():
+    for source, group in merge.groups(job_file.records).items():
         if not lifecycle.group_ready(group, base):
             if any(r.batch_name and not r.is_terminal for r in group):
                 say(f"{source}: still running; retry it when it has finished")

@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gembatch import lifecycle
 from gembatch.atomic import AtomicFile
 from gembatch.inputs import read_requests
 from gembatch.jobfile import JobRecord
@@ -33,6 +36,27 @@ def group_key(record: JobRecord) -> str:
     """Records that share a source input belong together (parts and retries)."""
     source = record.data.get("source_file")
     return source if isinstance(source, str) and source else record.input_file
+
+
+def groups(records: Iterable[JobRecord]) -> dict[str, list[JobRecord]]:
+    """Records by the input they came from."""
+    grouped: dict[str, list[JobRecord]] = defaultdict(list)
+    for record in records:
+        grouped[group_key(record)].append(record)
+    return grouped
+
+
+def groups_to_merge(
+    records: Iterable[JobRecord], base: Path
+) -> Iterator[tuple[str, list[JobRecord], str]]:
+    """(source, its records, signature) for each split or retried input whose jobs have
+    all finished with their results on disk, and whose merge is not up to date."""
+    for source, group in groups(records).items():
+        if not needs_merge(group) or not lifecycle.group_ready(group, base):
+            continue
+        stamp = signature(group)
+        if any(r.data.get("merged_signature") != stamp for r in group):
+            yield source, group, stamp
 
 
 def needs_merge(group: list[JobRecord]) -> bool:

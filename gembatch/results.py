@@ -35,9 +35,7 @@ class ShortResults(ResultsProblem):
     """
 
     def __init__(self, summary: ResultsSummary, expected: int, path: Path) -> None:
-        super().__init__(
-            f"results have {summary.lines} lines but the job had {expected} requests"
-        )
+        super().__init__(f"results have {summary.lines} lines but the job had {expected} requests")
         self.summary = summary
         self.expected = expected
         self.path = path

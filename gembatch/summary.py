@@ -66,7 +66,7 @@ class Totals:
         return totals
 
     def exit_code(self) -> int:
-        """"Done" (0) only when every result is on disk: unsaved results are unfinished."""
+        """ "Done" (0) only when every result is on disk: unsaved results are unfinished."""
         if self.counts["in progress"] or self.counts["other"] or self.unsaved:
             return EXIT_IN_PROGRESS
         if self.counts["failed"] or self.counts["cancelled/expired"]:
