@@ -302,6 +302,11 @@ class Engine:
             record.raw["remote_deleted_at"] = self.clock.iso()
             self._changed(record)
             return
+        if record.legacy_finished:  # the earlier tool saw it finish and cleaned it up
+            record.raw["remote_deleted_at"] = self.clock.iso()
+            record.raw["results_with_earlier_tool"] = True
+            self._changed(record)
+            return
         record.raw["missing_since"] = self.clock.iso()
         record.raw["last_error"] = f"{record.batch_name} {how} on the server"
         self._changed(record, previous=record.state)
@@ -323,6 +328,8 @@ class Engine:
         for key, value in remote.batch_record().items():
             if key == "name" and batch.get("name"):
                 continue  # never rewrite the identity the record was created with
+            if key.endswith("_time") and formatting.same_moment(batch.get(key), value):
+                continue  # keep the record's own spelling and precision of a time
             batch[key] = value
         if remote.stats is not None:
             record.raw["stats"] = remote.stats.as_record()

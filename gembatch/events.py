@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gembatch import states
-from gembatch.jobfile import JobRecord
+from gembatch import lifecycle, states
+from gembatch.jobfile import JobRecord, count, text
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class JobView:
     last_error: str | None
     model: str | None
     results_lost: bool = False  # the output expired before its results were saved
+    results_wanted: bool = False  # a job whose results belong on disk (lifecycle)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -45,13 +46,14 @@ class JobView:
 
     @classmethod
     def of(cls, record: JobRecord) -> JobView:
+        # Hand-edited files hold anything: a field of the wrong type reads as unknown.
         stats = record.data.get("stats") if isinstance(record.data.get("stats"), dict) else {}
         done = None
         if stats:
-            done = int(stats.get("succeeded", 0)) + int(stats.get("failed", 0))
-        failed = record.data.get("failed_rows")
-        if not isinstance(failed, int):
-            failed = stats.get("failed") if stats else None
+            done = (count(stats.get("succeeded")) or 0) + (count(stats.get("failed")) or 0)
+        failed = count(record.data.get("failed_rows"))
+        if failed is None and stats:
+            failed = count(stats.get("failed"))
         batch = record.batch
         return cls(
             key=record.key,
@@ -61,13 +63,14 @@ class JobView:
             request_count=record.request_count,
             done_count=done,
             failed_count=failed,
-            create_time=batch.get("create_time"),
-            end_time=batch.get("end_time"),
+            create_time=text(batch.get("create_time")),
+            end_time=text(batch.get("end_time")) or text(record.data.get("completed_at")),
             results_file=record.results_file,
             remote_deleted=record.remote_deleted,
-            last_error=record.data.get("last_error"),
-            model=batch.get("model"),
-            results_lost=bool(record.data.get("output_gone_at")),
+            last_error=text(record.data.get("last_error")),
+            model=text(batch.get("model")),
+            results_lost=lifecycle.output_gone(record),
+            results_wanted=lifecycle.results_wanted(record),
             raw=record.data,
         )
 

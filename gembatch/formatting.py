@@ -18,6 +18,14 @@ def parse_time(value: str | None) -> float | None:
         return None
 
 
+def same_moment(a: object, b: object) -> bool:
+    """Two ISO times for the same instant, to the second (precision and zone aside)."""
+    if not isinstance(a, str) or not isinstance(b, str):
+        return False
+    first, second = parse_time(a), parse_time(b)
+    return first is not None and second is not None and int(first) == int(second)
+
+
 def duration(seconds: float | None) -> str:
     """`3h 45m 30s`, `2d 4h 5m`, `45s`; empty for an unknown duration."""
     if seconds is None or seconds < 0:

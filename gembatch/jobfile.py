@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import glob
 import hashlib
 import json
 import os
@@ -31,6 +32,10 @@ from gembatch.clock import SYSTEM_CLOCK, Clock
 
 WRITE_LOCK_TIMEOUT_S = 30.0
 _DELETED = object()
+
+
+# A `job-info.jsonl.tmp` younger than this is the earlier tool's write in progress.
+EARLIER_TOOL_LOCK_S = 600.0
 
 
 class JobFileError(Exception):
@@ -131,7 +136,13 @@ class JobRecord:
         batch = self._raw.get("batch")
         if isinstance(batch, dict) and batch.get("state"):
             return str(batch["state"])
-        return None
+        final = self._raw.get("final_state")  # the earlier tool's oldest records
+        return final if isinstance(final, str) and final else None
+
+    @property
+    def legacy_finished(self) -> bool:
+        """A record the earlier tool wrote when a job had finished (`final_state`)."""
+        return "batch" not in self._raw and states.is_terminal(self._raw.get("final_state"))
 
     @property
     def missing(self) -> bool:
@@ -149,10 +160,8 @@ class JobRecord:
     @property
     def request_count(self) -> int | None:
         stats = self._raw.get("stats")
-        if isinstance(stats, dict) and isinstance(stats.get("total"), int):
-            return stats["total"]
-        count = self._raw.get("count")
-        return count if isinstance(count, int) and not isinstance(count, bool) else None
+        total = count(stats.get("total")) if isinstance(stats, dict) else None
+        return total if total is not None else count(self._raw.get("count"))
 
     @property
     def results_file(self) -> str | None:
@@ -187,7 +196,13 @@ class JobRecord:
         """The record's line; an unchanged record keeps its exact original bytes."""
         if self.original_line is not None and not self._touched:
             return self.original_line
-        return json.dumps(self._raw, ensure_ascii=False, separators=(", ", ": ")).encode() + b"\n"
+        text = json.dumps(self._raw, ensure_ascii=False, separators=(", ", ": "))
+        try:
+            return text.encode() + b"\n"
+        except UnicodeEncodeError:
+            # A lone surrogate ("\ud800" in the file) has no UTF-8 form: write the
+            # record with escapes, which reads back to the same value.
+            return json.dumps(self._raw, separators=(", ", ": ")).encode() + b"\n"
 
 
 @dataclass
@@ -230,17 +245,28 @@ def _apply(target: dict[str, Any], patch: dict[str, Any]) -> None:
 
 
 def parse_lines(data: bytes, first_line: int = 1) -> list[Entry]:
-    """Split raw file bytes into records and bad lines, keeping every byte."""
+    """Split raw file bytes into records and bad lines, keeping every byte.
+
+    Lines end at LF only (a bare CR inside a bad line is its own byte, not a line end);
+    a UTF-8 byte order mark is accepted; no line, however deep or long its numbers,
+    can make more than itself unreadable.
+    """
     entries: list[Entry] = []
-    for number, line in enumerate(data.splitlines(keepends=True), start=first_line):
+    for number, line in enumerate(_lf_lines(data), start=first_line):
         text = line.strip()
         if not text:
             entries.append(BadLine(number, line, "blank line"))
             continue
         try:
-            obj = json.loads(text.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            entries.append(BadLine(number, line, f"not valid JSON ({exc.__class__.__name__})"))
+            obj = json.loads(text.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            entries.append(BadLine(number, line, "not UTF-8 text"))
+            continue
+        except RecursionError:
+            entries.append(BadLine(number, line, "nested too deeply to read"))
+            continue
+        except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
+            entries.append(BadLine(number, line, f"not valid JSON ({_json_reason(exc)})"))
             continue
         if not isinstance(obj, dict):
             entries.append(BadLine(number, line, "not a JSON object"))
@@ -249,6 +275,33 @@ def parse_lines(data: bytes, first_line: int = 1) -> list[Entry]:
             line += b"\n"
         entries.append(JobRecord(raw=obj, original_line=line))
     return entries
+
+
+def count(value: Any) -> int | None:
+    """A whole, non-negative number from the file, or None (null, text, true...)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def text(value: Any) -> str | None:
+    """A string field from the file, or None when it holds anything else."""
+    return value if isinstance(value, str) else None
+
+
+def _lf_lines(data: bytes) -> Iterator[bytes]:
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        yield data[start:end]
+        start = end
+
+
+def _json_reason(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg.removesuffix(' at')}, column {exc.colno}"
+    return "a number too long to read" if "digits" in str(exc) else exc.__class__.__name__
 
 
 def _unique_keys(records: list[JobRecord]) -> list[str]:
@@ -276,6 +329,7 @@ class JobFile:
             str(self.real_path) + ".lock", timeout=WRITE_LOCK_TIMEOUT_S
         )
         self.rewrites = 0
+        self._swept = False
         self._seen_signature: tuple[int, int, int] | None = None
         # What we last read or wrote: its length and digest, so a file that others only
         # appended to is recognised and just its new tail is parsed.
@@ -394,6 +448,9 @@ class JobFile:
         self.save()
 
     def _save_locked(self, before_replace: Callable[[], None] | None) -> None:
+        self._respect_earlier_tool()
+        if not self._swept:
+            self._sweep_stale_temp_files()
         if self._disk_signature() == self._seen_signature and self._seen_signature is not None:
             merged = self._settle_own_changes()  # nobody else wrote: no need to re-read
         else:
@@ -412,6 +469,30 @@ class JobFile:
         self.entries = merged
         self._remember(data)
         self._seen_signature = self._disk_signature()
+
+    def _respect_earlier_tool(self) -> None:
+        """The earlier gembatch locks by creating `job-info.jsonl.tmp` (O_EXCL) and writes
+        it before renaming it over the file: while a fresh one exists, it is writing."""
+        marker = Path(str(self.real_path) + ".tmp")
+        try:
+            age = self.clock.now() - marker.stat().st_mtime
+        except OSError:
+            return
+        if age < EARLIER_TOOL_LOCK_S:
+            raise JobFileError(
+                f"{marker} exists ({age:.0f}s old): the earlier gembatch tool is writing "
+                f"{self.path}; try again when it has finished (or remove {marker.name} if "
+                "it is not running)"
+            )
+
+    def _sweep_stale_temp_files(self) -> None:
+        """Temp files of ours that a killed rewrite left; under the write lock no other
+        writer can be midway, so every one of them is stale."""
+        self._swept = True
+        folder = self.real_path.parent
+        for stale in folder.glob(f".{glob.escape(self.real_path.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
     def _settle_own_changes(self) -> list[Entry]:
         """Touched records that did not really change go back to their original bytes."""

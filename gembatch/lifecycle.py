@@ -29,6 +29,8 @@ def succeeded(record: JobRecord) -> bool:
 
 
 def results_wanted(record: JobRecord) -> bool:
+    if record.data.get("results_with_earlier_tool"):
+        return False  # finished and fetched under the earlier tool; the server forgot it
     return succeeded(record) or bool(record.batch.get("dest"))
 
 

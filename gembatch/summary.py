@@ -61,7 +61,7 @@ class Totals:
             if group_of(job) == "succeeded" and job.failed_count:
                 totals.failed_rows += job.failed_count
                 totals.jobs_with_failed_rows += 1
-            if group_of(job) == "succeeded" and not job.results_file:
+            if group_of(job) == "succeeded" and job.results_wanted and not job.results_file:
                 totals.unsaved += 1
         return totals
 
