@@ -14,11 +14,11 @@ from textual.worker import WorkerCancelled, WorkerFailed
 from gembatch.commands import JumpToJob
 from gembatch.engine import Engine, EngineOptions
 from gembatch.events import Event
-from gembatch.gemini import GeminiClient
+from gembatch.gemini import AuthError, GeminiClient
 from gembatch.jobfile import JobFile
 from gembatch.observers import Fanout
 from gembatch.screens.monitor import EngineEvent, MonitorScreen
-from gembatch.summary import Totals
+from gembatch.summary import EXIT_AUTH, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, Totals
 
 DEFAULT_THEME = "tokyo-night"  # yellow warnings, orange accents: running vs cancelled
 
@@ -29,7 +29,7 @@ class GembatchApp(App[int]):
     CSS_PATH = "gembatch.tcss"
     TITLE = "gembatch"
     COMMANDS: ClassVar = App.COMMANDS | {JumpToJob}
-    BINDINGS: ClassVar = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
+    BINDINGS: ClassVar = [Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True)]
 
     def __init__(
         self,
@@ -44,6 +44,7 @@ class GembatchApp(App[int]):
         observers: Sequence[Callable[[Event], None]] = (),
         theme: str = DEFAULT_THEME,
         bell: bool = True,
+        prices: dict | None = None,
     ) -> None:
         super().__init__()
         self.fanout = Fanout([self._emit, *observers])
@@ -54,6 +55,8 @@ class GembatchApp(App[int]):
         self.once = once
         self.stop_when_done = stop_when_done
         self.clock = job_file.clock
+        self.prices = prices or {}  # price overrides, for the cost the screens show
+        self.auth_error: AuthError | None = None  # polling stopped on the key: exit 5
         self.autostart = autostart
         self.monitor = MonitorScreen(self.clock)
         self._pending: list[Event] = []
@@ -90,16 +93,35 @@ class GembatchApp(App[int]):
     def finish(self) -> None:
         """Leave with the exit code `status` would give."""
         self.engine.close()
-        self.exit(Totals.of(self.engine.views()).exit_code())
+        self._leave(self._outcome())
 
-    async def action_quit(self) -> None:
+    def _leave(self, code: int) -> None:
+        # `exit(result)` alone leaves the process's return code at 0: set both.
+        self.exit(code, return_code=code)
+
+    def _outcome(self) -> int:
+        if self.auth_error is not None:
+            return EXIT_AUTH
+        if self.engine.unrecorded:
+            return EXIT_BAD_INPUT
+        return Totals.of(self.engine.views()).exit_code()
+
+    async def _stop_polling(self) -> None:
         # Stop the cycle first: a cancelled download removes its temp file, and the
         # job file is only ever replaced whole, so what is on disk stays consistent.
         self.workers.cancel_group(self.monitor, "poll")
         with contextlib.suppress(WorkerCancelled, WorkerFailed):
             await self.workers.wait_for_complete()
         self.engine.close()
-        self.exit(Totals.of(self.engine.views()).exit_code() if self.once else 0)
+
+    async def action_quit(self) -> None:
+        await self._stop_polling()
+        self._leave(self._outcome() if self.once or self.auth_error else EXIT_OK)
+
+    async def action_interrupt(self) -> None:
+        """Ctrl+C: the same clean stop as q, reported as an interruption (130)."""
+        await self._stop_polling()
+        self._leave(EXIT_INTERRUPTED)
 
     async def on_unmount(self) -> None:
         await self.fanout.drain()

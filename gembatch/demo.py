@@ -99,7 +99,7 @@ async def seed_jobs(
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from gembatch.cli import run_poller
+    from gembatch.cli.poll import run_poller
 
     folder = args.dir or Path(tempfile.mkdtemp(prefix="gembatch-demo-"))
     folder.mkdir(parents=True, exist_ok=True)

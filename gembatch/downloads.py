@@ -129,9 +129,11 @@ class ResultsSaver:
         except GeminiError as error:
             return SaveOutcome(problem=str(error), transient=error.retryable, error=error)
         except OSError as error:
+            reason = (error.strerror or str(error)).lower()
             return SaveOutcome(
-                problem=f"cannot write {dest}: {error.strerror}; check the folder's "
-                "permissions and free space",
+                problem=f"cannot write {self._display(dest)}: {reason}; free some space or "
+                "fix the folder's permissions (the remote job is kept; saving is retried "
+                "next cycle)",
                 transient=False,
             )
         self.record(record, dest, summary)

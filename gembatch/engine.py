@@ -100,6 +100,7 @@ class Engine:
         self._confirmed: set[str] = set()
         self._forbidden: list[JobRecord] = []
         self._dirty = False
+        self.save_problem = ""  # why the job file could not be written, if it could not
         self._cycle_errors = 0
         self._rate_limited = False
         self._server_wait = 0.0
@@ -192,12 +193,18 @@ class Engine:
         """Write down anything not yet recorded (deletions from the last cycle)."""
         self._save_if_dirty()
 
+    @property
+    def unrecorded(self) -> bool:
+        """Changes the job file could not take (a full disk, a read-only folder)."""
+        return self._dirty
+
     def _save_if_dirty(self) -> bool:
         if not self._dirty:
             return True
         try:
             self.job_file.save()
         except (JobFileError, OSError) as error:
+            self.save_problem = str(error)
             self._fail(
                 f"could not rewrite {self.job_file.path}: {error}; nothing was deleted, "
                 "will try again next cycle",
@@ -205,6 +212,7 @@ class Engine:
             )
             return False
         self._dirty = False
+        self.save_problem = ""
         return True
 
     def _needs_visit(self, record: JobRecord) -> bool:
@@ -299,6 +307,12 @@ class Engine:
             return
         if record.is_terminal and self.saver.adopt(record, self.job_file.records):
             # Finished, results already on disk from an earlier run, remote gone.
+            record.raw["remote_deleted_at"] = self.clock.iso()
+            self._changed(record)
+            return
+        if lifecycle.awaits_cleanup(record, self.base):
+            # Finished with nothing left to save, and gone: an earlier run deleted it
+            # and was stopped before it could write that down.
             record.raw["remote_deleted_at"] = self.clock.iso()
             self._changed(record)
             return

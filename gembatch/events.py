@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gembatch import lifecycle, states
+from gembatch import formatting, lifecycle, states
 from gembatch.jobfile import JobRecord, count, text
 
 
@@ -36,7 +36,8 @@ class JobView:
 
     @property
     def label(self) -> str:
-        return self.input_file or self.batch_name or self.key
+        """The job's name as shown anywhere: escaped, whatever the job file holds."""
+        return formatting.printable(self.input_file or self.batch_name or self.key)
 
     @property
     def state_info(self) -> states.StateInfo:

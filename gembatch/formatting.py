@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 from functools import lru_cache
 
 
+def parse_time(value: object) -> float | None:
+    """Seconds since the epoch for an ISO time from the job file, or None (also for a
+    field that holds a number or a list after a hand edit)."""
+    return _parse_time(value) if isinstance(value, str) and value else None
+
+
 @lru_cache(maxsize=65536)
-def parse_time(value: str | None) -> float | None:
-    """Seconds since the epoch for an ISO time from the job file, or None."""
-    if not value:
-        return None
+def _parse_time(value: str) -> float | None:
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
@@ -101,3 +105,19 @@ def byte_size(count: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{count} B"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """Control characters (an ESC starting a terminal sequence, a CR, a NUL) and lone
+    surrogates shown as escapes, so a name in a job file can never drive the terminal
+    or fail to print."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """`1 job`, `2 jobs`, `1,000 inputs`."""
+    word = noun if count == 1 else (plural_form or f"{noun}s")
+    return f"{count:,} {word}"

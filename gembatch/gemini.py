@@ -460,6 +460,8 @@ class GeminiClient:
                 return await call()
             except asyncio.CancelledError:
                 raise
+            except _LocalWriteFailed as failed:
+                raise failed.error from None
             except Exception as exc:  # every failure is classified, none escapes raw
                 error = self.classify(what, exc, resource)
             if not isinstance(error, TransientError) or attempt + 1 >= attempts:
@@ -529,6 +531,15 @@ class GeminiClient:
         return re.sub(r"^https?://", "", self.base_url).rstrip("/")
 
 
+class _LocalWriteFailed(Exception):
+    """Writing the download to our own disk failed (full, read-only): not the network's
+    fault, and not worth a retry; the caller gets the OSError itself."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class _WatchedWriter:
     """A write target that counts bytes and notes when the last chunk came."""
 
@@ -539,7 +550,10 @@ class _WatchedWriter:
         self.last_progress = time.monotonic()
 
     def write(self, chunk: bytes) -> int:
-        self.target.write(chunk)
+        try:
+            self.target.write(chunk)
+        except OSError as error:
+            raise _LocalWriteFailed(error) from None
         self.written += len(chunk)
         self.last_progress = time.monotonic()
         if self.on_progress is not None:

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gembatch import lifecycle, merge, states
+from gembatch import lifecycle, merge, states, summary
 from gembatch.cleanup import delete_remote, remote_names
-from gembatch.gemini import GeminiClient, GeminiError, NotFoundError
+from gembatch.gemini import AuthError, GeminiClient, GeminiError, NotFoundError
 from gembatch.inputs import InputError, part_path, plan_input, read_requests, write_selected
 from gembatch.jobfile import JobFile, JobRecord
 from gembatch.submit import Submitter
@@ -27,12 +27,12 @@ def find_jobs(job_file: JobFile, target: str) -> list[JobRecord]:
 
 async def cancel_jobs(job_file: JobFile, client: GeminiClient, targets: list[str], say: Say) -> int:
     """Ask the server to cancel each named job that is still pending or running."""
-    problems = 0
+    problems = unknown = 0
     for target in targets:
         records = find_jobs(job_file, target)
         if not records:
             say(f"error: no job named {target!r} in {job_file.path}")
-            problems += 1
+            unknown += 1
             continue
         for record in records:
             label = f"{record.display_name} ({record.batch_name})"
@@ -43,6 +43,8 @@ async def cancel_jobs(job_file: JobFile, client: GeminiClient, targets: list[str
             else:
                 try:
                     await client.cancel_batch(record.batch_name)
+                except AuthError:
+                    raise  # the key: nothing else will work either (exit 5)
                 except GeminiError as error:
                     say(f"error: {error}")
                     problems += 1
@@ -50,7 +52,9 @@ async def cancel_jobs(job_file: JobFile, client: GeminiClient, targets: list[str
                 record.raw["cancel_requested_at"] = job_file.clock.iso()
                 say(f"{label}: cancel requested; `gembatch poll` records the outcome")
     job_file.save()
-    return 4 if problems else 0
+    if unknown:
+        return summary.EXIT_BAD_INPUT
+    return summary.EXIT_SOME_FAILED if problems else summary.EXIT_OK
 
 
 @dataclass
@@ -97,6 +101,8 @@ async def run_cleanup(
     for item in plan:
         try:
             await delete_remote(client, item.names)
+        except AuthError:
+            raise
         except GeminiError as error:
             say(f"error: {error}")
             problems += 1
@@ -104,7 +110,7 @@ async def run_cleanup(
         item.record.raw["remote_deleted_at"] = job_file.clock.iso()
         say(f"deleted {', '.join(item.names)}")
     job_file.save()
-    return 4 if problems else 0
+    return summary.EXIT_SOME_FAILED if problems else summary.EXIT_OK
 
 
 async def retry_failed(
@@ -149,7 +155,7 @@ async def retry_failed(
         submitted += 1
     if not submitted and not problems:
         say("nothing to retry: every finished row has a success")
-    return 4 if problems else 0
+    return summary.EXIT_BAD_INPUT if problems else summary.EXIT_OK
 
 
 def failed_keys(source: str, group: list[JobRecord], base: Path) -> set[str] | None:

@@ -201,7 +201,7 @@ class DesktopNotifier:
             return
         if isinstance(event, JobUpdated):
             kind = states.info(event.job.state).kind
-            changed = states.short_name(event.previous_state) != states.short_name(event.job.state)
+            changed = states.changed(event.previous_state, event.job.state)
             if changed and kind in (states.Kind.FAILED, states.Kind.EXPIRED):
                 self._send(f"{event.job.label}: {event.job.state_info.label}")
         elif isinstance(event, CycleFinished) and event.all_done and not self._all_done_sent:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TextIO
 
-from gembatch import states
+from gembatch import formatting, states
 from gembatch.clock import SYSTEM_CLOCK, Clock
 from gembatch.events import (
     CycleFinished,
@@ -20,6 +21,7 @@ from gembatch.events import (
     ResultsMerged,
     ResultsSaved,
 )
+from gembatch.formatting import plural
 from gembatch.summary import Totals
 
 
@@ -32,22 +34,26 @@ def progress_text(job: JobView) -> str:
 
 
 def describe(event: Event) -> list[str]:
-    """The lines an event prints as; most in-flight events print nothing."""
+    """The lines an event prints as (for the plain printer, the log file and the log
+    pane); in-flight events and progress alone print nothing. Control characters in
+    names are shown escaped, never sent to the terminal."""
+    return [formatting.printable(line) for line in _lines(event)]
+
+
+def _lines(event: Event) -> list[str]:
     if isinstance(event, JobsLoaded):
         totals = Totals.of(event.jobs)
         parts = ", ".join(f"{n} {group}" for group, n in totals.counts.items() if n)
-        return [f"loaded {totals.total} jobs ({parts or 'none'})", *event.problems]
+        return [f"loaded {plural(totals.total, 'job')} ({parts or 'none'})", *event.problems]
     if isinstance(event, JobUpdated):
         job = event.job
+        if event.previous_state is not None and not states.changed(event.previous_state, job.state):
+            return []  # progress only: the table shows it, a log needs no line per cycle
         info = job.state_info
-        before = (
-            f"{states.info(event.previous_state).label} → "
-            if event.previous_state
-            and (states.short_name(event.previous_state) != states.short_name(job.state))
-            else ""
-        )
+        before = f"{states.info(event.previous_state).label} → " if event.previous_state else ""
         extra = f"  {progress_text(job)}" if progress_text(job) else ""
-        return [f"{info.icon} {job.label}: {before}{info.label}{extra}"]
+        why = f"  ({job.last_error})" if info.kind in _FAILURES and job.last_error else ""
+        return [f"{info.icon} {job.label}: {before}{info.label}{extra}{why}"]
     if isinstance(event, ResultsSaved):
         failed = f", {event.failed_rows} failed rows" if event.failed_rows else ""
         return [f"⇩ {event.job.label}: results saved to {event.path} ({event.lines} lines{failed})"]
@@ -78,9 +84,30 @@ def describe(event: Event) -> list[str]:
     if isinstance(event, CycleFinished):
         if event.all_done:
             return ["all jobs are done"]
-        errors = f", {event.errors} errors" if event.errors else ""
-        return [f"checked {event.checked} jobs{errors}; next poll in {event.next_poll_in:.0f}s"]
+        errors = f", {plural(event.errors, 'error')}" if event.errors else ""
+        wait = f"next poll in {event.next_poll_in:.0f}s"
+        return [f"checked {plural(event.checked, 'job')}{errors}; {wait}"]
     return []
+
+
+_FAILURES = (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.CANCELLED, states.Kind.MISSING)
+
+
+def summary_lines(jobs: list[JobView]) -> list[str]:
+    """What a run leaves at the end of a log: counts, what failed and why, where results are."""
+    totals = Totals.of(jobs)
+    parts = ", ".join(f"{n} {group}" for group, n in totals.counts.items() if n)
+    lines = [f"summary: {plural(totals.total, 'job')} ({parts or 'none'})"]
+    for job in jobs:
+        if job.state_info.kind in _FAILURES or job.results_lost:
+            reason = job.last_error or job.state_info.label
+            lines.append(f"  ✘ {job.label}: {reason}")
+    folders = sorted({str(Path(j.results_file).parent) for j in jobs if j.results_file})
+    if folders:
+        lines.append(f"  results in {', '.join(folders)}")
+    if totals.unsaved:
+        lines.append(f"  {plural(totals.unsaved, 'job')} with results not saved yet")
+    return [formatting.printable(line) for line in lines]
 
 
 HEARTBEAT_S = 600.0
@@ -96,19 +123,24 @@ class PlainPrinter:
     def __init__(self, stream: TextIO | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         self.stream = stream or sys.stdout
         self.clock = clock
-        self._printed_this_cycle = False
-        self._last_line_at = 0.0
+        self._announced_done = False
+        self._last_line_at = clock.now()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, CycleFinished):
-            quiet = not self._printed_this_cycle and not event.all_done
-            self._printed_this_cycle = False
-            if quiet and self.clock.now() - self._last_line_at < HEARTBEAT_S:
+            # "all done" once; otherwise a line only as a heartbeat after a quiet spell.
+            announce = event.all_done and not self._announced_done
+            self._announced_done = event.all_done
+            quiet_for = self.clock.now() - self._last_line_at
+            if not announce and (event.all_done or quiet_for < HEARTBEAT_S):
                 return
         for line in describe(event):
             self._print(line)
 
+    def summary(self, jobs: list[JobView]) -> None:
+        for line in summary_lines(jobs):
+            self._print(line)
+
     def _print(self, line: str) -> None:
         print(f"{self.clock.stamp()}  {line}", file=self.stream, flush=True)
-        self._printed_this_cycle = True
         self._last_line_at = self.clock.now()

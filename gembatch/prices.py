@@ -89,9 +89,15 @@ def estimate(usage: dict[str, int], price: Price | None) -> float | None:
     """Dollars for one job's token usage; cached tokens are counted at the input rate."""
     if price is None or not usage:
         return None
-    prompt = usage.get("promptTokenCount", 0)
-    output = usage.get("candidatesTokenCount", 0) + usage.get("thoughtsTokenCount", 0)
+    prompt = tokens(usage, "promptTokenCount")
+    output = tokens(usage, "candidatesTokenCount") + tokens(usage, "thoughtsTokenCount")
     return (prompt * price.input + output * price.output) / 1_000_000
+
+
+def tokens(usage: dict[str, int], key: str) -> int:
+    """A token count from a usage record; anything but a whole number counts as 0."""
+    value = usage.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def dollars(amount: float | None) -> str:

@@ -107,3 +107,8 @@ def sdk_spelling(state: str | None) -> str:
 MISSING = "MISSING"
 NOT_CHECKED = StateInfo("not checked yet", Kind.PENDING, False, "…")
 NOT_SUBMITTED = StateInfo("not submitted", Kind.UNKNOWN, False, "·")
+
+
+def changed(before: str | None, after: str | None) -> bool:
+    """A real change of state, whichever spelling (JOB_STATE_ or BATCH_STATE_) each uses."""
+    return short_name(before) != short_name(after)

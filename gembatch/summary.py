@@ -72,3 +72,76 @@ class Totals:
         if self.counts["failed"] or self.counts["cancelled/expired"]:
             return EXIT_SOME_FAILED
         return EXIT_OK
+
+
+# --- tokens and cost: one figure for status, the detail screen and the plain summary ---
+@dataclass
+class Cost:
+    """Tokens used by saved results and their estimated cost at batch prices."""
+
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    dollars: float = 0.0
+    priced: int = 0
+    unpriced: int = 0  # jobs of models the price table does not know
+
+    def line(self) -> str:
+        from gembatch import prices
+
+        if not self.priced and not self.unpriced:
+            return ""
+        note = f", {self.unpriced} jobs of unknown models not counted" if self.unpriced else ""
+        return (
+            f"tokens: {self.prompt_tokens:,} in, {self.output_tokens:,} out; estimated cost "
+            f"{prices.dollars(self.dollars)} at batch prices (table of {prices.PRICES_AS_OF}"
+            f"{note})"
+        )
+
+
+def job_cost(job: JobView, overrides: dict) -> float | None:
+    """One job's estimated cost, None when it has no usage or an unknown model."""
+    from gembatch import prices
+
+    usage = job.raw.get("usage")
+    if not isinstance(usage, dict) or not usage:
+        return None
+    return prices.estimate(usage, prices.price_for(job.model, overrides))
+
+
+def cost_of(jobs: Iterable[JobView], overrides: dict) -> Cost:
+    from gembatch import prices
+
+    cost = Cost()
+    for job in jobs:
+        usage = job.raw.get("usage")
+        if not isinstance(usage, dict) or not usage:
+            continue
+        cost.prompt_tokens += prices.tokens(usage, "promptTokenCount")
+        cost.output_tokens += prices.tokens(usage, "candidatesTokenCount")
+        cost.output_tokens += prices.tokens(usage, "thoughtsTokenCount")
+        estimate = job_cost(job, overrides)
+        if estimate is None:
+            cost.unpriced += 1
+        else:
+            cost.dollars += estimate
+            cost.priced += 1
+    return cost
+
+
+def price_overrides(configured: dict) -> tuple[dict, str | None]:
+    """The config file's prices, then a GEMBATCH_PRICES file's, over the built-in table;
+    and a one-line problem when that file cannot be used."""
+    import os
+    from pathlib import Path
+
+    from gembatch import prices
+
+    overrides = dict(configured)
+    path = os.environ.get("GEMBATCH_PRICES")
+    if not path:
+        return overrides, None
+    try:
+        overrides.update(prices.load_overrides(Path(path)))
+    except prices.PriceError as problem:
+        return overrides, f"{problem}; using the built-in price table"
+    return overrides, None

@@ -292,6 +292,19 @@ async def test_stop_when_done_exits_with_outcome_code(sim: SimulatorServer, tmp_
     assert JobFile.load(tmp_path / "job-info.jsonl").records[0].remote_deleted
 
 
+async def test_stop_when_done_reports_a_failure_in_the_return_code(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """The process's return code, not only the app's result: scripts read it."""
+    sim.scenario.plans = [("batch/bad.jsonl", JobPlan(0, 0, outcome="FAILED"))]
+    app = await make_app(sim, tmp_path, [("bad.jsonl", 2)], stop_when_done=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await poll(pilot)
+        await pilot.pause()
+    assert app.return_code == 1
+
+
 async def test_quit_mid_download_leaves_the_job_file_consistent(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
@@ -345,14 +358,14 @@ async def test_finished_jobs_toast_when_the_log_is_hidden(
         )
 
 
-async def test_ctrl_c_quits_and_leaves_the_job_file_consistent(
+async def test_ctrl_c_exits_130_and_leaves_the_job_file_consistent(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
     app = await make_app(sim, tmp_path, [("a.jsonl", 2)])
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot)
         await pilot.press("ctrl+c")
-    assert app.return_code == 0
+    assert app.return_code == 130  # an interruption, as in plain mode and the README
     record = JobFile.load(tmp_path / "job-info.jsonl").records[0]
     assert record.results_file == "batch/results/a.jsonl"
     assert record.remote_deleted  # the deletion recorded at quit, not lost

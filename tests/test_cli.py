@@ -59,7 +59,7 @@ def test_status_json_is_machine_readable(tmp_path: Path) -> None:
     shutil.copy(EXAMPLE, tmp_path / "job-info.jsonl")
     result = gembatch("status", "--json", cwd=tmp_path)
     data = json.loads(result.stdout)
-    assert data["counts"]["succeeded"] == 1 and data["counts"]["in progress"] == 2
+    assert data["counts"]["succeeded"] == 1 and data["counts"]["in_progress"] == 2
     assert data["exit_code"] == result.returncode == summary.EXIT_IN_PROGRESS
     assert [job["input_file"] for job in data["jobs"]] == [
         "batch/001.jsonl",
@@ -115,7 +115,11 @@ def test_poll_stop_when_done_exits_with_outcome(sim: SimulatorServer, tmp_path: 
     )
     assert result.returncode == summary.EXIT_SOME_FAILED, result.stderr
     assert "bad.jsonl: running → failed" in result.stdout or "bad.jsonl: failed" in result.stdout
-    assert result.stdout.rstrip().endswith("all jobs are done")
+    assert "all jobs are done" in result.stdout
+    last = result.stdout.rstrip().splitlines()[-3:]  # the summary closes the log
+    assert "summary: 2 jobs (1 succeeded, 1 failed)" in last[0]
+    assert "batch/bad.jsonl: Simulated job failure. (code 13)" in last[1]
+    assert last[2].endswith("results in batch/results")
 
 
 def test_poll_with_a_rejected_key_says_so(sim: SimulatorServer, tmp_path: Path) -> None:
@@ -145,7 +149,7 @@ def test_second_poller_exits_with_lock_code(sim: SimulatorServer, tmp_path: Path
     )
     try:
         assert first.stdout is not None
-        assert "loaded 1 jobs" in first.stdout.readline()
+        assert "loaded 1 job (1 in progress)" in first.stdout.readline()
         second = gembatch("poll", "--plain", "--once", cwd=tmp_path, env=cli_env(sim))
         assert second.returncode == summary.EXIT_LOCKED
         assert f"already being polled by process {first.pid}" in second.stderr
@@ -256,7 +260,11 @@ def test_poll_on_broken_job_file_keeps_it_intact(
     path = tmp_path / "job-info.jsonl"
     path.write_bytes(bad + path.read_bytes() + bad)
     result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
-    assert result.returncode == summary.EXIT_OK, result.stderr
+    # The good job is polled and saved; lines that do not parse make it a 4, as `status`.
+    expected = summary.EXIT_BAD_INPUT if bad.strip() else summary.EXIT_OK
+    assert result.returncode == expected, result.stderr
+    assert gembatch("status", cwd=tmp_path).returncode == expected
+    assert (tmp_path / "batch/results/a.jsonl").is_file()
     data = path.read_bytes()
     assert data.startswith(bad) and data.endswith(bad)
     if bad.strip():

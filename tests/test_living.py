@@ -90,7 +90,7 @@ def test_flags_override_the_config_file(sim: SimulatorServer, tmp_path: Path) ->
 
 
 def test_flag_beats_config(tmp_path: Path) -> None:
-    from gembatch.cli import _pick
+    from gembatch.cli import pick as _pick
 
     assert _pick(None, 16) == 16 and _pick(4, 16) == 4 and _pick(False, True) is False
 

@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from gembatch import formatting, prices
+from gembatch import formatting, prices, summary
 from gembatch.clock import Clock
 from gembatch.events import JobView
 
@@ -25,8 +25,11 @@ class JobDetailScreen(ModalScreen[None]):
         Binding("q", "app.pop_screen", "Back", show=False),
     ]
 
-    def __init__(self, job: JobView, history: list[str], clock: Clock) -> None:
+    def __init__(
+        self, job: JobView, history: list[str], clock: Clock, prices: dict | None = None
+    ) -> None:
         super().__init__()
+        self.prices = prices or {}  # the same overrides `status` applies
         self.job = job
         self.history = history
         self.clock = clock
@@ -58,7 +61,7 @@ class JobDetailScreen(ModalScreen[None]):
             ("Requests", _counts(job.request_count, stats)),
             ("Failed rows", str(raw.get("failed_rows", "")) if "failed_rows" in raw else ""),
             ("Tokens", _usage(usage)),
-            ("Est. cost", _cost(usage, job.model)),
+            ("Est. cost", _cost(job, self.prices)),
             ("Results", job.results_file or "not saved yet"),
             (
                 "Remote",
@@ -75,8 +78,8 @@ class JobDetailScreen(ModalScreen[None]):
         return table
 
 
-def _cost(usage: dict, model: str | None) -> str:
-    amount = prices.estimate(usage, prices.price_for(model))
+def _cost(job: JobView, overrides: dict) -> str:
+    amount = summary.job_cost(job, overrides)
     if amount is None:
         return ""
     return f"{prices.dollars(amount)} at batch prices (table of {prices.PRICES_AS_OF})"

@@ -150,6 +150,7 @@ class MonitorScreen(Screen[None]):
 
     def _on_cycle_crashed(self, error: BaseException | None) -> None:
         if isinstance(error, AuthError):
+            self.gembatch.auth_error = error
             self.paused = True
             message = f"{error}. Polling is paused; fix the key and restart gembatch."
             self._log(message)
@@ -227,7 +228,7 @@ class MonitorScreen(Screen[None]):
 
     def _note_job_event(self, event: JobUpdated) -> None:
         job = event.job
-        changed_state = states.short_name(event.previous_state) != states.short_name(job.state)
+        changed_state = states.changed(event.previous_state, job.state)
         if changed_state or event.previous_state is None:
             self._log_event(event, job.key)
         kind = states.info(job.state).kind
@@ -310,7 +311,9 @@ class MonitorScreen(Screen[None]):
     def action_show_detail(self) -> None:
         job = self.table.job_under_cursor
         if job is not None:
-            self.app.push_screen(JobDetailScreen(job, list(self.history[job.key]), self.clock))
+            self.app.push_screen(
+                JobDetailScreen(job, list(self.history[job.key]), self.clock, self.gembatch.prices)
+            )
 
     @on(DataTable.RowSelected)
     def _on_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -1,0 +1,61 @@
+"""One place that turns what went wrong into a one-line message and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from gembatch import summary
+
+EXIT_PIPE_CLOSED = 141  # what a shell reports for a program whose reader went away
+
+
+class CommandError(Exception):
+    """A command cannot go on: `str()` says why and what to do; `code` is the exit code."""
+
+    def __init__(self, message: str, code: int = summary.EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def error(message: str) -> None:
+    """Every message about a problem goes to stderr with the same prefix, on one line."""
+    print(f"gembatch: {' '.join(message.split())}", file=sys.stderr, flush=True)
+
+
+def run(command: Callable[[], int]) -> int:
+    """Run a command; map every expected failure to its documented exit code."""
+    from gembatch.config import ConfigError
+    from gembatch.gemini import AuthError, GeminiError
+    from gembatch.inputs import InputError
+    from gembatch.jobfile import JobFileError, PollerBusyError
+
+    try:
+        return int(command())
+    except CommandError as problem:
+        error(str(problem))
+        return problem.code
+    except PollerBusyError as busy:
+        error(str(busy))
+        return summary.EXIT_LOCKED
+    except (JobFileError, InputError, ConfigError) as problem:
+        error(str(problem))
+        return summary.EXIT_BAD_INPUT
+    except AuthError as problem:
+        error(str(problem))
+        return summary.EXIT_AUTH
+    except GeminiError as problem:
+        error(f"{problem}; what was done so far is recorded, run the command again to go on")
+        return summary.EXIT_SOME_FAILED
+    except KeyboardInterrupt:
+        error("interrupted; the job file is consistent, run the command again to resume")
+        return summary.EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader stopped (`| head`): say nothing more, and let no flush at exit fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE_CLOSED
+    except OSError as problem:
+        where = f"{problem.filename}: " if problem.filename else ""
+        error(f"{where}{(problem.strerror or str(problem)).lower()}")
+        return summary.EXIT_BAD_INPUT

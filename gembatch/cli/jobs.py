@@ -1,0 +1,113 @@
+"""`submit`, `cancel`, `cleanup` and `retry`: the commands that act on the server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from gembatch import summary
+from gembatch.cli.errors import CommandError
+from gembatch.cli.settings import configured
+from gembatch.formatting import plural
+from gembatch.jobfile import JobFile
+
+
+def _job_file(args: argparse.Namespace) -> JobFile:
+    return JobFile.load(Path(args.job_info))
+
+
+def with_client(job: Callable[[Any], Awaitable[int]]) -> int:
+    """Run `job(client)` and close the client; errors go to `errors.run` to be mapped."""
+    from gembatch.gemini import GeminiClient
+
+    client = GeminiClient()  # no key: AuthError, exit 5
+
+    async def go() -> int:
+        try:
+            return int(await job(client))
+        finally:
+            await client.close()
+
+    return asyncio.run(go())
+
+
+def _submitter(job_file: JobFile, client: Any, args: argparse.Namespace) -> Any:
+    from gembatch.inputs import DEFAULT_MAX_BYTES
+    from gembatch.submit import DEFAULT_MODEL, SubmitOptions, Submitter
+
+    options = SubmitOptions(
+        model=getattr(args, "model", None) or configured("model", DEFAULT_MODEL),
+        max_requests=getattr(args, "max_requests", None),
+        max_bytes=getattr(args, "max_bytes", None) or DEFAULT_MAX_BYTES,
+        force=getattr(args, "force", False),
+    )
+    return Submitter(job_file, client, options, say=lambda line: print(line, flush=True))
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    missing = [str(path) for path in args.inputs if not Path(path).is_file()]
+    if missing:  # said before anything else, the key included: nothing was sent
+        raise CommandError(f"no such input file: {', '.join(missing)}; nothing was submitted")
+    job_file = _job_file(args)
+
+    async def job(client: Any) -> int:
+        report = await _submitter(job_file, client, args).submit(list(args.inputs))
+        print(
+            f"{plural(len(report.created), 'job')} created, {len(report.adopted)} recovered, "
+            f"{plural(len(report.skipped), 'input')} skipped, "
+            f"{plural(len(report.bad_inputs), 'input')} refused"
+        )
+        return summary.EXIT_BAD_INPUT if report.bad_inputs else summary.EXIT_OK
+
+    return with_client(job)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from gembatch.manage import cancel_jobs
+
+    job_file = _job_file(args)
+    return with_client(lambda client: cancel_jobs(job_file, client, args.jobs, print))
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from gembatch.manage import plan_cleanup, run_cleanup
+
+    job_file = _job_file(args)
+
+    async def job(client: Any) -> int:
+        plan = await plan_cleanup(job_file, client, print)
+        if not plan:
+            job_file.save()
+            print("nothing to delete")
+            return summary.EXIT_OK
+        print("will delete:")
+        for item in plan:
+            print(f"  {item.record.display_name}: {', '.join(item.names)}")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise CommandError(
+                    "not deleting without confirmation; pass -y to delete without asking",
+                    summary.EXIT_SOME_FAILED,
+                )
+            answer = input(f"delete these {plural(len(plan), 'job')} and their files? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deleted")
+                return summary.EXIT_OK
+        return await run_cleanup(job_file, client, plan, print)
+
+    # A running poller cleans up finished jobs by itself; two at once would race.
+    with job_file.poller_lock():
+        return with_client(job)
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from gembatch.manage import retry_failed
+
+    job_file = _job_file(args)
+    return with_client(
+        lambda client: retry_failed(job_file, client, _submitter(job_file, client, args), print)
+    )

@@ -1,0 +1,131 @@
+"""`gembatch status`: the job file by state, with tokens and cost; no network, no lock."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from gembatch import summary
+from gembatch.cli.errors import CommandError, error
+from gembatch.cli.settings import configured, price_overrides
+from gembatch.formatting import plural
+from gembatch.jobfile import JobFile
+
+
+def load_existing(args: argparse.Namespace) -> JobFile:
+    """The job file the command is about; it must exist and hold jobs."""
+    path = Path(args.job_info)
+    job_file = JobFile.load(path)
+    if not job_file.exists:
+        raise CommandError(f"no job file at {path}; submit jobs first, or pass --job-info FILE")
+    if not job_file.records and not job_file.bad_lines:
+        raise CommandError(f"{path} holds no jobs; submit jobs first, or pass --job-info FILE")
+    return job_file
+
+
+def problems_of(job_file: JobFile) -> list[str]:
+    """Lines that do not parse, and objects that are not jobs: the file needs a look."""
+    problems = job_file.bad_line_messages()
+    strays = [r for r in job_file.records if not r.batch_name and not r.submit_id]
+    if strays:
+        problems.append(
+            f"{job_file.path}: {plural(len(strays), 'line')} with neither a batch name nor a "
+            "submit id; kept as is, fix or remove by hand"
+        )
+    return problems
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from gembatch.events import JobView
+
+    job_file = load_existing(args)
+    jobs = [JobView.of(record) for record in job_file.records]
+    totals = summary.Totals.of(jobs)
+    cost = summary.cost_of(jobs, price_overrides(configured("prices", {})))
+    problems = problems_of(job_file)
+    code = summary.EXIT_BAD_INPUT if problems else totals.exit_code()
+    if args.json:
+        print(json.dumps(_status_json(job_file, jobs, totals, cost, problems, code), indent=2))
+    else:
+        _print_groups(job_file.path, jobs, totals, args.list, job_file.clock.now())
+        if cost.line():
+            print(cost.line())
+        for message in problems:
+            error(message)
+    return code
+
+
+def _print_groups(
+    path: Path, jobs: list[Any], totals: summary.Totals, listing: bool, now: float
+) -> None:
+    from gembatch.cli.table import job_rows
+
+    print(f"{path}: {plural(totals.total, 'job')}")
+    rows = dict(zip((j.key for j in jobs), job_rows(jobs, now), strict=True))  # one alignment
+    for group in summary.GROUPS:
+        count = totals.counts[group]
+        if not count and group == "other":
+            continue
+        note = ""
+        if group == "succeeded" and totals.unsaved:
+            note += f"  ({totals.unsaved} with results not saved yet: run `gembatch poll`)"
+        if group == "succeeded" and totals.failed_rows:
+            note += (
+                f"  ({plural(totals.failed_rows, 'failed row')} in "
+                f"{plural(totals.jobs_with_failed_rows, 'job')}; see their results files)"
+            )
+        print(f"  {group:<18} {count:>6}{note}")
+        if listing:
+            for job in jobs:
+                if summary.group_of(job) == group:
+                    print(f"      {rows[job.key]}")
+
+
+def _status_json(
+    job_file: JobFile,
+    jobs: list[Any],
+    totals: summary.Totals,
+    cost: summary.Cost,
+    problems: list[str],
+    code: int,
+) -> dict[str, Any]:
+    overrides = price_overrides(configured("prices", {}))
+    return {
+        "job_file": str(job_file.path),
+        "total": totals.total,
+        "counts": {
+            group.replace(" ", "_").replace("/", "_"): n for group, n in totals.counts.items()
+        },
+        "failed_rows": totals.failed_rows,
+        "unsaved_results": totals.unsaved,
+        "prompt_tokens": cost.prompt_tokens,
+        "output_tokens": cost.output_tokens,
+        "estimated_cost_usd": round(cost.dollars, 6) if cost.priced else None,
+        "exit_code": code,
+        "problems": problems,
+        "jobs": [_job_json(job, overrides) for job in jobs],
+    }
+
+
+def _job_json(job: Any, overrides: dict) -> dict[str, Any]:
+    usage = job.raw.get("usage") if isinstance(job.raw.get("usage"), dict) else {}
+    cost = summary.job_cost(job, overrides)
+    return {
+        "input_file": job.input_file,
+        "batch_name": job.batch_name,
+        "state": job.state,
+        "group": summary.group_of(job),
+        "requests": job.request_count,
+        "done": job.done_count,
+        "failed_rows": job.failed_count,
+        "create_time": job.create_time,
+        "end_time": job.end_time,
+        "results_file": job.results_file,
+        "remote_deleted": job.remote_deleted,
+        "last_error": job.last_error,
+        "prompt_tokens": usage.get("promptTokenCount"),
+        "output_tokens": usage.get("candidatesTokenCount"),
+        "estimated_cost_usd": None if cost is None else round(cost, 6),
+    }

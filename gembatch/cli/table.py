@@ -1,0 +1,34 @@
+"""Jobs as aligned plain-text rows, for `status --list` and the plain summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gembatch import formatting
+from gembatch.events import JobView
+from gembatch.plain import progress_text
+
+
+def job_rows(jobs: Iterable[JobView], now: float) -> list[str]:
+    """Name, state, progress, duration, then the results path or why it failed."""
+    rows = []
+    for job in jobs:
+        took = formatting.duration(formatting.job_duration(job.create_time, job.end_time, now))
+        outcome = job.results_file or (job.last_error and f"! {job.last_error}") or ""
+        rows.append(
+            [
+                formatting.printable(job.label),
+                job.state_info.label,
+                progress_text(job),
+                took,
+                formatting.printable(outcome),
+            ]
+        )
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
+        + ("  " + row[4] if row[4] else "")
+        for row in rows
+    ]

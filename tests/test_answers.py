@@ -1,0 +1,325 @@
+"""Every answer can be trusted: exit codes, one-line messages for bad input, plain mode
+for logs, and the command line (issue: every answer can be trusted)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gembatch import __version__, summary
+from gembatch.cli.parser import CODES
+from gembatch.clock import FrozenClock
+from gembatch.demo import seed_jobs, write_input
+from gembatch.engine import Engine
+from gembatch.jobfile import JobFile
+from gembatch.plain import PlainPrinter
+from gembatch.simulator import JobPlan, SimulatorServer
+from tests.conftest import GEMBATCH, cli_env, make_client, unprivileged
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def gembatch(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*prefix, *GEMBATCH, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def assert_one_line_messages(result: subprocess.CompletedProcess[str]) -> None:
+    """No traceback; every problem is one line that starts `gembatch: `."""
+    assert "Traceback" not in result.stderr + result.stdout
+    for line in result.stderr.splitlines():
+        assert line.startswith("gembatch: "), result.stderr
+    assert result.returncode in CODES
+
+
+def seed(sim: SimulatorServer, folder: Path, jobs: list[tuple[str, int]]) -> JobFile:
+    async def go() -> JobFile:
+        client = make_client(sim)
+        try:
+            return await seed_jobs(client, folder, jobs)
+        finally:
+            await client.close()
+
+    return asyncio.run(go())
+
+
+# --- exit codes ---------------------------------------------------------------------------
+def test_readme_help_and_code_agree_on_every_exit_code() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = dict(re.findall(r"^\| (\d+) \| (.+) \|$", readme, re.MULTILINE))
+    assert sorted(int(code) for code in table) == sorted(CODES)
+    codes = {
+        "status": {0, 1, 2, 4, 130, 141},
+        "poll": {0, 1, 2, 3, 4, 5, 130},
+        "cancel": {0, 1, 4, 5, 130},
+    }
+    for command, expected in codes.items():
+        shown = subprocess.run(
+            [*GEMBATCH, command, "--help"], capture_output=True, text=True, check=True
+        ).stdout
+        listed = {int(c) for c in re.findall(r"^\s+(\d+)  ", shown.split("exit codes:")[1], re.M)}
+        assert listed == expected, command
+        assert "example:" in shown and shown.startswith("usage: gembatch " + command)
+
+
+def test_ctrl_c_and_sigterm_exit_130_with_the_file_consistent(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    seed(sim, tmp_path, [("a.jsonl", 2)])
+    poller = subprocess.Popen(
+        [*GEMBATCH, "poll", "--plain", "--interval", "1"],
+        cwd=tmp_path,
+        env=cli_env(sim),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert poller.stdout is not None and "loaded 1 job" in poller.stdout.readline()
+    poller.send_signal(signal.SIGTERM)
+    _, err = poller.communicate(timeout=60)
+    assert poller.returncode == summary.EXIT_INTERRUPTED
+    assert err.strip().startswith("gembatch: stopped; the job file is consistent")
+    assert JobFile.load(tmp_path / "job-info.jsonl").bad_lines == []
+
+
+def test_cancel_with_a_rejected_key_exits_5(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    seed(sim, tmp_path, [("a.jsonl", 2)])
+    sim.scenario.api_key = "another-key"
+    result = gembatch("cancel", "batch/a.jsonl", cwd=tmp_path, env=cli_env(sim))
+    assert result.returncode == summary.EXIT_AUTH, result.stdout + result.stderr
+    assert_one_line_messages(result)
+
+
+def test_results_not_on_disk_are_not_done(sim: SimulatorServer, tmp_path: Path) -> None:
+    """`results/` is a file, so nothing can be saved: not 0, and the remote is kept."""
+    seed(sim, tmp_path, [("a.jsonl", 2)])
+    (tmp_path / "batch/results").write_text("in the way")
+    result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
+    assert result.returncode == summary.EXIT_IN_PROGRESS, result.stdout + result.stderr
+    assert sim.store.batches and not sim.store.deletions
+    assert gembatch("status", cwd=tmp_path).returncode == summary.EXIT_IN_PROGRESS
+
+
+# --- bad input: one line, never a traceback ---------------------------------------------
+BAD_FILES = {
+    "garbage": b"\x00\xff\xfe binary \x89PNG\r\n\x1a\n",
+    "empty object": b"{}\n",
+    "lone surrogate": b'{"input_file": "a\\ud800.jsonl", "batch": {"name": "batches/x1"}}\n',
+    "null stats": b'{"input_file": "a.jsonl", "batch": {"name": "batches/x2"}, '
+    b'"stats": {"succeeded": null, "failed": "many"}}\n',
+    "nul in input": b'{"input_file": "a\\u0000.jsonl", "batch": {"name": "batches/x3", '
+    b'"state": "JOB_STATE_SUCCEEDED"}}\n',
+    "deep nesting": b"[" * 200_000 + b"\n",
+    "huge integer": b'{"count": ' + b"9" * 5000 + b"}\n",
+    "wrong types": b'{"input_file": 7, "batch": {"name": "batches/x4", "create_time": 5, '
+    b'"state": ["x"]}, "usage": {"promptTokenCount": "lots"}, "results_file": 3}\n',
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_malformed_job_files_get_one_line_and_keep_every_byte(
+    sim: SimulatorServer, tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / "job-info.jsonl"
+    path.write_bytes(BAD_FILES[name])
+    for command in (("status",), ("status", "--json"), ("poll", "--once")):
+        result = gembatch(*command, cwd=tmp_path, env=cli_env(sim))
+        assert_one_line_messages(result)
+        assert result.returncode in (summary.EXIT_BAD_INPUT, summary.EXIT_IN_PROGRESS), (
+            command,
+            result.stderr,
+        )
+    assert path.read_bytes() == BAD_FILES[name]
+
+
+def test_a_lone_surrogate_does_not_stop_rewrites(sim: SimulatorServer, tmp_path: Path) -> None:
+    """Results are saved, and the record with `\\ud800` is written back, escaped."""
+    job_file = seed(sim, tmp_path, [("a.jsonl", 2)])
+    job_file.records[0].raw["note"] = "\ud800"
+    job_file.save()
+    result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
+    assert result.returncode == summary.EXIT_OK, result.stderr
+    (record,) = JobFile.load(tmp_path / "job-info.jsonl").records
+    assert record.remote_deleted and record.data["note"] == "\ud800"
+
+
+@pytest.mark.parametrize("lock", ["job-info.jsonl.lock", "job-info.jsonl.poll.lock"])
+def test_lock_files_that_are_folders(sim: SimulatorServer, tmp_path: Path, lock: str) -> None:
+    seed(sim, tmp_path, [("a.jsonl", 2)])
+    (tmp_path / lock).unlink(missing_ok=True)
+    (tmp_path / lock).mkdir()
+    result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
+    assert_one_line_messages(result)
+    assert f"cannot open the lock file {tmp_path / lock}" in result.stderr + result.stdout
+    assert result.returncode == summary.EXIT_BAD_INPUT
+
+
+def test_another_users_lock_file(sim: SimulatorServer, tmp_path: Path) -> None:
+    """After a `sudo` run left root-owned lock files, an ordinary user gets one line."""
+    seed(sim, tmp_path, [("a.jsonl", 2)])
+    lock = tmp_path / "job-info.jsonl.poll.lock"
+    lock.write_text("")
+    lock.chmod(0o400)
+    result = gembatch(
+        "poll", "--once", cwd=tmp_path, env=cli_env(sim), prefix=tuple(unprivileged())
+    )
+    assert_one_line_messages(result)
+    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert "remove it while no gembatch runs" in result.stderr
+
+
+def test_status_json_into_head_is_quiet(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"input_file": f"{n}.jsonl", "batch": {"name": f"batches/{n}"}})
+        for n in range(3000)
+    ]
+    (tmp_path / "job-info.jsonl").write_text("\n".join(lines) + "\n")
+    result = subprocess.run(
+        f"{shutil.which('python3') or sys.executable} -m gembatch status --json | head -n 2",
+        shell=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.splitlines()[0] == "{"
+    assert result.stderr == ""
+
+
+def test_a_full_disk_is_called_a_full_disk(sim: SimulatorServer, tmp_path: Path) -> None:
+    """Not "cannot reach 127.0.0.1 ... will retry": the results folder has no room."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare to mount a tiny tmpfs in a private namespace")
+    sim.scenario.default_plan = JobPlan(0, 0, response_bytes=4000)
+    seed(sim, tmp_path, [("a.jsonl", 30)])
+    results = tmp_path / "batch/results"
+    results.mkdir(parents=True)
+    script = f"mount -t tmpfs -o size=64k tmpfs {results} && exec {' '.join(GEMBATCH)} poll --once"
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        cwd=tmp_path,
+        env=cli_env(sim),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if "mount" in result.stderr and "permission" in result.stderr.lower():
+        pytest.skip("this machine does not allow a private mount")
+    assert "no space left on device" in result.stdout
+    assert "cannot reach" not in result.stdout
+    assert result.returncode == summary.EXIT_IN_PROGRESS
+    assert sim.store.batches and not sim.store.deletions
+
+
+# --- plain mode ---------------------------------------------------------------------------
+def test_plain_poll_ends_by_itself_with_a_summary(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.plans = [("batch/bad.jsonl", JobPlan(0, 0, outcome="FAILED"))]
+    seed(sim, tmp_path, [("good.jsonl", 2), ("bad.jsonl", 2)])
+    result = gembatch("poll", "--plain", "--interval", "1", cwd=tmp_path, env=cli_env(sim))
+    assert result.returncode == summary.EXIT_SOME_FAILED
+    out = result.stdout
+    assert out.count("all jobs are done") == 1
+    summary_lines = out.splitlines()[-3:]
+    assert "summary: 2 jobs (1 succeeded, 1 failed)" in summary_lines[0]
+    assert "✘ batch/bad.jsonl: Simulated job failure. (code 13)" in summary_lines[1]
+
+
+async def test_plain_mode_prints_changes_not_progress(sim: SimulatorServer, tmp_path: Path) -> None:
+    """Five running jobs over five cycles of progress print no line per job per cycle."""
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    job_file = await seed_jobs(make_client(sim), tmp_path, [(f"{n}.jsonl", 50) for n in range(5)])
+    clock = FrozenClock(time.time())
+    out = io.StringIO()
+    printer = PlainPrinter(out, clock)
+    engine = Engine(JobFile.load(job_file.path, clock), make_client(sim), emit=printer)
+    engine.announce()
+    for _ in range(5):
+        sim.store.clock = lambda: time.time() + 600  # jobs move on between cycles
+        await engine.run_cycle()
+        clock.advance(30)
+    assert engine.job_file.records[0].data["stats"]["succeeded"] > 0  # progress was made
+    assert out.getvalue().splitlines() == out.getvalue().splitlines()[:1]  # "loaded" only
+    clock.advance(600)  # ten quiet minutes: one heartbeat
+    await engine.run_cycle()
+    assert "checked 5 jobs; next poll in 30s" in out.getvalue().splitlines()[-1]
+
+
+def test_control_characters_in_names_are_shown_escaped(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    seed(sim, tmp_path, [("a.jsonl", 1)])
+    path = tmp_path / "job-info.jsonl"
+    record = json.loads(path.read_text())
+    record["input_file"] = "batch/\x1b[31mred\x07.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    result = gembatch("poll", "--once", "--plain", cwd=tmp_path, env=cli_env(sim))
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "batch/\\x1b[31mred\\x07.jsonl" in result.stdout
+
+
+# --- the command line ---------------------------------------------------------------------
+def test_version_and_job_info_after_the_command(tmp_path: Path) -> None:
+    assert gembatch("--version", cwd=tmp_path).stdout.strip() == f"gembatch {__version__}"
+    (tmp_path / "jobs.jsonl").write_text(
+        json.dumps({"input_file": "a.jsonl", "batch": {"name": "batches/1"}}) + "\n"
+    )
+    after = gembatch("status", "--job-info", "jobs.jsonl", cwd=tmp_path)
+    before = gembatch("--job-info", "jobs.jsonl", "status", cwd=tmp_path)
+    assert after.stdout == before.stdout and after.stdout.startswith("jobs.jsonl: 1 job\n")
+
+
+def test_submit_names_a_missing_input_before_a_missing_key(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    write_input(tmp_path / "ok.jsonl", 1)
+    result = gembatch("submit", "ok.jsonl", "nope.jsonl", cwd=tmp_path, env=env)
+    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert result.stderr == ("gembatch: no such input file: nope.jsonl; nothing was submitted\n")
+
+
+def test_status_list_is_aligned_with_durations_and_reasons(tmp_path: Path) -> None:
+    records = [
+        {
+            "input_file": "batch/a-long-name.jsonl",
+            "batch": {
+                "name": "batches/1",
+                "state": "JOB_STATE_FAILED",
+                "create_time": "2026-01-01T10:00:00+00:00",
+                "end_time": "2026-01-01T10:05:00+00:00",
+            },
+            "last_error": "Quota exceeded. (code 8)",
+        },
+        {
+            "input_file": "b.jsonl",
+            "batch": {
+                "name": "batches/2",
+                "state": "JOB_STATE_SUCCEEDED",
+                "create_time": "2026-01-01T10:00:00+00:00",
+                "end_time": "2026-01-01T11:00:30+00:00",
+            },
+            "results_file": "results/b.jsonl",
+            "remote_deleted_at": "2026-01-01T11:01:00+00:00",
+        },
+    ]
+    (tmp_path / "job-info.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    lines = gembatch("status", "--list", cwd=tmp_path).stdout.splitlines()
+    b_row = next(line for line in lines if "b.jsonl" in line)
+    a_row = next(line for line in lines if "a-long-name" in line)
+    assert "1h 00m 30s" in b_row and b_row.endswith("results/b.jsonl")
+    assert "5m 00s" in a_row and a_row.endswith("! Quota exceeded. (code 8)")
+    assert a_row.index("failed") == b_row.index("succeeded")  # one column for the state

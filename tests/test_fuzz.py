@@ -1,0 +1,163 @@
+"""Generated job files, valid and broken in every way we know of, through load, `status`,
+`status --json` and one poll cycle against the simulator: no traceback, documented exit
+codes only, one-line messages, and every byte of the file still there."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gembatch.cli import main
+from gembatch.cli.parser import CODES
+from gembatch.simulator import SimulatorServer
+from tests.conftest import API_KEY
+
+STATES = [
+    "JOB_STATE_SUCCEEDED",
+    "JOB_STATE_FAILED",
+    "JOB_STATE_CANCELLED",
+    "JOB_STATE_EXPIRED",
+    "BATCH_STATE_RUNNING",
+    "BATCH_STATE_PENDING",
+    "BATCH_STATE_SOMETHING_NEW",
+    "",
+]
+TIMES = ["2026-01-01T10:00:00+00:00", "2026-01-01T10:00:00.123Z", "yesterday", ""]
+# Every character, lone surrogates, NULs and terminal escapes included.
+text = st.text(st.characters(exclude_categories=()), max_size=12)
+anything = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def maybe(values: st.SearchStrategy) -> st.SearchStrategy:
+    """Mostly the right kind of value, sometimes anything at all."""
+    return st.one_of(values, values, anything)
+
+
+batch = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": maybe(st.from_regex(r"batches/[a-z0-9]{1,8}", fullmatch=True)),
+        "state": maybe(st.sampled_from(STATES)),
+        "create_time": maybe(st.sampled_from(TIMES)),
+        "end_time": maybe(st.sampled_from(TIMES)),
+        "model": maybe(st.sampled_from(["models/gemini-2.5-flash", "models/unknown"])),
+        "dest": maybe(st.fixed_dictionaries({"file_name": st.just("files/out1")})),
+    },
+)
+counts = st.dictionaries(st.sampled_from(["succeeded", "failed", "pending", "total"]), anything)
+usage = st.dictionaries(
+    st.sampled_from(["promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount"]),
+    maybe(st.integers(0, 10**7)),
+)
+record = st.fixed_dictionaries(
+    {},
+    optional={
+        "input_file": maybe(text),
+        "count": maybe(st.integers(-5, 10**6)),
+        "job_name": maybe(st.from_regex(r"batches/[a-z0-9]{1,8}", fullmatch=True)),
+        "final_state": maybe(st.sampled_from(STATES)),
+        "completed_at": maybe(st.sampled_from(TIMES)),
+        "submit_id": maybe(st.from_regex(r"[0-9a-f]{12}", fullmatch=True)),
+        "batch": maybe(batch),
+        "stats": maybe(counts),
+        "usage": maybe(usage),
+        "results_file": maybe(text),
+        "remote_deleted_at": maybe(st.sampled_from(TIMES)),
+        "missing_since": maybe(st.sampled_from(TIMES)),
+        "last_error": maybe(text),
+        "unknown_field": anything,
+    },
+)
+line = st.one_of(
+    record.map(lambda r: json.dumps(r).encode()),
+    record.map(lambda r: json.dumps(r, ensure_ascii=False).encode("utf-8", "surrogatepass")),
+    st.binary(max_size=30),
+    st.integers(1, 3000).map(lambda depth: b"[" * depth),
+    st.integers(4000, 6000).map(lambda digits: b'{"count": ' + b"7" * digits + b"}"),
+    st.sampled_from([b"", b"   ", b"null", b"[]", b'"text"', b"{", b"{}"]),
+)
+ending = st.sampled_from([b"\n", b"\n", b"\r\n", b"\r"])
+job_files = st.tuples(
+    st.booleans(), st.lists(st.tuples(line, ending), max_size=6), st.booleans()
+).map(
+    lambda parts: (
+        (b"\xef\xbb\xbf" if parts[0] else b"")
+        + b"".join(body + end for body, end in parts[1])
+        + (b"" if parts[2] else b"\n")
+    )
+)
+
+
+def run(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def check(code: int, err: str, path: Path) -> None:
+    assert code in CODES, (code, err)
+    for message in err.splitlines():
+        assert message.startswith("gembatch: "), err
+    if code == 4 and err:
+        assert str(path) in err or "no jobs" in err or "lock" in err, err
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> Iterator[Iterator[Path]]:
+    def fresh() -> Iterator[Path]:
+        for number in range(1_000_000):
+            folder = tmp_path / str(number)
+            folder.mkdir()
+            yield folder
+
+    yield fresh()
+
+
+@settings(
+    max_examples=1500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=job_files)
+def test_status_survives_any_job_file(folders: Iterator[Path], data: bytes) -> None:
+    path = next(folders) / "job-info.jsonl"
+    path.write_bytes(data)
+    for argv in (["status"], ["status", "--json"], ["status", "--list"]):
+        code, out, err = run(["--job-info", str(path), *argv])
+        check(code, err, path)
+        if argv[-1] == "--json" and code != 4:
+            assert json.loads(out)["exit_code"] == code
+    assert path.read_bytes() == data
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=job_files)
+def test_a_poll_cycle_survives_any_job_file(
+    folders: Iterator[Path], sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch, data: bytes
+) -> None:
+    """The simulator knows none of these jobs: one cycle sees one 404 each, which is
+    not enough to change a record, so the file must come out byte for byte."""
+    monkeypatch.setenv("GEMINI_API_KEY", API_KEY)
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", sim.base_url)
+    path = next(folders) / "job-info.jsonl"
+    path.write_bytes(data)
+    code, _out, err = run(["--job-info", str(path), "poll", "--once", "--plain"])
+    check(code, err, path)
+    assert path.read_bytes() == data
+    assert not sim.store.deletions
