@@ -36,6 +36,7 @@ from gembatch.events import (
     ResultsMerged,
     ResultsSaved,
 )
+from gembatch.formatting import plural
 from gembatch.gemini import (
     AuthError,
     GeminiClient,
@@ -118,7 +119,7 @@ class Engine:
         orphans = [r for r in self.job_file.records if not r.batch_name]
         if orphans:
             problems.append(
-                f"{self.job_file.path}: {len(orphans)} record(s) have no batch name (an "
+                f"{self.job_file.path}: {plural(len(orphans), 'record')} without a batch name (an "
                 "interrupted submit?); run `gembatch submit` again to reconcile them"
             )
         self.emit(JobsLoaded(tuple(self.views()), tuple(problems)))

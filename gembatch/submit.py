@@ -19,6 +19,7 @@ from pathlib import Path
 import filelock
 
 from gembatch import formatting
+from gembatch.formatting import plural
 from gembatch.gemini import GeminiClient, NotFoundError
 from gembatch.inputs import DEFAULT_MAX_BYTES, InputError, InputPlan, plan_input, write_parts
 from gembatch.jobfile import JobFile, JobRecord
@@ -158,7 +159,7 @@ class Submitter:
                     orphans.append((record, lock))
         if not orphans:
             return
-        self.say(f"finishing {len(orphans)} interrupted submission(s)")
+        self.say(f"finishing {plural(len(orphans), 'interrupted submission')}")
         remote = await self._marked_jobs()
         try:
             for record, _ in orphans:

@@ -323,3 +323,30 @@ def test_status_list_is_aligned_with_durations_and_reasons(tmp_path: Path) -> No
     assert "1h 00m 30s" in b_row and b_row.endswith("results/b.jsonl")
     assert "5m 00s" in a_row and a_row.endswith("! Quota exceeded. (code 8)")
     assert a_row.index("failed") == b_row.index("succeeded")  # one column for the state
+
+
+def test_a_read_only_folder_gets_one_line(sim: SimulatorServer, tmp_path: Path) -> None:
+    """Errno 30 (a read-only mount) is said in one line, and nothing remote goes."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare to remount a folder read-only privately")
+    seed(sim, tmp_path, [("a.jsonl", 2)])
+    before = (tmp_path / "job-info.jsonl").read_bytes()
+    script = (
+        f"mount --bind {tmp_path} {tmp_path} && mount -o remount,bind,ro {tmp_path} "
+        f"&& exec {' '.join(GEMBATCH)} poll --once"
+    )
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        cwd=tmp_path,
+        env=cli_env(sim),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if "mount:" in result.stderr:
+        pytest.skip(f"this machine does not allow a private remount: {result.stderr.strip()}")
+    assert_one_line_messages(result)
+    assert "read-only file system" in result.stderr
+    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert (tmp_path / "job-info.jsonl").read_bytes() == before
+    assert sim.store.batches and not sim.store.deletions

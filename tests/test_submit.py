@@ -97,7 +97,7 @@ def test_bad_line_is_named_and_nothing_from_that_file_is_sent(
         handle.write('{"key": "x", "request": {"contents": "not a list"}}\n')
     result = gembatch("submit", "bad.jsonl", "good.jsonl", cwd=tmp_path, sim=sim)
     assert result.returncode == summary.EXIT_BAD_INPUT
-    assert 'bad.jsonl:4: a request needs "contents"' in result.stdout
+    assert result.stderr.startswith('gembatch: bad.jsonl:4: a request needs "contents"')
     records = JobFile.load(tmp_path / "job-info.jsonl").records
     assert [r.input_file for r in records] == ["good.jsonl"]
     assert len(sim.store.batches) == 1
@@ -263,7 +263,8 @@ def test_cancel_by_input_file(sim: SimulatorServer, tmp_path: Path) -> None:
     states_now = sorted(sim.store.state_of(b) for b in sim.store.batches.values())
     assert states_now == ["CANCELLED", "RUNNING"]
     unknown = gembatch("cancel", "batch/nope.jsonl", cwd=tmp_path, sim=sim)
-    assert unknown.returncode == summary.EXIT_BAD_INPUT and "no job named" in unknown.stdout
+    assert unknown.returncode == summary.EXIT_BAD_INPUT
+    assert unknown.stderr == "gembatch: no job named 'batch/nope.jsonl' in job-info.jsonl\n"
 
 
 def test_retry_fills_the_merged_results(sim: SimulatorServer, tmp_path: Path) -> None:

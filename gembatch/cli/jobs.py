@@ -10,10 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from gembatch import summary
-from gembatch.cli.errors import CommandError
+from gembatch.cli.errors import CommandError, error
 from gembatch.cli.settings import configured
 from gembatch.formatting import plural
 from gembatch.jobfile import JobFile
+
+
+def say(line: str) -> None:
+    """Progress to stdout; a problem (`error: ...`) to stderr with the one prefix."""
+    if line.startswith("error: "):
+        error(line.removeprefix("error: "))
+    else:
+        print(line, flush=True)
 
 
 def _job_file(args: argparse.Namespace) -> JobFile:
@@ -45,7 +53,7 @@ def _submitter(job_file: JobFile, client: Any, args: argparse.Namespace) -> Any:
         max_bytes=getattr(args, "max_bytes", None) or DEFAULT_MAX_BYTES,
         force=getattr(args, "force", False),
     )
-    return Submitter(job_file, client, options, say=lambda line: print(line, flush=True))
+    return Submitter(job_file, client, options, say=say)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -70,7 +78,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     from gembatch.manage import cancel_jobs
 
     job_file = _job_file(args)
-    return with_client(lambda client: cancel_jobs(job_file, client, args.jobs, print))
+    return with_client(lambda client: cancel_jobs(job_file, client, args.jobs, say))
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
@@ -79,7 +87,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     job_file = _job_file(args)
 
     async def job(client: Any) -> int:
-        plan = await plan_cleanup(job_file, client, print)
+        plan = await plan_cleanup(job_file, client, say)
         if not plan:
             job_file.save()
             print("nothing to delete")
@@ -97,7 +105,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing deleted")
                 return summary.EXIT_OK
-        return await run_cleanup(job_file, client, plan, print)
+        return await run_cleanup(job_file, client, plan, say)
 
     # A running poller cleans up finished jobs by itself; two at once would race.
     with job_file.poller_lock():
@@ -109,5 +117,5 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
     job_file = _job_file(args)
     return with_client(
-        lambda client: retry_failed(job_file, client, _submitter(job_file, client, args), print)
+        lambda client: retry_failed(job_file, client, _submitter(job_file, client, args), say)
     )
