@@ -96,7 +96,9 @@ class Engine:
         self.saver = ResultsSaver(self.base, client, self.options.results_folder, self.clock.iso)
         self._check_slots = asyncio.Semaphore(self.options.concurrency)
         self._download_slots = asyncio.Semaphore(self.options.downloads)
-        self._not_found: dict[str, int] = {}
+        # key -> (404s or 403s in a row, the cycle of the last): counted once per cycle,
+        # so two records of one job (a hand-copied line) cannot confirm each other.
+        self._not_found: dict[str, tuple[int, int]] = {}
         # Jobs this run has seen the server call finished: the only ones it may delete.
         self._confirmed: set[str] = set()
         self._forbidden: list[JobRecord] = []
@@ -297,8 +299,10 @@ class Engine:
         return None
 
     def _on_not_found(self, record: JobRecord, how: str = "not found (404)") -> None:
-        count = self._not_found.get(record.key, 0) + 1
-        self._not_found[record.key] = count
+        count, cycle = self._not_found.get(record.key, (0, 0))
+        if cycle != self.cycles:
+            count += 1
+        self._not_found[record.key] = (count, self.cycles)
         if count < NOT_FOUND_CONFIRMATIONS:
             self._fail(
                 f"{record.display_name}: the server answered {record.batch_name} {how}; "
@@ -307,15 +311,12 @@ class Engine:
             )
             return
         if record.is_terminal and self.saver.adopt(record, self.job_file.records):
-            # Finished, results already on disk from an earlier run, remote gone.
-            record.raw["remote_deleted_at"] = self.clock.iso()
-            self._changed(record)
-            return
+            self._changed(record)  # results an earlier run saved but did not record
         if lifecycle.awaits_cleanup(record, self.base):
-            # Finished with nothing left to save, and gone: an earlier run deleted it
-            # and was stopped before it could write that down.
-            record.raw["remote_deleted_at"] = self.clock.iso()
-            self._changed(record)
+            # Finished, nothing left to save, and the job gone: an earlier run deleted it
+            # and was stopped before it could write that down (or before its files went).
+            # Gone is the server's word that it is finished: what is left of it may go.
+            self._confirmed.add(record.key)
             return
         if record.legacy_finished:  # the earlier tool saw it finish and cleaned it up
             record.raw["remote_deleted_at"] = self.clock.iso()

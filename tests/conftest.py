@@ -16,7 +16,11 @@ import pytest
 import time_machine
 from textual.pilot import Pilot
 
+from gembatch.demo import seed_jobs
+from gembatch.engine import Engine, EngineOptions
+from gembatch.events import Event
 from gembatch.gemini import GeminiClient, RetryPolicy
+from gembatch.jobfile import JobFile
 from gembatch.simulator import JobPlan, Scenario, SimulatorServer
 
 API_KEY = "test-key-7f3a9c"
@@ -122,6 +126,28 @@ def unprivileged() -> list[str]:
     except (OSError, subprocess.SubprocessError):
         pytest.skip("running as root and cannot drop CAP_DAC_OVERRIDE with setpriv")
     return prefix
+
+
+def seed(sim: SimulatorServer, folder: Path, jobs: list[tuple[str, int]]) -> JobFile:
+    """Inputs under `folder/batch/`, submitted to `sim`, recorded in the job file."""
+
+    async def go() -> JobFile:
+        client = make_client(sim)
+        try:
+            return await seed_jobs(client, folder, jobs)
+        finally:
+            await client.close()
+
+    return asyncio.run(go())
+
+
+def engine_for(
+    sim: SimulatorServer, job_file: JobFile, **options: object
+) -> tuple[Engine, list[Event]]:
+    """An engine on `job_file` that polls `sim` fast, and the events it emits."""
+    events: list[Event] = []
+    opts = EngineOptions(interval_s=0.01, **options)  # type: ignore[arg-type]
+    return Engine(job_file, make_client(sim), opts, emit=events.append), events
 
 
 GEMBATCH = [sys.executable, "-m", "gembatch"]

@@ -3,7 +3,6 @@ for logs, and the command line (issue: every answer can be trusted)."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import os
@@ -25,7 +24,7 @@ from gembatch.engine import Engine
 from gembatch.jobfile import JobFile
 from gembatch.plain import PlainPrinter
 from gembatch.simulator import JobPlan, SimulatorServer
-from tests.conftest import GEMBATCH, cli_env, make_client, unprivileged
+from tests.conftest import GEMBATCH, cli_env, make_client, seed, unprivileged
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,15 +45,19 @@ def assert_one_line_messages(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode in CODES
 
 
-def seed(sim: SimulatorServer, folder: Path, jobs: list[tuple[str, int]]) -> JobFile:
-    async def go() -> JobFile:
-        client = make_client(sim)
-        try:
-            return await seed_jobs(client, folder, jobs)
-        finally:
-            await client.close()
-
-    return asyncio.run(go())
+def in_private_mount(
+    mount: str, sim: SimulatorServer, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """`gembatch poll --once` after `mount`, in a mount namespace of its own."""
+    script = f"{mount} && exec {' '.join(GEMBATCH)} poll --once"
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        cwd=cwd,
+        env=cli_env(sim),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 # --- exit codes ---------------------------------------------------------------------------
@@ -210,15 +213,7 @@ def test_a_full_disk_is_called_a_full_disk(sim: SimulatorServer, tmp_path: Path)
     seed(sim, tmp_path, [("a.jsonl", 30)])
     results = tmp_path / "batch/results"
     results.mkdir(parents=True)
-    script = f"mount -t tmpfs -o size=64k tmpfs {results} && exec {' '.join(GEMBATCH)} poll --once"
-    result = subprocess.run(
-        ["unshare", "-m", "sh", "-c", script],
-        cwd=tmp_path,
-        env=cli_env(sim),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = in_private_mount(f"mount -t tmpfs -o size=64k tmpfs {results}", sim, tmp_path)
     if "mount" in result.stderr and "permission" in result.stderr.lower():
         pytest.skip("this machine does not allow a private mount")
     assert "no space left on device" in result.stdout
@@ -331,18 +326,8 @@ def test_a_read_only_folder_gets_one_line(sim: SimulatorServer, tmp_path: Path) 
         pytest.skip("needs root and unshare to remount a folder read-only privately")
     seed(sim, tmp_path, [("a.jsonl", 2)])
     before = (tmp_path / "job-info.jsonl").read_bytes()
-    script = (
-        f"mount --bind {tmp_path} {tmp_path} && mount -o remount,bind,ro {tmp_path} "
-        f"&& exec {' '.join(GEMBATCH)} poll --once"
-    )
-    result = subprocess.run(
-        ["unshare", "-m", "sh", "-c", script],
-        cwd=tmp_path,
-        env=cli_env(sim),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    mount = f"mount --bind {tmp_path} {tmp_path} && mount -o remount,bind,ro {tmp_path}"
+    result = in_private_mount(mount, sim, tmp_path)
     if "mount:" in result.stderr:
         pytest.skip(f"this machine does not allow a private remount: {result.stderr.strip()}")
     assert_one_line_messages(result)

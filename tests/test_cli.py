@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import shutil
@@ -13,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from gembatch import summary
-from gembatch.demo import seed_jobs
 from gembatch.jobfile import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
-from tests.conftest import API_KEY, GEMBATCH, cli_env, make_client, read_jsonl
+from tests.conftest import API_KEY, GEMBATCH, cli_env, read_jsonl, seed
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "job-info.jsonl.example"
 
@@ -27,17 +25,6 @@ def gembatch(
     return subprocess.run(
         [*GEMBATCH, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
-
-
-def seed(sim: SimulatorServer, folder: Path, jobs: list[tuple[str, int]]) -> JobFile:
-    async def go() -> JobFile:
-        client = make_client(sim)
-        try:
-            return await seed_jobs(client, folder, jobs)
-        finally:
-            await client.close()
-
-    return asyncio.run(go())
 
 
 # --- status -------------------------------------------------------------------------------

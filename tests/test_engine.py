@@ -11,7 +11,7 @@ import pytest
 
 from gembatch import states
 from gembatch.demo import seed_jobs
-from gembatch.engine import Engine, EngineOptions
+from gembatch.engine import Engine
 from gembatch.events import (
     CycleFinished,
     Event,
@@ -24,17 +24,9 @@ from gembatch.gemini import AuthError
 from gembatch.jobfile import JobFile, JobRecord
 from gembatch.results import results_path_for
 from gembatch.simulator import FaultRule, Faults, JobPlan, SimulatorServer
-from tests.conftest import make_client, read_jsonl
+from tests.conftest import engine_for, make_client, read_jsonl
 
 OUTCOMES = ["SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"]
-
-
-def engine_for(
-    sim: SimulatorServer, job_file: JobFile, **options: object
-) -> tuple[Engine, list[Event]]:
-    events: list[Event] = []
-    opts = EngineOptions(interval_s=0.01, **options)  # type: ignore[arg-type]
-    return Engine(job_file, make_client(sim), opts, emit=events.append), events
 
 
 async def run_until_done(engine: Engine, max_cycles: int = 50) -> int:
@@ -333,7 +325,7 @@ def test_records_without_batch_name_are_reported(tmp_path: Path) -> None:
     )
     engine.announce()
     (loaded,) = events
-    assert any("no batch name" in p for p in loaded.problems)  # type: ignore[attr-defined]
+    assert any("without a batch name" in p for p in loaded.problems)  # type: ignore[attr-defined]
     assert engine.all_done()  # nothing for the poller to wait on
     assert isinstance(JobFile.load(path).records[0], JobRecord)
 

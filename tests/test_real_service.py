@@ -16,13 +16,12 @@ import pytest
 from gembatch import summary
 from gembatch.clock import FrozenClock
 from gembatch.demo import MODEL, seed_jobs, write_input
-from gembatch.engine import Engine, EngineOptions
-from gembatch.events import Event, OutputExpiring, PollFailed, ResultsSaved
+from gembatch.events import OutputExpiring, PollFailed, ResultsSaved
 from gembatch.gemini import AuthError, GeminiClient
 from gembatch.jobfile import JobFile, JobFileError, JobRecord, PollerBusyError
 from gembatch.simulator import FaultRule, Faults, JobPlan, SimulatorServer
 from gembatch.submit import SubmitOptions, Submitter
-from tests.conftest import API_KEY, GEMBATCH, cli_env, make_client, read_jsonl
+from tests.conftest import API_KEY, GEMBATCH, cli_env, engine_for, make_client, read_jsonl
 
 HOUR = 3600.0
 
@@ -31,14 +30,6 @@ def gembatch(*args: str, cwd: Path, sim: SimulatorServer) -> subprocess.Complete
     return subprocess.run(
         [*GEMBATCH, *args], cwd=cwd, env=cli_env(sim), capture_output=True, text=True, timeout=120
     )
-
-
-def engine_for(
-    sim: SimulatorServer, job_file: JobFile, **options: object
-) -> tuple[Engine, list[Event]]:
-    events: list[Event] = []
-    opts = EngineOptions(interval_s=0.01, **options)  # type: ignore[arg-type]
-    return Engine(job_file, make_client(sim), opts, emit=events.append), events
 
 
 def frozen_simulator(sim: SimulatorServer) -> FrozenClock:
@@ -375,3 +366,23 @@ async def test_output_expiry_comes_from_the_file(sim: SimulatorServer, tmp_path:
     clock.advance(3 * HOUR)  # 7 h left: inside the 8 h warning
     await engine.run_cycle()
     assert [e.job.input_file for e in events if isinstance(e, OutputExpiring)] == ["batch/a.jsonl"]
+
+
+async def test_files_left_by_a_cleanup_cut_short_are_deleted(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """A run deleted the batch job and was killed before its files went: the next run
+    sees the job gone (twice), and deletes what is left of it."""
+    job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 3)])
+    keeper, _ = engine_for(sim, job_file, keep_remote=True)
+    await keeper.run_cycle()
+    keeper.close()
+    sim.store.delete_batch(str(job_file.records[0].batch_name).split("/")[1])
+    assert len(sim.store.files) == 2  # the uploaded input and the output are left
+    engine, _ = engine_for(sim, JobFile.load(job_file.path))
+    await engine.run_cycle()
+    await engine.run_cycle()
+    engine.close()
+    (record,) = JobFile.load(job_file.path).records
+    assert record.remote_deleted and not record.missing
+    assert sim.store.files == {}
