@@ -335,3 +335,66 @@ def test_a_read_only_folder_gets_one_line(sim: SimulatorServer, tmp_path: Path) 
     assert result.returncode == summary.EXIT_BAD_INPUT
     assert (tmp_path / "job-info.jsonl").read_bytes() == before
     assert sim.store.batches and not sim.store.deletions
+
+
+# --- bytes the job file must keep ------------------------------------------------------
+def test_rewrites_keep_every_byte_of_what_is_not_ours(sim: SimulatorServer, tmp_path: Path) -> None:
+    """A BOM, a bad line with a bare CR, CRLF endings, a time with more precision than
+    the server's: all still there, to the byte, after a rewrite that saved results."""
+    seed(sim, tmp_path, [("a.jsonl", 2)])
+    path = tmp_path / "job-info.jsonl"
+    record = json.loads(path.read_text())
+    record["batch"]["create_time"] = record["batch"]["create_time"].replace("+00:00", ".5Z")
+    bad = b"half a line\rand a CR\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + bad + json.dumps(record).encode() + b"\r\n" + bad)
+    stale = tmp_path / ".job-info.jsonl.x1y2.tmp"  # left by a rewrite that was killed
+    stale.write_text("half")
+    result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
+    assert result.returncode == summary.EXIT_BAD_INPUT  # the bad lines are reported
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf" + bad) and data.endswith(bad)
+    (saved,) = JobFile.load(path).records
+    assert saved.remote_deleted and saved.results_file
+    assert saved.batch["create_time"] == record["batch"]["create_time"]
+    assert not stale.exists()
+
+
+def test_a_bom_does_not_make_line_one_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "job-info.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"input_file": "a.jsonl", "job_name": "batches/1"}\n')
+    assert [r.batch_name for r in JobFile.load(path).records] == ["batches/1"]
+    assert JobFile.load(path).bad_lines == []
+
+
+def test_the_earlier_tools_finished_records_read_as_finished(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """Its oldest records say `final_state` and `completed_at`, with no `batch`; the
+    server forgot those jobs long ago. Finished, not "not checked" or "missing"."""
+    old = {
+        "input_file": "batch/old.jsonl",
+        "job_name": "batches/gone1",
+        "uploaded_file_name": "files/gone1",
+        "final_state": "JOB_STATE_SUCCEEDED",
+        "completed_at": "2025-06-01T10:00:00+00:00",
+    }
+    path = tmp_path / "job-info.jsonl"
+    path.write_text(json.dumps(old) + "\n")
+    listed = gembatch("status", "--list", cwd=tmp_path).stdout
+    assert "      batch/old.jsonl  succeeded" in listed.splitlines()
+    result = gembatch("poll", "--plain", "--interval", "1", cwd=tmp_path, env=cli_env(sim))
+    assert result.returncode == summary.EXIT_OK, result.stdout + result.stderr
+    (record,) = JobFile.load(path).records
+    assert not record.missing and record.data["results_with_earlier_tool"]
+
+
+def test_the_earlier_tools_lock_is_respected(sim: SimulatorServer, tmp_path: Path) -> None:
+    """It locks with `job-info.jsonl.tmp` (O_EXCL): while that is fresh, we do not write."""
+    seed(sim, tmp_path, [("a.jsonl", 2)])
+    before = (tmp_path / "job-info.jsonl").read_bytes()
+    (tmp_path / "job-info.jsonl.tmp").write_text("the earlier tool, mid-write")
+    result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
+    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert "the earlier gembatch tool is writing" in result.stderr
+    assert (tmp_path / "job-info.jsonl").read_bytes() == before
+    assert sim.store.batches and not sim.store.deletions  # nothing deleted unrecorded

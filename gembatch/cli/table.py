@@ -28,7 +28,10 @@ def job_rows(jobs: Iterable[JobView], now: float) -> list[str]:
         return []
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return [
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
-        + ("  " + row[4] if row[4] else "")
+        (
+            "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
+            + "  "
+            + row[4]
+        ).rstrip()
         for row in rows
     ]
