@@ -279,7 +279,7 @@ async def test_failed_job_rings_the_bell_and_toasts(
         assert "Job did not succeed" in titles and "Done" in titles
         assert "Jobs finished" not in titles  # the visible log says it; no toast over the table
         banner = app.monitor.query_one("#banner")
-        assert banner.display and "All 1 jobs are done: 1 failed." in rendered(banner.content)
+        assert banner.display and "The job is done: 1 failed." in rendered(banner.content)
 
 
 async def test_stop_when_done_exits_with_outcome_code(sim: SimulatorServer, tmp_path: Path) -> None:

@@ -17,6 +17,10 @@ from gembatch.jobfile import JobFile
 
 def cmd_poll(args: argparse.Namespace) -> int:
     job_file = load_existing(args)
+    if not any(r.batch_name or r.submit_id for r in job_file.records):
+        for problem in problems_of(job_file):
+            error(problem)
+        raise CommandError(f"{job_file.path} holds no job that can be read; nothing to poll")
     plain = args.plain or not sys.stdout.isatty()
     return run_poller(job_file, args, plain=plain)
 

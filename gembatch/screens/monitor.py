@@ -253,10 +253,11 @@ class MonitorScreen(Screen[None]):
             totals = self._totals or Totals.of(self.table.jobs.values())
             summary = ", ".join(f"{n} {group}" for group, n in totals.counts.items() if n)
             banner = self.query_one("#banner", Static)
-            banner.update(Text(f"All {totals.total} jobs are done: {summary}."))
+            subject = "The job is" if totals.total == 1 else f"All {totals.total} jobs are"
+            banner.update(Text(f"{subject} done: {summary}."))
             banner.display = True
             self._log("all jobs are done")
-            self.notify(f"all {totals.total} jobs are done", title="Done", markup=False)
+            self.notify(f"{subject.lower()} done", title="Done", markup=False)
             self.gembatch.ring()
 
     # --- the log ------------------------------------------------------------------------
