@@ -310,7 +310,9 @@ class Engine:
                 record,
             )
             return
-        if record.is_terminal and self.saver.adopt(record, self.job_file.records):
+        if lifecycle.results_due(record, self.base) and self.saver.adopt(
+            record, self.job_file.records
+        ):
             self._changed(record)  # results an earlier run saved but did not record
         if lifecycle.awaits_cleanup(record, self.base):
             # Finished, nothing left to save, and the job gone: an earlier run deleted it
