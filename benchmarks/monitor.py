@@ -26,6 +26,7 @@ from gembatch.app import GembatchApp
 from gembatch.events import JobUpdated, JobView
 from gembatch.gemini import GeminiClient, RetryPolicy
 from gembatch.jobfile import JobFile
+from gembatch.pollrun import PollRun
 from gembatch.screens.monitor import EngineEvent
 from gembatch.widgets.job_table import JobTable
 
@@ -64,7 +65,7 @@ def make_app(source: JobFile) -> GembatchApp:
     client = GeminiClient(
         api_key="bench", base_url="http://127.0.0.1:9", retry=RetryPolicy(attempts=1)
     )
-    return GembatchApp(JobFile.load(source.path), client, autostart=False)
+    return GembatchApp(PollRun(JobFile.load(source.path), client), autostart=False)
 
 
 async def next_frame(app: App) -> None:

@@ -1,10 +1,9 @@
-"""The Textual app: wires the engine to the monitor screen; one factory for CLI and tests."""
+"""The Textual app: puts one poll run on the monitor screen and leaves with its outcome."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from textual.app import App
@@ -12,13 +11,10 @@ from textual.binding import Binding
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from gembatch.commands import JumpToJob
-from gembatch.engine import Engine, EngineOptions
 from gembatch.events import Event
-from gembatch.gemini import AuthError, GeminiClient
-from gembatch.jobfile import JobFile
-from gembatch.observers import Fanout
+from gembatch.pollrun import PollRun
 from gembatch.screens.monitor import EngineEvent, MonitorScreen
-from gembatch.summary import EXIT_AUTH, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, Totals
+from gembatch.summary import EXIT_INTERRUPTED, EXIT_OK
 
 DEFAULT_THEME = "tokyo-night"  # yellow warnings, orange accents: running vs cancelled
 
@@ -33,34 +29,20 @@ class GembatchApp(App[int]):
 
     def __init__(
         self,
-        job_file: JobFile,
-        client: GeminiClient,
-        options: EngineOptions | None = None,
+        poll_run: PollRun,
         *,
-        once: bool = False,
-        stop_when_done: bool = False,
         title: str | None = None,
         autostart: bool = True,
-        observers: Sequence[Callable[[Event], None]] = (),
         theme: str = DEFAULT_THEME,
         bell: bool = True,
-        prices: dict | None = None,
     ) -> None:
         super().__init__()
-        self.fanout = Fanout([self._emit, *observers])
-        self.engine = Engine(job_file, client, options, emit=self.fanout)
+        self.poll_run = poll_run
+        poll_run.listen_first(self._emit)  # the screen sees each event before the log
         self.chosen_theme = theme
-        self.bell_enabled = bell
-        self.client = client
-        self.once = once
-        self.stop_when_done = stop_when_done
-        self.clock = job_file.clock
-        self.prices = prices or {}  # price overrides, for the cost the screens show
-        self.auth_error: AuthError | None = None  # polling stopped on the key: exit 5
-        self.autostart = autostart
-        self.monitor = MonitorScreen(self.clock)
+        self.monitor = MonitorScreen(poll_run, autostart=autostart, bell=bell)
         self._pending: list[Event] = []
-        self.sub_title = title or str(job_file.path)
+        self.sub_title = title or str(poll_run.engine.job_file.path)
 
     def on_mount(self) -> None:
         try:
@@ -74,11 +56,6 @@ class GembatchApp(App[int]):
             )
         self.push_screen(self.monitor)
 
-    def ring(self) -> None:
-        """The terminal bell, unless the user turned it off."""
-        if self.bell_enabled:
-            self.bell()
-
     def _emit(self, event: Event) -> None:
         # Events come in bursts (a cycle touches every job); one message per loop turn
         # carries them all, instead of one message each.
@@ -90,21 +67,17 @@ class GembatchApp(App[int]):
         events, self._pending = self._pending, []
         self.monitor.post_message(EngineEvent(events))
 
+    def on_monitor_screen_finished(self, _message: MonitorScreen.Finished) -> None:
+        self.finish()
+
     def finish(self) -> None:
         """Leave with the exit code `status` would give."""
-        self.engine.close()
-        self._leave(self._outcome())
+        self.poll_run.engine.close()
+        self._leave(self.poll_run.outcome())
 
     def _leave(self, code: int) -> None:
         # `exit(result)` alone leaves the process's return code at 0: set both.
         self.exit(code, return_code=code)
-
-    def _outcome(self) -> int:
-        if self.auth_error is not None:
-            return EXIT_AUTH
-        if self.engine.unrecorded:
-            return EXIT_BAD_INPUT
-        return Totals.of(self.engine.views()).exit_code()
 
     async def _stop_polling(self) -> None:
         # Stop the cycle first: a cancelled download removes its temp file, and the
@@ -112,11 +85,12 @@ class GembatchApp(App[int]):
         self.workers.cancel_group(self.monitor, "poll")
         with contextlib.suppress(WorkerCancelled, WorkerFailed):
             await self.workers.wait_for_complete()
-        self.engine.close()
+        self.poll_run.engine.close()
 
     async def action_quit(self) -> None:
         await self._stop_polling()
-        self._leave(self._outcome() if self.once or self.auth_error else EXIT_OK)
+        run = self.poll_run
+        self._leave(run.outcome() if run.once or run.key_problem else EXIT_OK)
 
     async def action_interrupt(self) -> None:
         """Ctrl+C: the same clean stop as q, reported as an interruption (130)."""
@@ -124,5 +98,4 @@ class GembatchApp(App[int]):
         self._leave(EXIT_INTERRUPTED)
 
     async def on_unmount(self) -> None:
-        await self.fanout.drain()
-        await self.client.close()
+        await self.poll_run.close()

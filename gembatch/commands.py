@@ -6,27 +6,22 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from gembatch.widgets.job_table import JobTable
+
 
 class JumpToJob(Provider):
     """Finds jobs by input file or batch name and moves the cursor to them."""
 
-    def _jobs(self) -> list[tuple[str, str]]:
-        from gembatch.screens.monitor import MonitorScreen
+    def _tables(self) -> list[JobTable]:
+        """The job tables on the screens below the palette (the monitor's)."""
+        return [table for screen in self.app.screen_stack for table in screen.query(JobTable)]
 
-        screen = self.app.screen_stack[0] if self.app.screen_stack else None
-        for candidate in self.app.screen_stack:
-            if isinstance(candidate, MonitorScreen):
-                screen = candidate
-        if not isinstance(screen, MonitorScreen):
-            return []
-        return [(job.key, job.label) for job in screen.table.jobs.values()]
+    def _jobs(self) -> list[tuple[str, str]]:
+        return [(job.key, job.label) for table in self._tables() for job in table.jobs.values()]
 
     def _jump(self, key: str) -> None:
-        from gembatch.screens.monitor import MonitorScreen
-
-        for screen in self.app.screen_stack:
-            if isinstance(screen, MonitorScreen):
-                screen.table.move_to(key)
+        for table in self._tables():
+            table.move_to(key)
 
     async def discover(self) -> Hits:
         for key, label in self._jobs():

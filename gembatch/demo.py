@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, replace
@@ -99,8 +100,13 @@ async def seed_jobs(
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from gembatch.cli.poll import run_poller
+    """Seed a simulator with the demo jobs and poll them; the demo's folder (and its own
+    event log) is removed afterwards unless `--dir` named it."""
+    from gembatch.config import load_config
+    from gembatch.engine import EngineOptions
+    from gembatch.run import PollSettings, Screen, run_poll
 
+    keep = args.dir is not None
     folder = args.dir or Path(tempfile.mkdtemp(prefix="gembatch-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     plain = args.plain or not sys.stdout.isatty()
@@ -113,26 +119,21 @@ def run_demo(args: argparse.Namespace) -> int:
         client = GeminiClient(api_key=DEMO_KEY, base_url=base_url)
         job_file = asyncio.run(_seed_and_close(client, folder, jobs))
         print(
-            f"demo: {len(jobs)} jobs on a simulator at {base_url}; files in {folder}",
+            f"demo: {len(jobs)} jobs on a simulator at {base_url}; files in {folder}"
+            + ("" if keep else " (removed at the end; pass --dir to keep them)"),
             file=sys.stderr,
         )
-        poll_args = argparse.Namespace(
-            concurrency=16,
-            interval=max(1.0, 3.0 / max(args.speed, 0.01)),
-            keep_remote=False,
-            once=False,
-            stop_when_done=plain,
+        config = load_config()
+        settings = PollSettings(
+            options=EngineOptions(interval_s=max(1.0, 3.0 / max(args.speed, 0.01))),
+            log_file=folder / "gembatch-demo.log",  # never into the user's real log
         )
-        return run_poller(
-            job_file,
-            poll_args,
-            plain=plain,
-            base_url=base_url,
-            api_key=DEMO_KEY,
-            title=f"gembatch demo · {folder}",
-        )
+        screen = None if plain else Screen(f"gembatch demo · {folder}", config.theme, config.bell)
+        return run_poll(job_file, settings, screen, base_url=base_url, api_key=DEMO_KEY)
     finally:
         server.stop()
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _seed_and_close(client: GeminiClient, folder: Path, jobs: tuple[DemoJob, ...]) -> JobFile:

@@ -174,6 +174,13 @@ class PollFailed(Event):
 
 
 @dataclass(frozen=True)
+class PollingStopped(Event):
+    """The server refused the key: no more cycles until it is fixed and gembatch restarted."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class CycleStarted(Event):
     """A poll cycle began."""
 

@@ -121,12 +121,15 @@ def handled(record: JobRecord, keep_remote: bool = False) -> bool:
     return keep_remote or record.remote_deleted
 
 
+def group_finished(group: Iterable[JobRecord], base: Path) -> bool:
+    """Parts and retries of one input: all finished, nothing left to download."""
+    return all(
+        record.batch_name and record.is_terminal and not results_due(record, base)
+        for record in group
+    )
+
+
 def group_ready(group: Iterable[JobRecord], base: Path) -> bool:
-    """Parts and retries of one input: all finished, every wanted result on disk."""
+    """Ready to merge: finished, with some results to merge."""
     group = list(group)
-    for record in group:
-        if not record.batch_name or not record.is_terminal:
-            return False
-        if results_due(record, base):
-            return False
-    return any(r.results_file for r in group)
+    return group_finished(group, base) and any(r.results_file for r in group)

@@ -17,6 +17,7 @@ from gembatch.events import (
     JobView,
     OutputExpiring,
     PollFailed,
+    PollingStopped,
     RemoteDeleted,
     ResultsMerged,
     ResultsSaved,
@@ -81,6 +82,8 @@ def _lines(event: Event) -> list[str]:
         ]
     if isinstance(event, PollFailed):
         return [f"! {event.message}"]
+    if isinstance(event, PollingStopped):
+        return [f"! polling stopped: {event.reason}"]
     if isinstance(event, CycleFinished):
         if event.all_done:
             return ["all jobs are done"]

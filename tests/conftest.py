@@ -16,11 +16,13 @@ import pytest
 import time_machine
 from textual.pilot import Pilot
 
+from gembatch.app import GembatchApp
 from gembatch.demo import seed_jobs
 from gembatch.engine import Engine, EngineOptions
 from gembatch.events import Event
 from gembatch.gemini import GeminiClient, RetryPolicy
 from gembatch.jobfile import JobFile
+from gembatch.pollrun import PollRun
 from gembatch.simulator import JobPlan, Scenario, SimulatorServer
 
 API_KEY = "test-key-7f3a9c"
@@ -148,6 +150,21 @@ def engine_for(
     events: list[Event] = []
     opts = EngineOptions(interval_s=0.01, **options)  # type: ignore[arg-type]
     return Engine(job_file, make_client(sim), opts, emit=events.append), events
+
+
+def monitor_app(
+    job_file: JobFile,
+    client: GeminiClient,
+    options: EngineOptions | None = None,
+    *,
+    autostart: bool = False,
+    once: bool = False,
+    stop_when_done: bool = False,
+    title: str | None = None,
+) -> GembatchApp:
+    """The full-screen monitor on one poll run, as `gembatch poll` builds it."""
+    run = PollRun(job_file, client, options, once=once, stop_when_done=stop_when_done)
+    return GembatchApp(run, title=title, autostart=autostart)
 
 
 GEMBATCH = [sys.executable, "-m", "gembatch"]

@@ -24,7 +24,7 @@ from gembatch.screens.help import HelpScreen
 from gembatch.simulator import JobPlan, SimulatorServer
 from gembatch.widgets.job_table import JobTable
 from gembatch.widgets.status_bar import StatusBar
-from tests.conftest import make_client, wait_for
+from tests.conftest import make_client, monitor_app, wait_for
 
 SIZE = (110, 30)
 
@@ -38,13 +38,12 @@ async def make_app(
 ) -> GembatchApp:
     job_file = await seed_jobs(make_client(sim), tmp_path, jobs)
     options = EngineOptions(interval_s=3600)  # cycles run only when a test presses r
-    return GembatchApp(
+    return monitor_app(
         JobFile.load(job_file.path, clock or SYSTEM_CLOCK),
         make_client(sim),
         options,
-        autostart=False,
-        **kwargs,
-    )  # type: ignore[arg-type]
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 async def poll(pilot: Pilot) -> None:
@@ -204,7 +203,22 @@ async def test_filter_cycles_through_groups(sim: SimulatorServer, tmp_path: Path
         assert table(app).row_count == 3 and "filter" not in status(app)
 
 
-async def test_pause_stops_and_r_resumes(sim: SimulatorServer, tmp_path: Path) -> None:
+async def test_r_while_paused_polls_once_and_stays_paused(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    app = await make_app(sim, tmp_path, [("a.jsonl", 1)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await pilot.press("p")
+        gets_before = sum(1 for m, p, _ in sim.sim.request_log if m == "GET")
+        await poll(pilot)
+        assert sum(1 for m, p, _ in sim.sim.request_log if m == "GET") == gets_before + 1
+        assert "PAUSED" in status(app) and app.monitor.next_poll_at is None
+        assert "polling once now; still paused (p resumes)" in log_text(app)
+
+
+async def test_pause_stops_and_p_resumes(sim: SimulatorServer, tmp_path: Path) -> None:
     sim.scenario.default_plan = JobPlan(0, 3600)
     app = await make_app(sim, tmp_path, [("a.jsonl", 1)])
     async with app.run_test(size=SIZE) as pilot:
@@ -335,7 +349,7 @@ async def test_job_file_problems_are_shown(sim: SimulatorServer, tmp_path: Path)
     job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 1)])
     with job_file.path.open("a") as handle:
         handle.write("{broken\n")
-    app = GembatchApp(JobFile.load(job_file.path), make_client(sim), autostart=False)
+    app = monitor_app(JobFile.load(job_file.path), make_client(sim))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert "job-info.jsonl:2: not valid JSON" in log_text(app)

@@ -19,6 +19,7 @@ from gembatch.clock import FrozenClock
 from gembatch.engine import EngineOptions
 from gembatch.gemini import GeminiClient, RetryPolicy
 from gembatch.jobfile import JobFile
+from tests.conftest import monitor_app
 
 NOW = 1_795_430_000.0  # 2026-11-23 10:33:20 UTC
 
@@ -151,11 +152,10 @@ def snapshot_app(tmp_path: Path, records: list[dict[str, Any]]) -> GembatchApp:
     client = GeminiClient(
         api_key="snapshot-key", base_url="http://127.0.0.1:9", retry=RetryPolicy(attempts=1)
     )
-    return GembatchApp(
+    return monitor_app(
         JobFile.load(path, FrozenClock(NOW)),
         client,
         EngineOptions(interval_s=30),
-        autostart=False,
         title="job-info.jsonl",
     )
 

@@ -287,6 +287,32 @@ def test_retry_fills_the_merged_results(sim: SimulatorServer, tmp_path: Path) ->
     assert "nothing to retry" in nothing.stdout
 
 
+def test_retry_resubmits_jobs_that_failed_or_expired_as_a_whole(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """Not only rows that failed inside a job: a job that failed or expired has no
+    results at all, and every one of its rows is resubmitted, linked to it."""
+    sim.scenario.plans = [
+        ("*retry*", JobPlan(0, 0)),
+        ("*f.jsonl", JobPlan(0, 0, outcome="FAILED")),
+        ("*e.jsonl", JobPlan(0, 0, outcome="EXPIRED")),
+    ]
+    write_input(tmp_path / "batch/f.jsonl", 6)
+    write_input(tmp_path / "batch/e.jsonl", 4)
+    assert (
+        gembatch("submit", "batch/f.jsonl", "batch/e.jsonl", cwd=tmp_path, sim=sim).returncode == 0
+    )
+    asyncio.run(poll_until_done(sim, tmp_path))
+    retry = gembatch("retry", cwd=tmp_path, sim=sim)
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    assert "batch/f.jsonl: retrying 6 failed rows as batch/f.retry-1.jsonl" in retry.stdout
+    assert "batch/e.jsonl: retrying 4 failed rows as batch/e.retry-1.jsonl" in retry.stdout
+    asyncio.run(poll_until_done(sim, tmp_path))
+    for name, rows in (("f", 6), ("e", 4)):
+        merged = read_jsonl(tmp_path / f"batch/results/{name}.jsonl")
+        assert [row["key"] for row in merged] == [f"{n:06d}" for n in range(rows)]
+
+
 def test_input_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(b'{"key": "a", "request": {"contents": [{"parts": [{"text": "caf\xe9"}]}]}}\n')

@@ -9,6 +9,7 @@ Heavy imports (the SDK, Textual) happen inside the commands that need them, so
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable
 
@@ -28,20 +29,24 @@ def main(argv: list[str] | None = None) -> int:
     return run(lambda: handler(args))
 
 
-def _handler(command: str) -> Callable[[argparse.Namespace], int]:
-    from gembatch.cli import jobs, poll, settings, status
+# command -> the module that runs it, imported only when that command runs
+COMMANDS = {
+    "poll": "poll",
+    "status": "status",
+    "submit": "jobs",
+    "cancel": "jobs",
+    "cleanup": "jobs",
+    "retry": "jobs",
+    "config": "settings",
+    "logs": "settings",
+    "demo": "settings",
+}
 
-    return {
-        "poll": poll.cmd_poll,
-        "status": status.cmd_status,
-        "demo": settings.cmd_demo,
-        "submit": jobs.cmd_submit,
-        "cancel": jobs.cmd_cancel,
-        "cleanup": jobs.cmd_cleanup,
-        "retry": jobs.cmd_retry,
-        "config": settings.cmd_config,
-        "logs": settings.cmd_logs,
-    }[command]
+
+def _handler(command: str) -> Callable[[argparse.Namespace], int]:
+    module = importlib.import_module(f"gembatch.cli.{COMMANDS[command]}")
+    handler: Callable[[argparse.Namespace], int] = getattr(module, f"cmd_{command}")
+    return handler
 
 
 def console_main() -> None:

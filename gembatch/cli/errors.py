@@ -7,21 +7,12 @@ import sys
 from collections.abc import Callable
 
 from gembatch import summary
+from gembatch.problems import CommandError, error
 
 EXIT_PIPE_CLOSED = 141  # what a shell reports for a program whose reader went away
 
 
-class CommandError(Exception):
-    """A command cannot go on: `str()` says why and what to do; `code` is the exit code."""
-
-    def __init__(self, message: str, code: int = summary.EXIT_BAD_INPUT) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def error(message: str) -> None:
-    """Every message about a problem goes to stderr with the same prefix, on one line."""
-    print(f"gembatch: {' '.join(message.split())}", file=sys.stderr, flush=True)
+__all__ = ["CommandError", "error", "run"]
 
 
 def run(command: Callable[[], int]) -> int:

@@ -172,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--plain", action="store_true", help="print events instead of the screen")
     demo.add_argument(
-        "--dir", type=Path, help="folder for the demo files (default: a new temp folder)"
+        "--dir",
+        type=Path,
+        help="folder for the demo files, kept afterwards (default: a temp folder, removed)",
     )
     demo.add_argument("--speed", type=float, default=1.0, help="make simulated jobs N times faster")
     return parser

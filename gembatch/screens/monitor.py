@@ -29,11 +29,11 @@ from gembatch.events import (
     JobUpdated,
     OutputExpiring,
     PollFailed,
+    PollingStopped,
     RemoteDeleted,
     ResultsMerged,
     ResultsSaved,
 )
-from gembatch.gemini import AuthError, GeminiError
 from gembatch.plain import describe
 from gembatch.screens.confirm import ConfirmScreen
 from gembatch.screens.detail import JobDetailScreen
@@ -43,7 +43,7 @@ from gembatch.widgets.job_table import JobTable
 from gembatch.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
-    from gembatch.app import GembatchApp
+    from gembatch.pollrun import PollRun
 
 FILTERS: tuple[str | None, ...] = (None, *GROUPS[:4])
 HISTORY_PER_JOB = 200
@@ -72,9 +72,16 @@ class MonitorScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, clock: Clock) -> None:
+    class Finished(Message):
+        """The run's mode says stop (`--once`, or all done with `--stop-when-done`)."""
+
+    def __init__(self, poll_run: PollRun, autostart: bool = True, bell: bool = True) -> None:
         super().__init__()
-        self.clock = clock
+        self.bell_enabled = bell
+        self.poll_run = poll_run
+        self.engine = poll_run.engine
+        self.clock: Clock = poll_run.engine.clock
+        self.autostart = autostart
         self.history: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=HISTORY_PER_JOB))
         self.paused = False
         self.polling = False
@@ -88,9 +95,9 @@ class MonitorScreen(Screen[None]):
         self._status_pending = False
         self._pending_log: list[str] = []
 
-    @property
-    def gembatch(self) -> GembatchApp:
-        return self.app  # type: ignore[return-value]
+    def _ring(self) -> None:
+        if self.bell_enabled:  # the config can mute it
+            self.app.bell()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -107,14 +114,14 @@ class MonitorScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#banner").display = False
         self.set_interval(1.0, self._tick)
-        self.gembatch.engine.announce()
-        if self.gembatch.autostart:
+        self.engine.announce()
+        if self.autostart:
             self.start_cycle()
         self._refresh_status()
 
     # --- the poll lifecycle -------------------------------------------------------------
-    def start_cycle(self) -> None:
-        if self.polling or self.paused:
+    def start_cycle(self, even_if_paused: bool = False) -> None:
+        if self.polling or (self.paused and not even_if_paused):
             return
         if self._timer is not None:
             self._timer.stop()
@@ -125,8 +132,8 @@ class MonitorScreen(Screen[None]):
         self.run_cycle()
 
     @work(exclusive=True, exit_on_error=False, group="poll")
-    async def run_cycle(self) -> CycleFinished:
-        return await self.gembatch.engine.run_cycle()
+    async def run_cycle(self) -> CycleFinished | None:
+        return await self.poll_run.cycle()
 
     @on(Worker.StateChanged)
     def _on_worker_state(self, event: Worker.StateChanged) -> None:
@@ -142,28 +149,25 @@ class MonitorScreen(Screen[None]):
             return
         finished = event.worker.result
         if isinstance(finished, CycleFinished):
-            if self.gembatch.once or (finished.all_done and self.gembatch.stop_when_done):
-                self.gembatch.finish()
+            if self.poll_run.ends_after(finished):
+                self.post_message(self.Finished())
                 return
-            self._schedule(finished.next_poll_in or self.gembatch.engine.options.interval_s)
+            self._schedule(finished.next_poll_in or self.engine.options.interval_s)
         self._refresh_status()
 
     def _on_cycle_crashed(self, error: BaseException | None) -> None:
-        if isinstance(error, AuthError):
-            self.gembatch.auth_error = error
-            self.paused = True
-            message = f"{error}. Polling is paused; fix the key and restart gembatch."
-            self._log(message)
-            self.notify(
-                message, title="API key problem", severity="error", timeout=30, markup=False
-            )
-            self.gembatch.ring()
-        else:
-            message = f"the poll cycle failed: {error!r}; trying again next cycle"
-            self._log(message)
-            self.notify(message, severity="error", markup=False)
-            self._schedule(self.gembatch.engine.options.interval_s)
+        message = f"the poll cycle failed: {error!r}; trying again next cycle"
+        self._log(message)
+        self.notify(message, severity="error", markup=False)
+        self._schedule(self.engine.options.interval_s)
         self._refresh_status()
+
+    def _on_polling_stopped(self, event: PollingStopped) -> None:
+        self.paused = True
+        message = f"{event.reason}. Polling is paused; fix the key and restart gembatch."
+        self._log(message)
+        self.notify(message, title="API key problem", severity="error", timeout=30, markup=False)
+        self._ring()
 
     def _schedule(self, delay: float) -> None:
         if self.paused:
@@ -225,6 +229,8 @@ class MonitorScreen(Screen[None]):
             )
         elif isinstance(event, CycleFinished):
             self._on_cycle_finished(event)
+        elif isinstance(event, PollingStopped):
+            self._on_polling_stopped(event)
 
     def _note_job_event(self, event: JobUpdated) -> None:
         job = event.job
@@ -239,7 +245,7 @@ class MonitorScreen(Screen[None]):
                 severity="error",
                 markup=False,
             )
-            self.gembatch.ring()
+            self._ring()
 
     def _on_cycle_finished(self, event: CycleFinished) -> None:
         # The log pane already lists each saved result; toasts would only cover the
@@ -258,7 +264,7 @@ class MonitorScreen(Screen[None]):
             banner.display = True
             self._log("all jobs are done")
             self.notify(f"{subject.lower()} done", title="Done", markup=False)
-            self.gembatch.ring()
+            self._ring()
 
     # --- the log ------------------------------------------------------------------------
     def _log_event(self, event: Event, key: str | None) -> None:
@@ -305,15 +311,15 @@ class MonitorScreen(Screen[None]):
         if self.polling:
             self.notify("a poll is already running", markup=False)
             return
-        if self.paused:
-            self.paused = False
-        self.start_cycle()
+        if self.paused:  # one poll now; paused it stays, and says so
+            self._log("polling once now; still paused (p resumes)")
+        self.start_cycle(even_if_paused=True)
 
     def action_show_detail(self) -> None:
         job = self.table.job_under_cursor
         if job is not None:
             self.app.push_screen(
-                JobDetailScreen(job, list(self.history[job.key]), self.clock, self.gembatch.prices)
+                JobDetailScreen(job, list(self.history[job.key]), self.clock, self.poll_run.prices)
             )
 
     @on(DataTable.RowSelected)
@@ -347,11 +353,10 @@ class MonitorScreen(Screen[None]):
 
     @work(group="cancel", exit_on_error=False)
     async def cancel_job(self, key: str, label: str) -> None:
-        try:
-            await self.gembatch.engine.cancel(key)
-        except GeminiError as error:
-            self._log(f"cancel {label}: {error}", key)
-            self.notify(str(error), title="Cancel failed", severity="error", markup=False)
+        problem = await self.poll_run.cancel(key)
+        if problem is not None:
+            self._log(f"cancel {label}: {problem}", key)
+            self.notify(problem, title="Cancel failed", severity="error", markup=False)
             return
         self._log(f"asked the server to cancel {label}", key)
         self.action_poll_now()

@@ -1,0 +1,79 @@
+"""One poll run: the engine, its client and listeners, how the run stops and what it
+reports. The full screen (app, monitor screen) and plain mode both drive one; it knows
+nothing of either."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+
+from gembatch import summary
+from gembatch.engine import Engine, EngineOptions
+from gembatch.events import CycleFinished, Event, PollingStopped
+from gembatch.gemini import AuthError, GeminiClient, GeminiError
+from gembatch.jobfile import JobFile
+from gembatch.observers import Fanout
+
+
+class PollRun:
+    """Owns the engine, its client and its listeners for one run, and their closing."""
+
+    def __init__(
+        self,
+        job_file: JobFile,
+        client: GeminiClient,
+        options: EngineOptions | None = None,
+        observers: Iterable[Callable[[Event], None]] = (),
+        *,
+        once: bool = False,
+        stop_when_done: bool = False,
+        prices: dict | None = None,
+    ) -> None:
+        self.fanout = Fanout(observers)
+        self.engine = Engine(job_file, client, options, emit=self.fanout)
+        self.client = client
+        self.once = once
+        self.stop_when_done = stop_when_done
+        self.prices = prices or {}  # price overrides: one cost figure everywhere
+        self.key_problem: str | None = None  # set when the server refused the key
+
+    def listen_first(self, listener: Callable[[Event], None]) -> None:
+        """A listener that must see each event before the others (the screen)."""
+        self.fanout.listeners.insert(0, listener)
+
+    async def cycle(self) -> CycleFinished | None:
+        """One engine cycle; a rejected key stops polling and says so as an event."""
+        try:
+            return await self.engine.run_cycle()
+        except AuthError as problem:
+            self.key_problem = str(problem)
+            self.fanout(PollingStopped(str(problem)))
+            return None
+
+    async def cancel(self, key: str) -> str | None:
+        """Ask the server to cancel a job; the reason it could not, or None."""
+        try:
+            await self.engine.cancel(key)
+        except GeminiError as problem:
+            return str(problem)
+        return None
+
+    def ends_after(self, finished: CycleFinished) -> bool:
+        return self.once or (finished.all_done and self.stop_when_done)
+
+    def outcome(self) -> int:
+        """The exit code: the key, then an unwritable job file, then the jobs' states."""
+        if self.key_problem is not None:
+            return summary.EXIT_AUTH
+        if self.engine.unrecorded:
+            return summary.EXIT_BAD_INPUT
+        return summary.Totals.of(self.engine.views()).exit_code()
+
+    async def close(self) -> None:
+        self.engine.close()
+        await self.fanout.drain()
+        await self.client.close()
+        for listener in self.fanout.listeners:
+            close = getattr(listener, "close", None)
+            if close is not None and not asyncio.iscoroutinefunction(close):
+                close()

@@ -1,0 +1,20 @@
+"""How a problem reaches the person at the terminal: one line on stderr, one prefix."""
+
+from __future__ import annotations
+
+import sys
+
+from gembatch import summary
+
+
+class CommandError(Exception):
+    """A command cannot go on: `str()` says why and what to do; `code` is the exit code."""
+
+    def __init__(self, message: str, code: int = summary.EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def error(message: str) -> None:
+    """Every message about a problem goes to stderr with the same prefix, on one line."""
+    print(f"gembatch: {' '.join(message.split())}", file=sys.stderr, flush=True)

@@ -1,0 +1,126 @@
+"""Running `gembatch poll` (or the demo): the lock, the client, the listeners, then plain
+mode or the full screen. It imports nothing of the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gembatch import summary
+from gembatch.engine import EngineOptions
+from gembatch.gemini import GeminiClient
+from gembatch.jobfile import JobFile
+from gembatch.pollrun import PollRun
+from gembatch.problems import CommandError, error
+
+
+@dataclass
+class Screen:
+    """How the full-screen monitor should look; None runs plain mode."""
+
+    title: str | None
+    theme: str
+    bell: bool
+
+
+@dataclass
+class PollSettings:
+    """What one `gembatch poll` (or the demo) asked for, flags over the config file."""
+
+    options: EngineOptions
+    once: bool = False
+    stop_when_done: bool = False  # the full screen exits when all is done
+    watch: bool = False  # plain mode keeps running when all is done
+    on_complete: str | None = None
+    on_all_done: str | None = None
+    desktop_notifications: bool = False
+    log_file: Path | None = None  # default: the user's event log
+    prices: dict = field(default_factory=dict)
+
+
+def run_poll(
+    job_file: JobFile,
+    settings: PollSettings,
+    screen: Screen | None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+) -> int:
+    """Hold the poller lock and poll `job_file` until the mode says stop."""
+    with job_file.poller_lock():
+        client = GeminiClient(api_key=api_key, base_url=base_url)
+        run = PollRun(
+            job_file,
+            client,
+            settings.options,
+            _observers(job_file, client, settings),
+            once=settings.once,
+            # Plain mode ends by itself when all is done, as the earlier tool's poll did;
+            # --watch keeps it for jobs submitted later (service mode).
+            stop_when_done=settings.stop_when_done or (screen is None and not settings.watch),
+            prices=settings.prices,
+        )
+        if screen is None:
+            return asyncio.run(_poll_plain(run))
+        return _poll_full_screen(run, screen)
+
+
+def _observers(job_file: JobFile, client: GeminiClient, settings: PollSettings) -> list:
+    """The log file, hooks and desktop notices that listen beside the screen or printer."""
+    from gembatch.gemini import api_key_from_env
+    from gembatch.observers import DesktopNotifier, EventLog, HookRunner, log_path
+
+    secrets = [s for s in (getattr(client, "_key", None), api_key_from_env()) if s]
+    path = settings.log_file or log_path()
+    event_log = EventLog(path, job_file.path.resolve(), secrets, job_file.clock)
+    if event_log.problem:
+        error(event_log.problem)
+    hooks = HookRunner(settings.on_complete, settings.on_all_done)
+    return [event_log, hooks, DesktopNotifier(settings.desktop_notifications)]
+
+
+def _poll_full_screen(run: PollRun, screen: Screen) -> int:
+    from gembatch.app import GembatchApp
+    from gembatch.plain import summary_lines
+
+    app = GembatchApp(run, title=screen.title, theme=screen.theme, bell=screen.bell)
+    app.run()
+    code = app.return_code if app.return_code is not None else summary.EXIT_OK
+    # Back in the shell: a paragraph that stays in the scrollback after the screen goes.
+    for line in summary_lines(run.engine.views()):
+        print(line)
+    if run.key_problem is not None:
+        error(run.key_problem)
+    return code
+
+
+async def _poll_plain(run: PollRun) -> int:
+    from gembatch.plain import PlainPrinter
+
+    printer = PlainPrinter(sys.stdout, run.engine.clock)
+    run.listen_first(printer)
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    run.engine.announce()
+    try:
+        while True:
+            finished = await run.cycle()
+            if finished is None:  # the key was refused: said, and nothing more to do
+                raise CommandError(str(run.key_problem), summary.EXIT_AUTH)
+            if run.ends_after(finished):
+                break
+            await asyncio.sleep(finished.next_poll_in or run.engine.options.interval_s)
+    except asyncio.CancelledError:
+        raise CommandError(
+            "stopped; the job file is consistent, run `gembatch poll` again to resume",
+            summary.EXIT_INTERRUPTED,
+        ) from None
+    finally:
+        await run.close()
+    printer.summary(run.engine.views())
+    if run.engine.unrecorded:
+        error(f"{run.engine.save_problem}; results already on disk are adopted by the next run")
+    return run.outcome()
