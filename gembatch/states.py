@@ -104,6 +104,18 @@ def sdk_spelling(state: str | None) -> str:
     return str(state) if state else "JOB_STATE_UNSPECIFIED"
 
 
+def legend() -> list[tuple[str, str]]:
+    """Each state icon once, with the states it stands for (for the help screen)."""
+    seen: dict[str, list[str]] = {}
+    for state in (*_KNOWN.values(), NOT_CHECKED, info("SOMETHING_NEW")):
+        labels = seen.setdefault(state.icon, [])
+        if state.label not in labels:
+            labels.append(state.label)
+    seen["·"] = ["a state gembatch does not know, shown as the server spells it"]
+    seen["?"] = ["missing: the server no longer knows the job (its record is kept)"]
+    return [(icon, ", ".join(labels)) for icon, labels in seen.items()]
+
+
 MISSING = "MISSING"
 NOT_CHECKED = StateInfo("not checked yet", Kind.PENDING, False, "…")
 NOT_SUBMITTED = StateInfo("not submitted", Kind.UNKNOWN, False, "·")

@@ -149,8 +149,21 @@ async def test_enter_opens_detail_and_escape_returns(sim: SimulatorServer, tmp_p
         assert "batch/results/a.jsonl" in text
         assert "total" in text  # token usage from the results
         assert "results saved" in text  # the job's own history
+        assert "`gembatch retry` resubmits the failed rows" in text
         await pilot.press("escape")
         assert not isinstance(app.screen, JobDetailScreen)
+
+
+async def test_detail_of_a_failed_job_says_what_to_do(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.default_plan = JobPlan(0, 0, outcome="FAILED")
+    app = await make_app(sim, tmp_path, [("a.jsonl", 3)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await pilot.press("enter")
+        text = " ".join(rendered(w.content) for w in app.screen.query("Static"))
+        assert "Simulated job failure." in text
+        assert "none: the job ended without output" in text and "not saved yet" not in text
+        assert "`gembatch retry` resubmits its requests" in text
 
 
 async def test_cancel_asks_first_and_cancels_on_yes(sim: SimulatorServer, tmp_path: Path) -> None:
@@ -244,6 +257,9 @@ async def test_log_toggles_and_help_opens(sim: SimulatorServer, tmp_path: Path) 
         assert log.display
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
+        legend = " ".join(rendered(w.content) for w in app.screen.query("Static"))
+        for symbol in ("◌", "▶", "✔", "✘", "⊘", "∅", "⟳", "(22✘)"):
+            assert symbol in legend
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 

@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from gembatch import formatting, prices, summary
+from gembatch import formatting, prices, states, summary
 from gembatch.clock import Clock
 from gembatch.events import JobView
 
@@ -62,7 +62,7 @@ class JobDetailScreen(ModalScreen[None]):
             ("Failed rows", str(raw.get("failed_rows", "")) if "failed_rows" in raw else ""),
             ("Tokens", _usage(usage)),
             ("Est. cost", _cost(job, self.prices)),
-            ("Results", job.results_file or "not saved yet"),
+            ("Results", _results(job)),
             (
                 "Remote",
                 "deleted " + str(raw.get("remote_deleted_at"))
@@ -70,12 +70,34 @@ class JobDetailScreen(ModalScreen[None]):
                 else "kept on the server",
             ),
             ("Last error", job.last_error or ""),
+            ("What to do", _next_step(job)),
         ]
         table = Table.grid(padding=(0, 2))
         for name, value in rows:
             if value:
                 table.add_row(Text(name, style="dim"), Text(value))
         return table
+
+
+def _results(job: JobView) -> str:
+    if job.results_file:
+        return job.results_file
+    if job.results_lost:
+        return "lost: the output expired on the server before it could be saved"
+    if job.results_wanted or not job.state_info.terminal:
+        return "not saved yet"
+    return "none: the job ended without output"
+
+
+def _next_step(job: JobView) -> str:
+    """For a job that did not succeed, the command that runs its requests again."""
+    kind = job.state_info.kind
+    failed = kind in (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.CANCELLED)
+    if failed or kind is states.Kind.MISSING or job.results_lost:
+        return "`gembatch retry` resubmits its requests; the merged results fill in"
+    if job.failed_count and job.results_file:
+        return "`gembatch retry` resubmits the failed rows"
+    return ""
 
 
 def _cost(job: JobView, overrides: dict) -> str:

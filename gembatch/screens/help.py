@@ -10,11 +10,20 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from gembatch import states
+
 ABOUT = (
     "gembatch checks every unfinished job, saves each finished job's results to "
     "<input dir>/results/, verifies them, records them in the job file, and only then "
     "deletes the remote job and its files. Quit at any time: the job file is always "
     "consistent, and the next run resumes where this one stopped."
+)
+
+
+MARKS = (
+    ("⟳", "the row being checked: its request is in flight now"),
+    ("(22✘)", "rows that failed inside a job (after its progress)"),
+    ("…", "a name or path shortened to fit"),
 )
 
 
@@ -37,9 +46,16 @@ class HelpScreen(ModalScreen[None]):
             keys.add_row(Text(_key_name(binding.key), style="bold"), Text(binding.description))
         keys.add_row(Text("ctrl+p", style="bold"), Text("command palette (themes, jump to job)"))
         keys.add_row(Text("ctrl+c", style="bold"), Text("quit"))
+        symbols = Table.grid(padding=(0, 2))
+        for icon, meaning in states.legend():
+            symbols.add_row(Text(icon, style="bold"), Text(meaning))
+        for mark, meaning in MARKS:
+            symbols.add_row(Text(mark, style="bold"), Text(meaning))
         with VerticalScroll(id="dialog"):
             yield Static(Text("gembatch · keys", style="bold"))
             yield Static(keys)
+            yield Static(Text("symbols", style="bold"), classes="heading")
+            yield Static(symbols)
             yield Static(Text(ABOUT), id="about")
 
 
