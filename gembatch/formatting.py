@@ -92,10 +92,20 @@ def progress(done: int | None, total: int | None) -> str:
 
 
 def short_path(path: str, width: int) -> str:
-    """Keep the end of a long path, where the file name is: `…/002-summaries.jsonl`."""
+    """Shorten in the middle, keeping the start (where names like `07-…` differ) and
+    more of the end (the file name): `batch/07-ov…longish-name.jsonl`."""
     if len(path) <= width:
         return path
-    return "…" + path[-(width - 1) :]
+    if width < 8:
+        return path[: max(0, width - 1)] + "…"
+    head = (width - 1) * 2 // 5
+    tail = width - 1 - head
+    return path[:head] + "…" + path[-tail:]
+
+
+def clip(text: str, width: int) -> str:
+    """Keep the start of a message, which says what happened: `! Quota exceed…`."""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
 def byte_size(count: int) -> str:

@@ -412,3 +412,15 @@ async def test_resize_keeps_every_row_and_the_footer(sim: SimulatorServer, tmp_p
             assert table(app).row_count == 5
             footer = app.monitor.query_one("Footer")
             assert footer.region.bottom == size[1]  # still on the last line
+
+
+async def test_similar_long_names_can_be_told_apart(sim: SimulatorServer, tmp_path: Path) -> None:
+    names = [(f"{n:02d}-overnight-task-with-a-longish-name.jsonl", 1) for n in range(23)]
+    app = await make_app(sim, tmp_path, names)
+    for size in ((80, 24), (120, 36), (200, 50)):
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            shown = [table(app).get_cell(key, "input").plain for key in table(app).jobs]
+            assert len(set(shown)) == 23, shown
+            assert all(len(text) <= table(app).label_width for text in shown)
+        app = await make_app(sim, tmp_path / str(size[0]), names)

@@ -178,6 +178,24 @@ async def open_detail(pilot: Pilot) -> None:
 
 
 DONE_SET = [r for r in RUNNING_SET if r.get("remote_deleted_at")]
+# 23 inputs whose names differ only near the start: each row must still be told apart.
+SIMILAR_SET = [
+    record(
+        n,
+        f"batch/{n:02d}-overnight-task-with-a-longish-name.jsonl",
+        "JOB_STATE_SUCCEEDED" if n % 3 == 0 else "JOB_STATE_RUNNING",
+        100,
+        started=-3600 - 60 * n,
+        ended=-60 * n if n % 3 == 0 else None,
+        stats={"succeeded": 100} if n % 3 == 0 else {"succeeded": 3 * n, "pending": 100 - 3 * n},
+        **(
+            {"results_file": f"batch/results/{n:02d}-overnight-task-with-a-longish-name.jsonl"}
+            if n % 3 == 0
+            else {}
+        ),
+    )
+    for n in range(23)
+]
 RunBefore = Callable[[Pilot], Awaitable[None]]
 # name: (records, terminal size, what to do before the picture)
 SCENARIOS: dict[str, tuple[list[dict[str, Any]], tuple[int, int], RunBefore]] = {
@@ -187,6 +205,9 @@ SCENARIOS: dict[str, tuple[list[dict[str, Any]], tuple[int, int], RunBefore]] = 
     "test_network_errors_are_shown": (RUNNING_SET[:2], (120, 24), poll_once),
     "test_empty_job_file": ([], (100, 20), settle),
     "test_detail_screen": (RUNNING_SET, (110, 40), open_detail),
+    "test_similar_names_at_80x24": (SIMILAR_SET, (80, 24), settle),
+    "test_similar_names_at_120x36": (SIMILAR_SET, (120, 36), settle),
+    "test_similar_names_at_200x50": (SIMILAR_SET, (200, 50), settle),
 }
 
 
@@ -219,6 +240,18 @@ def test_empty_job_file(snap_compare: Any, tmp_path: Path) -> None:
 
 def test_detail_screen(snap_compare: Any, tmp_path: Path) -> None:
     assert compare_scenario(snap_compare, tmp_path, "test_detail_screen")
+
+
+def test_similar_names_at_80x24(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_similar_names_at_80x24")
+
+
+def test_similar_names_at_120x36(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_similar_names_at_120x36")
+
+
+def test_similar_names_at_200x50(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_similar_names_at_200x50")
 
 
 @pytest.mark.parametrize("years", [1, 5])

@@ -27,8 +27,9 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("ended", "Ended", 11),
     ("results", "Results", 36),
 )
-LABEL_WIDTH = 26
-RESULTS_WIDTH = 36
+LABEL_WIDTH = 26  # the least the name gets; it and the results share any slack
+RESULTS_WIDTH = 36  # below this a path is unreadable; narrower terminals scroll
+CELL_PADDING = 2  # DataTable's one space each side of every cell
 
 Cells = dict[str, Text]
 
@@ -47,7 +48,15 @@ class JobTable(DataTable[Text]):
         self._layout_version = 0
         self._unpainted = False
         self._row_order_cache: dict[str, tuple[tuple[int, int], list]] = {}
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        # The name column stays put when the table scrolls sideways.
+        super().__init__(
+            cursor_type="row",
+            zebra_stripes=True,
+            fixed_columns=1,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        self.label_width = LABEL_WIDTH
+        self.results_width = RESULTS_WIDTH
         self.clock = clock
         self.jobs: dict[str, JobView] = {}
         self.checking: set[str] = set()
@@ -58,6 +67,25 @@ class JobTable(DataTable[Text]):
         for key, label, width in COLUMNS:
             self.add_column(label, key=key, width=width)
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._rebuild())
+
+    def on_resize(self) -> None:
+        if self._fit_columns():
+            self._rebuild()
+
+    def _fit_columns(self) -> bool:
+        """Name and results take the width the terminal has beyond the fixed columns;
+        True when that changed the widths."""
+        fixed = sum(w for key, _, w in COLUMNS if key not in ("input", "results"))
+        slack = self.size.width - fixed - CELL_PADDING * len(COLUMNS) - 2  # 2: scrollbar
+        longest = max((len(job.label) for job in self.jobs.values()), default=LABEL_WIDTH)
+        label = max(LABEL_WIDTH, min(longest, slack - RESULTS_WIDTH))
+        results = max(RESULTS_WIDTH, slack - label)
+        if (label, results) == (self.label_width, self.results_width) or not self.columns:
+            return False
+        self.label_width, self.results_width = label, results
+        self.columns[ColumnKey("input")].width = label
+        self.columns[ColumnKey("results")].width = results
+        return True
 
     @property
     def ordered_rows(self) -> list:  # type: ignore[override]
@@ -96,6 +124,7 @@ class JobTable(DataTable[Text]):
     def load(self, jobs: Iterable[JobView]) -> None:
         for job in jobs:
             self.jobs[job.key] = job
+        self._fit_columns()
         self._rebuild()
 
     def upsert(self, job: JobView) -> None:
@@ -217,7 +246,7 @@ class JobTable(DataTable[Text]):
             progress += f" ({failed:,}✘)"
         results = job.results_file or ""
         cells: Cells = {
-            "input": Text(formatting.short_path(job.label, LABEL_WIDTH)),
+            "input": Text(formatting.short_path(job.label, self.label_width)),
             "state": Text(state_text, style=style),
             "progress": Text(progress, justify="right"),
             "duration": Text(
@@ -229,11 +258,11 @@ class JobTable(DataTable[Text]):
             ),
             "created": Text(formatting.local_time(job.create_time, now)),
             "ended": Text(formatting.local_time(job.end_time, now)),
-            "results": Text(formatting.short_path(results, RESULTS_WIDTH), style="dim"),
+            "results": Text(formatting.short_path(results, self.results_width), style="dim"),
         }
         if job.last_error and not job.results_file:
             cells["results"] = Text(
-                formatting.short_path("! " + job.last_error, RESULTS_WIDTH),
+                formatting.clip("! " + job.last_error, self.results_width),
                 style=colours.kind(states.Kind.FAILED),
             )
         if row_style is not None:
