@@ -359,6 +359,8 @@ async def test_bad_key_pauses_with_a_clear_message(sim: SimulatorServer, tmp_pat
         assert "PAUSED" in status(app)
         assert "API key was rejected" in log_text(app)
         assert "test-key" not in log_text(app)
+        await pilot.press("q")
+    assert app.return_code == 5  # quitting after a rejected key says so to scripts
 
 
 async def test_job_file_problems_are_shown(sim: SimulatorServer, tmp_path: Path) -> None:
