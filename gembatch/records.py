@@ -1,0 +1,272 @@
+"""One line of the job file: a record (with its typed views and change tracking) or a
+line that does not parse, kept byte for byte; and how file bytes become those."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from gembatch import states
+
+DELETED = object()  # marks a removed field in a record's patch
+
+
+class JobRecord:
+    """One job line: the object as read, plus typed views of the fields we use.
+
+    Reading goes through `data` (and the typed properties); changing goes through `raw`
+    or `ensure_batch()`, which mark the record touched. Only touched records are
+    compared with their original line at save time, so a file of 100,000 jobs costs
+    what its changed records cost, and an untouched record is written back byte for byte.
+    """
+
+    __slots__ = ("_raw", "_touched", "original_line")
+
+    def __init__(self, raw: dict[str, Any], original_line: bytes | None = None) -> None:
+        self._raw = raw
+        self.original_line = original_line  # None: not on disk yet
+        self._touched = original_line is None
+
+    def __repr__(self) -> str:
+        return f"JobRecord({self._raw!r})"
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The record for changing; marks it for comparison at the next save."""
+        self._touched = True
+        return self._raw
+
+    @raw.setter
+    def raw(self, value: dict[str, Any]) -> None:
+        self._raw = value
+        self._touched = True
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The record for reading only."""
+        return self._raw
+
+    # --- identity -----------------------------------------------------------------
+    @property
+    def batch_name(self) -> str | None:
+        batch = self._raw.get("batch")
+        if isinstance(batch, dict) and isinstance(batch.get("name"), str):
+            return batch["name"]
+        job_name = self._raw.get("job_name")
+        return job_name if isinstance(job_name, str) else None
+
+    @property
+    def submit_id(self) -> str | None:
+        value = self._raw.get("submit_id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def key(self) -> str:
+        """An identity that never changes over the record's life, to merge with the disk.
+
+        A submitted record has its submit id from the start (its batch name comes later);
+        records from the earlier tool have only their batch name.
+        """
+        if self.submit_id:
+            return f"submit:{self.submit_id}"
+        if self.batch_name:
+            return f"batch:{self.batch_name}"
+        return f"input:{self.input_file}"
+
+    # --- typed views ----------------------------------------------------------------
+    @property
+    def input_file(self) -> str:
+        value = self._raw.get("input_file")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def batch(self) -> dict[str, Any]:
+        """The `batch` object as stored (read-only view; empty when absent)."""
+        batch = self._raw.get("batch")
+        return batch if isinstance(batch, dict) else {}
+
+    def ensure_batch(self) -> dict[str, Any]:
+        """The `batch` object for changing, created beside an old-form `job_name` if needed."""
+        self._touched = True
+        batch = self._raw.get("batch")
+        if not isinstance(batch, dict):
+            batch = {}
+            if self.batch_name:
+                batch["name"] = self.batch_name
+            self._raw["batch"] = batch
+        return batch
+
+    @property
+    def state(self) -> str | None:
+        batch = self._raw.get("batch")
+        if isinstance(batch, dict) and batch.get("state"):
+            return str(batch["state"])
+        final = self._raw.get("final_state")  # the earlier tool's oldest records
+        return final if isinstance(final, str) and final else None
+
+    @property
+    def legacy_finished(self) -> bool:
+        """A record the earlier tool wrote when a job had finished (`final_state`)."""
+        return "batch" not in self._raw and states.is_terminal(self._raw.get("final_state"))
+
+    @property
+    def missing(self) -> bool:
+        """The server answered 404 for this job; its last known state is kept."""
+        return bool(self._raw.get("missing_since"))
+
+    @property
+    def effective_state(self) -> str | None:
+        return states.MISSING if self.missing else self.state
+
+    @property
+    def is_terminal(self) -> bool:
+        return states.is_terminal(self.effective_state)
+
+    @property
+    def request_count(self) -> int | None:
+        stats = self._raw.get("stats")
+        total = count(stats.get("total")) if isinstance(stats, dict) else None
+        return total if total is not None else count(self._raw.get("count"))
+
+    @property
+    def results_file(self) -> str | None:
+        value = self._raw.get("results_file")
+        return value if isinstance(value, str) else None
+
+    @property
+    def remote_deleted(self) -> bool:
+        return bool(self._raw.get("remote_deleted_at"))
+
+    @property
+    def display_name(self) -> str:
+        return self.input_file or self.batch_name or self.submit_id or "(unnamed job)"
+
+    # --- change tracking ------------------------------------------------------------
+    @property
+    def touched(self) -> bool:
+        return self._touched
+
+    def changes(self) -> dict[str, Any]:
+        """What changed since it was read, as a nested patch (`DELETED` marks removals)."""
+        if not self._touched:
+            return {}
+        original = json.loads(self.original_line) if self.original_line is not None else {}
+        return diff(original if isinstance(original, dict) else {}, self._raw)
+
+    def mark_saved(self, line: bytes) -> None:
+        self.original_line = line
+        self._touched = False
+
+    def serialise(self) -> bytes:
+        """The record's line; an unchanged record keeps its exact original bytes."""
+        if self.original_line is not None and not self._touched:
+            return self.original_line
+        text = json.dumps(self._raw, ensure_ascii=False, separators=(", ", ": "))
+        try:
+            return text.encode() + b"\n"
+        except UnicodeEncodeError:
+            # A lone surrogate ("\ud800" in the file) has no UTF-8 form: write the
+            # record with escapes, which reads back to the same value.
+            return json.dumps(self._raw, separators=(", ", ": ")).encode() + b"\n"
+
+
+@dataclass
+class BadLine:
+    """A line that did not parse as a JSON object; kept byte for byte."""
+
+    line_number: int
+    data: bytes
+    reason: str
+
+    @property
+    def is_blank(self) -> bool:
+        return not self.data.strip()
+
+
+Entry = JobRecord | BadLine
+
+
+def diff(old: Any, new: Any) -> dict[str, Any]:
+    patch: dict[str, Any] = {}
+    for key in new.keys() | old.keys():
+        if key not in new:
+            patch[key] = DELETED
+        elif key not in old or old[key] != new[key]:
+            if isinstance(old.get(key), dict) and isinstance(new[key], dict):
+                patch[key] = diff(old[key], new[key])
+            else:
+                patch[key] = copy.deepcopy(new[key])
+    return patch
+
+
+def apply_patch(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if value is DELETED:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            apply_patch(target[key], value)
+        else:
+            target[key] = value
+
+
+def parse_lines(data: bytes, first_line: int = 1) -> list[Entry]:
+    """Split raw file bytes into records and bad lines, keeping every byte.
+
+    Lines end at LF only (a bare CR inside a bad line is its own byte, not a line end);
+    a UTF-8 byte order mark is accepted; no line, however deep or long its numbers,
+    can make more than itself unreadable.
+    """
+    entries: list[Entry] = []
+    for number, line in enumerate(_lf_lines(data), start=first_line):
+        text = line.strip()
+        if not text:
+            entries.append(BadLine(number, line, "blank line"))
+            continue
+        try:
+            obj = json.loads(text.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            entries.append(BadLine(number, line, "not UTF-8 text"))
+            continue
+        except RecursionError:
+            entries.append(BadLine(number, line, "nested too deeply to read"))
+            continue
+        except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
+            entries.append(BadLine(number, line, f"not valid JSON ({_json_reason(exc)})"))
+            continue
+        if not isinstance(obj, dict):
+            entries.append(BadLine(number, line, "not a JSON object"))
+            continue
+        if not line.endswith(b"\n"):
+            line += b"\n"
+        entries.append(JobRecord(raw=obj, original_line=line))
+    return entries
+
+
+def count(value: Any) -> int | None:
+    """A whole, non-negative number from the file, or None (null, text, true...)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def text(value: Any) -> str | None:
+    """A string field from the file, or None when it holds anything else."""
+    return value if isinstance(value, str) else None
+
+
+def _lf_lines(data: bytes) -> Iterator[bytes]:
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        yield data[start:end]
+        start = end
+
+
+def _json_reason(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg.removesuffix(' at')}, column {exc.colno}"
+    return "a number too long to read" if "digits" in str(exc) else exc.__class__.__name__
