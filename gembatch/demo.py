@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gembatch.gemini import GeminiClient
 from gembatch.jobfile import JobFile, JobRecord
-from gembatch.simulator import JobPlan, Scenario, SimulatorServer
+from gembatch.simulator import Faults, JobPlan, Scenario, SimulatorServer
 
 DEMO_KEY = "demo-key-not-secret"
 MODEL = "gemini-2.5-flash"
@@ -118,6 +118,9 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         client = GeminiClient(api_key=DEMO_KEY, base_url=base_url)
         job_file = asyncio.run(_seed_and_close(client, folder, jobs))
+        # Real calls take a while; so do these from now on, so the row being checked
+        # (highlighted while its request is in flight) can be seen.
+        server.scenario.faults = Faults(latency_s=0.3)
         print(
             f"demo: {len(jobs)} jobs on a simulator at {base_url}; files in {folder}"
             + ("" if keep else " (removed at the end; pass --dir to keep them)"),

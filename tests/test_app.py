@@ -12,6 +12,7 @@ from rich.console import Console
 from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widgets import RichLog
+from textual.widgets.data_table import ColumnKey
 
 from gembatch.app import GembatchApp
 from gembatch.clock import SYSTEM_CLOCK, FrozenClock
@@ -110,8 +111,15 @@ async def test_checked_row_is_highlighted_while_in_flight(
             pilot, lambda: "⟳" in cell(app, "batch/a.jsonl", "state"), "the row to show ⟳"
         )  # the request is held by the server, so the row stays in flight
         key = next(k for k, j in table(app).jobs.items() if j.input_file == "batch/a.jsonl")
-        highlighted = table(app).get_cell(key, "input")
-        assert any(getattr(span.style, "bgcolor", None) for span in highlighted.spans)
+        for column in ("input", "state", "progress", "results"):
+            highlighted = table(app).get_cell(key, column)
+            width = table(app).columns[ColumnKey(column)].width
+            # the background covers the whole cell, not only its text
+            assert highlighted.cell_len >= width
+            assert any(
+                getattr(span.style, "bgcolor", None) and span.start == 0 and span.end >= width
+                for span in highlighted.spans
+            ), column
         gate.set()
         await app.workers.wait_for_complete()
         await pilot.pause()

@@ -266,7 +266,11 @@ class JobTable(DataTable[Text]):
                 style=colours.kind(states.Kind.FAILED),
             )
         if row_style is not None:
-            for cell in cells.values():
+            # The whole width of every cell, not just its text: a row in flight must be
+            # seen at a glance.
+            for key, cell in cells.items():
+                width = self.columns[ColumnKey(key)].width if self.columns else len(cell)
+                cell.align(cell.justify or "left", max(width, cell.cell_len))  # type: ignore[arg-type]
                 cell.stylize(row_style)
         return cells
 
