@@ -27,7 +27,7 @@ class StatusBar(Horizontal):
     DEFAULT_CSS = """
     StatusBar { height: 1; padding: 0 1; background: $panel; }
     StatusBar #totals { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
-    StatusBar #poll { width: auto; height: 1; }
+    StatusBar #poll { width: auto; height: 1; margin-left: 2; }  /* never runs into the totals */
     """
 
     def __init__(self, **kwargs: object) -> None:
