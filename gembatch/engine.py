@@ -181,17 +181,6 @@ class Engine:
         self.emit(finished)
         return finished
 
-    async def run(self, once: bool = False, stop_when_done: bool = False) -> CycleFinished:
-        """Cycle until told to stop (plain mode); the TUI schedules cycles itself."""
-        try:
-            while True:
-                finished = await self.run_cycle()
-                if once or (stop_when_done and finished.all_done):
-                    return finished
-                await asyncio.sleep(finished.next_poll_in or self.options.interval_s)
-        finally:
-            self.close()
-
     def close(self) -> None:
         """Write down anything not yet recorded (deletions from the last cycle)."""
         self._save_if_dirty()
