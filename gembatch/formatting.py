@@ -84,10 +84,11 @@ def job_duration(create_time: str | None, end_time: str | None, now: float) -> f
 
 
 def progress(done: int | None, total: int | None) -> str:
+    """`49/90`; `?/90` while the server has said nothing of how far a job is."""
     if total is None:
         return ""
     if done is None:
-        return f"-/{total:,}"
+        return f"?/{total:,}"
     return f"{done:,}/{total:,}"
 
 
