@@ -22,9 +22,11 @@ class Clock:
         """Seconds since the epoch."""
         return time.time()
 
-    def iso(self) -> str:
-        """UTC now in the RFC 3339 form the API and the earlier tool write."""
-        return datetime.fromtimestamp(self.now(), timezone.utc).isoformat(timespec="seconds")
+    def iso(self, later_s: float = 0.0) -> str:
+        """UTC now (or `later_s` from now) in the RFC 3339 form the API and the earlier
+        tool write."""
+        moment = self.now() + later_s
+        return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds")
 
     def stamp(self) -> str:
         """Local date and time for a log line: `2026-11-25 09:52:37`."""

@@ -7,7 +7,6 @@ its outcome on the job's record. It never deletes anything remote.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -15,8 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from gembatch import lifecycle
+from gembatch import lifecycle, merge
 from gembatch.atomic import fsync_folder
+from gembatch.clock import Clock
 from gembatch.gemini import GeminiClient, GeminiError, NotFoundError, RemoteJob
 from gembatch.inputs import InputError, read_requests
 from gembatch.jobfile import JobRecord
@@ -55,13 +55,11 @@ class SaveOutcome:
 class ResultsSaver:
     """Saves results for the jobs of one job file; remembers which paths are taken."""
 
-    def __init__(
-        self, base: Path, client: GeminiClient, folder_name: str, iso_now: Callable[[], str]
-    ) -> None:
+    def __init__(self, base: Path, client: GeminiClient, folder_name: str, clock: Clock) -> None:
         self.base = base
         self.client = client
         self.folder_name = folder_name
-        self.iso_now = iso_now
+        self.clock = clock
         self._claimed: set[str] | None = None  # paths records name (built when needed)
         self._reserved: dict[str, str] = {}  # record key -> path its save is writing
 
@@ -201,7 +199,7 @@ class ResultsSaver:
         raw["incomplete_results_file"] = self._display(incomplete)
         raw["incomplete_lines"] = summary.lines
         raw["results_attempts"] = attempts
-        raw["results_retry_at"] = _later(self.iso_now(), wait)
+        raw["results_retry_at"] = self.clock.iso(later_s=wait)
         raw["last_error"] = f"{note}; kept in {self._display(incomplete)}"
         return SaveOutcome(
             problem=f"{note}; what came is kept in {self._display(incomplete)}, the remote "
@@ -217,7 +215,7 @@ class ResultsSaver:
         try:
             await self.client.get_file(name)
         except NotFoundError:
-            record.raw["output_gone_at"] = self.iso_now()
+            record.raw["output_gone_at"] = self.clock.iso()
             record.raw["last_error"] = (
                 f"the output {name} is gone from the server (expired or deleted) before its "
                 "results were saved; the record is kept"
@@ -269,29 +267,13 @@ def _expected_lines(record: JobRecord, remote: RemoteJob) -> int | None:
 def _missing_keys(base: Path, record: JobRecord, results: Path) -> str:
     """`a, b, c and 12 more`: which input keys have no line in a short output."""
     try:
-        found = {str(key) for key in _result_keys(results)}
+        found = merge.index_results([results])
         missing = [r.key for r in read_requests(base / record.input_file) if r.key not in found]
     except (OSError, InputError):
         return ""
     shown = ", ".join(missing[:MISSING_KEYS_SHOWN])
     more = len(missing) - MISSING_KEYS_SHOWN
     return f"{shown} and {more:,} more" if more > 0 else shown
-
-
-def _result_keys(path: Path) -> Iterable[object]:
-    with path.open("rb") as handle:
-        for line in handle:
-            try:
-                item = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(item, dict) and "key" in item:
-                yield item["key"]
-
-
-def _later(iso_now: str, seconds: float) -> str:
-    moment = datetime.fromisoformat(iso_now).timestamp() + seconds
-    return datetime.fromtimestamp(moment, timezone.utc).isoformat(timespec="seconds")
 
 
 def _minutes(seconds: float) -> str:

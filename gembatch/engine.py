@@ -93,7 +93,7 @@ class Engine:
         self.options = options or EngineOptions()
         self.emit: Callable[[Event], None] = emit or (lambda event: None)
         self.base = job_file.path.parent
-        self.saver = ResultsSaver(self.base, client, self.options.results_folder, self.clock.iso)
+        self.saver = ResultsSaver(self.base, client, self.options.results_folder, self.clock)
         self._check_slots = asyncio.Semaphore(self.options.concurrency)
         self._download_slots = asyncio.Semaphore(self.options.downloads)
         # key -> (404s or 403s in a row, the cycle of the last): counted once per cycle,

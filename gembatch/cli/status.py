@@ -43,11 +43,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     job_file = load_existing(args)
     jobs = [JobView.of(record) for record in job_file.records]
     totals = summary.Totals.of(jobs)
-    cost = summary.cost_of(jobs, price_overrides(configured("prices", {})))
+    overrides = price_overrides(configured("prices", {}))
+    cost = summary.cost_of(jobs, overrides)
     problems = problems_of(job_file)
     code = summary.EXIT_BAD_INPUT if problems else totals.exit_code()
     if args.json:
-        print(json.dumps(_status_json(job_file, jobs, totals, cost, problems, code), indent=2))
+        report = _status_json(job_file, jobs, totals, cost, overrides, problems, code)
+        print(json.dumps(report, indent=2))
     else:
         _print_groups(job_file.path, jobs, totals, args.list, job_file.clock.now())
         if cost.line():
@@ -88,10 +90,10 @@ def _status_json(
     jobs: list[Any],
     totals: summary.Totals,
     cost: summary.Cost,
+    overrides: dict,
     problems: list[str],
     code: int,
 ) -> dict[str, Any]:
-    overrides = price_overrides(configured("prices", {}))
     return {
         "job_file": str(job_file.path),
         "total": totals.total,
