@@ -44,8 +44,8 @@ def describe(event: Event) -> list[str]:
 def _lines(event: Event) -> list[str]:
     if isinstance(event, JobsLoaded):
         totals = Totals.of(event.jobs)
-        parts = ", ".join(f"{n} {group}" for group, n in totals.counts.items() if n)
-        return [f"loaded {plural(totals.total, 'job')} ({parts or 'none'})", *event.problems]
+        parts = totals.breakdown() or "none"
+        return [f"loaded {plural(totals.total, 'job')} ({parts})", *event.problems]
     if isinstance(event, JobUpdated):
         job = event.job
         if event.previous_state is not None and not states.changed(event.previous_state, job.state):
@@ -99,8 +99,7 @@ _FAILURES = (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.CANCELLED, sta
 def summary_lines(jobs: list[JobView]) -> list[str]:
     """What a run leaves at the end of a log: counts, what failed and why, where results are."""
     totals = Totals.of(jobs)
-    parts = ", ".join(f"{n} {group}" for group, n in totals.counts.items() if n)
-    lines = [f"summary: {plural(totals.total, 'job')} ({parts or 'none'})"]
+    lines = [f"summary: {plural(totals.total, 'job')} ({totals.breakdown() or 'none'})"]
     for job in jobs:
         if job.state_info.kind in _FAILURES or job.results_lost:
             reason = job.last_error or job.state_info.label

@@ -65,6 +65,10 @@ class Totals:
                 totals.unsaved += 1
         return totals
 
+    def breakdown(self) -> str:
+        """`3 succeeded, 1 failed`: the groups that have jobs."""
+        return ", ".join(f"{n} {group}" for group, n in self.counts.items() if n)
+
     def exit_code(self) -> int:
         """ "Done" (0) only when every result is on disk: unsaved results are unfinished."""
         if self.counts["in progress"] or self.counts["other"] or self.unsaved:

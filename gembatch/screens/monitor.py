@@ -257,7 +257,7 @@ class MonitorScreen(Screen[None]):
         if event.all_done and not self.all_done_announced:
             self.all_done_announced = True
             totals = self._totals or Totals.of(self.table.jobs.values())
-            summary = ", ".join(f"{n} {group}" for group, n in totals.counts.items() if n)
+            summary = totals.breakdown()
             banner = self.query_one("#banner", Static)
             subject = "The job is" if totals.total == 1 else f"All {totals.total} jobs are"
             banner.update(Text(f"{subject} done: {summary}."))
