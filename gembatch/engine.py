@@ -331,13 +331,7 @@ class Engine:
             self._confirmed.discard(record.key)
         previous = record.state
         before = (record.state, record.data.get("stats"), record.batch.get("dest"))
-        batch = record.ensure_batch()
-        for key, value in remote.batch_record().items():
-            if key == "name" and batch.get("name"):
-                continue  # never rewrite the identity the record was created with
-            if key.endswith("_time") and formatting.same_moment(batch.get(key), value):
-                continue  # keep the record's own spelling and precision of a time
-            batch[key] = value
+        remote.update(record.ensure_batch())
         if remote.stats is not None:
             record.raw["stats"] = remote.stats.as_record()
         if remote.error_message:

@@ -81,9 +81,7 @@ async def plan_cleanup(job_file: JobFile, client: GeminiClient, say: Say) -> lis
             say(f"{record.display_name}: already gone from the server")
             record.raw["remote_deleted_at"] = job_file.clock.iso()
             continue
-        record.ensure_batch().update(
-            {k: v for k, v in remote.batch_record().items() if k != "name"}
-        )  # what the server says now is what the rules below judge
+        remote.update(record.ensure_batch())  # what the server says now is what is judged
         if not states.is_terminal(remote.state):
             say(f"{record.display_name}: still {states.info(remote.state).label}; kept")
             continue

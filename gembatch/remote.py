@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gembatch import states
+from gembatch.formatting import same_moment
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -136,6 +137,16 @@ class RemoteJob:
         elif self.inlined_responses is not None:
             record["dest"] = {"inlined_responses": len(self.inlined_responses)}
         return {key: value for key, value in record.items() if value is not None}
+
+    def update(self, batch: dict[str, Any]) -> None:
+        """Lay what the server says over a record's `batch` object: never the identity it
+        was created with, and never a time the record already spells for the same instant."""
+        for key, value in self.batch_record().items():
+            if key == "name" and batch.get("name"):
+                continue
+            if key.endswith("_time") and same_moment(batch.get(key), value):
+                continue  # keep the record's own spelling and precision
+            batch[key] = value
 
 
 def iso_time(value: Any) -> str | None:

@@ -204,7 +204,7 @@ class Submitter:
             await self._finish(record, self.base / record.input_file)
             return
         job = await self.client.get_batch(name)
-        record.ensure_batch().update(job.batch_record())
+        job.update(record.ensure_batch())
         self.job_file.save()
         self.say(
             f"found {name} for {record.input_file} (created before the interruption; "
@@ -251,7 +251,7 @@ class Submitter:
         job = await self.client.create_batch(
             model, uploaded, display, intent_marker(str(record.submit_id))
         )
-        record.ensure_batch().update(job.batch_record())
+        job.update(record.ensure_batch())
         self.job_file.save()
         self.say(f"created {job.name} for {record.input_file} ({record.request_count:,} requests)")
         self.report.created.append(job.name)
