@@ -10,7 +10,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import WorkerCancelled, WorkerFailed
 
-from gembatch.commands import JumpToJob
+from gembatch.commands import JumpToJob, MonitorCommands
 from gembatch.events import Event
 from gembatch.pollrun import PollRun
 from gembatch.screens.monitor import EngineEvent, MonitorScreen
@@ -24,7 +24,7 @@ class GembatchApp(App[int]):
 
     CSS_PATH = "gembatch.tcss"
     TITLE = "gembatch"
-    COMMANDS: ClassVar = App.COMMANDS | {JumpToJob}
+    COMMANDS: ClassVar = App.COMMANDS | {MonitorCommands, JumpToJob}
     BINDINGS: ClassVar = [Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True)]
 
     def __init__(

@@ -92,6 +92,23 @@ def progress(done: int | None, total: int | None) -> str:
     return f"{done:,}/{total:,}"
 
 
+BAR_WIDTH = 10
+
+
+def fraction_done(done: int | None, total: int | None) -> float | None:
+    """How far a job is, 0.0 to 1.0; None when unknown."""
+    if done is None or not total:
+        return None
+    return max(0.0, min(1.0, done / total))
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> tuple[str, str]:
+    """The filled and empty parts of a bar in half cells: (`━━━━╸`, `     `)."""
+    halves = round(fraction * width * 2)
+    filled = "━" * (halves // 2) + ("╸" if halves % 2 else "")
+    return filled, "━" * (width - len(filled))
+
+
 def short_path(path: str, width: int) -> str:
     """Shorten in the middle, keeping the start (where names like `07-…` differ) and
     more of the end (the file name): `batch/07-ov…longish-name.jsonl`."""
@@ -119,13 +136,23 @@ def byte_size(count: int) -> str:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def printable(text: str) -> str:
+def printable(text: str, keep_lines: bool = False) -> str:
     """Control characters (an ESC starting a terminal sequence, a CR, a NUL) and lone
     surrogates shown as escapes, so a name in a job file can never drive the terminal
     or fail to print."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    pattern = _CONTROL_BUT_LINES if keep_lines else _CONTROL  # keep_lines: tabs, newlines
+    return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def compact(count: int) -> str:
+    """`950`, `12.3k`, `4.5M`, `1.2B`: big counts at a glance."""
+    for limit, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if count >= limit:
+            return f"{count / limit:.1f}{unit}"
+    return str(count)
 
 
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:

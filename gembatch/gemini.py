@@ -99,33 +99,58 @@ class GeminiClient:
         retry: RetryPolicy | None = None,
         on_retry: Callable[[GeminiError], None] | None = None,
     ) -> None:
-        from google import genai
-        from google.genai import types
-
         self._key = api_key or api_key_from_env()
         if not self._key:
             raise AuthError(
                 "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or run `gembatch demo`"
             )
-        self._types = types
-        # One attempt per SDK call: retries are ours (RetryPolicy). Without retry_options
-        # the SDK's aiohttp path would also sleep 1-10 s and retry connection errors.
-        options = types.HttpOptions(
-            timeout=int(timeout_s * 1000), retry_options=types.HttpRetryOptions(attempts=1)
-        )
-        base_url = base_url or os.environ.get("GOOGLE_GEMINI_BASE_URL")
-        if base_url:
-            options.base_url = base_url
-        self.base_url = base_url or "https://generativelanguage.googleapis.com"
-        self._client = genai.Client(api_key=self._key, http_options=options)
-        self._aio = self._client.aio
+        self._timeout_s = timeout_s
+        self._base_url = base_url or os.environ.get("GOOGLE_GEMINI_BASE_URL")
+        self.base_url = self._base_url or "https://generativelanguage.googleapis.com"
+        # The SDK takes half a second to import: built on first use, so the monitor can
+        # show the job file at once (`prepare` does the import off the event loop).
+        self._sdk_client: Any = None
         self.retry = retry or RetryPolicy()
         self.on_retry = on_retry
         self.calls = 0
         self._working_mime: str | None = None
 
+    @staticmethod
+    def prepare() -> None:
+        """Import the SDK (in a worker thread, so the screen keeps drawing meanwhile)."""
+        from google.genai import errors, types  # noqa: F401
+
+    @property
+    def _client(self) -> Any:
+        if self._sdk_client is None:
+            from google import genai
+            from google.genai import types
+
+            # One attempt per SDK call: retries are ours (RetryPolicy). Without
+            # retry_options the SDK's aiohttp path would also sleep 1-10 s and retry
+            # connection errors.
+            options = types.HttpOptions(
+                timeout=int(self._timeout_s * 1000),
+                retry_options=types.HttpRetryOptions(attempts=1),
+            )
+            if self._base_url:
+                options.base_url = self._base_url
+            self._sdk_client = genai.Client(api_key=self._key, http_options=options)
+        return self._sdk_client
+
+    @property
+    def _aio(self) -> Any:
+        return self._client.aio
+
+    @property
+    def _types(self) -> Any:
+        from google.genai import types
+
+        return types
+
     async def close(self) -> None:
-        await self._aio.aclose()
+        if self._sdk_client is not None:
+            await self._sdk_client.aio.aclose()
 
     # --- batches --------------------------------------------------------------------
     async def get_batch(self, name: str) -> RemoteJob:

@@ -112,14 +112,20 @@ async def run_cleanup(
 
 
 async def retry_failed(
-    job_file: JobFile, client: GeminiClient, submitter: Submitter, say: Say
+    job_file: JobFile,
+    client: GeminiClient,
+    submitter: Submitter,
+    say: Say,
+    only: str | None = None,
 ) -> int:
     """Resubmit the rows without a success, linked to their source so merges fill in:
     rows that failed inside a job, and every row of a job that failed, expired, was
-    cancelled or went missing as a whole."""
+    cancelled or went missing as a whole. `only`: one source input (the monitor's)."""
     base = job_file.path.parent
     submitted = problems = 0
     for source, group in merge.groups(job_file.records).items():
+        if only is not None and source != only:
+            continue
         if not lifecycle.group_finished(group, base):
             if any(r.batch_name and not r.is_terminal for r in group):
                 say(f"{source}: still running; retry it when it has finished")

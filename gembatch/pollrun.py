@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 from gembatch import summary
 from gembatch.engine import Engine, EngineOptions
-from gembatch.events import CycleFinished, Event, PollingStopped
+from gembatch.events import CycleFinished, Event, JobUpdated, JobView, PollingStopped
 from gembatch.gemini import AuthError, GeminiClient, GeminiError
 from gembatch.jobfile import JobFile
 from gembatch.observers import Fanout
@@ -36,6 +36,7 @@ class PollRun:
         self.stop_when_done = stop_when_done
         self.prices = prices or {}  # price overrides: one cost figure everywhere
         self.key_problem: str | None = None  # set when the server refused the key
+        self._prepared = False
 
     def listen_first(self, listener: Callable[[Event], None]) -> None:
         """A listener that must see each event before the others (the screen)."""
@@ -43,6 +44,9 @@ class PollRun:
 
     async def cycle(self) -> CycleFinished | None:
         """One engine cycle; a rejected key stops polling and says so as an event."""
+        if not self._prepared:  # the SDK's import off the event loop: the screen keeps drawing
+            self._prepared = True
+            await asyncio.to_thread(self.client.prepare)
         try:
             return await self.engine.run_cycle()
         except AuthError as problem:
@@ -57,6 +61,28 @@ class PollRun:
         except GeminiError as problem:
             return str(problem)
         return None
+
+    async def retry(self, key: str, say: Callable[[str], None]) -> list[JobUpdated]:
+        """`gembatch retry` for the input of one job, through this run's client and job
+        file; the new jobs as events for the screen."""
+        from gembatch.manage import retry_failed
+        from gembatch.merge import group_key
+        from gembatch.submit import DEFAULT_MODEL, SubmitOptions, Submitter
+
+        job_file = self.engine.job_file
+        record = next((r for r in job_file.records if r.key == key), None)
+        if record is None:
+            return []
+        before = {r.key for r in job_file.records}
+        model = str(record.batch.get("model") or DEFAULT_MODEL).removeprefix("models/")
+        submitter = Submitter(job_file, self.client, SubmitOptions(model=model), say=say)
+        try:
+            await retry_failed(job_file, self.client, submitter, say, only=group_key(record))
+        except GeminiError as problem:
+            say(f"retry stopped: {problem}")
+        finally:
+            submitter.close()
+        return [JobUpdated(JobView.of(r)) for r in job_file.records if r.key not in before]
 
     def ends_after(self, finished: CycleFinished) -> bool:
         return self.once or (finished.all_done and self.stop_when_done)

@@ -56,8 +56,10 @@ KIND_STYLE: dict[Kind, str] = {
     Kind.RUNNING: "$warning",
     Kind.SUCCEEDED: "$success",
     Kind.FAILED: "$error",
+    # One colour for the jobs that stopped without finishing (their icons tell them
+    # apart), so the table and the status bar's "cancelled/expired" agree.
     Kind.CANCELLED: "$accent",
-    Kind.EXPIRED: "$text-disabled",
+    Kind.EXPIRED: "$accent",
     Kind.MISSING: "$error",
     Kind.UNKNOWN: "$secondary",
 }

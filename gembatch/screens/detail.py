@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 
 from rich.table import Table
 from rich.text import Text
@@ -15,36 +16,62 @@ from textual.widgets import Footer, Static
 from gembatch import formatting, prices, states, summary
 from gembatch.clock import Clock
 from gembatch.events import JobView
+from gembatch.records import text
 
 
-class JobDetailScreen(ModalScreen[None]):
-    """A snapshot of one job, taken when the screen opened."""
+class JobDetailScreen(ModalScreen[str | None]):
+    """One job, kept up to date while open; dismissed with the monitor action to run
+    (`retry`, `browse_results`) or None."""
 
     BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("q", "app.pop_screen", "Back", show=False),
+        Binding("escape", "dismiss(None)", "Back"),
+        Binding("q", "dismiss(None)", "Back", show=False),
+        Binding("R", "dismiss('retry')", "Retry"),
+        Binding("v", "dismiss('browse_results')", "Results"),
     ]
 
     def __init__(
-        self, job: JobView, history: list[str], clock: Clock, prices: dict | None = None
+        self,
+        current: Callable[[], JobView | None],
+        history: Sequence[str],
+        clock: Clock,
+        prices: dict | None = None,
     ) -> None:
         super().__init__()
         self.prices = prices or {}  # the same overrides `status` applies
-        self.job = job
+        self.current = current  # the job as the monitor knows it now
+        self.job = current()
         self.history = history
         self.clock = clock
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog"):
-            yield Static(Text(self.job.label, style="bold"), id="title")
-            yield Static(self._fields())
+            yield Static(id="title")
+            yield Static(id="fields")
             yield Static(Text("History", style="bold"), classes="heading")
-            yield Static(Text("\n".join(self.history) or "nothing yet in this session"))
+            yield Static(id="history")
             yield Static(Text("Record", style="bold"), classes="heading")
-            yield Static(Text(json.dumps(self.job.raw, indent=2, ensure_ascii=False)), id="record")
+            yield Static(id="record")
         yield Footer()
 
+    def on_mount(self) -> None:
+        self._show()
+        self.set_interval(1.0, self._show)  # durations tick; states and counts change
+
+    def _show(self) -> None:
+        job = self.current() or self.job
+        if job is None:
+            return
+        self.job = job
+        self.query_one("#title", Static).update(Text(job.label, style="bold"))
+        self.query_one("#fields", Static).update(self._fields())
+        lines = "\n".join(self.history) or "nothing yet in this session"
+        self.query_one("#history", Static).update(Text(lines))
+        record = json.dumps(job.raw, indent=2, ensure_ascii=False)
+        self.query_one("#record", Static).update(Text(formatting.printable(record, True)))
+
     def _fields(self) -> Table:
+        assert self.job is not None
         job, raw, now = self.job, self.job.raw, self.clock.now()
         stats: dict = raw["stats"] if isinstance(raw.get("stats"), dict) else {}
         usage: dict = raw["usage"] if isinstance(raw.get("usage"), dict) else {}
@@ -65,10 +92,11 @@ class JobDetailScreen(ModalScreen[None]):
             ("Results", _results(job)),
             (
                 "Remote",
-                "deleted " + str(raw.get("remote_deleted_at"))
+                "deleted " + formatting.local_time(text(raw.get("remote_deleted_at")), now)
                 if job.remote_deleted
                 else "kept on the server",
             ),
+            ("Why", _why(job)),
             ("Last error", job.last_error or ""),
             ("What to do", _next_step(job)),
         ]
@@ -89,14 +117,37 @@ def _results(job: JobView) -> str:
     return "none: the job ended without output"
 
 
+def _why(job: JobView) -> str:
+    """Why a job ended without (all of) its results, in words."""
+    kind = job.state_info.kind
+    batch = job.raw.get("batch")
+    error = batch.get("error") if isinstance(batch, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    if job.results_lost:
+        return "its output expired on the server before gembatch could save it"
+    if kind is states.Kind.FAILED:
+        return str(message or "the server marked the whole job failed")
+    if kind is states.Kind.EXPIRED:
+        return "it did not finish within the Batch API's 48-hour limit"
+    if kind is states.Kind.CANCELLED:
+        return "it was cancelled (here, by another tool, or on the server)"
+    if kind is states.Kind.MISSING:
+        return "the server no longer knows the job (deleted elsewhere?)"
+    if job.failed_count and job.state_info.terminal:
+        return f"{job.failed_count:,} of its requests failed (press v to see which)"
+    return ""
+
+
 def _next_step(job: JobView) -> str:
-    """For a job that did not succeed, the command that runs its requests again."""
+    """For a job that did not succeed, the key (or command) that runs its requests again."""
     kind = job.state_info.kind
     failed = kind in (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.CANCELLED)
     if failed or kind is states.Kind.MISSING or job.results_lost:
-        return "`gembatch retry` resubmits its requests; the merged results fill in"
+        return "press R to resubmit its requests (`gembatch retry`); merged results fill in"
     if job.failed_count and job.results_file:
-        return "`gembatch retry` resubmits the failed rows"
+        return "press R to resubmit the failed rows (`gembatch retry`)"
+    if job.results_file:
+        return "press v to browse the results"
     return ""
 
 

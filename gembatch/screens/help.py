@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from gembatch import states
 
@@ -22,6 +22,8 @@ ABOUT = (
 
 MARKS = (
     ("⟳", "the row being checked: its request is in flight now"),
+    ("━━━╸", "requests done (succeeded or failed) out of the job's total; ? not reported yet"),
+    ("ETA ~12m", "when a running job should end at its rate so far; the run's is its slowest"),
     ("(22✘)", "rows that failed inside a job (after its progress)"),
     ("…", "a name or path shortened to fit"),
 )
@@ -44,7 +46,10 @@ class HelpScreen(ModalScreen[None]):
         keys = Table.grid(padding=(0, 2))
         for binding in self.key_bindings:
             keys.add_row(Text(_key_name(binding.key), style="bold"), Text(binding.description))
-        keys.add_row(Text("ctrl+p", style="bold"), Text("command palette (themes, jump to job)"))
+        keys.add_row(
+            Text("ctrl+p", style="bold"),
+            Text("command palette: every action by name, jump to a job, themes"),
+        )
         keys.add_row(Text("ctrl+c", style="bold"), Text("quit"))
         symbols = Table.grid(padding=(0, 2))
         for icon, meaning in states.legend():
@@ -57,7 +62,11 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("symbols", style="bold"), classes="heading")
             yield Static(symbols)
             yield Static(Text(ABOUT), id="about")
+        yield Footer()
+
+
+_KEY_NAMES = {"slash": "/", "question_mark": "?", "R": "shift+r", "L": "shift+l"}
 
 
 def _key_name(key: str) -> str:
-    return {"slash": "/", "question_mark": "?", "enter": "enter"}.get(key, key)
+    return _KEY_NAMES.get(key, key)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections import defaultdict, deque
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -11,12 +11,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, RichLog, Static
+from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
-from gembatch import formatting, states
+from gembatch import states
 from gembatch.clock import Clock
 from gembatch.events import (
     CycleFinished,
@@ -35,18 +34,20 @@ from gembatch.events import (
     ResultsSaved,
 )
 from gembatch.plain import describe
-from gembatch.screens.confirm import ConfirmScreen
-from gembatch.screens.detail import JobDetailScreen
+from gembatch.progress import RunProgress
 from gembatch.screens.help import HelpScreen
+from gembatch.screens.job_actions import JobActions
 from gembatch.summary import GROUPS, Totals
+from gembatch.widgets.event_log import EventLog
+from gembatch.widgets.filter_bar import FilterBar
 from gembatch.widgets.job_table import JobTable
+from gembatch.widgets.overview import Overview
 from gembatch.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from gembatch.pollrun import PollRun
 
 FILTERS: tuple[str | None, ...] = (None, *GROUPS[:4])
-HISTORY_PER_JOB = 200
 
 
 class EngineEvent(Message):
@@ -57,16 +58,21 @@ class EngineEvent(Message):
         self.events = events
 
 
-class MonitorScreen(Screen[None]):
+class MonitorScreen(JobActions):
     """Watches every job; runs one poll cycle at a time as a worker."""
 
     BINDINGS = [
-        Binding("r", "poll_now", "Poll"),
         Binding("enter", "show_detail", "Details"),
+        Binding("r", "poll_now", "Poll"),
+        Binding("slash", "filter_text", "Filter"),
+        Binding("f", "cycle_filter", "State"),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("v", "browse_results", "Results"),
         Binding("c", "cancel_job", "Cancel"),
-        Binding("f", "cycle_filter", "Filter"),
-        Binding("slash", "jump", "Jump"),
+        Binding("R", "retry", "Retry"),
+        Binding("y", "copy_path", "Copy path", show=False),
         Binding("l", "toggle_log", "Log"),
+        Binding("L", "grow_log", "Log size", show=False),
         Binding("p", "toggle_pause", "Pause"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
@@ -82,9 +88,10 @@ class MonitorScreen(Screen[None]):
         self.engine = poll_run.engine
         self.clock: Clock = poll_run.engine.clock
         self.autostart = autostart
-        self.history: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=HISTORY_PER_JOB))
         self.paused = False
         self.polling = False
+        self.holding = False  # a retry is submitting: no cycle may start meanwhile
+        self.cycle_done = asyncio.Event()
         self.errors = 0
         self.last_poll: float | None = None
         self.next_poll_at: float | None = None
@@ -92,8 +99,8 @@ class MonitorScreen(Screen[None]):
         self._timer: Timer | None = None
         self._finished_this_cycle: list[str] = []
         self._totals: Totals | None = None  # None: jobs changed since last counted
+        self._run_progress: RunProgress | None = None  # likewise
         self._status_pending = False
-        self._pending_log: list[str] = []
 
     def _ring(self) -> None:
         if self.bell_enabled:  # the config can mute it
@@ -101,32 +108,32 @@ class MonitorScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Overview(id="overview")
         yield Static(id="banner")
+        yield FilterBar(id="filter")
         yield JobTable(self.clock, id="jobs")
         yield StatusBar(id="status")
-        yield RichLog(id="log", max_lines=2000, wrap=False, markup=False)
-        yield Footer(show_command_palette=False)
-
-    @property
-    def table(self) -> JobTable:
-        return self.query_one(JobTable)
+        yield EventLog(self.clock, id="log")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#banner").display = False
+        self.table.focus()  # not the hidden filter bar
         self.set_interval(1.0, self._tick)
         self.engine.announce()
-        if self.autostart:
-            self.start_cycle()
+        if self.autostart:  # after the first frame: the table shows before any check
+            self.call_after_refresh(self.start_cycle)
         self._refresh_status()
 
     # --- the poll lifecycle -------------------------------------------------------------
     def start_cycle(self, even_if_paused: bool = False) -> None:
-        if self.polling or (self.paused and not even_if_paused):
+        if self.polling or self.holding or (self.paused and not even_if_paused):
             return
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
         self.polling = True
+        self.cycle_done.clear()
         self.next_poll_at = None
         self._refresh_status()
         self.run_cycle()
@@ -143,6 +150,7 @@ class MonitorScreen(Screen[None]):
         ):
             return
         self.polling = False
+        self.cycle_done.set()
         self.last_poll = self.clock.now()
         if event.state is WorkerState.ERROR:
             self._on_cycle_crashed(event.worker.error)
@@ -157,7 +165,7 @@ class MonitorScreen(Screen[None]):
 
     def _on_cycle_crashed(self, error: BaseException | None) -> None:
         message = f"the poll cycle failed: {error!r}; trying again next cycle"
-        self._log(message)
+        self.event_log.add(message)
         self.notify(message, severity="error", markup=False)
         self._schedule(self.engine.options.interval_s)
         self._refresh_status()
@@ -165,7 +173,7 @@ class MonitorScreen(Screen[None]):
     def _on_polling_stopped(self, event: PollingStopped) -> None:
         self.paused = True
         message = f"{event.reason}. Polling is paused; fix the key and restart gembatch."
-        self._log(message)
+        self.event_log.add(message)
         self.notify(message, title="API key problem", severity="error", timeout=30, markup=False)
         self._ring()
 
@@ -201,7 +209,7 @@ class MonitorScreen(Screen[None]):
             # 10,000 jobs). Frozen objects are still freed when no longer referenced.
             gc.freeze()
             for problem in event.problems:
-                self._log(problem)
+                self.event_log.add(problem)
                 self.notify(problem, title="Job file", severity="warning", markup=False)
         elif isinstance(event, CycleStarted):
             self._finished_this_cycle.clear()
@@ -229,6 +237,7 @@ class MonitorScreen(Screen[None]):
             )
         elif isinstance(event, CycleFinished):
             self._on_cycle_finished(event)
+            self.table.resort()
         elif isinstance(event, PollingStopped):
             self._on_polling_stopped(event)
 
@@ -250,7 +259,7 @@ class MonitorScreen(Screen[None]):
     def _on_cycle_finished(self, event: CycleFinished) -> None:
         # The log pane already lists each saved result; toasts would only cover the
         # table, so they are for when the log is hidden.
-        if self._finished_this_cycle and not self.query_one(RichLog).display:
+        if self._finished_this_cycle and not self.event_log.display:
             names = self._finished_this_cycle
             text = names[0] if len(names) == 1 else f"{len(names)} jobs, {names[0]} first"
             self.notify(f"results saved: {text}", title="Jobs finished", timeout=4, markup=False)
@@ -262,27 +271,14 @@ class MonitorScreen(Screen[None]):
             subject = "The job is" if totals.total == 1 else f"All {totals.total} jobs are"
             banner.update(Text(f"{subject} done: {summary}."))
             banner.display = True
-            self._log("all jobs are done")
+            self.event_log.add("all jobs are done")
             self.notify(f"{subject.lower()} done", title="Done", markup=False)
             self._ring()
 
     # --- the log ------------------------------------------------------------------------
     def _log_event(self, event: Event, key: str | None) -> None:
         for line in describe(event):
-            self._log(line, key)
-
-    def _log(self, line: str, key: str | None = None) -> None:
-        stamp = formatting.clock_time(self.clock.now())
-        self._pending_log.append(f"{stamp}  {line}")
-        if len(self._pending_log) == 1:
-            self.call_later(self._flush_log)  # one write for a whole burst of events
-        if key is not None:
-            self.history[key].append(f"{stamp}  {line}")
-
-    def _flush_log(self) -> None:
-        lines, self._pending_log = self._pending_log, []
-        if lines:
-            self.query_one(RichLog).write(Text("\n".join(lines)))
+            self.event_log.add(line, key)
 
     def _schedule_status(self) -> None:
         """Refresh the status line once after a burst of events, not once per event."""
@@ -295,6 +291,9 @@ class MonitorScreen(Screen[None]):
         self._status_pending = False
         if self._totals is None:
             self._totals = Totals.of(self.table.jobs.values())
+            self._run_progress = RunProgress.of(self.table.jobs.values(), self.poll_run.prices)
+        if self._run_progress is not None:
+            self.query_one(Overview).show(self._run_progress, self.clock.now())
         next_in = None if self.next_poll_at is None else self.next_poll_at - self.clock.now()
         self.query_one(StatusBar).show(
             self._totals,
@@ -303,8 +302,18 @@ class MonitorScreen(Screen[None]):
             self.polling,
             self.errors,
             self.paused,
-            self.table.filter_group,
+            self._view_note(),
         )
+
+    def _view_note(self) -> str:
+        """What narrows or orders the table, for the status bar."""
+        table = self.table
+        parts = [f"state: {table.filter_group}"] if table.filter_group else []
+        if table.filter_text:
+            parts.append(f"filter: {table.filter_text!r}")
+        if table.sort_by != "file order":
+            parts.append(f"sort: {table.sort_by}")
+        return "  ".join(parts)
 
     # --- actions ------------------------------------------------------------------------
     def action_poll_now(self) -> None:
@@ -312,66 +321,47 @@ class MonitorScreen(Screen[None]):
             self.notify("a poll is already running", markup=False)
             return
         if self.paused:  # one poll now; paused it stays, and says so
-            self._log("polling once now; still paused (p resumes)")
+            self.event_log.add("polling once now; still paused (p resumes)")
         self.start_cycle(even_if_paused=True)
-
-    def action_show_detail(self) -> None:
-        job = self.table.job_under_cursor
-        if job is not None:
-            self.app.push_screen(
-                JobDetailScreen(job, list(self.history[job.key]), self.clock, self.poll_run.prices)
-            )
 
     @on(DataTable.RowSelected)
     def _on_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_show_detail()
-
-    def action_cancel_job(self) -> None:
-        job = self.table.job_under_cursor
-        if job is None:
-            return
-        if not job.batch_name or states.is_terminal(job.state):
-            self.notify(
-                f"{job.label} is {job.state_info.label}; nothing to cancel",
-                severity="warning",
-                markup=False,
-            )
-            return
-
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self.cancel_job(job.key, job.label)
-
-        question = (
-            f"Cancel {job.label} ({job.batch_name})?\n\nRequests that have not "
-            "finished are dropped; results already done are kept if the server "
-            "returns them."
-        )
-        self.app.push_screen(
-            ConfirmScreen(question, yes="Cancel job", no="Keep running"), confirmed
-        )
-
-    @work(group="cancel", exit_on_error=False)
-    async def cancel_job(self, key: str, label: str) -> None:
-        problem = await self.poll_run.cancel(key)
-        if problem is not None:
-            self._log(f"cancel {label}: {problem}", key)
-            self.notify(problem, title="Cancel failed", severity="error", markup=False)
-            return
-        self._log(f"asked the server to cancel {label}", key)
-        self.action_poll_now()
 
     def action_cycle_filter(self) -> None:
         current = FILTERS.index(self.table.filter_group)
         self.table.set_filter(FILTERS[(current + 1) % len(FILTERS)])
         self._refresh_status()
 
-    def action_jump(self) -> None:
-        self.app.action_command_palette()
+    def action_cycle_sort(self) -> None:
+        self.table.cycle_sort()  # the status bar says which order
+        self._refresh_status()
+
+    def action_filter_text(self) -> None:
+        self.query_one(FilterBar).open()
+
+    @on(FilterBar.TextChanged)
+    def _on_filter_changed(self, event: FilterBar.TextChanged) -> None:
+        self.table.set_filter_text(event.text)
+        self._refresh_status()
+
+    @on(FilterBar.Done)
+    def _on_filter_done(self, _event: FilterBar.Done) -> None:
+        self.table.set_filter_text(self.query_one(FilterBar).value)
+        self.table.focus()
+        self._refresh_status()
 
     def action_toggle_log(self) -> None:
-        log = self.query_one(RichLog)
+        log = self.event_log
         log.display = not log.display
+
+    def action_grow_log(self) -> None:
+        """Small, big, full screen, small again: for reading a burst of errors."""
+        log = self.event_log
+        log.display = True
+        size = log.next_size()
+        self.set_class(size == "big", "-log-big")
+        self.set_class(size == "full", "-log-full")
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
@@ -380,9 +370,9 @@ class MonitorScreen(Screen[None]):
                 self._timer.stop()
                 self._timer = None
             self.next_poll_at = None
-            self._log("paused: no new polls until you press p again")
+            self.event_log.add("paused: no new polls until you press p again")
         else:
-            self._log("resumed")
+            self.event_log.add("resumed")
             self.start_cycle()
         self._refresh_status()
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from gembatch import formatting, states
+from gembatch import formatting, progress, states
 from gembatch.clock import Clock
 from gembatch.events import JobView
 from gembatch.summary import group_of
@@ -20,13 +22,48 @@ from gembatch.widgets.palette import palette
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("input", "Input file", 26),
     ("state", "State", 14),
-    ("progress", "Progress", 18),
+    ("progress", "Progress", formatting.BAR_WIDTH + 5),
     ("duration", "Duration", 10),
-    ("requests", "Requests", 8),
+    ("eta", "ETA", 8),
+    ("requests", "Requests", 15),
     ("created", "Created", 11),
     ("ended", "Ended", 11),
     ("results", "Results", 36),
 )
+SORTS = ("file order", "state", "duration", "end time", "name")
+SORT_KEYS: dict[str, Callable[[float], Callable[[JobView], tuple]]] = {
+    # Problems first: what needs a look is at the top.
+    "state": lambda now: lambda job: (_STATE_ORDER.get(job.state_info.kind, 9), job.label),
+    "duration": lambda now: (
+        lambda job: (
+            -(formatting.job_duration(job.create_time, job.end_time, now) or 0.0),
+            job.label,
+        )
+    ),
+    # Most recently ended first; unfinished jobs after them.
+    "end time": lambda now: (
+        lambda job: (
+            -(formatting.parse_time(job.end_time) or 0.0),
+            job.label,
+        )
+    ),
+    "name": lambda now: lambda job: (job.label,),
+}
+_STATE_ORDER: dict[states.Kind, int] = {
+    kind: n
+    for n, kind in enumerate(
+        (
+            states.Kind.FAILED,
+            states.Kind.MISSING,
+            states.Kind.EXPIRED,
+            states.Kind.CANCELLED,
+            states.Kind.UNKNOWN,
+            states.Kind.RUNNING,
+            states.Kind.PENDING,
+            states.Kind.SUCCEEDED,
+        )
+    )
+}
 LABEL_WIDTH = 26  # the least the name gets; it and the results share any slack
 RESULTS_WIDTH = 36  # below this a path is unreadable; narrower terminals scroll
 CELL_PADDING = 2  # DataTable's one space each side of every cell
@@ -40,6 +77,8 @@ class JobTable(DataTable[Text]):
     DEFAULT_CSS = """
     JobTable { height: 1fr; }
     """
+    # DataTable's own Enter is hidden from the footer; this one says what it does.
+    BINDINGS = [Binding("enter", "select_cursor", "Details")]
 
     def __init__(self, clock: Clock, **kwargs: object) -> None:
         # Bumped whenever rows are added, removed or cleared: the only changes that move
@@ -53,6 +92,8 @@ class JobTable(DataTable[Text]):
             cursor_type="row",
             zebra_stripes=True,
             fixed_columns=1,
+            # The state colours stay on the cursor row; the cursor shows as a background.
+            cursor_foreground_priority="renderable",
             **kwargs,  # type: ignore[arg-type]
         )
         self.label_width = LABEL_WIDTH
@@ -61,6 +102,8 @@ class JobTable(DataTable[Text]):
         self.jobs: dict[str, JobView] = {}
         self.checking: set[str] = set()
         self.filter_group: str | None = None
+        self.filter_text = ""  # the `/` bar's text: rows whose name or batch contain it
+        self.sort_by = SORTS[0]
         self._shown: dict[str, Cells] = {}
 
     def on_mount(self) -> None:
@@ -162,6 +205,25 @@ class JobTable(DataTable[Text]):
         self.filter_group = group
         self._rebuild()
 
+    def set_filter_text(self, text: str) -> None:
+        if text.casefold() != self.filter_text:
+            self.filter_text = text.casefold()
+            self._rebuild()
+
+    def cycle_sort(self) -> str:
+        """The next order of SORTS; returns its name."""
+        self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
+        self._rebuild()
+        return self.sort_by
+
+    def resort(self) -> None:
+        """Put rows back in order after a cycle changed their states or times."""
+        if self.sort_by == SORTS[0]:
+            return
+        order = [job.key for job in self._ordered(self.jobs.values()) if job.key in self._shown]
+        if order != [str(row.key.value) for row in self.ordered_rows]:
+            self._rebuild()
+
     def tick(self) -> None:
         """Advance the live durations of running jobs on screen (and nothing else)."""
         for key in self._keys_on_screen():
@@ -187,7 +249,17 @@ class JobTable(DataTable[Text]):
 
     # --- rendering ------------------------------------------------------------------------
     def _visible(self, job: JobView) -> bool:
-        return self.filter_group is None or group_of(job) == self.filter_group
+        if self.filter_group is not None and group_of(job) != self.filter_group:
+            return False
+        if self.filter_text:
+            name = f"{job.label}\n{job.batch_name or ''}".casefold()
+            return self.filter_text in name
+        return True
+
+    def _ordered(self, jobs: Iterable[JobView]) -> list[JobView]:
+        if self.sort_by == SORTS[0]:
+            return list(jobs)
+        return sorted(jobs, key=SORT_KEYS[self.sort_by](self.clock.now()))
 
     def _rebuild(self) -> None:
         """Used only on load and when the filter changes; live updates never clear."""
@@ -195,7 +267,7 @@ class JobTable(DataTable[Text]):
         self.clear()
         self._shown.clear()
         self._layout_changed()
-        for job in self.jobs.values():
+        for job in self._ordered(self.jobs.values()):
             if self._visible(job):
                 cells = self._cells_for(job)
                 self.add_row(*cells.values(), key=job.key)
@@ -241,24 +313,23 @@ class JobTable(DataTable[Text]):
         if checking:
             state_text = f"⟳ {info.label}"
         failed = job.failed_count or 0
-        progress = formatting.progress(job.done_count, job.request_count)
+        counts = formatting.progress(job.done_count, job.request_count)
         if failed and states.is_terminal(job.state):
-            progress += f" ({failed:,}✘)"
+            counts += f" ({failed:,}✘)"
         results = job.results_file or ""
         cells: Cells = {
             "input": Text(formatting.short_path(job.label, self.label_width)),
             "state": Text(state_text, style=style),
-            "progress": Text(progress, justify="right"),
+            "progress": progress_bar(job, style),
             "duration": Text(
                 formatting.duration(formatting.job_duration(job.create_time, job.end_time, now)),
                 justify="right",
             ),
-            "requests": Text(
-                f"{job.request_count:,}" if job.request_count is not None else "", justify="right"
-            ),
+            "eta": Text(progress.eta_text(progress.job_eta(job, now)), justify="right"),
+            "requests": Text(counts, justify="right"),
             "created": Text(formatting.local_time(job.create_time, now)),
             "ended": Text(formatting.local_time(job.end_time, now)),
-            "results": Text(formatting.short_path(results, self.results_width), style="dim"),
+            "results": Text(formatting.short_path(results, self.results_width)),
         }
         if job.last_error and not job.results_file:
             cells["results"] = Text(
@@ -273,6 +344,22 @@ class JobTable(DataTable[Text]):
                 cell.align(cell.justify or "left", max(width, cell.cell_len))  # type: ignore[arg-type]
                 cell.stylize(row_style)
         return cells
+
+
+def progress_bar(job: JobView, style: Style) -> Text:
+    """`━━━━━╸      54%` in the job's state colour; a dim bar and `?` while the server
+    has not said how far the job is."""
+    fraction = formatting.fraction_done(job.done_count, job.request_count)
+    text = Text(no_wrap=True)
+    if fraction is None:
+        text.append("━" * formatting.BAR_WIDTH, style="dim")
+        text.append("    ?" if job.request_count is not None else "")
+        return text
+    filled, empty = formatting.bar(fraction)
+    text.append(filled, style=style)
+    text.append(empty, style="dim")
+    text.append(f" {fraction:4.0%}")
+    return text
 
 
 def _differs(old: Text | None, new: Text) -> bool:

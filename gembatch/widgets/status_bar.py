@@ -53,7 +53,7 @@ class StatusBar(Horizontal):
         polling: bool,
         errors: int,
         paused: bool,
-        filter_group: str | None,
+        view_note: str = "",
     ) -> None:
         colours = palette(self.app)
         text = Text()
@@ -66,8 +66,8 @@ class StatusBar(Horizontal):
             text.append(f" ({totals.failed_rows:,} rows failed)", style="dim")
         self._set("#totals", text)
         text = Text()
-        if filter_group:
-            text.append(f"filter: {filter_group}", style="bold")
+        if view_note:  # what narrows or orders the table
+            text.append(view_note, style="bold")
             text.append("  │  ", style="dim")
         if errors:
             text.append(f"{errors} API errors", style=colours.kind(states.Kind.FAILED))

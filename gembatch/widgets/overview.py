@@ -1,0 +1,67 @@
+"""The strip above the table: the whole run in one line.
+
+`━━━━━━━━━╸          47%  ETA ~12m · 1,234/2,600 requests · 3/12 jobs · $0.42 · 5m elapsed`
+Most important first, so a narrow terminal crops the least useful end.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from gembatch import formatting, prices, states
+from gembatch.progress import RunProgress, eta_text
+from gembatch.widgets.palette import palette
+
+BAR_WIDTH = 20
+
+
+class Overview(Static):
+    """Counts come from `RunProgress` (recounted when jobs change); the ETA and the
+    elapsed time move with the clock, so `show` is called on every tick too."""
+
+    DEFAULT_CSS = """
+    Overview { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._shown: tuple | None = None
+
+    def show(self, run: RunProgress, now: float) -> None:
+        text = line(run, now, palette(self.app).kind(states.Kind.SUCCEEDED))
+        key = (text.plain, tuple(text.spans))
+        if key != self._shown:  # an update re-lays-out the screen: only on change
+            self._shown = key
+            self.update(text)
+
+
+def line(run: RunProgress, now: float, bar_style: object = "green") -> Text:
+    text = Text(no_wrap=True)
+    fraction = run.fraction
+    filled, empty = formatting.bar(fraction or 0.0, BAR_WIDTH)
+    text.append(filled, style=bar_style)  # type: ignore[arg-type]
+    text.append(empty, style="dim")
+    text.append(f" {fraction:4.0%}" if fraction is not None else "    ?", style="bold")
+    parts = [_eta(run, now)]
+    parts.append(f"{run.requests_done:,}/{run.requests:,} requests")
+    parts.append(f"{run.jobs_finished}/{formatting.plural(run.jobs, 'job')} done")
+    elapsed = run.elapsed(now)
+    if elapsed is not None and run.going:
+        parts.append(f"{formatting.duration(elapsed)} elapsed")
+    if run.cost.priced:
+        tokens = run.cost.prompt_tokens + run.cost.output_tokens
+        parts.append(f"{prices.dollars(run.cost.dollars)} · {formatting.compact(tokens)} tokens")
+    text.append("  " + " · ".join(part for part in parts if part))
+    return text
+
+
+def _eta(run: RunProgress, now: float) -> str:
+    if not run.going:
+        return "all finished" if run.jobs else "no jobs"
+    eta, unknown = run.eta(now)
+    if eta is None:
+        return "ETA ? (no progress reported yet)"
+    if unknown:  # those may take longer: the run's end is not known yet
+        return f"ETA ? ({formatting.plural(unknown, 'job')} not started; others {eta_text(eta)})"
+    return f"ETA {eta_text(eta)}"

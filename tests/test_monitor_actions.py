@@ -1,0 +1,232 @@
+"""The monitor's newer keys, driven with Pilot against a real engine and the simulator:
+`/` to filter, sorting, the palette's actions, retry from the screen, the live detail
+screen, the overview strip and the results browser."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from textual.app import App
+
+from gembatch.jobfile import JobFile
+from gembatch.screens.confirm import ConfirmScreen
+from gembatch.screens.detail import JobDetailScreen
+from gembatch.screens.results import ResultDetailScreen, ResultsScreen
+from gembatch.simulator import JobPlan, SimulatorServer
+from gembatch.widgets.filter_bar import FilterBar
+from gembatch.widgets.overview import Overview
+from gembatch.widgets.results_view import ResultsView
+from tests.conftest import wait_for
+from tests.test_app import (
+    SIZE,
+    cell,
+    log_text,
+    make_app,
+    palette_hits,
+    poll,
+    rendered,
+    status,
+    table,
+)
+
+
+def shown_names(app) -> list[str]:
+    return [
+        str(row.key.value) and table(app).jobs[str(row.key.value)].input_file
+        for row in table(app).ordered_rows
+    ]
+
+
+async def test_slash_filters_by_name_and_escape_clears(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    names = [(f"{n:02d}-job.jsonl", 1) for n in range(12)]
+    app = await make_app(sim, tmp_path, names)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("slash", *"1-j")
+        await pilot.pause()
+        bar = app.monitor.query_one(FilterBar)
+        assert bar.display and bar.value == "1-j"
+        assert shown_names(app) == ["batch/01-job.jsonl", "batch/11-job.jsonl"]
+        assert "filter: '1-j'" in status(app)
+        await pilot.press("enter")  # back to the table; the filter stays, and shows
+        assert app.focused is table(app) and bar.display
+        assert table(app).row_count == 2
+        await pilot.press("slash", "escape")
+        await pilot.pause()
+        assert table(app).row_count == 12 and not bar.display
+        assert "filter:" not in status(app)
+
+
+async def test_sort_by_state_puts_problems_first(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.plans = [
+        ("batch/b-run.jsonl", JobPlan(0, 3600)),
+        ("batch/c-bad.jsonl", JobPlan(0, 0, outcome="FAILED")),
+    ]
+    app = await make_app(sim, tmp_path, [("a-ok.jsonl", 1), ("b-run.jsonl", 1), ("c-bad.jsonl", 1)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await pilot.press("s")
+        assert shown_names(app) == ["batch/c-bad.jsonl", "batch/b-run.jsonl", "batch/a-ok.jsonl"]
+        assert "sort: state" in status(app)
+        await pilot.press("s", "s", "s")  # duration, end time, name
+        assert "sort: name" in status(app)
+        assert shown_names(app) == ["batch/a-ok.jsonl", "batch/b-run.jsonl", "batch/c-bad.jsonl"]
+
+
+async def test_palette_shows_names_as_written_and_offers_actions(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sim.scenario.default_plan = JobPlan(0, 0, outcome="FAILED")
+    app = await make_app(sim, tmp_path, [("012-[red]not-markup.jsonl", 2)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await pilot.press("ctrl+p", *"markup")
+        await wait_for(pilot, lambda: palette_hits(app), "the palette to list hits")
+        prompts = [str(hit.prompt) for hit in palette_hits(app)]
+        assert any("012-[red]not-markup.jsonl" in p for p in prompts), prompts
+        await pilot.press(*["backspace"] * 6, *"resubmit")
+        await wait_for(
+            pilot,
+            lambda: any("Resubmit" in str(h.prompt) for h in palette_hits(app)),
+            "the palette to offer Resubmit",
+        )
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+
+
+async def test_retry_from_the_monitor_resubmits_a_failed_job(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sim.scenario.plans = [("batch/a.jsonl", JobPlan(0, 0, outcome="FAILED"))]
+    app = await make_app(sim, tmp_path, [("a.jsonl", 3)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        assert cell(app, "batch/a.jsonl", "state") == "✘ failed"
+        await pilot.press("R")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: table(app).row_count == 2, "the resubmitted job's row")
+        assert "batch/a.jsonl: retrying 3 failed rows" in log_text(app)
+        await poll(pilot)  # the resubmitted job finishes; its results fill in the merge
+        await wait_for(pilot, lambda: "merged" in log_text(app), "the merged results to be written")
+    records = JobFile.load(tmp_path / "job-info.jsonl").records
+    assert len(records) == 2
+    assert records[1].data["source_file"] == "batch/a.jsonl" and records[1].request_count == 3
+    merged = (tmp_path / "batch/results/a.jsonl").read_text().splitlines()
+    assert len(merged) == 3 and all("response" in json.loads(line) for line in merged)
+
+
+async def test_detail_screen_updates_live(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    app = await make_app(sim, tmp_path, [("a.jsonl", 2)])
+
+    def detail_text() -> str:
+        return " ".join(rendered(w.content) for w in app.screen.query("Static"))
+
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await pilot.press("enter")
+        assert isinstance(app.screen, JobDetailScreen)
+        assert "▶ running" in detail_text() and "Ended" not in detail_text()
+        sim.store.clock = lambda: time.time() + 7200  # the job finishes on the server
+        app.monitor.start_cycle()  # the monitor polls behind the open detail screen
+        await wait_for(
+            pilot, lambda: "✔ succeeded" in detail_text(), "the open detail to show the new state"
+        )
+        assert "Ended" in detail_text() and "batch/results/a.jsonl" in detail_text()
+
+
+async def test_results_browser_lists_rows_filters_failed_and_opens_one(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sim.scenario.default_plan = JobPlan(0, 0, failed_row_rate=0.3)
+    app = await make_app(sim, tmp_path, [("a.jsonl", 40)])
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        await pilot.press("v")
+        assert isinstance(app.screen, ResultsScreen)
+        view = app.screen.query_one(ResultsView)
+        lines = (tmp_path / "batch/results/a.jsonl").read_text().splitlines()
+        failed = [n for n, line in enumerate(lines) if "response" not in json.loads(line)]
+        assert view.count == 40 and failed
+        await pilot.press("f")  # failed rows only: found in a thread
+        await wait_for(pilot, lambda: view.shown is not None, "the failed rows")
+        assert view.shown == failed and view.count == len(failed)
+        first_failed = json.loads(lines[failed[0]])
+        await pilot.press("enter")
+        assert isinstance(app.screen, ResultDetailScreen)
+        text = " ".join(rendered(w.content) for w in app.screen.query("Static"))
+        assert first_failed["key"] in text and "failed:" in text
+        assert '"contents"' in text  # the request, joined from the input by its key
+        await pilot.press("escape", "escape")
+        assert app.screen is app.monitor
+
+
+async def test_results_browser_reads_only_what_it_shows(tmp_path: Path) -> None:
+    """100,000 rows: indexed in one pass, and only the rows on screen are parsed."""
+    path = tmp_path / "big.jsonl"
+    row = {"response": {"candidates": [{"content": {"parts": [{"text": "x"}]}}]}}
+    with path.open("w") as out:
+        for n in range(100_000):
+            out.write(json.dumps({"key": f"k{n}", **row}) + "\n")
+    screen = ResultsScreen(path, None, "big")
+
+    class Browser(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(screen)
+
+    async with Browser().run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        view = screen.query_one(ResultsView)
+        assert view.count == 100_000
+        assert len(screen.index._parsed) <= 30  # one screen, not the file
+        await pilot.press("end")
+        await pilot.pause()
+        assert view.cursor == 99_999 and view.row_at(view.cursor).key == "k99999"
+        assert len(screen.index._parsed) <= 60
+
+
+async def test_overview_shows_the_run_at_a_glance(sim: SimulatorServer, tmp_path: Path) -> None:
+    sim.scenario.plans = [("batch/slow.jsonl", JobPlan(0, 3600))]
+    app = await make_app(sim, tmp_path, [("fast.jsonl", 6), ("slow.jsonl", 4)])
+    async with app.run_test(size=(160, 30)) as pilot:
+        await poll(pilot)
+        text = str(app.monitor.query_one(Overview).render())
+        # fast: 6 of 6 done; slow: the simulator reports no progress yet
+        assert "60%" in text and "6/10 requests" in text and "1/2 jobs done" in text
+        assert "ETA ?" in text and "$" in text and "tokens" in text
+
+
+async def test_log_grows_to_full_screen_and_back(sim: SimulatorServer, tmp_path: Path) -> None:
+    app = await make_app(sim, tmp_path, [("a.jsonl", 1)])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        small = app.monitor.event_log.size.height
+        await pilot.press("L")
+        await pilot.pause()
+        assert app.monitor.event_log.size.height > small
+        await pilot.press("L")
+        await pilot.pause()
+        assert not table(app).display and app.monitor.event_log.size.height > SIZE[1] // 2
+        await pilot.press("L")
+        await pilot.pause()
+        assert table(app).display and app.monitor.event_log.size.height == small
+
+
+async def test_footer_shows_enter_and_the_palette_and_modals_show_their_own_keys(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    app = await make_app(sim, tmp_path, [("a.jsonl", 1)])
+    async with app.run_test(size=(160, 30)) as pilot:
+        await poll(pilot)
+
+        def footer_keys() -> set[str]:
+            return {b.description for (_, b, _, _) in app.screen.active_bindings.values() if b.show}
+
+        assert {"Details", "Poll", "Filter", "Results", "Retry"} <= footer_keys()
+        await pilot.press("question_mark")
+        assert "Poll" not in footer_keys() and "Close" in footer_keys()
