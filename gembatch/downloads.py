@@ -26,6 +26,7 @@ from gembatch.results import (
     ShortResults,
     display_path,
     inline_result_lines,
+    remove_stale_parts,
     results_path_for,
     save_atomically,
     verify_existing,
@@ -62,6 +63,7 @@ class ResultsSaver:
         self.clock = clock
         self._claimed: set[str] | None = None  # paths records name (built when needed)
         self._reserved: dict[str, str] = {}  # record key -> path its save is writing
+        self._swept: set[Path] = set()  # folders cleared of a killed run's temp files
 
     # --- paths ------------------------------------------------------------------------
     def forget_claims(self) -> None:
@@ -112,6 +114,9 @@ class ResultsSaver:
         # or cancelled job's partial output is kept as it comes.
         exact = lifecycle.succeeded(record) and not (remote.stats and remote.stats.pending)
         expected = _expected_lines(record, remote) if exact else None
+        if dest.parent not in self._swept:  # once per folder per run, not a scan per save
+            self._swept.add(dest.parent)
+            remove_stale_parts(dest.parent)
         try:
             summary = await save_atomically(dest, write, expected, _incomplete_path(dest))
         except ShortResults as short:

@@ -49,6 +49,7 @@ from gembatch.inputs import InputError
 from gembatch.jobfile import JobFile, JobFileError, JobRecord
 from gembatch.lifecycle import OUTPUT_LIFETIME_S
 from gembatch.results import display_path
+from gembatch.worklist import WorkList
 
 # Two 404s in a row before a job is called missing: one can be a brand-new job
 # the server has not finished registering.
@@ -94,6 +95,8 @@ class Engine:
         self.emit: Callable[[Event], None] = emit or (lambda event: None)
         self.base = job_file.path.parent
         self.saver = ResultsSaver(self.base, client, self.options.results_folder, self.clock)
+        # What cycles scan: the records less the groups with nothing left to do.
+        self.worklist = WorkList(job_file, self.base, self.options.keep_remote)
         self._check_slots = asyncio.Semaphore(self.options.concurrency)
         self._download_slots = asyncio.Semaphore(self.options.downloads)
         # key -> (404s or 403s in a row, the cycle of the last): counted once per cycle,
@@ -128,7 +131,7 @@ class Engine:
 
     def all_done(self) -> bool:
         keep = self.options.keep_remote
-        return all(lifecycle.handled(r, keep) for r in self.job_file.records if r.batch_name)
+        return all(lifecycle.handled(r, keep) for r in self.worklist.records() if r.batch_name)
 
     def next_interval(self) -> float:
         backoff = min(
@@ -149,7 +152,7 @@ class Engine:
             self.saver.forget_claims()
         for record in changed:
             self.emit(JobUpdated(JobView.of(record)))
-        visits = [r for r in self.job_file.records if self._needs_visit(r)]
+        visits = [r for r in self.worklist.records() if self._needs_visit(r)]
         listed = await self._survey(visits)
         outcomes = await asyncio.gather(
             *(self._visit(r, listed.get(str(r.batch_name))) for r in visits),
@@ -169,6 +172,7 @@ class Engine:
             await self._clean_confirmed()
         self.backoff = min(self.backoff * 2, 64.0) if self._rate_limited else 1.0
         self._warn_about_age()
+        self.worklist.settle()
         all_done = self.all_done()
         finished = CycleFinished(
             finished_at=self.clock.now(),
@@ -399,7 +403,7 @@ class Engine:
     def _warn_about_age(self) -> None:
         """Stuck jobs, and outputs close to deletion: once per job per run."""
         now = self.clock.now()
-        for record in self.job_file.records:
+        for record in self.worklist.records():
             if not record.batch_name or record.key in self._warned:
                 continue
             batch = record.batch
@@ -419,7 +423,7 @@ class Engine:
     # --- merged results -----------------------------------------------------------------
     async def _merge_finished_groups(self) -> None:
         """Merge inputs whose parts and retries have all finished (off the event loop)."""
-        for source, group, stamp in list(merge.groups_to_merge(self.job_file.records, self.base)):
+        for source, group, stamp in list(merge.groups_to_merge(self.worklist.records(), self.base)):
             try:
                 outcome = await asyncio.to_thread(
                     merge.merge_group, source, group, self.base, self.options.results_folder
@@ -446,7 +450,7 @@ class Engine:
     async def _clean_confirmed(self) -> None:
         cleanups = [
             r
-            for r in self.job_file.records
+            for r in self.worklist.records()
             if lifecycle.may_delete(r, self.base, r.key in self._confirmed)
         ]
         done = await asyncio.gather(*(self._clean(r) for r in cleanups), return_exceptions=True)

@@ -83,6 +83,10 @@ class JobFile:
         # The times this file records, and every time shown beside its jobs, come from here.
         self.clock = clock
         self.entries: list[Entry] = []
+        # Bumped when records are replaced by others (read from disk); with the number
+        # of entries it tells readers whether the set of records changed.
+        self._replaced = 0
+        self._records: tuple[tuple[int, int], list[JobRecord]] = ((-1, -1), [])
         self.write_lock = filelock.FileLock(
             str(self.real_path) + ".lock", timeout=WRITE_LOCK_TIMEOUT_S
         )
@@ -146,8 +150,17 @@ class JobFile:
         return self.path.exists()
 
     @property
+    def generation(self) -> tuple[int, int]:
+        """Changes whenever the set of records does (not when a record's fields do)."""
+        return (self._replaced, len(self.entries))
+
+    @property
     def records(self) -> list[JobRecord]:
-        return [entry for entry in self.entries if isinstance(entry, JobRecord)]
+        """The records, in file order; kept until the set changes (do not modify)."""
+        if self._records[0] != self.generation:
+            records = [entry for entry in self.entries if isinstance(entry, JobRecord)]
+            self._records = (self.generation, records)
+        return self._records[1]
 
     @property
     def bad_lines(self) -> list[BadLine]:
@@ -171,6 +184,7 @@ class JobFile:
             self.entries = [*self.entries, *tail]
         else:
             self.entries = self._merge(parse_lines(data))
+            self._replaced += 1
         self._remember(data)
         self._seen_signature = signature
         return [record for record in self.records if id(record) not in known]
@@ -218,6 +232,7 @@ class JobFile:
                 merged = [*self._settle_own_changes(), *tail]
             else:
                 merged = self._merge(parse_lines(disk))
+                self._replaced += 1
         data = b"".join(_entry_bytes(entry) for entry in merged)
         atomic_write(self.real_path, data, before_replace=before_replace)
         self.rewrites += 1

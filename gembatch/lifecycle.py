@@ -64,6 +64,7 @@ def results_due(record: JobRecord, base: Path) -> bool:
     return (
         record.is_terminal
         and not record.missing
+        and not record.remote_deleted  # the output went with the remote job
         and results_wanted(record)
         and not output_gone(record)
         and not results_on_disk(record, base)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import re
 import threading
@@ -103,7 +104,6 @@ async def save_atomically(
     is renamed to `short_dest` instead (when given) and raised as `ShortResults`.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(dest)
     writer = AtomicFile(dest, suffix=".part")
     with writer as handle:
         target = VerifyingFile(handle)
@@ -123,15 +123,17 @@ async def save_atomically(
     return summary
 
 
-def remove_stale_parts(dest: Path) -> None:
-    """Drop half-written downloads a killed process left for this destination."""
-    for stale in dest.parent.glob(f".{glob_escape(dest.name)}.*.part"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
+def remove_stale_parts(folder: Path) -> None:
+    """Drop the half-written downloads a killed process left in a results folder. Only
+    the poller writes there, under its lock: before its first save, all are stale."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return  # not there yet (made on the first save) or unreadable (the save says so)
+    for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(".part"):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
 
 
 def verify_existing(dest: Path, expected_lines: int | None) -> ResultsSummary | None:

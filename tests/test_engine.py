@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -29,11 +30,16 @@ from tests.conftest import engine_for, make_client, read_jsonl
 OUTCOMES = ["SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"]
 
 
-async def run_until_done(engine: Engine, max_cycles: int = 50) -> int:
+async def run_until_done(engine: Engine, max_cycles: int = 1000) -> int:
+    """Cycle as the poller does, waiting its interval between cycles: the simulator's
+    jobs end by its clock, and a cycle over a few jobs can take well under a
+    millisecond, so a count of cycles alone says nothing about time passing."""
     for cycle in range(1, max_cycles + 1):
-        if (await engine.run_cycle()).all_done:
+        finished = await engine.run_cycle()
+        if finished.all_done:
             engine.close()
             return cycle
+        await asyncio.sleep(finished.next_poll_in or engine.options.interval_s)
     raise AssertionError(f"not done after {max_cycles} cycles")
 
 

@@ -249,7 +249,7 @@ class MonitorScreen(JobActions):
         kind = states.info(job.state).kind
         if changed_state and kind in (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.MISSING):
             self.notify(
-                f"{job.label}: {job.state_info.label}",
+                f"{job.label}: {job.state_info.label}; R on its row resubmits it",
                 title="Job did not succeed",
                 severity="error",
                 markup=False,

@@ -1,0 +1,111 @@
+"""A poll cycle costs what its jobs need, not what the job file holds (issue 14).
+
+Counted, not timed: the file-system calls and the data-safety rules (`lifecycle`) one
+cycle evaluates over a job file with thousands of finished, saved and cleaned-up jobs
+are the same as over one with a few dozen.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from gembatch import lifecycle
+from gembatch.demo import seed_jobs
+from gembatch.jobfile import JobFile
+from gembatch.simulator import JobPlan, SimulatorServer
+from tests.conftest import engine_for, make_client
+
+HANDLED = {
+    "count": 1,
+    "batch": {
+        "state": "JOB_STATE_SUCCEEDED",
+        "create_time": "2026-01-05T10:00:00Z",
+        "end_time": "2026-01-05T11:00:00Z",
+        "model": "models/gemini-2.5-flash",
+    },
+    "remote_deleted_at": "2026-01-05T12:00:00Z",
+}
+
+
+def add_handled(job_file: Path, count: int) -> None:
+    """Jobs finished long ago: results saved, remote deleted. Nothing to do for them."""
+    with job_file.open("a") as out:
+        for n in range(count):
+            record = {
+                **HANDLED,
+                "input_file": f"old/{n:06d}.jsonl",
+                "batch": {**HANDLED["batch"], "name": f"batches/old{n:06d}"},
+                "results_file": f"old/results/{n:06d}.jsonl",
+            }
+            out.write(json.dumps(record) + "\n")
+
+
+RULES = [name for name, value in vars(lifecycle).items() if inspect.isfunction(value)]
+
+
+@contextmanager
+def counting_calls() -> Iterator[Counter[str]]:
+    """Counts stat, scandir, listdir and open as the engine (in this process) makes
+    them, and every rule of `lifecycle` it asks."""
+    calls: Counter[str] = Counter()
+    patched = {
+        (os, "stat"): os.stat,
+        (os, "scandir"): os.scandir,
+        (os, "listdir"): os.listdir,
+        (builtins, "open"): builtins.open,
+        **{(lifecycle, name): getattr(lifecycle, name) for name in RULES},
+    }
+
+    def counted(name: str, real):  # type: ignore[no-untyped-def]
+        def call(*args, **kwargs):  # type: ignore[no-untyped-def]
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    for (module, name), real in patched.items():
+        setattr(module, name, counted(name, real))
+    try:
+        yield calls
+    finally:
+        for (module, name), real in patched.items():
+            setattr(module, name, real)
+
+
+async def cycle_calls(sim: SimulatorServer, folder: Path, handled: int) -> tuple[int, int]:
+    """Calls made by an idle cycle, then by a cycle in which 5 jobs finish."""
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    job_file = await seed_jobs(make_client(sim), folder, [(f"{n}.jsonl", 3) for n in range(5)])
+    add_handled(job_file.path, handled)
+    engine, _events = engine_for(sim, JobFile.load(job_file.path))
+    await engine.run_cycle()  # the first cycle after a start reads everything once
+    with counting_calls() as idle:
+        await engine.run_cycle()
+    for batch in sim.store.batches.values():
+        sim.store.force_state(batch.name, "SUCCEEDED")
+    with counting_calls() as finishing:
+        finished = await engine.run_cycle()
+    assert finished.checked == 5 and finished.errors == 0
+    assert all((folder / f"batch/results/{n}.jsonl").is_file() for n in range(5))
+    await engine.client.close()
+    return sum(idle.values()), sum(finishing.values())
+
+
+@pytest.mark.parametrize("handled", [20_000])
+async def test_cycle_cost_does_not_grow_with_handled_records(
+    sim: SimulatorServer, tmp_path: Path, handled: int
+) -> None:
+    small_idle, small_finishing = await cycle_calls(sim, tmp_path / "small", 20)
+    big_idle, big_finishing = await cycle_calls(sim, tmp_path / "big", handled)
+    # Equal up to a few calls (a lock file that is or is not there yet), never per record.
+    assert big_idle <= small_idle + 5, (small_idle, big_idle)
+    assert big_finishing <= small_finishing + 5, (small_finishing, big_finishing)
