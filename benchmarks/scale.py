@@ -86,6 +86,7 @@ def _one_run(handled: int, jobs: int, out: multiprocessing.Queue) -> None:
             finished = await engine.run_cycle()
             finishing_s = time.perf_counter() - start
             assert finished.errors == 0 and finished.all_done, finished
+            await engine.run_cycle()  # records the remote deletions of the cycle before
             start = time.perf_counter()
             idle = await engine.run_cycle()
             idle_s = time.perf_counter() - start

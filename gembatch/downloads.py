@@ -85,9 +85,14 @@ class ResultsSaver:
         jobs finishing together can never pick the same file."""
         mine = {record.data.get(field) for field in CLAIMING_FIELDS}
         mine.add(self._reserved.pop(record.key, None))
-        taken = (self._recorded_claims(records) | set(self._reserved.values())) - mine
+        claimed = self._recorded_claims(records)
+        reserved = set(self._reserved.values())  # the saves in flight: a handful
+
+        def taken(path: str) -> bool:  # membership, not a copy of every claim per save
+            return path not in mine and (path in claimed or path in reserved)
+
         dest = results_path_for(record.input_file, self.base, record.batch_name, self.folder_name)
-        if self._display(dest) in taken:
+        if taken(self._display(dest)):
             suffix = str(record.batch_name or record.key).split("/")[-1].split(":")[-1]
             dest = dest.with_name(f"{dest.stem}.{suffix}{dest.suffix}")
         self._reserved[record.key] = self._display(dest)

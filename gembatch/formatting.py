@@ -30,8 +30,10 @@ def same_moment(a: object, b: object) -> bool:
     return first is not None and second is not None and int(first) == int(second)
 
 
-def duration(seconds: float | None) -> str:
-    """`3h 45m 30s`, `2d 4h 5m`, `45s`; empty for an unknown duration."""
+def duration(seconds: float | None, live: bool = False) -> str:
+    """`3h 45m 30s`, `2d 4h 5m`, `45s`; empty for an unknown duration. `live`: a ticking
+    display drops the seconds after an hour (`3h 45m`), so it changes, and is
+    repainted, once a minute rather than every second."""
     if seconds is None or seconds < 0:
         return ""
     total = int(seconds)
@@ -41,7 +43,7 @@ def duration(seconds: float | None) -> str:
     if days:
         return f"{days}d {hours}h {minutes}m"
     if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
+        return f"{hours}h {minutes:02d}m" if live else f"{hours}h {minutes:02d}m {secs:02d}s"
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{secs}s"

@@ -225,10 +225,20 @@ class JobTable(DataTable[Text]):
             self._rebuild()
 
     def tick(self) -> None:
-        """Advance the live durations of running jobs on screen (and nothing else)."""
+        """Advance the live durations and ETAs of running jobs on screen, building a row
+        only when one of those texts changed (once a minute for long jobs)."""
+        now = self.clock.now()
         for key in self._keys_on_screen():
             job = self.jobs.get(key)
-            if job is not None and not states.is_terminal(job.state):
+            if job is None or states.is_terminal(job.state):
+                continue
+            shown = self._shown.get(key)
+            took = formatting.job_duration(job.create_time, job.end_time, now)
+            if (
+                shown is None
+                or shown["duration"].plain != formatting.duration(took, live=True)
+                or shown["eta"].plain != progress.eta_text(progress.job_eta(job, now))
+            ):
                 self._refresh_row(key)
 
     # --- the cursor ---------------------------------------------------------------------
@@ -322,7 +332,9 @@ class JobTable(DataTable[Text]):
             "state": Text(state_text, style=style),
             "progress": progress_bar(job, style),
             "duration": Text(
-                formatting.duration(formatting.job_duration(job.create_time, job.end_time, now)),
+                formatting.duration(
+                    formatting.job_duration(job.create_time, job.end_time, now), live=True
+                ),
                 justify="right",
             ),
             "eta": Text(progress.eta_text(progress.job_eta(job, now)), justify="right"),

@@ -48,7 +48,7 @@ def line(run: RunProgress, now: float, bar_style: object = "green") -> Text:
     parts.append(f"{run.jobs_finished}/{formatting.plural(run.jobs, 'job')} done")
     elapsed = run.elapsed(now)
     if elapsed is not None and run.going:
-        parts.append(f"{formatting.duration(elapsed)} elapsed")
+        parts.append(f"{formatting.duration(elapsed, live=True)} elapsed")
     if run.cost.priced:
         tokens = run.cost.prompt_tokens + run.cost.output_tokens
         parts.append(f"{prices.dollars(run.cost.dollars)} · {formatting.compact(tokens)} tokens")
