@@ -230,3 +230,26 @@ async def test_footer_shows_enter_and_the_palette_and_modals_show_their_own_keys
         assert {"Details", "Poll", "Filter", "Results", "Retry"} <= footer_keys()
         await pilot.press("question_mark")
         assert "Poll" not in footer_keys() and "Close" in footer_keys()
+
+
+async def test_rows_repaint_with_their_new_values(sim: SimulatorServer, tmp_path: Path) -> None:
+    """The table renders only changed rows again: what it draws must still be current."""
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    app = await make_app(sim, tmp_path, [("a.jsonl", 2), ("b.jsonl", 2), ("c.jsonl", 2)])
+
+    def drawn() -> list[str]:
+        jobs = table(app)
+        return [jobs.render_line(y).text for y in range(1, 1 + jobs.row_count)]
+
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        before = drawn()
+        assert all("▶ running" in line for line in before), before
+        for batch in list(sim.store.batches.values()):
+            if "b.jsonl" not in batch.display_name:
+                sim.store.force_state(batch.name, "SUCCEEDED")
+        await poll(pilot)
+        after = drawn()
+    assert "✔ succeeded" in after[0] and "2/2" in after[0]
+    assert "▶ running" in after[1]  # unchanged, drawn from the cache
+    assert "✔ succeeded" in after[2] and after[2] != before[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 
 from rich.style import Style
@@ -87,6 +88,10 @@ class JobTable(DataTable[Text]):
         self._layout_version = 0
         self._unpainted = False
         self._row_order_cache: dict[str, tuple[tuple[int, int], list]] = {}
+        # Each row's own version, for the cell cache (see `_render_cell`). Rows added
+        # later start at 0: nothing of them is cached yet.
+        self._row_versions: dict[RowKey, int] = {}
+        self._versions = itertools.count(1)
         # The name column stays put when the table scrolls sideways.
         super().__init__(
             cursor_type="row",
@@ -157,6 +162,31 @@ class JobTable(DataTable[Text]):
 
     def _layout_changed(self) -> None:
         self._layout_version += 1
+
+    def _render_cell(  # type: ignore[override]
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list:
+        # DataTable keys its rendered cells on one counter that every cell change bumps,
+        # so a duration ticking in one row renders every cell on screen again (most of an
+        # idle monitor's CPU). Keyed by the row's own version and the row layout instead,
+        # only the cells of rows that changed are rendered again. Everything else that
+        # changes how cells look (resize, theme, columns) clears the caches anyway.
+        if row_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        everything = self._update_count
+        version = self._row_versions.get(row_key, 0) if row_key is not None else 0
+        self._update_count = ("row", version, self._layout_version)  # type: ignore[assignment]
+        try:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        finally:
+            self._update_count = everything
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         # Every column has a fixed width and every row is one line, so there is nothing
@@ -299,6 +329,7 @@ class JobTable(DataTable[Text]):
                 changed = True
         self._shown[key] = new
         if changed:
+            self._row_versions[RowKey(key)] = next(self._versions)
             self._update_count += 1
             if repaint:
                 self.refresh()

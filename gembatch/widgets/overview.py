@@ -33,7 +33,7 @@ class Overview(Static):
         key = (text.plain, tuple(text.spans))
         if key != self._shown:  # an update re-lays-out the screen: only on change
             self._shown = key
-            self.update(text)
+            self.update(text, layout=False)  # one line, full width: its size never changes
 
 
 def line(run: RunProgress, now: float, bar_style: object = "green") -> Text:

@@ -24,10 +24,16 @@ _GROUP_KIND = {
 class StatusBar(Horizontal):
     """Totals on the left (cropped when narrow), poll timing on the right (always shown)."""
 
+    # The countdown changes every second: its box has a fixed width, so updating it
+    # repaints those cells only, never a layout of the whole screen (which an auto width
+    # costs, and which redraws the table with it).
     DEFAULT_CSS = """
     StatusBar { height: 1; padding: 0 1; background: $panel; }
     StatusBar #totals { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
-    StatusBar #poll { width: auto; height: 1; margin-left: 2; }  /* never runs into the totals */
+    StatusBar #notes { width: auto; height: 1; margin-left: 2; }  /* never runs into the totals */
+    StatusBar #poll {
+        width: 36; height: 1; margin-left: 2; text-align: right; text-wrap: nowrap;
+    }
     """
 
     def __init__(self, **kwargs: object) -> None:
@@ -36,13 +42,13 @@ class StatusBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Static(id="totals")
+        yield Static(id="notes")  # filter, sort, API errors: change rarely
         yield Static(id="poll")
 
     def render_text(self) -> str:
         """Both halves as plain text (for tests and screen readers)."""
         return " │ ".join(
-            str(part.visual)
-            for part in (self.query_one("#totals", Static), self.query_one("#poll", Static))
+            str(self.query_one(part, Static).visual) for part in ("#totals", "#notes", "#poll")
         )
 
     def show(
@@ -68,25 +74,29 @@ class StatusBar(Horizontal):
         text = Text()
         if view_note:  # what narrows or orders the table
             text.append(view_note, style="bold")
-            text.append("  │  ", style="dim")
         if errors:
+            if text:
+                text.append("  │  ", style="dim")
             text.append(f"{errors} API errors", style=colours.kind(states.Kind.FAILED))
-            text.append("  │  ", style="dim")
+        self._set("#notes", text)
+        text = Text()
         if paused:
             text.append("PAUSED", style=colours.kind(states.Kind.RUNNING) + Style(bold=True))
         elif polling:
             text.append("polling…")
         elif next_poll_in is not None:
-            text.append(f"next poll in {max(0, round(next_poll_in))}s")
+            text.append(
+                f"next poll in {formatting.duration(max(0, round(next_poll_in)), live=True)}"
+            )
         else:
             text.append("not polling")
         if last_poll is not None:
             text.append(f"  last {formatting.clock_time(last_poll)}", style="dim")
-        self._set("#poll", text)
+        self._set("#poll", text, layout=False)  # its width is fixed
 
-    def _set(self, selector: str, text: Text) -> None:
-        """Update only on change: every update re-lays-out the screen."""
+    def _set(self, selector: str, text: Text, layout: bool = True) -> None:
+        """Update only on change; `layout` when the box may change size."""
         key = (text.plain, tuple(text.spans))
         if self._shown.get(selector) != key:
             self._shown[selector] = key
-            self.query_one(selector, Static).update(text)
+            self.query_one(selector, Static).update(text, layout=layout)
