@@ -32,6 +32,9 @@ class JobView:
     model: str | None
     results_lost: bool = False  # the output expired before its results were saved
     results_wanted: bool = False  # a job whose results belong on disk (lifecycle)
+    usage: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    # The whole record, for the detail screen and hooks; left empty where a summary
+    # of a million jobs needs only the fields above (`status`).
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -46,7 +49,12 @@ class JobView:
         return states.info(self.state)
 
     @classmethod
-    def of(cls, record: JobRecord) -> JobView:
+    def of(cls, record: JobRecord, whole: bool = True) -> JobView:
+        with record.warmed():
+            return cls._of(record, whole)
+
+    @classmethod
+    def _of(cls, record: JobRecord, whole: bool) -> JobView:
         # Hand-edited files hold anything: a field of the wrong type reads as unknown.
         stats = record.data.get("stats") if isinstance(record.data.get("stats"), dict) else {}
         done = None
@@ -72,7 +80,8 @@ class JobView:
             model=text(batch.get("model")),
             results_lost=lifecycle.output_gone(record),
             results_wanted=lifecycle.results_wanted(record),
-            raw=record.data,
+            usage=record.data["usage"] if isinstance(record.data.get("usage"), dict) else None,
+            raw=record.data if whole else {},
         )
 
 

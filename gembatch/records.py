@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,23 +22,30 @@ class JobRecord:
     or `ensure_batch()`, which mark the record touched. Only touched records are
     compared with their original line at save time, so a file of 100,000 jobs costs
     what its changed records cost, and an untouched record is written back byte for byte.
+
+    A record is *cold* when it keeps only its original line: a parsed JSON object costs
+    about four times its line, and a long-lived job file is mostly finished jobs nobody
+    asks about. `data` parses a cold record for the caller without keeping the result;
+    `warm()` keeps it (for the records a poll works on), `cool()` lets it go again.
     """
 
     __slots__ = ("_raw", "_touched", "original_line")
 
-    def __init__(self, raw: dict[str, Any], original_line: bytes | None = None) -> None:
+    def __init__(self, raw: dict[str, Any] | None, original_line: bytes | None = None) -> None:
+        if raw is None and original_line is None:
+            raise ValueError("a record needs its object or its line")
         self._raw = raw
         self.original_line = original_line  # None: not on disk yet
         self._touched = original_line is None
 
     def __repr__(self) -> str:
-        return f"JobRecord({self._raw!r})"
+        return f"JobRecord({self.data!r})"
 
     @property
     def raw(self) -> dict[str, Any]:
         """The record for changing; marks it for comparison at the next save."""
         self._touched = True
-        return self._raw
+        return self.warm()
 
     @raw.setter
     def raw(self, value: dict[str, Any]) -> None:
@@ -46,21 +54,51 @@ class JobRecord:
 
     @property
     def data(self) -> dict[str, Any]:
-        """The record for reading only."""
+        """The record for reading only (a cold record's is parsed afresh each time)."""
+        if self._raw is not None:
+            return self._raw
+        assert self.original_line is not None
+        return _parse_line(self.original_line)
+
+    def warm(self) -> dict[str, Any]:
+        """Keep the parsed object from now on; returns it."""
+        if self._raw is None:
+            self._raw = self.data
         return self._raw
+
+    def cool(self) -> None:
+        """Drop the parsed object of an unchanged record: its line says it all."""
+        if not self._touched and self.original_line is not None:
+            self._raw = None
+
+    @property
+    def cold(self) -> bool:
+        return self._raw is None
+
+    @contextmanager
+    def warmed(self) -> Iterator[JobRecord]:
+        """Parsed once for a run of reads (the typed properties each read `data`), then
+        cold again if it was."""
+        was_cold = self._raw is None
+        self.warm()
+        try:
+            yield self
+        finally:
+            if was_cold:
+                self.cool()
 
     # --- identity -----------------------------------------------------------------
     @property
     def batch_name(self) -> str | None:
-        batch = self._raw.get("batch")
+        batch = self.data.get("batch")
         if isinstance(batch, dict) and isinstance(batch.get("name"), str):
             return batch["name"]
-        job_name = self._raw.get("job_name")
+        job_name = self.data.get("job_name")
         return job_name if isinstance(job_name, str) else None
 
     @property
     def submit_id(self) -> str | None:
-        value = self._raw.get("submit_id")
+        value = self.data.get("submit_id")
         return value if isinstance(value, str) else None
 
     @property
@@ -79,43 +117,43 @@ class JobRecord:
     # --- typed views ----------------------------------------------------------------
     @property
     def input_file(self) -> str:
-        value = self._raw.get("input_file")
+        value = self.data.get("input_file")
         return value if isinstance(value, str) else ""
 
     @property
     def batch(self) -> dict[str, Any]:
         """The `batch` object as stored (read-only view; empty when absent)."""
-        batch = self._raw.get("batch")
+        batch = self.data.get("batch")
         return batch if isinstance(batch, dict) else {}
 
     def ensure_batch(self) -> dict[str, Any]:
         """The `batch` object for changing, created beside an old-form `job_name` if needed."""
-        self._touched = True
-        batch = self._raw.get("batch")
+        raw = self.raw
+        batch = raw.get("batch")
         if not isinstance(batch, dict):
             batch = {}
             if self.batch_name:
                 batch["name"] = self.batch_name
-            self._raw["batch"] = batch
+            raw["batch"] = batch
         return batch
 
     @property
     def state(self) -> str | None:
-        batch = self._raw.get("batch")
+        batch = self.data.get("batch")
         if isinstance(batch, dict) and batch.get("state"):
             return str(batch["state"])
-        final = self._raw.get("final_state")  # the earlier tool's oldest records
+        final = self.data.get("final_state")  # the earlier tool's oldest records
         return final if isinstance(final, str) and final else None
 
     @property
     def legacy_finished(self) -> bool:
         """A record the earlier tool wrote when a job had finished (`final_state`)."""
-        return "batch" not in self._raw and states.is_terminal(self._raw.get("final_state"))
+        return "batch" not in self.data and states.is_terminal(self.data.get("final_state"))
 
     @property
     def missing(self) -> bool:
         """The server answered 404 for this job; its last known state is kept."""
-        return bool(self._raw.get("missing_since"))
+        return bool(self.data.get("missing_since"))
 
     @property
     def effective_state(self) -> str | None:
@@ -127,18 +165,18 @@ class JobRecord:
 
     @property
     def request_count(self) -> int | None:
-        stats = self._raw.get("stats")
+        stats = self.data.get("stats")
         total = count(stats.get("total")) if isinstance(stats, dict) else None
-        return total if total is not None else count(self._raw.get("count"))
+        return total if total is not None else count(self.data.get("count"))
 
     @property
     def results_file(self) -> str | None:
-        value = self._raw.get("results_file")
+        value = self.data.get("results_file")
         return value if isinstance(value, str) else None
 
     @property
     def remote_deleted(self) -> bool:
-        return bool(self._raw.get("remote_deleted_at"))
+        return bool(self.data.get("remote_deleted_at"))
 
     @property
     def display_name(self) -> str:
@@ -151,7 +189,7 @@ class JobRecord:
 
     def changes(self) -> dict[str, Any]:
         """What changed since it was read, as a nested patch (`DELETED` marks removals)."""
-        if not self._touched:
+        if not self._touched or self._raw is None:
             return {}
         original = json.loads(self.original_line) if self.original_line is not None else {}
         return diff(original if isinstance(original, dict) else {}, self._raw)
@@ -164,13 +202,13 @@ class JobRecord:
         """The record's line; an unchanged record keeps its exact original bytes."""
         if self.original_line is not None and not self._touched:
             return self.original_line
-        text = json.dumps(self._raw, ensure_ascii=False, separators=(", ", ": "))
+        text = json.dumps(self.data, ensure_ascii=False, separators=(", ", ": "))
         try:
             return text.encode() + b"\n"
         except UnicodeEncodeError:
             # A lone surrogate ("\ud800" in the file) has no UTF-8 form: write the
             # record with escapes, which reads back to the same value.
-            return json.dumps(self._raw, separators=(", ", ": ")).encode() + b"\n"
+            return json.dumps(self.data, separators=(", ", ": ")).encode() + b"\n"
 
 
 @dataclass
@@ -241,8 +279,14 @@ def parse_lines(data: bytes, first_line: int = 1) -> list[Entry]:
             continue
         if not line.endswith(b"\n"):
             line += b"\n"
-        entries.append(JobRecord(raw=obj, original_line=line))
+        # Kept cold: the object is parsed again when asked for (see JobRecord).
+        entries.append(JobRecord(raw=None, original_line=line))
     return entries
+
+
+def _parse_line(line: bytes) -> dict[str, Any]:
+    """A line `parse_lines` accepted as an object, parsed again the same way."""
+    return json.loads(line.strip().decode("utf-8-sig"))  # type: ignore[no-any-return]
 
 
 def count(value: Any) -> int | None:

@@ -106,8 +106,8 @@ def job_cost(job: JobView, overrides: dict) -> float | None:
     """One job's estimated cost, None when it has no usage or an unknown model."""
     from gembatch import prices
 
-    usage = job.raw.get("usage")
-    if not isinstance(usage, dict) or not usage:
+    usage = job.usage
+    if not usage:
         return None
     return prices.estimate(usage, prices.price_for(job.model, overrides))
 
@@ -117,8 +117,8 @@ def cost_of(jobs: Iterable[JobView], overrides: dict) -> Cost:
 
     cost = Cost()
     for job in jobs:
-        usage = job.raw.get("usage")
-        if not isinstance(usage, dict) or not usage:
+        usage = job.usage
+        if not usage:
             continue
         cost.prompt_tokens += prices.tokens(usage, "promptTokenCount")
         cost.output_tokens += prices.tokens(usage, "candidatesTokenCount")

@@ -40,18 +40,35 @@ class WorkList:
         self._working = self._unsettled(self.records())
 
     def _unsettled(self, records: Iterable[JobRecord]) -> list[JobRecord]:
+        """The records of unsettled groups, kept parsed (warm); settled ones go cold."""
         records = list(records)
+        groups: dict[str, list[JobRecord]] = {}
+        handled: set[int] = set()
+        for record in records:  # one parse per record, whatever the size of the file
+            with record.warmed():
+                groups.setdefault(merge.group_key(record), []).append(record)
+                if record.batch_name and lifecycle.handled(record, self.keep_remote):
+                    handled.add(id(record))
         keep: set[int] = set()
-        for group in merge.groups(records).values():
-            if not self._settled(group):
+        for group in groups.values():
+            if not all(id(r) in handled for r in group) or not self._merged(group):
                 keep.update(map(id, group))
-        return [record for record in records if id(record) in keep]
+        working = []
+        for record in records:
+            if id(record) in keep:
+                record.warm()
+                working.append(record)
+            else:
+                record.cool()
+        return working
 
-    def _settled(self, group: list[JobRecord]) -> bool:
-        """Nothing left to do for any record of the group, merge included."""
-        if not all(r.batch_name and lifecycle.handled(r, self.keep_remote) for r in group):
-            return False
-        if not merge.needs_merge(group) or not lifecycle.group_ready(group, self.base):
+    def _merged(self, group: list[JobRecord]) -> bool:
+        """A handled group's merge is done, or there is nothing to merge."""
+        if not merge.needs_merge(group):
+            return True
+        for record in group:
+            record.warm()
+        if not lifecycle.group_ready(group, self.base):
             return True
         stamp = merge.signature(group)
         return all(r.data.get("merged_signature") == stamp for r in group)

@@ -302,3 +302,26 @@ def test_unfinished_last_line_is_not_mistaken_for_an_append(tmp_path: Path) -> N
         handle.write(b'\n{"input_file": "b/9.jsonl", "job_name": "batches/nine"}\n')
     assert [r.batch_name for r in ours.refresh()] == ["batches/nine"]
     assert len(ours.records) == 4 and ours.bad_lines == []
+
+
+def test_loaded_records_stay_cold_until_changed(tmp_path: Path) -> None:
+    """A record keeps only its line until something changes it: a job file of finished
+    jobs costs about its size in memory, and an untouched line is written back as is."""
+    path = tmp_path / "job-info.jsonl"
+    lines = [
+        b'{"input_file": "a.jsonl", "batch": {"name": "batches/a", "state": "JOB_STATE_RUNNING"}}'
+        b"\n",
+        b'{"batch":{"name":"batches/b","state":"JOB_STATE_SUCCEEDED"},"input_file":"b.jsonl"}\n',
+    ]
+    path.write_bytes(b"".join(lines))
+    job_file = JobFile.load(path)
+    first, second = job_file.records
+    assert first.cold and second.cold
+    assert first.batch_name == "batches/a" and first.state == "JOB_STATE_RUNNING"
+    assert first.cold  # reading does not keep the parsed object
+    first.ensure_batch()["state"] = "JOB_STATE_SUCCEEDED"
+    assert not first.cold
+    job_file.save()
+    again = JobFile.load(path)
+    assert again.records[0].state == "JOB_STATE_SUCCEEDED"
+    assert path.read_bytes().splitlines(keepends=True)[1] == lines[1]  # byte for byte

@@ -25,10 +25,13 @@ def load_existing(args: argparse.Namespace) -> JobFile:
     return job_file
 
 
-def problems_of(job_file: JobFile) -> list[str]:
-    """Lines that do not parse, and objects that are not jobs: the file needs a look."""
+def problems_of(job_file: JobFile, jobs: list[Any] | None = None) -> list[str]:
+    """Lines that do not parse, and objects that are not jobs: the file needs a look.
+    `jobs`: views already made of every record, which say it without parsing again."""
     problems = job_file.bad_line_messages()
-    strays = [r for r in job_file.records if not r.batch_name and not r.submit_id]
+    # A record named by neither a batch nor a submit id is keyed by its input.
+    keys = [j.key for j in jobs] if jobs is not None else [r.key for r in job_file.records]
+    strays = [key for key in keys if key.startswith("input:")]
     if strays:
         problems.append(
             f"{job_file.path}: {plural(len(strays), 'line')} with neither a batch name nor a "
@@ -41,11 +44,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     from gembatch.events import JobView
 
     job_file = load_existing(args)
-    jobs = [JobView.of(record) for record in job_file.records]
+    jobs = [JobView.of(record, whole=False) for record in job_file.records]
     totals = summary.Totals.of(jobs)
     overrides = price_overrides(configured("prices", {}))
     cost = summary.cost_of(jobs, overrides)
-    problems = problems_of(job_file)
+    problems = problems_of(job_file, jobs)
     code = summary.EXIT_BAD_INPUT if problems else totals.exit_code()
     if args.json:
         report = _status_json(job_file, jobs, totals, cost, overrides, problems, code)
@@ -65,7 +68,9 @@ def _print_groups(
     from gembatch.cli.table import job_rows
 
     print(f"{path}: {plural(totals.total, 'job')}")
-    rows = dict(zip((j.key for j in jobs), job_rows(jobs, now), strict=True))  # one alignment
+    rows: dict[str, str] = {}
+    if listing:  # one alignment for every row
+        rows = dict(zip((j.key for j in jobs), job_rows(jobs, now), strict=True))
     for group in summary.GROUPS:
         count = totals.counts[group]
         if not count and group == "other":
@@ -112,7 +117,7 @@ def _status_json(
 
 
 def _job_json(job: Any, overrides: dict) -> dict[str, Any]:
-    usage = job.raw.get("usage") if isinstance(job.raw.get("usage"), dict) else {}
+    usage = job.usage or {}
     cost = summary.job_cost(job, overrides)
     return {
         "input_file": job.input_file,
