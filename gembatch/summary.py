@@ -56,14 +56,19 @@ class Totals:
     def of(cls, jobs: Iterable[JobView]) -> Totals:
         totals = cls()
         for job in jobs:
-            totals.total += 1
-            totals.counts[group_of(job)] += 1
-            if group_of(job) == "succeeded" and job.failed_count:
-                totals.failed_rows += job.failed_count
-                totals.jobs_with_failed_rows += 1
-            if group_of(job) == "succeeded" and job.results_wanted and not job.results_file:
-                totals.unsaved += 1
+            totals.add(job)
         return totals
+
+    def add(self, job: JobView) -> None:
+        """Count one more job (a stream of a million need not be kept)."""
+        group = group_of(job)
+        self.total += 1
+        self.counts[group] += 1
+        if group == "succeeded" and job.failed_count:
+            self.failed_rows += job.failed_count
+            self.jobs_with_failed_rows += 1
+        if group == "succeeded" and job.results_wanted and not job.results_file:
+            self.unsaved += 1
 
     def breakdown(self) -> str:
         """`3 succeeded, 1 failed`: the groups that have jobs."""
@@ -89,6 +94,23 @@ class Cost:
     priced: int = 0
     unpriced: int = 0  # jobs of models the price table does not know
 
+    def add(self, job: JobView, overrides: dict) -> None:
+        """Count one more job's tokens and cost."""
+        from gembatch import prices
+
+        usage = job.usage
+        if not usage:
+            return
+        self.prompt_tokens += prices.tokens(usage, "promptTokenCount")
+        self.output_tokens += prices.tokens(usage, "candidatesTokenCount")
+        self.output_tokens += prices.tokens(usage, "thoughtsTokenCount")
+        estimate = job_cost(job, overrides)
+        if estimate is None:
+            self.unpriced += 1
+        else:
+            self.dollars += estimate
+            self.priced += 1
+
     def line(self) -> str:
         from gembatch import prices
 
@@ -113,22 +135,9 @@ def job_cost(job: JobView, overrides: dict) -> float | None:
 
 
 def cost_of(jobs: Iterable[JobView], overrides: dict) -> Cost:
-    from gembatch import prices
-
     cost = Cost()
     for job in jobs:
-        usage = job.usage
-        if not usage:
-            continue
-        cost.prompt_tokens += prices.tokens(usage, "promptTokenCount")
-        cost.output_tokens += prices.tokens(usage, "candidatesTokenCount")
-        cost.output_tokens += prices.tokens(usage, "thoughtsTokenCount")
-        estimate = job_cost(job, overrides)
-        if estimate is None:
-            cost.unpriced += 1
-        else:
-            cost.dollars += estimate
-            cost.priced += 1
+        cost.add(job, overrides)
     return cost
 
 

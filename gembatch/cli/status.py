@@ -25,12 +25,12 @@ def load_existing(args: argparse.Namespace) -> JobFile:
     return job_file
 
 
-def problems_of(job_file: JobFile, jobs: list[Any] | None = None) -> list[str]:
+def problems_of(job_file: JobFile, keys: list[str] | None = None) -> list[str]:
     """Lines that do not parse, and objects that are not jobs: the file needs a look.
-    `jobs`: views already made of every record, which say it without parsing again."""
+    `keys`: the records' keys, when already at hand (each costs a cold record a parse)."""
     problems = job_file.bad_line_messages()
     # A record named by neither a batch nor a submit id is keyed by its input.
-    keys = [j.key for j in jobs] if jobs is not None else [r.key for r in job_file.records]
+    keys = keys if keys is not None else [r.key for r in job_file.records]
     strays = [key for key in keys if key.startswith("input:")]
     if strays:
         problems.append(
@@ -44,11 +44,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     from gembatch.events import JobView
 
     job_file = load_existing(args)
-    jobs = [JobView.of(record, whole=False) for record in job_file.records]
-    totals = summary.Totals.of(jobs)
     overrides = price_overrides(configured("prices", {}))
-    cost = summary.cost_of(jobs, overrides)
-    problems = problems_of(job_file, jobs)
+    # One pass that keeps each view only when the jobs are listed: a million jobs are
+    # counted without a million views in memory.
+    totals, cost, keys = summary.Totals(), summary.Cost(), []
+    jobs: list[JobView] = []
+    keep = args.list or args.json
+    for record in job_file.records:
+        job = JobView.of(record, whole=False)
+        totals.add(job)
+        cost.add(job, overrides)
+        keys.append(job.key)
+        if keep:
+            jobs.append(job)
+    problems = problems_of(job_file, keys)
     code = summary.EXIT_BAD_INPUT if problems else totals.exit_code()
     if args.json:
         report = _status_json(job_file, jobs, totals, cost, overrides, problems, code)
