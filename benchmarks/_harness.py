@@ -6,12 +6,15 @@ code being measured; both sides of every ratio talk to the same server over loop
 
 from __future__ import annotations
 
+import atexit
 import json
 import multiprocessing
 import os
 import platform
 import resource
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,7 @@ class SimSpec:
     """What the simulator process should hold."""
 
     running_jobs: int = 0
+    unrelated_jobs: int = 0  # other jobs of the project, not in the job file
     latency_s: float = 0.0
     result_rows: int = 0  # one succeeded file job with this many rows
     response_bytes: int = 0
@@ -46,6 +50,10 @@ def _serve(spec: SimSpec, out: Any) -> None:
     )
     server = SimulatorServer(scenario)
     names = []
+    for n in range(spec.unrelated_jobs):  # created first: a list pages through them too
+        server.store.create_batch(
+            "models/gemini-2.5-flash", f"other/{n}.jsonl", None, [{"request": {"contents": []}}]
+        )
     for n in range(spec.running_jobs):
         job = server.store.create_batch(
             "models/gemini-2.5-flash", f"batch/{n}.jsonl", None, [{"request": {"contents": []}}]
@@ -88,6 +96,13 @@ class SimulatorProcess:
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
         self.process.join(10)
+
+
+def bench_folder(prefix: str) -> Path:
+    """A temp folder removed when the benchmark exits (they held hundreds of MB)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def write_job_file(

@@ -13,10 +13,17 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from _harness import API_KEY, SimSpec, SimulatorProcess, machine, table, write_job_file
+from _harness import (
+    API_KEY,
+    SimSpec,
+    SimulatorProcess,
+    bench_folder,
+    machine,
+    table,
+    write_job_file,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -93,7 +100,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     rate = args.rate * 1e6 if args.rate else None
     spec = SimSpec(result_rows=args.rows, response_bytes=args.row_bytes, download_bytes_per_s=rate)
-    folder = Path(tempfile.mkdtemp(prefix="bench-download-"))
+    folder = bench_folder("bench-download-")
     with SimulatorProcess(spec) as (url, names):
         job_file = write_job_file(folder, names, state="JOB_STATE_PENDING")
         output = f"files/batch-{names[0].split('/')[1]}"

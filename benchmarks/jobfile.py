@@ -12,12 +12,11 @@ import argparse
 import asyncio
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _harness import machine, table
+from _harness import bench_folder, machine, table
 
 from gembatch.demo import seed_jobs
 from gembatch.engine import Engine, EngineOptions
@@ -57,7 +56,7 @@ def timed(action: Callable[[], object]) -> float:
 
 
 def measure_size(count: int, changed: int) -> list[tuple[str, ...]]:
-    folder = Path(tempfile.mkdtemp(prefix="bench-jobfile-"))
+    folder = bench_folder("bench-jobfile-")
     path = folder / "job-info.jsonl"
     write_records(path, count)
     data = path.read_bytes()
@@ -114,7 +113,7 @@ def measure_size(count: int, changed: int) -> list[tuple[str, ...]]:
 async def rewrites_when_finishing(count: int) -> int:
     server = SimulatorServer(Scenario(default_plan=JobPlan(0, 0)))
     url = server.start()
-    folder = Path(tempfile.mkdtemp(prefix="bench-finish-"))
+    folder = bench_folder("bench-finish-")
     client = GeminiClient(api_key="bench", base_url=url)
     job_file = await seed_jobs(client, folder, [(f"{n}.jsonl", 1) for n in range(count)])
     engine = Engine(job_file, client, EngineOptions(concurrency=64))

@@ -13,16 +13,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 
-from _harness import machine, table
+from _harness import bench_folder, machine, table
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
 from gembatch.app import GembatchApp
+from gembatch.clock import SYSTEM_CLOCK
 from gembatch.events import JobUpdated, JobView
 from gembatch.gemini import GeminiClient, RetryPolicy
 from gembatch.jobfile import JobFile
@@ -31,11 +30,16 @@ from gembatch.screens.monitor import EngineEvent
 from gembatch.widgets.job_table import JobTable
 
 SIZE = (140, 45)
+# Times relative to the run, never fixed dates: jobs half an hour old show seconds that
+# tick every second (the busiest a live table gets); fixed dates made them days old,
+# whose durations change once a minute, and flattered the "ticking" figure.
+CREATED = SYSTEM_CLOCK.iso(later_s=-1800)
+ENDED = SYSTEM_CLOCK.iso(later_s=-60)
 STATES = ["JOB_STATE_RUNNING", "JOB_STATE_PENDING", "JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"]
 
 
 def job_file(count: int, finished: bool = False) -> JobFile:
-    folder = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
+    folder = bench_folder("bench-monitor-")
     path = folder / "job-info.jsonl"
     with path.open("w") as handle:
         for n in range(count):
@@ -46,7 +50,7 @@ def job_file(count: int, finished: bool = False) -> JobFile:
                 "batch": {
                     "name": f"batches/job{n:06d}",
                     "state": state,
-                    "create_time": "2026-11-23T08:00:00+00:00",
+                    "create_time": CREATED,
                 },
                 "stats": {
                     "total": 100,
@@ -56,7 +60,7 @@ def job_file(count: int, finished: bool = False) -> JobFile:
                 },
             }
             if finished:
-                record["batch"]["end_time"] = "2026-11-23T09:00:00+00:00"
+                record["batch"]["end_time"] = ENDED
             handle.write(json.dumps(record) + "\n")
     return JobFile.load(path)
 
@@ -92,7 +96,7 @@ async def first_frame_and_update(source: JobFile, changed: int) -> tuple[float, 
                 view,
                 state="JOB_STATE_SUCCEEDED",
                 done_count=100,
-                end_time="2026-11-23T09:00:00+00:00",
+                end_time=ENDED,
             )
             for view in list(jobs.jobs.values())[:changed]
         ]

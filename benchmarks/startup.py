@@ -19,15 +19,20 @@ from pathlib import Path
 from _harness import machine, table, write_job_file
 
 
-def timed_runs(command: list[str], runs: int, cwd: Path) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(
-            command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+def timed_run(command: list[str], cwd: Path, expected: int) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != expected:  # a fast failure is not a fast start
+        raise SystemExit(
+            f"{' '.join(command[1:])} exited {done.returncode}, expected {expected}: "
+            f"{done.stderr.decode(errors='replace').strip()[:300]}"
         )
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return seconds
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.3f}s ({min(values):.3f}-{max(values):.3f})"
 
 
 def main() -> None:
@@ -36,27 +41,41 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000)
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    folder = Path(tempfile.mkdtemp(prefix="bench-startup-"))
-    write_job_file(folder, [f"batches/job{n:05d}" for n in range(args.jobs)])
     python = sys.executable
-    floor = timed_runs([python, "-c", "pass"], args.runs, folder)
-    rows = [("python -c pass (floor)", f"{floor:.3f}s", "1.0x", "")]
-    for label, command, target in (
-        ("gembatch --help", [python, "-m", "gembatch", "--help"], "under 0.3 s"),
+    # (label, command, exit code it must give, target); status says 2: jobs in progress.
+    commands = [
+        ("python -c pass (floor)", [python, "-c", "pass"], 0, ""),
+        ("gembatch --help", [python, "-m", "gembatch", "--help"], 0, "under 0.3 s"),
         (
             f"gembatch status ({args.jobs:,} jobs)",
             [python, "-m", "gembatch", "status"],
+            2,
             "under 0.5 s",
         ),
         (
             f"gembatch status --json ({args.jobs:,} jobs)",
             [python, "-m", "gembatch", "status", "--json"],
+            2,
             "",
         ),
-    ):
-        seconds = timed_runs(command, args.runs, folder)
-        rows.append((label, f"{seconds:.3f}s", f"{seconds / floor:.1f}x", target))
-    table(f"start-up (median of {args.runs} runs)", rows, ("command", "time", "vs floor", "target"))
+    ]
+    times: dict[str, list[float]] = {label: [] for label, *_ in commands}
+    with tempfile.TemporaryDirectory(prefix="bench-startup-") as name:
+        folder = Path(name)
+        write_job_file(folder, [f"batches/job{n:05d}" for n in range(args.jobs)])
+        for _ in range(args.runs):  # interleaved: the floor shares every noisy moment
+            for label, command, expected, _target in commands:
+                times[label].append(timed_run(command, folder, expected))
+    floor = statistics.median(times[commands[0][0]])
+    rows = [
+        (label, spread(times[label]), f"{statistics.median(times[label]) / floor:.1f}x", target)
+        for label, _command, _expected, target in commands
+    ]
+    table(
+        f"start-up (median of {args.runs} interleaved runs, min-max; exit codes checked)",
+        rows,
+        ("command", "time", "vs floor", "target"),
+    )
 
 
 if __name__ == "__main__":
