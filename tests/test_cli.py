@@ -259,3 +259,26 @@ def test_poll_on_broken_job_file_keeps_it_intact(
             "job-info.jsonl:1: not valid JSON" in result.stdout
             or "job-info.jsonl:1: not a JSON object" in result.stdout
         )
+
+
+def test_status_gives_an_eta_for_running_jobs(tmp_path: Path) -> None:
+    """Half of a job done in 100 s: about 100 s to go, in `status --list` and `--json`."""
+    from gembatch.clock import SYSTEM_CLOCK
+
+    record = {
+        "input_file": "batch/a.jsonl",
+        "count": 100,
+        "batch": {
+            "name": "batches/a",
+            "state": "JOB_STATE_RUNNING",
+            "create_time": SYSTEM_CLOCK.iso(later_s=-100),
+        },
+        "stats": {"total": 100, "succeeded": 45, "failed": 5, "pending": 50},
+    }
+    (tmp_path / "job-info.jsonl").write_text(json.dumps(record) + "\n")
+    report = json.loads(gembatch("status", "--json", cwd=tmp_path).stdout)
+    assert 90 <= report["jobs"][0]["eta_seconds"] <= 130
+    assert report["eta_seconds"] == report["jobs"][0]["eta_seconds"]
+    assert report["jobs_without_progress"] == 0
+    listing = gembatch("status", "--list", cwd=tmp_path).stdout
+    assert "(ETA ~2m)" in listing

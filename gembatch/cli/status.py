@@ -60,7 +60,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     problems = problems_of(job_file, keys)
     code = summary.EXIT_BAD_INPUT if problems else totals.exit_code()
     if args.json:
-        report = _status_json(job_file, jobs, totals, cost, overrides, problems, code)
+        now = job_file.clock.now()
+        report = _status_json(job_file, jobs, totals, cost, overrides, problems, code, now)
         print(json.dumps(report, indent=2))
     else:
         _print_groups(job_file.path, jobs, totals, args.list, job_file.clock.now())
@@ -107,7 +108,11 @@ def _status_json(
     overrides: dict,
     problems: list[str],
     code: int,
+    now: float,
 ) -> dict[str, Any]:
+    from gembatch.progress import RunProgress
+
+    run_eta, not_started = RunProgress.of(jobs, {}).eta(now)
     return {
         "job_file": str(job_file.path),
         "total": totals.total,
@@ -119,13 +124,20 @@ def _status_json(
         "prompt_tokens": cost.prompt_tokens,
         "output_tokens": cost.output_tokens,
         "estimated_cost_usd": round(cost.dollars, 6) if cost.priced else None,
+        # When the slowest job with progress should end at its rate so far; the run's
+        # end is later still while jobs have not started (`jobs_without_progress`).
+        "eta_seconds": None if run_eta is None else round(run_eta),
+        "jobs_without_progress": not_started,
         "exit_code": code,
         "problems": problems,
-        "jobs": [_job_json(job, overrides) for job in jobs],
+        "jobs": [_job_json(job, overrides, now) for job in jobs],
     }
 
 
-def _job_json(job: Any, overrides: dict) -> dict[str, Any]:
+def _job_json(job: Any, overrides: dict, now: float) -> dict[str, Any]:
+    from gembatch.progress import job_eta
+
+    eta = job_eta(job, now)
     usage = job.usage or {}
     cost = summary.job_cost(job, overrides)
     return {
@@ -144,4 +156,5 @@ def _job_json(job: Any, overrides: dict) -> dict[str, Any]:
         "prompt_tokens": usage.get("promptTokenCount"),
         "output_tokens": usage.get("candidatesTokenCount"),
         "estimated_cost_usd": None if cost is None else round(cost, 6),
+        "eta_seconds": None if eta is None else round(eta),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gembatch import formatting
+from gembatch import formatting, progress
 from gembatch.events import JobView
 from gembatch.plain import progress_text
 
@@ -14,6 +14,9 @@ def job_rows(jobs: Iterable[JobView], now: float) -> list[str]:
     rows = []
     for job in jobs:
         took = formatting.duration(formatting.job_duration(job.create_time, job.end_time, now))
+        eta = progress.eta_text(progress.job_eta(job, now))
+        if eta:  # a running job with progress: when it should end at its rate so far
+            took += f" (ETA {eta})"
         outcome = job.results_file or (job.last_error and f"! {job.last_error}") or ""
         rows.append(
             [
