@@ -130,12 +130,12 @@ def _write(
         for request in read_requests(source):
             found = index.get(request.key)
             if found is not None and found[2]:
-                out.write(_line_at(handles[found[0]], found[1]))
+                out.write(line_at(handles[found[0]], found[1]))
                 succeeded += 1
                 continue
             failed += 1
             if found is not None:
-                err.write(_line_at(handles[found[0]], found[1]))
+                err.write(line_at(handles[found[0]], found[1]))
             else:
                 missing = {"key": request.key, "error": {"message": NO_RESULT}}
                 err.write((json.dumps(missing) + "\n").encode())
@@ -147,7 +147,7 @@ def _write(
     return MergeOutcome(dest, errors_dest, succeeded, failed)
 
 
-def _line_at(handle, offset: int) -> bytes:
+def line_at(handle, offset: int) -> bytes:
     handle.seek(offset)
     line = handle.readline()
     return line if line.endswith(b"\n") else line + b"\n"

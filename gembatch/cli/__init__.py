@@ -37,6 +37,7 @@ COMMANDS = {
     "cancel": "jobs",
     "cleanup": "jobs",
     "retry": "jobs",
+    "export": "export",
     "config": "settings",
     "logs": "settings",
     "demo": "settings",

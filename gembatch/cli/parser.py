@@ -146,6 +146,21 @@ def build_parser() -> argparse.ArgumentParser:
         (0, 1, 4, 5, 130),
     )
 
+    export = _command(
+        commands,
+        "export",
+        "write an input's results as a table: one row per request, in input order",
+        "gembatch export batch/questions.jsonl --format csv -o answers.csv",
+        (0, 1, 4),
+    )
+    export.add_argument("input", type=Path, help="the input file, as submitted")
+    export.add_argument(
+        "--format", choices=["csv", "jsonl", "parquet"], default="csv", help="default: csv"
+    )
+    export.add_argument(
+        "-o", "--output", type=Path, help="where to write (default: stdout; required for parquet)"
+    )
+
     config = _command(
         commands,
         "config",

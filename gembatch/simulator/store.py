@@ -417,8 +417,13 @@ def _inline_request(item: Any, index: int) -> dict[str, Any]:
 
 
 def _response_for(batch: SimBatch, request: dict[str, Any]) -> dict[str, Any]:
-    prompt = _first_text(request.get("request"))
+    body = request.get("request")
+    prompt = _first_text(body)
     text = f"Simulated answer to: {prompt[:60]}"
+    config = body.get("generationConfig") if isinstance(body, dict) else None
+    if isinstance(config, dict) and config.get("responseMimeType") == "application/json":
+        # Structured output: the service answers with JSON text in the same part.
+        text = json.dumps({"answer": text, "prompt_chars": len(prompt)})
     if batch.plan.response_bytes:
         text += " " + "x" * batch.plan.response_bytes
     prompt_tokens = max(1, len(prompt) // 4)

@@ -1,0 +1,66 @@
+"""`gembatch export`: an input's results as CSV, flat JSONL or Parquet; no network."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+from gembatch import summary
+from gembatch.atomic import AtomicFile
+from gembatch.cli.errors import CommandError
+from gembatch.cli.status import load_existing
+from gembatch.export import (
+    ExportError,
+    ExportReport,
+    results_files,
+    rows,
+    write,
+    write_parquet,
+)
+from gembatch.formatting import plural
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    job_file = load_existing(args)
+    base = job_file.path.parent
+    source = args.input.resolve()
+    try:
+        name = str(source.relative_to(base.resolve()))
+    except ValueError:
+        name = str(source)
+    if not source.is_file():
+        raise CommandError(f"{args.input}: no such input file", summary.EXIT_BAD_INPUT)
+    files = [path for path in results_files(job_file, name) if path.is_file()]
+    if not files:
+        raise CommandError(
+            f"{args.input}: no results on disk yet; run `gembatch poll` until its jobs "
+            f"have finished (see `gembatch status --list`)",
+            summary.EXIT_SOME_FAILED,
+        )
+    try:
+        report = _write(args, source, files)
+    except ExportError as problem:
+        raise CommandError(str(problem), summary.EXIT_BAD_INPUT) from None
+    where = str(args.output) if args.output else "stdout"
+    note = f", {plural(report.failed, 'failed row')}" if report.failed else ""
+    print(f"wrote {plural(report.rows, 'row')} to {where}{note}", file=sys.stderr)
+    return summary.EXIT_SOME_FAILED if report.failed else summary.EXIT_OK
+
+
+def _write(args: argparse.Namespace, source: Path, files: list[Path]) -> ExportReport:
+    stream = rows(source, files)
+    if args.format == "parquet":
+        if args.output is None:
+            raise ExportError("Parquet is binary: pass -o FILE.parquet")
+        return write_parquet(stream, args.output)
+    if args.output is None:
+        return write(stream, sys.stdout, args.format)
+    # Written beside and renamed over: a killed export never leaves half a table.
+    with AtomicFile(Path(args.output), suffix=".part") as handle:
+        out = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        report = write(stream, out, args.format)
+        out.flush()
+        out.detach()
+    return report
