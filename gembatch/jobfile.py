@@ -18,8 +18,9 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import filelock
 
@@ -111,6 +112,9 @@ class JobFile:
     def _remember(self, data: bytes) -> None:
         self._known_length = len(data)
         self._known_digest = hashlib.sha1(data).digest()
+
+    def _remember_written(self, written: tuple[int, bytes]) -> None:
+        self._known_length, self._known_digest = written
 
     def _appended_tail(self, data: bytes) -> list[Entry] | None:
         """The entries after what we know, if the file only grew since; else None."""
@@ -233,14 +237,15 @@ class JobFile:
             else:
                 merged = self._merge(parse_lines(disk))
                 self._replaced += 1
-        data = b"".join(_entry_bytes(entry) for entry in merged)
-        atomic_write(self.real_path, data, before_replace=before_replace)
+        # Streamed: a million-record file is never held twice in memory as one string.
+        lines = (_entry_bytes(entry) for entry in merged)
+        written = atomic_write(self.real_path, lines, before_replace=before_replace)
         self.rewrites += 1
         for entry in merged:
             if isinstance(entry, JobRecord) and entry.touched:
                 entry.mark_saved(entry.serialise())
         self.entries = merged
-        self._remember(data)
+        self._remember_written(written)
         self._seen_signature = self._disk_signature()
 
     def _respect_earlier_tool(self) -> None:
@@ -365,8 +370,14 @@ def _entry_bytes(entry: Entry) -> bytes:
     return entry.serialise()
 
 
-def atomic_write(path: Path, data: bytes, before_replace: Callable[[], None] | None = None) -> None:
-    """Write `data` to `path` so a crash at any instant leaves the old or the new file."""
+def atomic_write(
+    path: Path,
+    data: bytes | Iterable[bytes],
+    before_replace: Callable[[], None] | None = None,
+) -> tuple[int, bytes]:
+    """Write `data` (bytes, or lines as they are made) to `path` so a crash at any
+    instant leaves the old or the new file; its length and SHA-1, for `_remember`."""
+    chunks = [data] if isinstance(data, bytes) else data
     try:
         mode = path.stat().st_mode & 0o777  # a rewrite keeps the file's permissions
     except FileNotFoundError:
@@ -374,7 +385,7 @@ def atomic_write(path: Path, data: bytes, before_replace: Callable[[], None] | N
     folder = path.parent if str(path.parent) else Path(".")
     try:
         with AtomicFile(path, mode=mode, before_replace=before_replace) as handle:
-            handle.write(data)
+            return _write_hashed(handle, chunks)
     except PermissionError:
         raise JobFileError(
             f"cannot write in {folder}: permission denied; the job file was not changed"
@@ -382,3 +393,21 @@ def atomic_write(path: Path, data: bytes, before_replace: Callable[[], None] | N
     except OSError as error:
         reason = (error.strerror or str(error)).lower()
         raise JobFileError(f"cannot write {path}: {reason}; the job file was not changed") from None
+
+
+def _write_hashed(handle: BinaryIO, chunks: Iterable[bytes]) -> tuple[int, bytes]:
+    """Write in pieces of about a megabyte, hashing as it goes."""
+    digest, length, pending, size = hashlib.sha1(), 0, [], 0
+    for chunk in chunks:
+        pending.append(chunk)
+        size += len(chunk)
+        if size >= 1 << 20:
+            block = b"".join(pending)
+            handle.write(block)
+            digest.update(block)
+            length += len(block)
+            pending, size = [], 0
+    block = b"".join(pending)
+    handle.write(block)
+    digest.update(block)
+    return length + len(block), digest.digest()
