@@ -259,6 +259,15 @@ class GeminiClient:
             )
 
     # --- files ----------------------------------------------------------------------
+    async def count_tokens(self, model: str, contents: list[Any]) -> int:
+        """The service's own count of a request's prompt tokens (`countTokens`)."""
+        name = model.removeprefix("models/")
+        reply = await self._call(
+            f"count tokens ({name})",
+            lambda: self._aio.models.count_tokens(model=name, contents=contents),
+        )
+        return int(reply.total_tokens or 0)
+
     async def upload_file(self, path: Path, display_name: str) -> str:
         """Upload a JSONL input; returns its `files/...` name.
 

@@ -60,6 +60,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     missing = [str(path) for path in args.inputs if not Path(path).is_file()]
     if missing:  # said before anything else, the key included: nothing was sent
         raise CommandError(f"no such input file: {', '.join(missing)}; nothing was submitted")
+    if args.dry_run:
+        return with_client(lambda client: _dry_run(args, client))
     job_file = _job_file(args)
 
     async def job(client: Any) -> int:
@@ -72,6 +74,40 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return summary.EXIT_BAD_INPUT if report.bad_inputs else summary.EXIT_OK
 
     return with_client(job)
+
+
+async def _dry_run(args: argparse.Namespace, client: Any) -> int:
+    """What `submit` would make and cost; nothing is written, uploaded or created."""
+    from gembatch import estimate, prices
+    from gembatch.cli.settings import price_overrides
+    from gembatch.inputs import DEFAULT_MAX_BYTES, InputError, plan_input
+    from gembatch.submit import DEFAULT_MODEL
+
+    model = args.model or configured("model", DEFAULT_MODEL)
+    price = prices.price_for(model, price_overrides(configured("prices", {})))
+    estimates, refused = [], 0
+    for path in args.inputs:
+        try:
+            plan = plan_input(path, args.max_requests, args.max_bytes or DEFAULT_MAX_BYTES)
+        except InputError as problem:
+            error(f"{problem}; this input would be refused")
+            refused += 1
+            continue
+        found = await estimate.estimate(
+            plan, str(path), client, model, price, args.expect_output_tokens, args.sample
+        )
+        estimates.append(found)
+        print(found.line())
+    if len(estimates) > 1:
+        print(estimate.total(estimates).line())
+    if price is None:
+        print(f"no price known for {model}: add it to the config's [prices] for a cost")
+    elif args.expect_output_tokens is None:
+        print("output tokens are not priced: pass --expect-output-tokens N per request")
+    print(
+        f"model {model}, prices of {prices.PRICES_AS_OF}; dry run: nothing was uploaded or created"
+    )
+    return summary.EXIT_BAD_INPUT if refused else summary.EXIT_OK
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:

@@ -29,6 +29,16 @@ def _epilog(example: str, codes: tuple[int, ...]) -> str:
     return "\n".join(lines)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def _command(
     commands: argparse._SubParsersAction,
     name: str,
@@ -113,6 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument(
         "--force", action="store_true", help="submit inputs again even if the job file has them"
+    )
+    submit.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate, plan the parts and estimate tokens and cost; upload nothing",
+    )
+    submit.add_argument(
+        "--expect-output-tokens",
+        type=_positive_int,
+        metavar="N",
+        help="with --dry-run: output tokens you expect per request (priced in the estimate)",
+    )
+    submit.add_argument(
+        "--sample",
+        type=_positive_int,
+        default=200,
+        metavar="N",
+        help="with --dry-run: requests whose tokens are counted by the service (default 200)",
     )
 
     cancel = _command(

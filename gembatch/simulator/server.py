@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from gembatch.simulator.scenario import Scenario
-from gembatch.simulator.store import ApiError, Store
+from gembatch.simulator.store import ApiError, Store, prompt_tokens
 
 Handler = Callable[[web.Request, "re.Match[str]"], Awaitable[web.StreamResponse]]
 VERSION = r"(?P<v>v1beta|v1)"
@@ -48,6 +48,11 @@ class SimulatorApp:
                 "POST",
                 re.compile(rf"^/{VERSION}/models/(?P<model>[^/:]+):batchGenerateContent$"),
                 self.create_batch,
+            ),
+            (
+                "POST",
+                re.compile(rf"^/{VERSION}/models/(?P<model>[^/:]+):countTokens$"),
+                self.count_tokens,
             ),
             ("GET", re.compile(rf"^/{VERSION}/batches$"), self.list_batches),
             ("GET", re.compile(rf"^/{VERSION}/batches/(?P<id>[^/:]+)$"), self.get_batch),
@@ -237,6 +242,16 @@ class SimulatorApp:
         return response
 
     # --- batches ------------------------------------------------------------------------
+    async def count_tokens(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ApiError(400, "Invalid JSON payload received.") from None
+        contents = body.get("contents") if isinstance(body, dict) else None
+        if not isinstance(contents, list):
+            raise ApiError(400, "* CountTokensRequest.contents: contents is not specified")
+        return web.json_response({"totalTokens": prompt_tokens({"contents": contents})})
+
     async def create_batch(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         try:
             body = await request.json()

@@ -426,7 +426,7 @@ def _response_for(batch: SimBatch, request: dict[str, Any]) -> dict[str, Any]:
         text = json.dumps({"answer": text, "prompt_chars": len(prompt)})
     if batch.plan.response_bytes:
         text += " " + "x" * batch.plan.response_bytes
-    prompt_tokens = max(1, len(prompt) // 4)
+    prompt_count = prompt_tokens(body)
     answer_tokens = max(1, len(text) // 4)
     return {
         "candidates": [
@@ -437,12 +437,17 @@ def _response_for(batch: SimBatch, request: dict[str, Any]) -> dict[str, Any]:
             }
         ],
         "usageMetadata": {
-            "promptTokenCount": prompt_tokens,
+            "promptTokenCount": prompt_count,
             "candidatesTokenCount": answer_tokens,
-            "totalTokenCount": prompt_tokens + answer_tokens,
+            "totalTokenCount": prompt_count + answer_tokens,
         },
         "modelVersion": batch.model.removeprefix("models/"),
     }
+
+
+def prompt_tokens(request: Any) -> int:
+    """One rule for the prompt's tokens, for countTokens and for the usage it bills."""
+    return max(1, len(_first_text(request)) // 4)
 
 
 def _first_text(request: Any) -> str:
