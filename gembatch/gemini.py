@@ -34,6 +34,7 @@ from gembatch.remote import (
     iso_time,
     one_line,
 )
+from gembatch.upload_progress import CountedReader
 
 # The errors and wire shapes live in `remote`; they are part of this module's face.
 __all__ = [
@@ -268,8 +269,14 @@ class GeminiClient:
         )
         return int(reply.total_tokens or 0)
 
-    async def upload_file(self, path: Path, display_name: str) -> str:
-        """Upload a JSONL input; returns its `files/...` name.
+    async def upload_file(
+        self,
+        path: Path,
+        display_name: str,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> str:
+        """Upload a JSONL input; returns its `files/...` name. `on_progress(sent, total)`
+        follows the bytes as the SDK reads them (8 MB at a time: memory stays flat).
 
         The documented MIME type `jsonl` is sometimes refused with "Unsupported MIME type"
         (python-genai#1547, cookbook#1008), so on that one error the others are tried in
@@ -285,11 +292,16 @@ class GeminiClient:
                     retry_options=self._types.HttpRetryOptions(attempts=1),
                 ),
             )
-            try:
-                uploaded = await self._call(
-                    f"upload {path}",
-                    partial(self._aio.files.upload, file=str(path), config=config),
+
+            def attempt(config: Any = config) -> Awaitable[Any]:
+                # A fresh reader per attempt: a retried upload starts again from byte 0.
+                reader = CountedReader(path, on_progress)
+                return self._finish_upload(
+                    self._aio.files.upload(file=reader, config=config), reader
                 )
+
+            try:
+                uploaded = await self._call(f"upload {path}", attempt)
             except RequestError as error:
                 if "mime" not in str(error).lower():
                     raise
@@ -301,6 +313,13 @@ class GeminiClient:
             f"upload {path}: the server refused every JSONL MIME type "
             f"({', '.join(UPLOAD_MIME_TYPES)}): {last}"
         )
+
+    @staticmethod
+    async def _finish_upload(upload: Awaitable[Any], reader: CountedReader) -> Any:
+        try:
+            return await upload
+        finally:
+            reader.close()
 
     def _mime_order(self) -> list[str]:
         if self._working_mime:

@@ -66,8 +66,11 @@ class Submitter:
         client: GeminiClient,
         options: SubmitOptions,
         say: Callable[[str], None] = print,
+        upload_progress: Callable[[str], Callable[[int, int], None]] | None = None,
     ) -> None:
         self.job_file = job_file
+        # For each upload, a listener of its bytes (the command line draws a bar).
+        self.upload_progress = upload_progress
         self.client = client
         self.options = options
         self.say = say
@@ -240,7 +243,10 @@ class Submitter:
         if not uploaded:
             size = path.stat().st_size
             self.say(f"uploading {record.input_file} ({formatting.byte_size(size)})")
-            uploaded = await self.client.upload_file(path, display_name=path.name)
+            listener = self.upload_progress(record.input_file) if self.upload_progress else None
+            uploaded = await self.client.upload_file(
+                path, display_name=path.name, on_progress=listener
+            )
             record.raw["uploaded_file_name"] = uploaded
             self.job_file.save()
         display = str(

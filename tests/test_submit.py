@@ -318,3 +318,39 @@ def test_input_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     path.write_bytes(b'{"key": "a", "request": {"contents": [{"parts": [{"text": "caf\xe9"}]}]}}\n')
     with pytest.raises(InputError, match=r"latin1\.jsonl:1: not UTF-8 text"):
         plan_input(path, None, 10**9)
+
+
+def test_upload_progress_follows_the_bytes(sim: SimulatorServer, tmp_path: Path) -> None:
+    """Through the SDK over HTTP: the reader's count reaches the file's size, the plain
+    output says each 10%, and the uploaded file is the input byte for byte."""
+    import asyncio
+    import io as stdio
+
+    from gembatch.upload_progress import UploadProgress
+
+    source = tmp_path / "big.jsonl"
+    line = json.dumps({"contents": [{"parts": [{"text": "x" * 1000}]}]}) + "\n"
+    source.write_text(line * 20_000)  # about 20 MB: three of the SDK's 8 MB chunks
+    seen: list[tuple[int, int]] = []
+    shown = stdio.StringIO()
+    show = UploadProgress("big.jsonl", shown)
+
+    def listener(sent: int, total: int) -> None:
+        seen.append((sent, total))
+        show(sent, total)
+
+    async def go() -> str:
+        client = make_client(sim)
+        try:
+            return await client.upload_file(source, "big.jsonl", on_progress=listener)
+        finally:
+            await client.close()
+
+    name = asyncio.run(go())
+    size = source.stat().st_size
+    assert seen[-1] == (size, size) and len(seen) >= 3
+    assert [sent for sent, _ in seen] == sorted(sent for sent, _ in seen)
+    shares = [line.removeprefix("uploading big.jsonl: ") for line in shown.getvalue().splitlines()]
+    numbers = [int(share.removesuffix("%")) for share in shares]
+    assert numbers == sorted(set(numbers)) and numbers[-1] == 100  # a line per step, no bar
+    assert sim.store.files[name.removeprefix("files/")].data == source.read_bytes()

@@ -53,7 +53,9 @@ def _submitter(job_file: JobFile, client: Any, args: argparse.Namespace) -> Any:
         max_bytes=getattr(args, "max_bytes", None) or DEFAULT_MAX_BYTES,
         force=getattr(args, "force", False),
     )
-    return Submitter(job_file, client, options, say=say)
+    from gembatch.upload_progress import UploadProgress
+
+    return Submitter(job_file, client, options, say=say, upload_progress=UploadProgress)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
