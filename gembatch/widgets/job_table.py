@@ -368,7 +368,9 @@ class JobTable(DataTable[Text]):
                 ),
                 justify="right",
             ),
-            "eta": Text(progress.eta_text(progress.job_eta(job, now)), justify="right"),
+            # Left-aligned: at 80 columns the column starts at the edge, and a right-aligned
+            # value would sit beyond it.
+            "eta": Text(progress.eta_text(progress.job_eta(job, now))),
             "requests": Text(counts, justify="right"),
             "created": Text(formatting.local_time(job.create_time, now)),
             "ended": Text(formatting.local_time(job.end_time, now)),
