@@ -10,7 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = ("startup.py", "poll_cycle.py", "scale.py", "jobfile.py", "download.py", "monitor.py")
+SCRIPTS = (
+    "startup.py",
+    "poll_cycle.py",
+    "scale.py",
+    "export_and_inputs.py",
+    "jobfile.py",
+    "download.py",
+    "monitor.py",
+)
 
 
 def main() -> int:
