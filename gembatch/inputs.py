@@ -73,25 +73,26 @@ def read_requests(path: Path) -> Iterator[RequestLine]:
 
 
 def _request_line(path: Path, number: int, raw: bytes) -> RequestLine:
-    where = f"{path}:{number}"
+    # `path:number` is written into messages only: formatting a Path per line cost a
+    # fifth of validating a 1 GB input.
     try:
         obj = json.loads(raw)
     except UnicodeDecodeError:
-        raise InputError(f"{where}: not UTF-8 text; save the file as UTF-8") from None
+        raise InputError(f"{path}:{number}: not UTF-8 text; save the file as UTF-8") from None
     except json.JSONDecodeError as error:
-        raise InputError(f"{where}: not valid JSON ({error.msg})") from None
+        raise InputError(f"{path}:{number}: not valid JSON ({error.msg})") from None
     if not isinstance(obj, dict):
-        raise InputError(f"{where}: each line must be a JSON object")
+        raise InputError(f"{path}:{number}: each line must be a JSON object")
     if "request" in obj:
         request = obj["request"]
         key = obj.get("key")
         if key is not None and not isinstance(key, str):
-            raise InputError(f'{where}: "key" must be a string, not {type(key).__name__}')
+            raise InputError(f'{path}:{number}: "key" must be a string, not {type(key).__name__}')
     else:
         request, key = obj, None
     if not isinstance(request, dict) or not isinstance(request.get("contents"), list):
         raise InputError(
-            f'{where}: a request needs "contents" (a list); see the Batch API '
+            f'{path}:{number}: a request needs "contents" (a list); see the Batch API '
             'input format: {"key": ..., "request": {"contents": [...]}}'
         )
     if key is not None:  # already keyed: uploaded exactly as written
