@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
@@ -65,6 +66,8 @@ _STATE_ORDER: dict[states.Kind, int] = {
         )
     )
 }
+CELLS_CACHED = 2000  # about four screens of cells at 200x50
+LINES_CACHED = 200
 LABEL_WIDTH = 26  # the least the name gets; it and the results share any slack
 RESULTS_WIDTH = 36  # below this a path is unreadable; narrower terminals scroll
 CELL_PADDING = 2  # DataTable's one space each side of every cell
@@ -101,6 +104,13 @@ class JobTable(DataTable[Text]):
             cursor_foreground_priority="renderable",
             **kwargs,  # type: ignore[arg-type]
         )
+        # Cells and lines are cached per version, and old versions are never drawn
+        # again: caches the size of a few screens, not DataTable's 10,000 cells and
+        # 1,000 rows and lines, keep a monitor that runs for days from holding
+        # thousands of stale renders (the rows' cache holds the cells' segments too).
+        self._cell_render_cache = LRUCache(CELLS_CACHED)
+        self._row_render_cache = LRUCache(LINES_CACHED)
+        self._line_cache = LRUCache(LINES_CACHED)
         self.label_width = LABEL_WIDTH
         self.results_width = RESULTS_WIDTH
         self.clock = clock
