@@ -98,8 +98,7 @@ class JobRecord:
 
     @property
     def submit_id(self) -> str | None:
-        value = self.data.get("submit_id")
-        return value if isinstance(value, str) else None
+        return text(self.data.get("submit_id"))
 
     @property
     def key(self) -> str:
@@ -171,8 +170,7 @@ class JobRecord:
 
     @property
     def results_file(self) -> str | None:
-        value = self.data.get("results_file")
-        return value if isinstance(value, str) else None
+        return text(self.data.get("results_file"))
 
     @property
     def remote_deleted(self) -> bool:

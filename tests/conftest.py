@@ -170,5 +170,19 @@ def monitor_app(
 GEMBATCH = [sys.executable, "-m", "gembatch"]
 
 
+def run_cli(
+    *args: str, cwd: Path, sim: SimulatorServer, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`gembatch ARGS` in a subprocess, talking to `sim` with the test key."""
+    return subprocess.run(
+        [*GEMBATCH, *args],
+        cwd=cwd,
+        env=cli_env(sim),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 from gembatch import prices
 from gembatch.jobfile import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
-from tests.conftest import GEMBATCH, cli_env
-
-
-def run(*args: str, cwd: Path, sim: SimulatorServer) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*GEMBATCH, *args], cwd=cwd, env=cli_env(sim), capture_output=True, text=True, timeout=120
-    )
+from tests.conftest import run_cli as run
 
 
 def write_input(path: Path, count: int) -> None:

@@ -6,20 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from gembatch import summary
 from gembatch.simulator import JobPlan, SimulatorServer
-from tests.conftest import GEMBATCH, cli_env
-
-
-def run(*args: str, cwd: Path, sim: SimulatorServer) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*GEMBATCH, *args], cwd=cwd, env=cli_env(sim), capture_output=True, text=True, timeout=120
-    )
+from tests.conftest import run_cli as run
 
 
 def submitted_and_polled(sim: SimulatorServer, folder: Path, count: int) -> list[str]:

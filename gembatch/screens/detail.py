@@ -138,13 +138,26 @@ def _why(job: JobView) -> str:
     return ""
 
 
+# Jobs that ended without finishing: R runs all their requests again.
+RESUBMITTED = (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.CANCELLED, states.Kind.MISSING)
+
+
+def retry_scope(job: JobView) -> str | None:
+    """What `R` (and `gembatch retry`) would run again: the whole "job", its failed
+    "rows", or None. The detail screen, the monitor's key and the palette all ask here."""
+    if job.state_info.kind in RESUBMITTED or job.results_lost:
+        return "job"
+    if job.failed_count and job.results_file:
+        return "rows"
+    return None
+
+
 def _next_step(job: JobView) -> str:
     """For a job that did not succeed, the key (or command) that runs its requests again."""
-    kind = job.state_info.kind
-    failed = kind in (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.CANCELLED)
-    if failed or kind is states.Kind.MISSING or job.results_lost:
+    scope = retry_scope(job)
+    if scope == "job":
         return "press R to resubmit its requests (`gembatch retry`); merged results fill in"
-    if job.failed_count and job.results_file:
+    if scope == "rows":
         return "press R to resubmit the failed rows (`gembatch retry`)"
     if job.results_file:
         return "press v to browse the results"

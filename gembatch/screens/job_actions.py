@@ -13,7 +13,7 @@ from textual.screen import Screen
 from gembatch import states
 from gembatch.events import JobView
 from gembatch.screens.confirm import ConfirmScreen
-from gembatch.screens.detail import JobDetailScreen
+from gembatch.screens.detail import RESUBMITTED, JobDetailScreen, retry_scope
 from gembatch.screens.results import ResultsScreen
 from gembatch.widgets.event_log import EventLog
 from gembatch.widgets.job_table import JobTable
@@ -23,17 +23,15 @@ if TYPE_CHECKING:
     from gembatch.pollrun import PollRun
 
 
-_RESUBMITTED = (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.CANCELLED, states.Kind.MISSING)
-
-
 def retry_label(job: JobView) -> str | None:
-    """What R would do to this job, or None when there is nothing to run again."""
-    if job.state_info.kind in _RESUBMITTED:
-        return f"Resubmit {job.label} ({job.state_info.label})"
-    if job.results_lost:
-        return f"Resubmit {job.label} (its output expired)"
-    if job.failed_count and job.results_file:
+    """What R would do to this job, in words, or None when there is nothing to run again."""
+    scope = retry_scope(job)
+    if scope == "rows":
         return f"Retry the {job.failed_count:,} failed rows of {job.label}"
+    if scope == "job":
+        failed_as_a_whole = job.state_info.kind in RESUBMITTED
+        why = job.state_info.label if failed_as_a_whole else "its output expired"
+        return f"Resubmit {job.label} ({why})"
     return None
 
 

@@ -242,21 +242,22 @@ class SimulatorApp:
         return response
 
     # --- batches ------------------------------------------------------------------------
-    async def count_tokens(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+    @staticmethod
+    async def _json_body(request: web.Request) -> object:
         try:
-            body = await request.json()
+            return await request.json()
         except ValueError:
             raise ApiError(400, "Invalid JSON payload received.") from None
+
+    async def count_tokens(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
+        body = await self._json_body(request)
         contents = body.get("contents") if isinstance(body, dict) else None
         if not isinstance(contents, list):
             raise ApiError(400, "* CountTokensRequest.contents: contents is not specified")
         return web.json_response({"totalTokens": prompt_tokens({"contents": contents})})
 
     async def create_batch(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise ApiError(400, "Invalid JSON payload received.") from None
+        body = await self._json_body(request)
         batch = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(batch, dict):
             raise ApiError(400, "Missing required field batch.")

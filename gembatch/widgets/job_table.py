@@ -273,12 +273,8 @@ class JobTable(DataTable[Text]):
             if job is None or states.is_terminal(job.state):
                 continue
             shown = self._shown.get(key)
-            took = formatting.job_duration(job.create_time, job.end_time, now)
-            if (
-                shown is None
-                or shown["duration"].plain != formatting.duration(took, live=True)
-                or shown["eta"].plain != progress.eta_text(progress.job_eta(job, now))
-            ):
+            duration, eta = _ticking(job, now)
+            if shown is None or (shown["duration"].plain, shown["eta"].plain) != (duration, eta):
                 self._refresh_row(key)
 
     # --- the cursor ---------------------------------------------------------------------
@@ -355,6 +351,7 @@ class JobTable(DataTable[Text]):
 
     def _cells_for(self, job: JobView) -> Cells:
         now = self.clock.now()
+        duration, eta = _ticking(job, now)
         info = job.state_info
         colours = palette(self.app)
         style = colours.kind(info.kind)
@@ -372,15 +369,10 @@ class JobTable(DataTable[Text]):
             "input": Text(formatting.short_path(job.label, self.label_width)),
             "state": Text(state_text, style=style),
             "progress": progress_bar(job, style),
-            "duration": Text(
-                formatting.duration(
-                    formatting.job_duration(job.create_time, job.end_time, now), live=True
-                ),
-                justify="right",
-            ),
+            "duration": Text(duration, justify="right"),
             # Left-aligned: at 80 columns the column starts at the edge, and a right-aligned
             # value would sit beyond it.
-            "eta": Text(progress.eta_text(progress.job_eta(job, now))),
+            "eta": Text(eta),
             "requests": Text(counts, justify="right"),
             "created": Text(formatting.local_time(job.create_time, now)),
             "ended": Text(formatting.local_time(job.end_time, now)),
@@ -399,6 +391,12 @@ class JobTable(DataTable[Text]):
                 cell.align(cell.justify or "left", max(width, cell.cell_len))  # type: ignore[arg-type]
                 cell.stylize(row_style)
         return cells
+
+
+def _ticking(job: JobView, now: float) -> tuple[str, str]:
+    """The two texts that move with the clock: the duration and the ETA."""
+    took = formatting.job_duration(job.create_time, job.end_time, now)
+    return formatting.duration(took, live=True), progress.eta_text(progress.job_eta(job, now))
 
 
 def progress_bar(job: JobView, style: Style) -> Text:
