@@ -92,7 +92,7 @@ class MonitorCommands(Provider):
         ]
         if job is not None:
             commands.append((f"Details of {job.label}", monitor.action_show_detail, "enter"))
-            if job.batch_name and not job.state_info.terminal:
+            if (job.batch_name or job.queue_place) and not job.state_info.terminal:
                 commands.append((f"Cancel {job.label}", monitor.action_cancel_job, "c"))
             again = retry_label(job)
             if again is not None:

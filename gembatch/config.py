@@ -51,6 +51,12 @@ desktop_notifications = true
 # on_complete = "notify-send gembatch \\"$GEMBATCH_INPUT is done\\""
 # on_all_done = "echo all done >> ~/gembatch.log"
 
+# Limits for `gembatch submit`, kept in the job file so every later run honours them:
+# a budget in USD (parts that would pass it wait in the local queue), and how many jobs
+# may be pending or running at once (the rest wait their turn).
+# max_cost = 25.0
+# max_running = 4
+
 # Your own batch prices (USD per million tokens), over the built-in dated table.
 # [prices."gemini-2.5-flash"]
 # input = 0.15
@@ -77,6 +83,8 @@ class Config:
     desktop_notifications: bool = True
     on_complete: str | None = None
     on_all_done: str | None = None
+    max_cost: float | None = None
+    max_running: int | None = None
     prices: dict[str, Price] = field(default_factory=dict)
     path: Path | None = None
 
@@ -122,6 +130,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "desktop_notifications": (bool,),
     "on_complete": (str,),
     "on_all_done": (str,),
+    "max_cost": (int, float),
+    "max_running": (int,),
 }
 _DESCRIBED = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
 
@@ -162,6 +172,10 @@ def _check_ranges(config: Config, path: Path) -> None:
         )
     if config.stuck_after_hours <= 0:
         raise ConfigError(f"{path}: stuck_after_hours must be more than 0")
+    if config.max_cost is not None and not config.max_cost > 0:
+        raise ConfigError(f"{path}: max_cost must be more than 0 (USD), not {config.max_cost}")
+    if config.max_running is not None and config.max_running < 1:
+        raise ConfigError(f"{path}: max_running must be at least 1, not {config.max_running}")
 
 
 def write_default(path: Path, force: bool = False) -> None:

@@ -12,6 +12,7 @@ themselves are in `lifecycle`):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from gembatch.events import (
     JobView,
     OutputExpiring,
     PollFailed,
+    QueueNote,
     RemoteDeleted,
     ResultsMerged,
     ResultsSaved,
@@ -47,8 +49,11 @@ from gembatch.gemini import (
 )
 from gembatch.inputs import InputError
 from gembatch.jobfile import JobFile, JobFileError, JobRecord
+from gembatch.launcher import Launcher, cancel_queued, queue_places
 from gembatch.lifecycle import OUTPUT_LIFETIME_S
+from gembatch.limits import Limits
 from gembatch.results import display_path
+from gembatch.submit import SubmitOptions, Submitter
 from gembatch.worklist import WorkList
 
 # Two 404s in a row before a job is called missing: one can be a brand-new job
@@ -113,25 +118,45 @@ class Engine:
         self.backoff = 1.0
         self.cycles = 0
         self._warned: set[str] = set()
+        # The local queue: parts created as the job file's limits allow.
+        submitter = Submitter(job_file, client, SubmitOptions(), say=self._note)
+        self.launcher = Launcher(
+            job_file,
+            submitter,
+            records=self.worklist.records,
+            say=lambda message, key: self._note(message, key),
+            on_change=self._queue_moved,
+        )
+        self._places: dict[str, int] = {}
+        self._noted: set[str] = set()
 
     # --- views ------------------------------------------------------------------------
     def views(self) -> list[JobView]:
-        return [JobView.of(record) for record in self.job_file.records]
+        self._places = queue_places(self.worklist.records())
+        return [self._view(record) for record in self.job_file.records]
+
+    def _view(self, record: JobRecord) -> JobView:
+        view = JobView.of(record)
+        place = self._places.get(record.key)
+        return dataclasses.replace(view, queue_place=place) if place else view
 
     def announce(self) -> None:
         """Tell listeners what the job file holds, problems included."""
         problems = list(self.job_file.bad_line_messages())
-        orphans = [r for r in self.job_file.records if not r.batch_name]
+        orphans = [r for r in self.job_file.records if r.intent]
         if orphans:
             problems.append(
                 f"{self.job_file.path}: {plural(len(orphans), 'record')} without a batch name (an "
-                "interrupted submit?); run `gembatch submit` again to reconcile them"
+                "interrupted submit?); they are matched with the server's jobs and finished"
             )
-        self.emit(JobsLoaded(tuple(self.views()), tuple(problems)))
+        budget = Limits.of(self.job_file).max_cost_usd
+        self.emit(JobsLoaded(tuple(self.views()), tuple(problems), budget))
 
     def all_done(self) -> bool:
         keep = self.options.keep_remote
-        return all(lifecycle.handled(r, keep) for r in self.worklist.records() if r.batch_name)
+        return all(
+            lifecycle.handled(r, keep) for r in self.worklist.records() if r.batch_name or r.queued
+        )
 
     def next_interval(self) -> float:
         backoff = min(
@@ -170,6 +195,8 @@ class Engine:
             await self._merge_finished_groups()
         if saved and not self.options.keep_remote:
             await self._clean_confirmed()
+        if saved and self.launcher.pending:
+            await self._run_queue()
         self.backoff = min(self.backoff * 2, 64.0) if self._rate_limited else 1.0
         self._warn_about_age()
         self.worklist.settle()
@@ -482,10 +509,41 @@ class Engine:
         self._changed(record, emit=False)
         self.emit(RemoteDeleted(JobView.of(record), tuple(deleted)))
 
+    # --- the local queue ----------------------------------------------------------------
+    async def _run_queue(self) -> None:
+        """Create queued parts the limits now allow (jobs that finished freed them)."""
+        try:
+            await self.launcher.launch_due(retry_pause_s=max(1.0, self.options.interval_s))
+        except AuthError:
+            raise
+        except GeminiError as error:
+            self._fail(f"the queue waits: {error}", transient=error.retryable, error=error)
+        except JobFileError as error:
+            self._fail(f"the queue waits: {error}", transient=False)
+        places = queue_places(self.worklist.records())
+        for record in self.worklist.records():
+            if places.get(record.key) != self._places.get(record.key) and record.queued:
+                self._places[record.key] = places[record.key]
+                self.emit(JobUpdated(self._view(record), record.effective_state))
+        self._places = places
+
+    def _queue_moved(self, record: JobRecord, previous: str | None) -> None:
+        self.emit(JobUpdated(self._view(record), previous))
+
+    def _note(self, message: str, key: str | None = None) -> None:
+        """The queue's news, each line once per run (a wait is not news every cycle)."""
+        if message not in self._noted:
+            self._noted.add(message)
+            self.emit(QueueNote(message.removeprefix("error: "), key))
+
     # --- user actions -------------------------------------------------------------------
     async def cancel(self, key: str) -> None:
         """Ask the server to cancel one job; the next check records the outcome."""
         record = next((r for r in self.job_file.records if r.key == key), None)
+        if record is not None and record.queued:
+            self._note(cancel_queued(self.job_file, record), key)
+            self.emit(JobUpdated(self._view(record), states.QUEUED_HERE))
+            return
         if record is None or not record.batch_name:
             raise GeminiError(f"no job {key} in {self.job_file.path}")
         if not lifecycle.cancellable(record):

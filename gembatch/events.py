@@ -33,6 +33,8 @@ class JobView:
     results_lost: bool = False  # the output expired before its results were saved
     results_wanted: bool = False  # a job whose results belong on disk (lifecycle)
     usage: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    estimate_usd: float | None = None  # what it was expected to cost (under a budget)
+    queue_place: int | None = None  # 1 for the next to be created from the local queue
     # The whole record, for the detail screen and hooks; left empty where a summary
     # of a million jobs needs only the fields above (`status`).
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
@@ -47,6 +49,12 @@ class JobView:
         if self.state is None:
             return states.NOT_CHECKED if self.batch_name else states.NOT_SUBMITTED
         return states.info(self.state)
+
+    @property
+    def state_label(self) -> str:
+        """`running`; `queued #3` for a part in the local queue (its place in line)."""
+        place = f" #{self.queue_place}" if self.queue_place else ""
+        return self.state_info.label + place
 
     @classmethod
     def of(cls, record: JobRecord, whole: bool = True) -> JobView:
@@ -81,8 +89,16 @@ class JobView:
             results_lost=lifecycle.output_gone(record),
             results_wanted=lifecycle.results_wanted(record),
             usage=record.data["usage"] if isinstance(record.data.get("usage"), dict) else None,
+            estimate_usd=_estimate_usd(record.data.get("estimate")),
             raw=record.data if whole else {},
         )
+
+
+def _estimate_usd(estimate: Any) -> float | None:
+    value = estimate.get("cost_usd") if isinstance(estimate, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,7 @@ class JobsLoaded(Event):
 
     jobs: tuple[JobView, ...]
     problems: tuple[str, ...] = ()
+    budget_usd: float | None = None  # the job file's budget, when it has one
 
 
 @dataclass(frozen=True)
@@ -180,6 +197,14 @@ class PollFailed(Event):
     message: str
     key: str | None = None
     transient: bool = True
+
+
+@dataclass(frozen=True)
+class QueueNote(Event):
+    """The local queue moved or waits: a job created from it, or why the next waits."""
+
+    message: str
+    key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,12 @@ class GeminiClient:
         await self._call(f"delete {name}", lambda: self._aio.batches.delete(name=name), name)
 
     async def create_batch(
-        self, model: str, file_name: str, display_name: str, marker: str | None = None
+        self,
+        model: str,
+        file_name: str,
+        display_name: str,
+        marker: str | None = None,
+        wait_when_refused: bool = True,
     ) -> RemoteJob:
         """Create a batch job, never twice.
 
@@ -210,6 +215,8 @@ class GeminiClient:
         the server acted, then a retry, bills a second job. So a failed create is not
         simply retried: the jobs are listed first, and one whose display name starts
         with `marker` (by default the whole display name) is the one we created.
+        With `wait_when_refused` false, a 429 is raised at once (after that listing):
+        the local queue keeps the job and comes back later instead of waiting here.
         """
         marker = marker or display_name
         config = self._types.CreateBatchJobConfig(display_name=display_name)
@@ -226,6 +233,8 @@ class GeminiClient:
                 found = await self.find_batch(marker)
                 if found is not None:
                     return found
+                if error.code == 429 and not wait_when_refused:
+                    raise
                 delay = self.retry.delay(attempt, error)
                 attempt += 1
                 if delay is None or attempt >= self.retry.attempts:

@@ -30,6 +30,7 @@ from gembatch.records import (
     BadLine,
     Entry,
     JobRecord,
+    LimitsRecord,
     apply_patch,
     count,
     parse_lines,
@@ -41,6 +42,7 @@ __all__ = [
     "JobFile",
     "JobFileError",
     "JobRecord",
+    "LimitsRecord",
     "PollerBusyError",
     "atomic_write",
     "count",
@@ -87,7 +89,11 @@ class JobFile:
         # Bumped when records are replaced by others (read from disk); with the number
         # of entries it tells readers whether the set of records changed.
         self._replaced = 0
-        self._records: tuple[tuple[int, int], list[JobRecord]] = ((-1, -1), [])
+        self._records: tuple[tuple[int, int], list[JobRecord], LimitsRecord | None] = (
+            (-1, -1),
+            [],
+            None,
+        )
         self.write_lock = filelock.FileLock(
             str(self.real_path) + ".lock", timeout=WRITE_LOCK_TIMEOUT_S
         )
@@ -160,11 +166,29 @@ class JobFile:
 
     @property
     def records(self) -> list[JobRecord]:
-        """The records, in file order; kept until the set changes (do not modify)."""
+        """The job records, in file order; kept until the set changes (do not modify)."""
+        return self._sorted_entries()[0]
+
+    @property
+    def limits(self) -> LimitsRecord | None:
+        """The settings line (budget, queue size), if the file has one."""
+        return self._sorted_entries()[1]
+
+    def _sorted_entries(self) -> tuple[list[JobRecord], LimitsRecord | None]:
         if self._records[0] != self.generation:
-            records = [entry for entry in self.entries if isinstance(entry, JobRecord)]
-            self._records = (self.generation, records)
-        return self._records[1]
+            records, limits = [], None
+            for entry in self.entries:
+                if type(entry) is JobRecord:
+                    records.append(entry)
+                elif isinstance(entry, LimitsRecord) and limits is None:
+                    limits = entry  # a second one (hand-copied) is kept, not obeyed
+            self._records = (self.generation, records, limits)
+        return self._records[1], self._records[2]
+
+    def _keyed(self) -> list[JobRecord]:
+        """Everything merged by key: the job records and the settings line."""
+        records, limits = self._sorted_entries()
+        return records if limits is None else [*records, limits]
 
     @property
     def bad_lines(self) -> list[BadLine]:
@@ -216,11 +240,12 @@ class JobFile:
                 raise
             raise lock_problem(Path(self.write_lock.lock_file), error) from None
 
-    def append(self, record: JobRecord) -> None:
-        """Add a record and save at once (used by submit)."""
-        record.original_line = None
-        record._touched = True
-        self.entries.append(record)
+    def append(self, *records: JobRecord) -> None:
+        """Add records and save at once, in one rewrite (used by submit)."""
+        for record in records:
+            record.original_line = None
+            record._touched = True
+        self.entries.extend(records)
         self.save()
 
     def _save_locked(self, before_replace: Callable[[], None] | None) -> None:
@@ -274,14 +299,14 @@ class JobFile:
 
     def _settle_own_changes(self) -> list[Entry]:
         """Touched records that did not really change go back to their original bytes."""
-        for record in self.records:
+        for record in self._keyed():
             if record.touched and record.original_line is not None and not record.changes():
                 record.mark_saved(record.original_line)
         return list(self.entries)
 
     def _merge(self, disk_entries: list[Entry]) -> list[Entry]:
         """Lay our changes over what is on disk now; keep whatever others added."""
-        ours = self.records
+        ours = self._keyed()
         our_by_key = dict(zip(_unique_keys(ours), ours, strict=True))
         disk_records = [e for e in disk_entries if isinstance(e, JobRecord)]
         disk_key_of = dict(zip(map(id, disk_records), _unique_keys(disk_records), strict=True))

@@ -104,7 +104,8 @@ def may_delete(record: JobRecord, base: Path, confirmed_finished: bool) -> bool:
 
 
 def cancellable(record: JobRecord) -> bool:
-    return bool(record.batch_name) and not record.is_terminal
+    """A job on the server not finished yet, or a part waiting in the local queue."""
+    return (bool(record.batch_name) and not record.is_terminal) or record.waiting
 
 
 def handled(record: JobRecord, keep_remote: bool = False) -> bool:
@@ -115,8 +116,8 @@ def handled(record: JobRecord, keep_remote: bool = False) -> bool:
     """
     if not record.is_terminal:
         return False
-    if record.missing or output_gone(record):
-        return True
+    if record.missing or output_gone(record) or not record.batch_name:
+        return True  # (no batch: cancelled in the local queue, never created)
     if results_wanted(record) and not record.results_file:
         return False
     return keep_remote or record.remote_deleted

@@ -11,6 +11,7 @@ from gembatch.cleanup import delete_remote, remote_names
 from gembatch.gemini import AuthError, GeminiClient, GeminiError, NotFoundError
 from gembatch.inputs import InputError, part_path, plan_input, read_requests, write_selected
 from gembatch.jobfile import JobFile, JobRecord
+from gembatch.launcher import cancel_queued
 from gembatch.submit import Submitter
 
 Say = Callable[[str], None]
@@ -36,7 +37,9 @@ async def cancel_jobs(job_file: JobFile, client: GeminiClient, targets: list[str
             continue
         for record in records:
             label = f"{record.display_name} ({record.batch_name})"
-            if not record.batch_name:
+            if record.queued:
+                say(cancel_queued(job_file, record))
+            elif not record.batch_name:
                 say(f"{record.display_name}: not created yet; nothing to cancel")
             elif not lifecycle.cancellable(record):
                 say(f"{label}: already {states.info(record.effective_state).label}")

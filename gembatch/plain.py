@@ -18,6 +18,7 @@ from gembatch.events import (
     OutputExpiring,
     PollFailed,
     PollingStopped,
+    QueueNote,
     RemoteDeleted,
     ResultsMerged,
     ResultsSaved,
@@ -84,6 +85,8 @@ def _lines(event: Event) -> list[str]:
         return [f"! {event.message}"]
     if isinstance(event, PollingStopped):
         return [f"! polling stopped: {event.reason}"]
+    if isinstance(event, QueueNote):
+        return [f"⧗ {event.message}"]
     if isinstance(event, CycleFinished):
         if event.all_done:
             return ["all jobs are done"]

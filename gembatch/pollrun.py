@@ -35,6 +35,7 @@ class PollRun:
         self.once = once
         self.stop_when_done = stop_when_done
         self.prices = prices or {}  # price overrides: one cost figure everywhere
+        self.engine.launcher.overrides = self.prices  # the budget is held at these prices
         self.key_problem: str | None = None  # set when the server refused the key
         self._prepared = False
 

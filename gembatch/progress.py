@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gembatch import formatting, states
+from gembatch.limits import Spend
 from gembatch.summary import Cost, cost_of, group_of
 
 if TYPE_CHECKING:
@@ -56,13 +57,18 @@ class RunProgress:
     jobs_finished: int = 0
     first_created: float | None = None
     cost: Cost = field(default_factory=Cost)
+    spend: Spend = field(default_factory=Spend)  # held against `budget`
+    budget: float | None = None
+    queued: int = 0  # parts waiting in the local queue
     going: list[JobView] = field(default_factory=list)  # jobs whose ETA counts
 
     @classmethod
-    def of(cls, jobs: Iterable[JobView], prices: dict) -> RunProgress:
-        run = cls()
+    def of(cls, jobs: Iterable[JobView], prices: dict, budget: float | None = None) -> RunProgress:
+        run = cls(budget=budget)
         views = list(jobs)
         for job in views:
+            run.spend.add(job, prices)
+            run.queued += job.state == states.QUEUED_HERE
             run.jobs += 1
             total = job.request_count or 0
             run.requests += total

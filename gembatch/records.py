@@ -156,7 +156,38 @@ class JobRecord:
 
     @property
     def effective_state(self) -> str | None:
-        return states.MISSING if self.missing else self.state
+        if self.missing:
+            return states.MISSING
+        if self.queued:
+            return states.QUEUED_HERE
+        return self.state
+
+    # --- the local queue (`submit --max-running/--max-cost`) --------------------------
+    @property
+    def queued(self) -> bool:
+        """In the local queue: recorded, not created yet, and not cancelled."""
+        return (
+            bool(self.data.get("queued_at"))
+            and not self.batch_name
+            and not states.is_terminal(self.state)
+        )
+
+    @property
+    def waiting(self) -> bool:
+        """Queued and not taken: nobody has begun to upload or create it, so it can be
+        created (or cancelled) without asking the server first."""
+        return self.queued and "owner" not in self.data
+
+    @property
+    def intent(self) -> bool:
+        """Taken for creating and not created yet: a create may have reached the server,
+        so only the owner, or whoever outlives it, may finish it (after listing)."""
+        return (
+            bool(self.submit_id)
+            and not self.batch_name
+            and not states.is_terminal(self.state)
+            and not self.waiting
+        )
 
     @property
     def is_terminal(self) -> bool:
@@ -207,6 +238,24 @@ class JobRecord:
             # A lone surrogate ("\ud800" in the file) has no UTF-8 form: write the
             # record with escapes, which reads back to the same value.
             return json.dumps(self.data, separators=(", ", ": ")).encode() + b"\n"
+
+
+class LimitsRecord(JobRecord):
+    """The job file's own settings line (`{"gembatch_limits": {...}}`): the budget and
+    the queue's size, kept with the jobs so that every process and every restart
+    honours them. Merged like a record (by its fixed key), never shown as a job."""
+
+    __slots__ = ()
+    FIELD = "gembatch_limits"
+
+    @property
+    def key(self) -> str:
+        return "gembatch:limits"
+
+    @property
+    def values(self) -> dict[str, Any]:
+        values = self.data.get(self.FIELD)
+        return values if isinstance(values, dict) else {}
 
 
 @dataclass
@@ -278,7 +327,8 @@ def parse_lines(data: bytes, first_line: int = 1) -> list[Entry]:
         if not line.endswith(b"\n"):
             line += b"\n"
         # Kept cold: the object is parsed again when asked for (see JobRecord).
-        entries.append(JobRecord(raw=None, original_line=line))
+        kind = LimitsRecord if LimitsRecord.FIELD in obj else JobRecord
+        entries.append(kind(raw=None, original_line=line))
     return entries
 
 

@@ -46,6 +46,8 @@ _KNOWN: dict[str, StateInfo] = {
     "EXPIRED": StateInfo("expired", Kind.EXPIRED, True, "∅"),
     # Ours, not the API's: the server answered 404 for the job.
     "MISSING": StateInfo("missing", Kind.MISSING, True, "?"),
+    # Ours: in the local queue (`--max-running`, `--max-cost`), not created yet.
+    "QUEUED_HERE": StateInfo("queued", Kind.PENDING, False, "⧗"),
 }
 
 _PREFIXES = ("JOB_STATE_", "BATCH_STATE_")
@@ -101,7 +103,7 @@ def is_terminal(state: str | None) -> bool:
 def sdk_spelling(state: str | None) -> str:
     """The `JOB_STATE_*` spelling the earlier tool wrote into job files."""
     name = short_name(state)
-    if name in _KNOWN and name != "MISSING":
+    if name in _KNOWN and name not in (MISSING, QUEUED_HERE):
         return f"JOB_STATE_{name}"
     return str(state) if state else "JOB_STATE_UNSPECIFIED"
 
@@ -119,6 +121,7 @@ def legend() -> list[tuple[str, str]]:
 
 
 MISSING = "MISSING"
+QUEUED_HERE = "QUEUED_HERE"
 NOT_CHECKED = StateInfo("not checked yet", Kind.PENDING, False, "…")
 NOT_SUBMITTED = StateInfo("not submitted", Kind.UNKNOWN, False, "·")
 

@@ -19,10 +19,12 @@ from pathlib import Path
 import filelock
 
 from gembatch import formatting
+from gembatch.estimate import SAMPLE, Estimate, estimate
 from gembatch.formatting import plural
 from gembatch.gemini import GeminiClient, NotFoundError
 from gembatch.inputs import DEFAULT_MAX_BYTES, InputError, InputPlan, plan_input, write_parts
 from gembatch.jobfile import JobFile, JobRecord
+from gembatch.prices import Price, dollars
 
 DEFAULT_MODEL = "gemini-2.5-flash"
 _INTENT = re.compile(r"\[gb:([0-9a-f]{12})\]")
@@ -36,6 +38,14 @@ class SubmitOptions:
     max_requests: int | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
     force: bool = False
+    # Under limits (`--max-running`, `--max-cost`) parts go to the local queue, and the
+    # launcher creates them as the limits allow; under a budget each input is estimated
+    # first (tokens counted by the service on a sample, as `--dry-run` does).
+    queue: bool = False
+    budget: float | None = None
+    price: Price | None = None
+    expect_output_tokens: int | None = None
+    sample: int = SAMPLE
 
 
 @dataclass
@@ -44,6 +54,7 @@ class SubmitReport:
 
     created: list[str] = field(default_factory=list)
     adopted: list[str] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     bad_inputs: list[str] = field(default_factory=list)
 
@@ -138,25 +149,68 @@ class Submitter:
         )
 
     async def submit_plan(self, plan: InputPlan, extra: dict) -> None:
+        source = self.relative(plan.source)
+        cost = await self._estimate(plan, source) if self.options.budget is not None else None
+        if cost is not None and not self._affordable(cost, source):
+            self.report.bad_inputs.append(str(plan.source))
+            return
         if plan.needs_rewrite:
             write_parts(plan)
-        source = self.relative(plan.source)
         if len(plan.parts) > 1:
             self.say(f"{source}: {plan.requests:,} requests in {len(plan.parts)} parts")
+        records = []
         for part in plan.parts:
             fields = dict(extra)
             if plan.needs_rewrite:
                 fields.setdefault("source_file", source)
                 fields["first_line"] = part.first_line
-            record = self._write_intent(self.relative(part.path), part.count, fields)
+            if cost is not None:
+                fields["estimate"] = _share(cost, part.count / plan.requests)
+            records.append(self._new_intent(self.relative(part.path), part.count, fields))
+        if self.options.queue:
+            self.job_file.append(*records)  # one rewrite for all the parts
+            self.report.queued.extend(r.input_file for r in records)
+            return
+        for record, part in zip(records, plan.parts, strict=True):
+            self.job_file.append(record)
             await self._finish(record, part.path)
+
+    async def _estimate(self, plan: InputPlan, source: str) -> Estimate:
+        return await estimate(
+            plan,
+            source,
+            self.client,
+            self.options.model,
+            self.options.price,
+            self.options.expect_output_tokens,
+            self.options.sample,
+        )
+
+    def _affordable(self, cost: Estimate, source: str) -> bool:
+        """An input that alone costs more than the budget is refused whole."""
+        budget = self.options.budget
+        assert budget is not None
+        if cost.dollars is None:
+            self.say(
+                f"error: {source}: no price known for {self.options.model}, so the budget "
+                "cannot be held; add the model to the config's [prices]; nothing was submitted"
+            )
+            return False
+        if cost.dollars > budget:
+            self.say(
+                f"error: {source}: estimated at {dollars(cost.dollars)}, more than the whole "
+                f"{dollars(budget)} budget; raise --max-cost or split the input; nothing "
+                "from this file was submitted"
+            )
+            return False
+        return True
 
     async def reconcile(self) -> None:
         """Finish what an interrupted submit left: intents without a batch whose owner
         has died. An intent whose owner still runs is its owner's to finish."""
         orphans = []
         for record in self.job_file.records:
-            if record.submit_id and not record.batch_name:
+            if record.intent:
                 lock = self._adopt_owner_lock(record)
                 if lock is not None:
                     orphans.append((record, lock))
@@ -201,6 +255,10 @@ class Submitter:
         return remote
 
     async def _reconcile_one(self, record: JobRecord, name: str | None) -> None:
+        if not name and record.queued:
+            record.raw.pop("owner", None)  # never created: back to its place in the queue
+            self.job_file.save()
+            return
         record.raw["owner"] = self._own()  # ours now, should we be interrupted too
         self.job_file.save()
         if not name:
@@ -216,15 +274,19 @@ class Submitter:
         self.report.adopted.append(name)
 
     # --- one part ---------------------------------------------------------------------
-    def _write_intent(self, input_file: str, count: int, fields: dict) -> JobRecord:
+    def _new_intent(self, input_file: str, count: int, fields: dict) -> JobRecord:
+        """A part's record before anything remote: an intent of ours, or a queued part
+        (no owner: nobody has begun to create it)."""
         submit_id = uuid.uuid4().hex[:12]
-        record = JobRecord(
+        when = "queued_at" if self.options.queue else "submitted_at"
+        mine = {} if self.options.queue else {"owner": self._own()}
+        return JobRecord(
             raw={
                 "input_file": input_file,
                 "count": count,
                 "submit_id": submit_id,
-                "submitted_at": self.job_file.clock.iso(),
-                "owner": self._own(),
+                when: self.job_file.clock.iso(),
+                **mine,
                 **fields,
                 "batch": {
                     "display_name": intent_display_name(input_file, submit_id),
@@ -232,11 +294,19 @@ class Submitter:
                 },
             }
         )
-        self.job_file.append(record)
-        return record
+
+    def take(self, record: JobRecord) -> None:
+        """A queued part becomes our intent (saved by the caller, before any upload)."""
+        record.raw["owner"] = self._own()
+        record.raw["submitted_at"] = self.job_file.clock.iso()
 
     async def _finish(self, record: JobRecord, path: Path) -> None:
         """Upload (unless done and still there), create, and record each step."""
+        await self.upload(record, path)
+        await self.create(record)
+
+    async def upload(self, record: JobRecord, path: Path) -> None:
+        """The part's file on the server (again, if the one uploaded has expired)."""
         uploaded = record.data.get("uploaded_file_name")
         if isinstance(uploaded, str) and not await self._still_uploaded(uploaded):
             uploaded = None
@@ -249,13 +319,17 @@ class Submitter:
             )
             record.raw["uploaded_file_name"] = uploaded
             self.job_file.save()
+
+    async def create(self, record: JobRecord, wait_when_refused: bool = True) -> None:
+        """Create the batch of an uploaded part and record it."""
+        uploaded = str(record.data.get("uploaded_file_name"))
         display = str(
             record.batch.get("display_name")
             or intent_display_name(record.input_file, str(record.submit_id))
         )
         model = str(record.batch.get("model") or _model_name(self.options.model))
         job = await self.client.create_batch(
-            model, uploaded, display, intent_marker(str(record.submit_id))
+            model, uploaded, display, intent_marker(str(record.submit_id)), wait_when_refused
         )
         job.update(record.ensure_batch())
         self.job_file.save()
@@ -268,6 +342,16 @@ class Submitter:
         except NotFoundError:
             return False
         return True
+
+
+def _share(cost: Estimate, share: float) -> dict[str, float | int]:
+    """One part's piece of its input's estimate, as stored on its record."""
+    return {
+        "input_tokens": round(cost.input_tokens * share),
+        "output_tokens": round((cost.output_tokens or 0) * share),
+        "cost_usd": round((cost.dollars or 0.0) * share, 6),
+        "sampled": cost.sampled,
+    }
 
 
 def owner_lock_path(job_file: JobFile, token: str) -> str:

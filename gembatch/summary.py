@@ -33,8 +33,8 @@ _GROUP_OF_KIND = {
 
 
 def group_of(job: JobView) -> str:
-    if not job.batch_name:
-        return "other"
+    if not job.batch_name and job.state is None:
+        return "other"  # an interrupted submit
     if job.state is None:  # an old-form record not checked yet
         return "in progress"
     if job.results_lost:  # succeeded on the server, but nothing of it reached the disk

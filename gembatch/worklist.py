@@ -47,7 +47,7 @@ class WorkList:
         for record in records:  # one parse per record, whatever the size of the file
             with record.warmed():
                 groups.setdefault(merge.group_key(record), []).append(record)
-                if record.batch_name and lifecycle.handled(record, self.keep_remote):
+                if lifecycle.handled(record, self.keep_remote):
                     handled.add(id(record))
         keep: set[int] = set()
         for group in groups.values():

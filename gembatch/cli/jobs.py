@@ -11,7 +11,7 @@ from typing import Any
 
 from gembatch import summary
 from gembatch.cli.errors import CommandError, error
-from gembatch.cli.settings import configured
+from gembatch.cli.settings import configured, pick, price_overrides
 from gembatch.formatting import plural
 from gembatch.jobfile import JobFile
 
@@ -44,34 +44,82 @@ def with_client(job: Callable[[Any], Awaitable[int]]) -> int:
 
 
 def _submitter(job_file: JobFile, client: Any, args: argparse.Namespace) -> Any:
+    """A submitter for the flags and config; under the job file's limits, parts queue."""
+    from gembatch import prices
+    from gembatch.cli.settings import price_overrides
     from gembatch.inputs import DEFAULT_MAX_BYTES
+    from gembatch.limits import Limits
     from gembatch.submit import DEFAULT_MODEL, SubmitOptions, Submitter
+    from gembatch.upload_progress import UploadProgress
 
+    model = getattr(args, "model", None) or configured("model", DEFAULT_MODEL)
+    limits = Limits.of(job_file)
     options = SubmitOptions(
-        model=getattr(args, "model", None) or configured("model", DEFAULT_MODEL),
+        model=model,
         max_requests=getattr(args, "max_requests", None),
         max_bytes=getattr(args, "max_bytes", None) or DEFAULT_MAX_BYTES,
         force=getattr(args, "force", False),
+        queue=limits.any,
+        budget=limits.max_cost_usd,
+        price=prices.price_for(model, price_overrides(configured("prices", {}))),
+        expect_output_tokens=getattr(args, "expect_output_tokens", None),
+        sample=getattr(args, "sample", None) or 200,
     )
-    from gembatch.upload_progress import UploadProgress
-
     return Submitter(job_file, client, options, say=say, upload_progress=UploadProgress)
+
+
+def _limits_given(args: argparse.Namespace) -> Any:
+    """`--max-cost` and `--max-running` (or the config's), checked: one line if not valid."""
+    from gembatch.limits import LimitError, Limits, checked_cost, checked_running
+
+    try:
+        cost = checked_cost(pick(args.max_cost, configured("max_cost", None)))
+        running = pick(args.max_running, configured("max_running", None))
+        if isinstance(running, str):
+            running = int(running) if running.strip().lstrip("-").isdigit() else running
+        return Limits(cost, checked_running(running))
+    except LimitError as problem:
+        raise CommandError(f"{problem}; nothing was submitted", summary.EXIT_BAD_INPUT) from None
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     missing = [str(path) for path in args.inputs if not Path(path).is_file()]
     if missing:  # said before anything else, the key included: nothing was sent
         raise CommandError(f"no such input file: {', '.join(missing)}; nothing was submitted")
+    limits = _limits_given(args)
+    if not args.inputs and not (args.max_cost or args.max_running):
+        raise CommandError(
+            "name the input files to submit (or give --max-cost / --max-running alone to "
+            "change the job file's limits)"
+        )
     if args.dry_run:
         return with_client(lambda client: _dry_run(args, client))
     job_file = _job_file(args)
 
     async def job(client: Any) -> int:
-        report = await _submitter(job_file, client, args).submit(list(args.inputs))
+        from gembatch.launcher import Launcher
+        from gembatch.limits import save_limits
+
+        save_limits(job_file, limits)  # kept in the job file: later runs honour them
+        submitter = _submitter(job_file, client, args)
+        report = await submitter.submit(list(args.inputs))
+        launched = await Launcher(
+            job_file,
+            submitter,
+            overrides=price_overrides(configured("prices", {})),
+            say=lambda message, key: say(message),
+        ).launch_due()
+        created = len(report.created)  # the launcher's creates included
         print(
-            f"{plural(len(report.created), 'job')} created, {len(report.adopted)} recovered, "
+            f"{plural(created, 'job')} created, {len(report.adopted)} recovered, "
             f"{plural(len(report.skipped), 'input')} skipped, "
             f"{plural(len(report.bad_inputs), 'input')} refused"
+            + (
+                f"; {plural(launched.waiting, 'part')} queued: `gembatch poll` creates them "
+                "as the limits allow"
+                if launched.waiting
+                else ""
+            )
         )
         return summary.EXIT_BAD_INPUT if report.bad_inputs else summary.EXIT_OK
 

@@ -103,7 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
         "gembatch submit batch/001.jsonl batch/002.jsonl -m gemini-2.5-flash",
         (0, 1, 4, 5, 130),
     )
-    submit.add_argument("inputs", nargs="+", type=Path, metavar="FILE")
+    submit.add_argument(
+        "inputs",
+        nargs="*",
+        type=Path,
+        metavar="FILE",
+        help="JSONL inputs; none with --max-cost/--max-running: change the limits and "
+        "create the queued parts they now allow",
+    )
     submit.add_argument(
         "-m", "--model", default=None, help="model for the jobs (default: gemini-2.5-flash)"
     )
@@ -133,14 +140,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--expect-output-tokens",
         type=_positive_int,
         metavar="N",
-        help="with --dry-run: output tokens you expect per request (priced in the estimate)",
+        help="with --dry-run or --max-cost: output tokens you expect per request (priced in "
+        "the estimate)",
     )
     submit.add_argument(
         "--sample",
         type=_positive_int,
         default=200,
         metavar="N",
-        help="with --dry-run: requests whose tokens are counted by the service (default 200)",
+        help="with --dry-run or --max-cost: requests whose tokens the service counts (default 200)",
+    )
+    submit.add_argument(
+        "--max-cost",
+        metavar="USD",
+        help="a budget for the job file, kept in it: parts whose estimate would take the "
+        "spend past it wait in the local queue (config: max_cost)",
+    )
+    submit.add_argument(
+        "--max-running",
+        metavar="N",
+        help="at most N jobs pending or running at once; the rest wait in the local queue "
+        "and `gembatch poll` creates them as others finish (config: max_running)",
     )
 
     cancel = _command(

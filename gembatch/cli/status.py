@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gembatch import summary
+from gembatch import states, summary
 from gembatch.cli.errors import CommandError, error
 from gembatch.cli.settings import configured, price_overrides
 from gembatch.formatting import plural
@@ -41,35 +41,71 @@ def problems_of(job_file: JobFile, keys: list[str] | None = None) -> list[str]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from gembatch.events import JobView
+    from gembatch.limits import Limits, Spend
 
     job_file = load_existing(args)
     overrides = price_overrides(configured("prices", {}))
     # One pass that keeps each view only when the jobs are listed: a million jobs are
     # counted without a million views in memory.
-    totals, cost, keys = summary.Totals(), summary.Cost(), []
+    totals, cost, spend, keys = summary.Totals(), summary.Cost(), Spend(), []
     jobs: list[JobView] = []
     keep = args.list or args.json
+    queued = 0
     for record in job_file.records:
         job = JobView.of(record, whole=False)
+        if job.state == states.QUEUED_HERE:
+            queued += 1
+            job = dataclasses.replace(job, queue_place=queued)
         totals.add(job)
         cost.add(job, overrides)
+        spend.add(job, overrides)
         keys.append(job.key)
         if keep:
             jobs.append(job)
+    limits = Limits.of(job_file)
     problems = problems_of(job_file, keys)
     code = summary.EXIT_BAD_INPUT if problems else totals.exit_code()
     if args.json:
         now = job_file.clock.now()
         report = _status_json(job_file, jobs, totals, cost, overrides, problems, code, now)
+        report.update(_limits_json(limits, spend, queued))
         print(json.dumps(report, indent=2))
     else:
         _print_groups(job_file.path, jobs, totals, args.list, job_file.clock.now())
         if cost.line():
             print(cost.line())
+        for line in _limits_lines(limits, spend, queued):
+            print(line)
         for message in problems:
             error(message)
     return code
+
+
+def _limits_lines(limits: Any, spend: Any, queued: int) -> list[str]:
+    lines = []
+    if limits.max_cost_usd is not None or spend.committed:
+        lines.append(f"budget: {spend.line(limits.max_cost_usd)}")
+    if queued or limits.max_running is not None:
+        most = f" (at most {limits.max_running} running)" if limits.max_running else ""
+        lines.append(
+            f"queue: {plural(queued, 'part')} waiting{most}; `gembatch poll` creates them"
+            if queued
+            else f"queue: empty{most}"
+        )
+    return lines
+
+
+def _limits_json(limits: Any, spend: Any, queued: int) -> dict[str, Any]:
+    return {
+        "budget_usd": limits.max_cost_usd,
+        "max_running": limits.max_running,
+        "spent_usd": round(spend.actual, 6),
+        "expected_usd": round(spend.committed, 6),
+        "queued": queued,
+    }
 
 
 def _print_groups(
@@ -156,5 +192,7 @@ def _job_json(job: Any, overrides: dict, now: float) -> dict[str, Any]:
         "prompt_tokens": usage.get("promptTokenCount"),
         "output_tokens": usage.get("candidatesTokenCount"),
         "estimated_cost_usd": None if cost is None else round(cost, 6),
+        "estimate_usd": job.estimate_usd,
+        "queue_place": job.queue_place,
         "eta_seconds": None if eta is None else round(eta),
     }

@@ -21,7 +21,7 @@ def job_rows(jobs: Iterable[JobView], now: float) -> list[str]:
         rows.append(
             [
                 formatting.printable(job.label),
-                job.state_info.label,
+                job.state_label,
                 progress_text(job),
                 took,
                 formatting.printable(outcome),

@@ -80,16 +80,20 @@ class JobActions(Screen[None]):
         job = self.table.job_under_cursor
         if job is None:
             return
-        if not job.batch_name or states.is_terminal(job.state):
+        queued = job.state == states.QUEUED_HERE
+        if not (job.batch_name or queued) or states.is_terminal(job.state):
             self._warn(f"{job.label} is {job.state_info.label}; nothing to cancel")
             return
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.cancel_job(job.key, job.label)
+                self.cancel_job(job.key, job.label, queued)
 
         question = (
-            f"Cancel {job.label} ({job.batch_name})?\n\nRequests that have not "
+            f"Take {job.label} out of the queue?\n\nIt was never created: nothing is "
+            "billed, and its input stays where it is."
+            if queued
+            else f"Cancel {job.label} ({job.batch_name})?\n\nRequests that have not "
             "finished are dropped; results already done are kept if the server "
             "returns them."
         )
@@ -98,13 +102,14 @@ class JobActions(Screen[None]):
         )
 
     @work(group="cancel", exit_on_error=False)
-    async def cancel_job(self, key: str, label: str) -> None:
+    async def cancel_job(self, key: str, label: str, queued: bool = False) -> None:
         problem = await self.poll_run.cancel(key)
         if problem is not None:
             self.event_log.add(f"cancel {label}: {problem}", key)
             self.notify(problem, title="Cancel failed", severity="error", markup=False)
             return
-        self.event_log.add(f"asked the server to cancel {label}", key)
+        if not queued:
+            self.event_log.add(f"asked the server to cancel {label}", key)
         self.action_poll_now()
 
     def action_retry(self) -> None:

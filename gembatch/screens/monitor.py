@@ -29,6 +29,7 @@ from gembatch.events import (
     OutputExpiring,
     PollFailed,
     PollingStopped,
+    QueueNote,
     RemoteDeleted,
     ResultsMerged,
     ResultsSaved,
@@ -100,6 +101,7 @@ class MonitorScreen(JobActions):
         self._finished_this_cycle: list[str] = []
         self._totals: Totals | None = None  # None: jobs changed since last counted
         self._run_progress: RunProgress | None = None  # likewise
+        self.budget: float | None = None  # the job file's, shown against the spend
         self._status_pending = False
 
     def _ring(self) -> None:
@@ -203,6 +205,7 @@ class MonitorScreen(JobActions):
 
     def _apply(self, event: Event) -> None:
         if isinstance(event, JobsLoaded):
+            self.budget = event.budget_usd
             self.table.load(event.jobs)
             # A big table is hundreds of thousands of long-lived objects; without this,
             # every full garbage collection walks them all (pauses of 0.5 s seen at
@@ -223,6 +226,8 @@ class MonitorScreen(JobActions):
                 self._finished_this_cycle.append(event.job.label)
         elif isinstance(event, PollFailed):
             self.errors += 1
+            self._log_event(event, event.key)
+        elif isinstance(event, QueueNote):
             self._log_event(event, event.key)
         elif isinstance(event, ResultsMerged):
             self._log_event(event, None)
@@ -291,7 +296,9 @@ class MonitorScreen(JobActions):
         self._status_pending = False
         if self._totals is None:
             self._totals = Totals.of(self.table.jobs.values())
-            self._run_progress = RunProgress.of(self.table.jobs.values(), self.poll_run.prices)
+            self._run_progress = RunProgress.of(
+                self.table.jobs.values(), self.poll_run.prices, self.budget
+            )
         if self._run_progress is not None:
             self.query_one(Overview).show(self._run_progress, self.clock.now())
         next_in = None if self.next_poll_at is None else self.next_poll_at - self.clock.now()

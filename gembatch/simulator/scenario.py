@@ -70,6 +70,10 @@ class Scenario:
     # Uploaded inputs and batch outputs are deleted this long after they were made
     # (48 h on the real service); then every call about them answers 403 (§0.1).
     file_ttl_s: float = 48 * 3600
+    # The per-model limit on prompt tokens across unfinished jobs (Tier 1: 3,000,000
+    # for 2.5 Flash, shared/gemini-batch-api.md §6): a create that would pass it is
+    # answered 429 RESOURCE_EXHAUSTED. None: no limit.
+    enqueued_token_limit: int | None = None
 
     def plan_for(self, display_name: str) -> JobPlan:
         for pattern, plan in self.plans:

@@ -123,6 +123,8 @@ class Store:
         self.deletions: list[Deletion] = []
         self.downloads: list[str] = []
         self._ids = itertools.count(1)
+        self.creates = 0  # batches created, deleted ones included
+        self.peak_active = 0  # the most jobs pending or running at one time
 
     def new_id(self, kind: str) -> str:
         digest = hashlib.sha1(f"{self.scenario.seed}:{kind}:{next(self._ids)}".encode()).hexdigest()
@@ -212,6 +214,7 @@ class Store:
                 requests = _parse_input_lines(sim_file.data)
             else:
                 requests = [_inline_request(item, n) for n, item in enumerate(inline or [])]
+            self._check_enqueued_tokens(model, requests)
             batch = SimBatch(
                 batch_id=self.new_id("batch"),
                 display_name=display_name,
@@ -222,7 +225,40 @@ class Store:
                 input_file=input_file,
             )
             self.batches[batch.batch_id] = batch
+            self.creates += 1
+            self.peak_active = max(self.peak_active, len(self._active()))
             return batch
+
+    def _active(self, model: str | None = None) -> list[SimBatch]:
+        return [
+            b
+            for b in self.batches.values()
+            if self.state_of(b) not in TERMINAL and model in (None, b.model)
+        ]
+
+    def _check_enqueued_tokens(self, model: str, requests: list[dict[str, Any]]) -> None:
+        limit = self.scenario.enqueued_token_limit
+        if limit is None:
+            return
+        queued = sum(prompt_tokens(r["request"]) for b in self._active(model) for r in b.requests)
+        wanted = sum(prompt_tokens(r["request"]) for r in requests)
+        if queued + wanted > limit:
+            raise ApiError(
+                429,
+                "Resource has been exhausted (e.g. check quota).",
+                details=[
+                    {
+                        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                        "violations": [
+                            {
+                                "quotaMetric": "generativelanguage.googleapis.com/"
+                                "batch_enqueued_tokens",
+                                "quotaDimensions": {"model": model.removeprefix("models/")},
+                            }
+                        ],
+                    }
+                ],
+            )
 
     def get_batch(self, batch_id: str) -> SimBatch:
         with self.lock:

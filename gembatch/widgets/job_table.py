@@ -357,9 +357,9 @@ class JobTable(DataTable[Text]):
         style = colours.kind(info.kind)
         checking = job.key in self.checking
         row_style = colours.checking_background if checking else None
-        state_text = f"{info.icon} {info.label}"
+        state_text = f"{info.icon} {job.state_label}"
         if checking:
-            state_text = f"⟳ {info.label}"
+            state_text = f"⟳ {job.state_label}"
         failed = job.failed_count or 0
         counts = formatting.progress(job.done_count, job.request_count)
         if failed and states.is_terminal(job.state):

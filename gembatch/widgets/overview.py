@@ -49,7 +49,11 @@ def line(run: RunProgress, now: float, bar_style: object = "green") -> Text:
     elapsed = run.elapsed(now)
     if elapsed is not None and run.going:
         parts.append(f"{formatting.duration(elapsed, live=True)} elapsed")
-    if run.cost.priced:
+    if run.queued:
+        parts.append(f"{run.queued} queued")
+    if run.budget is not None:
+        parts.append(run.spend.line(run.budget))
+    elif run.cost.priced:
         tokens = run.cost.prompt_tokens + run.cost.output_tokens
         parts.append(f"{prices.dollars(run.cost.dollars)} · {formatting.compact(tokens)} tokens")
     text.append("  " + " · ".join(part for part in parts if part))
