@@ -208,6 +208,7 @@ class Engine:
             next_poll_in=None if all_done else self.next_interval(),
             all_done=all_done,
             rewrites=self.job_file.rewrites,
+            stalled="" if all_done else self._stalled(),
         )
         self.emit(finished)
         return finished
@@ -526,6 +527,21 @@ class Engine:
                 self._places[record.key] = places[record.key]
                 self.emit(JobUpdated(self._view(record), record.effective_state))
         self._places = places
+
+    def _stalled(self) -> str:
+        """Why nothing can happen without the user: everything is handled but parts the
+        budget holds back ("" when something can still move)."""
+        if not self.launcher.held_by_budget:
+            return ""
+        keep = self.options.keep_remote
+        records = self.worklist.records()
+        if any((r.batch_name or r.intent) and not lifecycle.handled(r, keep) for r in records):
+            return ""
+        waiting = sum(1 for r in records if r.queued)
+        return (
+            f"{plural(waiting, 'part')} wait for budget; raise it with "
+            "`gembatch submit --max-cost USD` and poll again"
+        )
 
     def _queue_moved(self, record: JobRecord, previous: str | None) -> None:
         self.emit(JobUpdated(self._view(record), previous))

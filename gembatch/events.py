@@ -231,3 +231,6 @@ class CycleFinished(Event):
     next_poll_in: float | None
     all_done: bool
     rewrites: int
+    # Nothing left to do but queued parts the budget holds back: only the user can
+    # move them (`gembatch submit --max-cost`); says why, "" otherwise.
+    stalled: str = ""

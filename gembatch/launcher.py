@@ -94,6 +94,7 @@ class Launcher:
         self.on_change = on_change or (lambda record, previous: None)
         self.clock = job_file.clock
         self._last_hold = ""
+        self.held_by_budget = False  # the last pass stopped at the budget
 
     @property
     def pending(self) -> bool:
@@ -138,6 +139,7 @@ class Launcher:
 
     def _held(self, head: JobRecord, records: list[JobRecord]) -> str:
         """Why the head of the queue may not be created now ("" if it may)."""
+        self.held_by_budget = False
         waiting = sum(1 for r in records if r.queued)
         queue = f"{plural(waiting, 'part')} queued"
         if head.intent:
@@ -158,6 +160,7 @@ class Launcher:
             spend = spend_of(views, self.overrides)
             cost = JobView.of(head, whole=False).estimate_usd or 0.0
             if spend.total + cost > limits.max_cost_usd:
+                self.held_by_budget = True
                 return (
                     f"{queue}; {head.display_name} (≈ {prices.dollars(cost)}) would take the "
                     f"spend to {prices.dollars(spend.total + cost)}, over the "

@@ -125,10 +125,7 @@ def handled(record: JobRecord, keep_remote: bool = False) -> bool:
 
 def group_finished(group: Iterable[JobRecord], base: Path) -> bool:
     """Parts and retries of one input: all finished, nothing left to download."""
-    return all(
-        record.batch_name and record.is_terminal and not results_due(record, base)
-        for record in group
-    )
+    return all(record.is_terminal and not results_due(record, base) for record in group)
 
 
 def group_ready(group: Iterable[JobRecord], base: Path) -> bool:

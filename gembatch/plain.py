@@ -90,6 +90,8 @@ def _lines(event: Event) -> list[str]:
     if isinstance(event, CycleFinished):
         if event.all_done:
             return ["all jobs are done"]
+        if event.stalled:
+            return [f"⧗ nothing more to do: {event.stalled}"]
         errors = f", {plural(event.errors, 'error')}" if event.errors else ""
         wait = f"next poll in {event.next_poll_in:.0f}s"
         return [f"checked {plural(event.checked, 'job')}{errors}; {wait}"]
@@ -134,8 +136,8 @@ class PlainPrinter:
     def __call__(self, event: Event) -> None:
         if isinstance(event, CycleFinished):
             # "all done" once; otherwise a line only as a heartbeat after a quiet spell.
-            announce = event.all_done and not self._announced_done
-            self._announced_done = event.all_done
+            announce = (event.all_done or bool(event.stalled)) and not self._announced_done
+            self._announced_done = event.all_done or bool(event.stalled)
             quiet_for = self.clock.now() - self._last_line_at
             if not announce and (event.all_done or quiet_for < HEARTBEAT_S):
                 return

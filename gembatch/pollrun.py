@@ -86,7 +86,7 @@ class PollRun:
         return [JobUpdated(JobView.of(r)) for r in job_file.records if r.key not in before]
 
     def ends_after(self, finished: CycleFinished) -> bool:
-        return self.once or (finished.all_done and self.stop_when_done)
+        return self.once or ((finished.all_done or bool(finished.stalled)) and self.stop_when_done)
 
     def outcome(self) -> int:
         """The exit code: the key, then an unwritable job file, then the jobs' states."""

@@ -32,6 +32,7 @@ class SimulatorApp:
         self.request_log: list[tuple[str, str, int]] = []
         self._uploads: dict[str, dict[str, Any]] = {}
         self._gates: list[tuple[str, threading.Event]] = []
+        self._gates_after: list[tuple[str, threading.Event]] = []
         self.held = 0  # requests waiting at a gate right now
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(rf"^/upload/{VERSION}/files$"), self.upload),
@@ -76,6 +77,7 @@ class SimulatorApp:
                         self._check_key(request)
                     await self._inject_faults(request)
                     response = await handler(request, match)
+                    await self._wait_at_gates(request, self._gates_after)
                     self._faults_after(request)
                     status = response.status
                     return response
@@ -98,11 +100,24 @@ class SimulatorApp:
         if self.scenario.api_key is not None and key != self.scenario.api_key:
             raise ApiError(400, "API key not valid. Please pass a valid API key.")
 
-    def hold(self, pattern: str) -> threading.Event:
-        """Tests: calls matching `pattern` wait until the returned event is set."""
+    def hold(self, pattern: str, after_acting: bool = False) -> threading.Event:
+        """Tests: calls matching `pattern` wait until the returned event is set; with
+        `after_acting`, once the server has done the work and before it replies (so a
+        caller killed meanwhile never learns what was made)."""
         gate = threading.Event()
-        self._gates.append((pattern, gate))
+        (self._gates_after if after_acting else self._gates).append((pattern, gate))
         return gate
+
+    async def _wait_at_gates(
+        self, request: web.Request, gates: list[tuple[str, threading.Event]]
+    ) -> None:
+        call = f"{request.method} {request.path}"
+        for pattern, gate in gates:
+            if re.search(pattern, call) and not gate.is_set():
+                self.held += 1
+                while not gate.is_set():
+                    await asyncio.sleep(0.005)
+                self.held -= 1
 
     def _faults_after(self, request: web.Request) -> None:
         """Rules that let the server act, then lose the reply."""
@@ -116,12 +131,7 @@ class SimulatorApp:
     async def _inject_faults(self, request: web.Request) -> None:
         faults = self.scenario.faults
         call = f"{request.method} {request.path}"
-        for pattern, gate in self._gates:
-            if re.search(pattern, call) and not gate.is_set():
-                self.held += 1
-                while not gate.is_set():
-                    await asyncio.sleep(0.005)
-                self.held -= 1
+        await self._wait_at_gates(request, self._gates)
         self.calls[call] += 1
         count = self.calls[call]
         if faults.latency_s:

@@ -1,0 +1,288 @@
+"""The local queue and the budget (`submit --max-running`, `--max-cost`), end to end:
+the command line and the poller against the simulator over HTTP, the unmodified SDK.
+
+The real service answers `429 RESOURCE_EXHAUSTED` on create when a model's enqueued
+tokens across unfinished jobs would pass the tier's limit (shared/gemini-batch-api.md
+§6, python-genai#1901); the simulator does the same (`enqueued_token_limit`), and
+the queue keeps such a part and tries it again later instead of failing the submit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gembatch.clock import Clock
+from gembatch.engine import Engine, EngineOptions
+from gembatch.events import QueueNote
+from gembatch.jobfile import JobFile
+from gembatch.simulator import FaultRule, JobPlan, Scenario, SimulatorServer
+from tests.conftest import GEMBATCH, cli_env, make_client, read_jsonl, run_cli
+
+PARTS = 6
+PER_PART = 10
+# 31 characters: 7 prompt tokens by the simulator's rule (and by its countTokens).
+PROMPT = "question number {n:03d} padded t"
+CREATE = r"POST .*:batchGenerateContent"
+
+
+@pytest.fixture
+def slow_sim() -> Iterator[SimulatorServer]:
+    """Jobs that take long enough to overlap: a queue has something to wait for."""
+    server = SimulatorServer(Scenario(seed=3, default_plan=JobPlan(pending_s=0.2, running_s=0.4)))
+    server.start()
+    yield server
+    server.stop()
+
+
+def write_input(folder: Path, requests: int = PARTS * PER_PART, name: str = "in") -> None:
+    path = folder / f"batch/{name}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        for n in range(requests):
+            text = PROMPT.format(n=n)
+            request = {"contents": [{"parts": [{"text": text}]}]}
+            out.write(json.dumps({"key": f"k{n:03d}", "request": request}) + "\n")
+
+
+def submit(folder: Path, sim: SimulatorServer, *flags: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "submit", "batch/in.jsonl", "--max-requests", str(PER_PART), *flags, cwd=folder, sim=sim
+    )
+
+
+def status_json(folder: Path, sim: SimulatorServer) -> dict:
+    return json.loads(run_cli("status", "--json", cwd=folder, sim=sim).stdout)
+
+
+def merged_keys(folder: Path) -> list[str]:
+    return [row["key"] for row in read_jsonl(folder / "batch/results/in.jsonl")]
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s:.0f}s for {what}")
+        time.sleep(0.01)
+
+
+class AnHourAhead(Clock):
+    """The poller's clock an hour ahead of the submit's: a pause the submit set after a
+    429 (a minute) is over, and the poller's own pauses (its interval) still pass."""
+
+    def now(self) -> float:
+        return time.time() + 3600
+
+
+async def drain(
+    folder: Path, sim: SimulatorServer, listen: Callable[[object], None] | None = None
+) -> Engine:
+    """Poll in this process, every 50 ms, until every part is created and handled."""
+    job_file = JobFile.load(folder / "job-info.jsonl", AnHourAhead())
+    options = EngineOptions(interval_s=0.05)
+    engine = Engine(job_file, make_client(sim), options, emit=listen)
+    for _ in range(1000):
+        finished = await engine.run_cycle()
+        if finished.all_done:
+            engine.close()
+            return engine
+        await asyncio.sleep(finished.next_poll_in or 0.05)
+    raise AssertionError("the queue did not drain")
+
+
+def test_max_running_two_of_six_never_more_than_two_at_once_and_all_finish(
+    slow_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    write_input(tmp_path)
+    submitted = submit(tmp_path, slow_sim, "--max-running", "2")
+    assert submitted.returncode == 0, submitted.stderr
+    assert "4 parts queued" in submitted.stdout
+    assert slow_sim.store.creates == 2
+    status = status_json(tmp_path, slow_sim)
+    assert (status["queued"], status["max_running"], status["exit_code"]) == (4, 2, 2)
+    places = [job["queue_place"] for job in status["jobs"]]
+    assert places == [None, None, 1, 2, 3, 4]
+
+    polled = run_cli("poll", "--plain", "--interval", "1", cwd=tmp_path, sim=slow_sim)
+    assert polled.returncode == 0, polled.stdout + polled.stderr
+    assert "queued → pending" in polled.stdout
+    assert slow_sim.store.creates == PARTS
+    assert slow_sim.store.peak_active == 2  # the queue was used, and held
+    assert merged_keys(tmp_path) == [f"k{n:03d}" for n in range(PARTS * PER_PART)]
+
+
+def test_a_429_on_create_keeps_the_part_queued_until_the_server_takes_it(
+    slow_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    write_input(tmp_path)
+    assert submit(tmp_path, slow_sim, "--max-running", "2").returncode == 0
+    # From now on the server refuses the next three creates, as at its token limit.
+    slow_sim.scenario.faults.rules.append(FaultRule(CREATE, 429, times=3))
+
+    notes: list[str] = []
+
+    def listen(event: object) -> None:
+        if isinstance(event, QueueNote):
+            notes.append(event.message)
+
+    engine = asyncio.run(drain(tmp_path, slow_sim, listen))
+    assert slow_sim.scenario.faults.rules[-1].times == 0  # all three refusals were met
+    assert slow_sim.store.creates == PARTS  # none lost, none twice
+    assert slow_sim.store.peak_active <= 2
+    refused = [r for r in engine.job_file.records if r.data.get("queue_refusals")]
+    assert sum(r.data["queue_refusals"] for r in refused) == 3
+    assert sum("(429" in note and "back in the queue" in note for note in notes) == 3
+    assert merged_keys(tmp_path) == [f"k{n:03d}" for n in range(PARTS * PER_PART)]
+
+
+def test_the_simulated_token_limit_refuses_creates_and_the_queue_waits_it_out(
+    tmp_path: Path,
+) -> None:
+    # Room for one part's 70 tokens at a time: the second create of each pair is refused.
+    scenario = Scenario(
+        seed=4, default_plan=JobPlan(pending_s=0.1, running_s=0.2), enqueued_token_limit=100
+    )
+    with SimulatorServer(scenario) as sim:
+        write_input(tmp_path)
+        submitted = submit(tmp_path, sim, "--max-running", "3")
+        assert submitted.returncode == 0, submitted.stderr
+        assert "429" in submitted.stdout and "back in the queue" in submitted.stdout
+        asyncio.run(drain(tmp_path, sim))
+        assert sim.store.creates == PARTS
+        assert sim.store.peak_active == 1
+    assert len(merged_keys(tmp_path)) == PARTS * PER_PART
+
+
+@pytest.mark.parametrize("server_acted", [True, False], ids=["made", "not-made"])
+def test_a_poller_killed_while_creating_leaves_no_part_twice_and_none_lost(
+    slow_sim: SimulatorServer, tmp_path: Path, server_acted: bool
+) -> None:
+    write_input(tmp_path)
+    assert submit(tmp_path, slow_sim, "--max-running", "2").returncode == 0
+    # The poller's first create waits at the server: after the job is made (its reply
+    # never arrives), or before (the server never sees the body).
+    gate = slow_sim.sim.hold(CREATE, after_acting=server_acted)
+    poller = subprocess.Popen(
+        [*GEMBATCH, "poll", "--plain", "--interval", "1"],
+        cwd=tmp_path,
+        env=cli_env(slow_sim),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: slow_sim.sim.held == 1, "the poller's create to reach the server")
+        os.kill(poller.pid, signal.SIGKILL)
+        poller.wait(timeout=30)
+    finally:
+        poller.kill()
+        gate.set()
+    assert slow_sim.store.creates == (3 if server_acted else 2)
+    orphan = [r for r in JobFile.load(tmp_path / "job-info.jsonl").records if r.intent]
+    assert len(orphan) == 1  # recorded as being created, by a process now dead
+
+    polled = run_cli("poll", "--plain", "--interval", "1", cwd=tmp_path, sim=slow_sim)
+    assert polled.returncode == 0, polled.stdout + polled.stderr
+    if server_acted:
+        assert "not created again" in polled.stdout
+    assert slow_sim.store.creates == PARTS
+    records = JobFile.load(tmp_path / "job-info.jsonl").records
+    assert len({r.batch_name for r in records}) == PARTS
+    assert merged_keys(tmp_path) == [f"k{n:03d}" for n in range(PARTS * PER_PART)]
+
+
+def dear_prices() -> None:
+    """$1 a prompt token, output free: each part of 10 requests costs $70 exactly."""
+    config = Path(os.environ["GEMBATCH_CONFIG"])
+    config.write_text('[prices."gemini-2.5-flash"]\ninput = 1000000.0\noutput = 0.0\n')
+
+
+def test_a_budget_stops_at_the_right_part_and_a_restarted_run_still_honours_it(
+    slow_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    dear_prices()
+    write_input(tmp_path, name="a")
+    write_input(tmp_path, name="b")
+    submitted = run_cli(
+        "submit",
+        "batch/a.jsonl",
+        "batch/b.jsonl",
+        "--max-requests",
+        str(PER_PART),
+        "--max-cost",
+        "600",
+        cwd=tmp_path,
+        sim=slow_sim,
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    # Each input ($420) fits the budget alone; together, parts stop where the spend
+    # would pass $600: eight parts ($560) are created, the ninth would make $630.
+    assert "b.part-3-of-6.jsonl (≈ $70.00) would take the spend to $630.00" in submitted.stdout
+    assert "over the $600.00 budget" in submitted.stdout
+    assert slow_sim.store.creates == 8
+    status = status_json(tmp_path, slow_sim)
+    assert (status["budget_usd"], status["expected_usd"], status["queued"]) == (600.0, 560.0, 4)
+    assert [job["estimate_usd"] for job in status["jobs"]] == [70.0] * 12
+
+    for _ in range(2):  # a restarted poller honours the budget the job file keeps
+        polled = run_cli("poll", "--plain", "--interval", "1", cwd=tmp_path, sim=slow_sim)
+        assert polled.returncode == 2, polled.stdout + polled.stderr
+        assert "4 parts wait for budget" in polled.stdout
+        assert slow_sim.store.creates == 8
+    shown = run_cli("status", cwd=tmp_path, sim=slow_sim).stdout
+    assert "budget: $560.00 spent of a $600.00 budget" in shown  # the usage billed
+
+    raised = run_cli("submit", "--max-cost", "700", cwd=tmp_path, sim=slow_sim)
+    assert raised.returncode == 0, raised.stderr
+    assert slow_sim.store.creates == 10  # $700 of $700; the eleventh would pass it
+    assert "would take the spend to $770.00" in raised.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--max-cost", "-5"), "a budget must be more than $0"),
+        (("--max-cost", "lots"), "a budget must be a number of dollars"),
+        (("--max-running", "0"), "needs N of 1 or more"),
+        (("--max-cost", "50"), "more than the whole $50.00 budget"),
+    ],
+)
+def test_bad_limits_are_one_line_and_nothing_is_created(
+    slow_sim: SimulatorServer, tmp_path: Path, flags: tuple[str, str], message: str
+) -> None:
+    dear_prices()  # the whole input: 60 requests at $7 = $420
+    write_input(tmp_path)
+    result = submit(tmp_path, slow_sim, *flags)
+    assert result.returncode == 4
+    problems = result.stderr.strip().splitlines()
+    assert len(problems) == 1 and message in problems[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert slow_sim.store.creates == 0 and not slow_sim.store.files
+
+
+def test_cancel_takes_a_queued_part_out_and_the_rest_finish(
+    slow_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    write_input(tmp_path)
+    assert submit(tmp_path, slow_sim, "--max-running", "2").returncode == 0
+    cancelled = run_cli("cancel", "batch/in.part-6-of-6.jsonl", cwd=tmp_path, sim=slow_sim)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "cancelled while queued; nothing was created" in cancelled.stdout
+    polled = run_cli("poll", "--plain", "--interval", "1", cwd=tmp_path, sim=slow_sim)
+    assert polled.returncode == 1, polled.stdout + polled.stderr  # finished, one cancelled
+    assert slow_sim.store.creates == PARTS - 1
+    status = status_json(tmp_path, slow_sim)
+    assert status["counts"]["cancelled_expired"] == 1 and status["queued"] == 0
+    # The five parts' rows are merged in order; the cancelled part's rows are listed
+    # as without a result.
+    assert merged_keys(tmp_path) == [f"k{n:03d}" for n in range(50)]
+    errors = read_jsonl(tmp_path / "batch/results/in.errors.jsonl")
+    assert [row["key"] for row in errors] == [f"k{n:03d}" for n in range(50, 60)]
