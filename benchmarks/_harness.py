@@ -129,6 +129,33 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class PeakRss:
+    """`with PeakRss() as peak:` the most the process's RSS grew inside the block, from
+    /proc samples every 5 ms (a step's peak, which the RSS after it does not show)."""
+
+    def __enter__(self) -> PeakRss:
+        import threading
+
+        self.before = self.most = current_rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.005):
+            self.most = max(self.most, current_rss_mb())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.most = max(self.most, current_rss_mb())
+
+    @property
+    def growth_mb(self) -> float:
+        return self.most - self.before
+
+
 def current_rss_mb() -> float:
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024**2

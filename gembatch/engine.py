@@ -143,11 +143,11 @@ class Engine:
     def announce(self) -> None:
         """Tell listeners what the job file holds, problems included."""
         problems = list(self.job_file.bad_line_messages())
-        orphans = [r for r in self.job_file.records if r.intent]
+        orphans = [r for r in self.job_file.records if r.intent and not r.queued]
         if orphans:
             problems.append(
                 f"{self.job_file.path}: {plural(len(orphans), 'record')} without a batch name (an "
-                "interrupted submit?); they are matched with the server's jobs and finished"
+                "interrupted submit?); run `gembatch submit` again to reconcile them"
             )
         budget = Limits.of(self.job_file).max_cost_usd
         self.emit(JobsLoaded(tuple(self.views()), tuple(problems), budget))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from gembatch import prices
 from gembatch.gemini import GeminiClient
-from gembatch.inputs import InputPlan, read_requests
+from gembatch.inputs import InputPlan, raw_lines
 
 SAMPLE = 200
 CONCURRENCY = 8
@@ -74,9 +74,11 @@ async def estimate(
     sample: int = SAMPLE,
 ) -> Estimate:
     wanted = sample_positions(plan.requests, sample)
+    # Only the sampled lines are parsed: the input was validated when it was planned,
+    # and a second full parse would double the dry run of a 1 GB input.
     contents = [
-        _contents(request.data)
-        for position, request in enumerate(read_requests(plan.source))
+        _contents(raw)
+        for position, (_, raw) in enumerate(raw_lines(plan.source))
         if position in wanted
     ]
     slots = asyncio.Semaphore(CONCURRENCY)

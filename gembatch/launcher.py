@@ -98,14 +98,14 @@ class Launcher:
 
     @property
     def pending(self) -> bool:
-        """Whether the queue has parts, or intents left by someone who died."""
-        return any(r.queued or r.intent for r in self.records())
+        """Whether the queue has parts (waiting, or taken by someone who may have died)."""
+        return any(r.queued for r in self.records())
 
     async def launch_due(self, retry_pause_s: float = REFUSED_PAUSE_S) -> LaunchReport:
         report = LaunchReport()
         try:
-            if any(r.intent for r in self.records()):
-                await self.submitter.reconcile()
+            if any(r.queued and r.intent for r in self.records()):
+                await self.submitter.reconcile(queued_only=True)
             while True:
                 record, why = self._take_next()
                 if record is None:
@@ -177,6 +177,14 @@ class Launcher:
             await self.submitter.upload(record, self.submitter.base / record.input_file)
         except GeminiError as error:  # nothing was created: back to its place
             self._put_back(record, str(error), pause_s if error.retryable else pause_s * 10)
+            return False
+        except (OSError, ValueError) as error:  # the part's file is gone or unreadable
+            reason = getattr(error, "strerror", None) or str(error)
+            why = (
+                f"cannot read {record.input_file} ({reason}); restore it, or take the part "
+                "out with `gembatch cancel`"
+            )
+            self._put_back(record, why, REFUSED_PAUSE_MAX_S)
             return False
         try:
             await self.submitter.create(record, wait_when_refused=False)

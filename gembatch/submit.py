@@ -205,12 +205,16 @@ class Submitter:
             return False
         return True
 
-    async def reconcile(self) -> None:
+    async def reconcile(self, queued_only: bool = False) -> None:
         """Finish what an interrupted submit left: intents without a batch whose owner
-        has died. An intent whose owner still runs is its owner's to finish."""
+        has died. An intent whose owner still runs is its owner's to finish.
+
+        `queued_only` (the poller): only parts taken from the local queue, which go back
+        to it when the server has no job for them; the poller never creates a job from
+        a record on its own say (`gembatch submit` finishes the others)."""
         orphans = []
         for record in self.job_file.records:
-            if record.intent:
+            if record.intent and (record.queued or not queued_only):
                 lock = self._adopt_owner_lock(record)
                 if lock is not None:
                     orphans.append((record, lock))
