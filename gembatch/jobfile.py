@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import filelock
 
@@ -34,6 +34,7 @@ from gembatch.records import (
     apply_patch,
     count,
     parse_lines,
+    scan_lines,
     text,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 WRITE_LOCK_TIMEOUT_S = 30.0
+T = TypeVar("T")
 
 
 # A `job-info.jsonl.tmp` younger than this is the earlier tool's write in progress.
@@ -132,16 +134,34 @@ class JobFile:
         return parse_lines(data[known:], first_line=len(self.entries) + 1)
 
     def _read_bytes(self) -> bytes:
-        try:
+        handle = self._open()
+        if handle is None:
+            return b""
+        with handle:
+            return self._mapped_errors(handle.read)
+
+    def _open(self) -> BinaryIO | None:
+        """The file for reading (None when there is none), or a one-line JobFileError."""
+
+        def checked_open() -> BinaryIO:
             links = self.real_path.stat().st_nlink
             if links > 1 and self.real_path.is_file():
                 raise JobFileError(
                     f"{self.path} has {links} hard links; gembatch replaces the file whole on "
                     "every write, which would split them: use a symlink or a single name"
                 )
-            return self.path.read_bytes()
+            return self.path.open("rb")
+
+        try:
+            return self._mapped_errors(checked_open)
         except FileNotFoundError:
-            return b""
+            return None
+
+    def _mapped_errors(self, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except FileNotFoundError:
+            raise
         except IsADirectoryError:
             raise JobFileError(
                 f"{self.path} is a folder, not a job file; pass --job-info FILE"
@@ -195,10 +215,19 @@ class JobFile:
         return [e for e in self.entries if isinstance(e, BadLine) and not e.is_blank]
 
     def bad_line_messages(self) -> list[str]:
-        return [
-            f"{self.path}:{bad.line_number}: {bad.reason}; kept as is, fix or remove it by hand"
-            for bad in self.bad_lines
-        ]
+        return [self.bad_line_message(bad) for bad in self.bad_lines]
+
+    def bad_line_message(self, bad: BadLine) -> str:
+        return f"{self.path}:{bad.line_number}: {bad.reason}; kept as is, fix or remove it by hand"
+
+    def scan(self) -> Iterator[tuple[Entry, Any]]:
+        """Every line once, as it is read, with what it parsed to; nothing is kept (the
+        job file's `entries` stay empty). For a count over a million records."""
+        handle = self._open()
+        if handle is None:
+            return
+        with handle:
+            yield from scan_lines(handle)
 
     def refresh(self) -> list[JobRecord]:
         """Take in what others wrote since we last looked; returns records new to us."""

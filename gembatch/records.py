@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -302,34 +302,37 @@ def parse_lines(data: bytes, first_line: int = 1) -> list[Entry]:
 
     Lines end at LF only (a bare CR inside a bad line is its own byte, not a line end);
     a UTF-8 byte order mark is accepted; no line, however deep or long its numbers,
-    can make more than itself unreadable.
+    can make more than itself unreadable. Records are kept cold (their line only).
     """
-    entries: list[Entry] = []
-    for number, line in enumerate(_lf_lines(data), start=first_line):
+    return [entry for entry, _ in scan_lines(_lf_lines(data), first_line)]
+
+
+def scan_lines(lines: Iterable[bytes], first_line: int = 1) -> Iterator[tuple[Entry, Any]]:
+    """Each line as an entry, with the object it parsed to (None for a bad line): for a
+    reader that looks at every record once and keeps none (`status` on a million)."""
+    for number, line in enumerate(lines, start=first_line):
         text = line.strip()
         if not text:
-            entries.append(BadLine(number, line, "blank line"))
+            yield BadLine(number, line, "blank line"), None
             continue
         try:
             obj = json.loads(text.decode("utf-8-sig"))
         except UnicodeDecodeError:
-            entries.append(BadLine(number, line, "not UTF-8 text"))
+            yield BadLine(number, line, "not UTF-8 text"), None
             continue
         except RecursionError:
-            entries.append(BadLine(number, line, "nested too deeply to read"))
+            yield BadLine(number, line, "nested too deeply to read"), None
             continue
         except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
-            entries.append(BadLine(number, line, f"not valid JSON ({_json_reason(exc)})"))
+            yield BadLine(number, line, f"not valid JSON ({_json_reason(exc)})"), None
             continue
         if not isinstance(obj, dict):
-            entries.append(BadLine(number, line, "not a JSON object"))
+            yield BadLine(number, line, "not a JSON object"), None
             continue
         if not line.endswith(b"\n"):
             line += b"\n"
-        # Kept cold: the object is parsed again when asked for (see JobRecord).
         kind = LimitsRecord if LimitsRecord.FIELD in obj else JobRecord
-        entries.append(kind(raw=None, original_line=line))
-    return entries
+        yield kind(raw=None, original_line=line), obj
 
 
 def _parse_line(line: bytes) -> dict[str, Any]:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from gembatch import summary
 from gembatch.simulator import JobPlan, SimulatorServer
+from tests.conftest import GEMBATCH, cli_env
 from tests.conftest import run_cli as run
 
 
@@ -85,27 +87,44 @@ def test_export_before_any_result_says_what_to_do(sim: SimulatorServer, tmp_path
     assert "Traceback" not in result.stderr
 
 
-def test_parquet_needs_pyarrow_or_writes_a_table(sim: SimulatorServer, tmp_path: Path) -> None:
-    keys = submitted_and_polled(sim, tmp_path, 5)
-    result = run(
-        "export",
-        "batch/questions.jsonl",
-        "--format",
-        "parquet",
-        "-o",
-        "out.parquet",
-        cwd=tmp_path,
-        sim=sim,
+def export_parquet(sim: SimulatorServer, folder: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*GEMBATCH, "export", "batch/questions.jsonl", "--format", "parquet", "-o", "out.parquet"],
+        cwd=folder,
+        env={**cli_env(sim), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        assert result.returncode == summary.EXIT_BAD_INPUT
-        assert "pip install 'gembatch[parquet]'" in result.stderr
-        assert result.stderr.count("\n") == 1
-        return
-    assert result.returncode == 0, result.stderr
-    assert pq.read_table(tmp_path / "out.parquet").column("key").to_pylist() == keys
+
+
+def test_parquet_export_is_a_table_in_input_order(sim: SimulatorServer, tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")  # in the test extra: CI has it
+    sim.scenario.default_plan = JobPlan(0, 0, failed_row_rate=0.3)
+    keys = submitted_and_polled(sim, tmp_path, 30)
+    result = export_parquet(sim, tmp_path)
+    assert result.returncode == summary.EXIT_SOME_FAILED, result.stderr  # some rows failed
+    table = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert [row["key"] for row in table] == keys
+    ok = [row for row in table if row["status"] == "ok"]
+    failed = [row for row in table if row["status"] == "failed"]
+    assert ok and failed and all(row["error"] and row["response"] is None for row in failed)
+    assert all(isinstance(row["prompt_tokens"], int) and row["prompt_tokens"] > 0 for row in ok)
+    assert json.loads(ok[0]["response_json"])["prompt_chars"] == len(ok[0]["prompt"])
+
+
+def test_parquet_without_pyarrow_is_one_line_and_writes_nothing(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    submitted_and_polled(sim, tmp_path, 5)
+    # A `pyarrow` first on the path that cannot be imported: as on a machine without it.
+    blocker = tmp_path / "without-pyarrow/pyarrow"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('No module named pyarrow')\n")
+    result = export_parquet(sim, tmp_path, PYTHONPATH=str(blocker.parent))
+    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert result.stderr.count("\n") == 1 and "pip install 'gembatch[parquet]'" in result.stderr
+    assert not (tmp_path / "out.parquet").exists()
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gembatch import states, summary
 from gembatch.cli.errors import CommandError, error
 from gembatch.cli.settings import configured, price_overrides
+from gembatch.events import JobView
 from gembatch.formatting import plural
-from gembatch.jobfile import JobFile
+from gembatch.jobfile import BadLine, JobFile, LimitsRecord
+from gembatch.limits import Limits, Spend
 
 
 def load_existing(args: argparse.Namespace) -> JobFile:
@@ -28,7 +32,7 @@ def load_existing(args: argparse.Namespace) -> JobFile:
 def problems_of(job_file: JobFile, keys: list[str] | None = None) -> list[str]:
     """Lines that do not parse, and objects that are not jobs: the file needs a look.
     `keys`: the records' keys, when already at hand (each costs a cold record a parse)."""
-    problems = job_file.bad_line_messages()
+    problems = job_file.bad_line_messages()  # (none for a file only scanned)
     # A record named by neither a batch nor a submit id is keyed by its input.
     keys = keys if keys is not None else [r.key for r in job_file.records]
     strays = [key for key in keys if key.startswith("input:")]
@@ -41,47 +45,77 @@ def problems_of(job_file: JobFile, keys: list[str] | None = None) -> list[str]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from gembatch.events import JobView
-    from gembatch.limits import Limits, Spend
-
-    job_file = load_existing(args)
+    job_file = JobFile(Path(args.job_info))
+    if not job_file.exists:
+        raise CommandError(
+            f"no job file at {job_file.path}; submit jobs first, or pass --job-info FILE"
+        )
     overrides = price_overrides(configured("prices", {}))
-    # One pass that keeps each view only when the jobs are listed: a million jobs are
-    # counted without a million views in memory.
-    totals, cost, spend, keys = summary.Totals(), summary.Cost(), Spend(), []
-    jobs: list[JobView] = []
     keep = args.list or args.json
-    queued = 0
-    for record in job_file.records:
-        job = JobView.of(record, whole=False)
-        if job.state == states.QUEUED_HERE:
-            queued += 1
-            job = dataclasses.replace(job, queue_place=queued)
-        totals.add(job)
-        cost.add(job, overrides)
-        spend.add(job, overrides)
-        keys.append(job.key)
-        if keep:
-            jobs.append(job)
-    limits = Limits.of(job_file)
-    problems = problems_of(job_file, keys)
-    code = summary.EXIT_BAD_INPUT if problems else totals.exit_code()
+    seen = _count(job_file, overrides, keep)
+    if not seen.totals.total and not seen.bad_lines:
+        raise CommandError(
+            f"{job_file.path} holds no jobs; submit jobs first, or pass --job-info FILE"
+        )
+    problems = [*seen.bad_lines, *problems_of(job_file, seen.keys)]
+    code = summary.EXIT_BAD_INPUT if problems else seen.totals.exit_code()
+    now = job_file.clock.now()
     if args.json:
-        now = job_file.clock.now()
-        report = _status_json(job_file, jobs, totals, cost, overrides, problems, code, now)
-        report.update(_limits_json(limits, spend, queued))
+        report = _status_json(
+            job_file, seen.jobs, seen.totals, seen.cost, overrides, problems, code, now
+        )
+        report.update(_limits_json(seen.limits, seen.spend, seen.queued))
         print(json.dumps(report, indent=2))
     else:
-        _print_groups(job_file.path, jobs, totals, args.list, job_file.clock.now())
-        if cost.line():
-            print(cost.line())
-        for line in _limits_lines(limits, spend, queued):
+        _print_groups(job_file.path, seen.jobs, seen.totals, args.list, now)
+        if seen.cost.line():
+            print(seen.cost.line())
+        for line in _limits_lines(seen.limits, seen.spend, seen.queued):
             print(line)
         for message in problems:
             error(message)
     return code
+
+
+@dataclass
+class _Counted:
+    """What one pass over the job file found."""
+
+    totals: summary.Totals = field(default_factory=summary.Totals)
+    cost: summary.Cost = field(default_factory=summary.Cost)
+    spend: Spend = field(default_factory=Spend)
+    limits: Limits = field(default_factory=Limits)
+    keys: list[str] = field(default_factory=list)
+    jobs: list[JobView] = field(default_factory=list)  # kept only to list them
+    bad_lines: list[str] = field(default_factory=list)
+    queued: int = 0
+
+
+def _count(job_file: JobFile, overrides: dict, keep: bool) -> _Counted:
+    """Every line read and parsed once, as it streams by, and nothing kept but counts
+    (and the views, when they are to be listed): a million jobs in flat memory."""
+    seen, limits_read = _Counted(), False
+    for entry, obj in job_file.scan():
+        if isinstance(entry, BadLine):
+            if not entry.is_blank:
+                seen.bad_lines.append(job_file.bad_line_message(entry))
+            continue
+        entry.raw = obj  # parsed already: the views read it without a second parse
+        if isinstance(entry, LimitsRecord):
+            if not limits_read:  # the first one rules, as in `JobFile.limits`
+                seen.limits, limits_read = Limits.from_values(entry.values), True
+            continue
+        job = JobView.of(entry, whole=False)
+        if job.state == states.QUEUED_HERE:
+            seen.queued += 1
+            job = dataclasses.replace(job, queue_place=seen.queued)
+        seen.totals.add(job)
+        seen.cost.add(job, overrides)
+        seen.spend.add(job, overrides)
+        seen.keys.append(job.key)
+        if keep:
+            seen.jobs.append(job)
+    return seen
 
 
 def _limits_lines(limits: Any, spend: Any, queued: int) -> list[str]:
