@@ -137,7 +137,7 @@ class Engine:
 
     def _view(self, record: JobRecord) -> JobView:
         view = JobView.of(record)
-        place = self._places.get(record.key)
+        place = self._places.get(record.key) if record.queued else None
         return dataclasses.replace(view, queue_place=place) if place else view
 
     def announce(self) -> None:

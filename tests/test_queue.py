@@ -24,8 +24,19 @@ from gembatch.clock import Clock
 from gembatch.engine import Engine, EngineOptions
 from gembatch.events import QueueNote
 from gembatch.jobfile import JobFile
+from gembatch.screens.confirm import ConfirmScreen
 from gembatch.simulator import FaultRule, JobPlan, Scenario, SimulatorServer
-from tests.conftest import GEMBATCH, cli_env, make_client, read_jsonl, run_cli
+from gembatch.widgets.overview import Overview
+from tests.conftest import (
+    GEMBATCH,
+    cli_env,
+    make_client,
+    monitor_app,
+    read_jsonl,
+    run_cli,
+    wait_for,
+)
+from tests.test_app import SIZE, cell, log_text, poll, rendered, table
 
 PARTS = 6
 PER_PART = 10
@@ -286,3 +297,38 @@ def test_cancel_takes_a_queued_part_out_and_the_rest_finish(
     assert merged_keys(tmp_path) == [f"k{n:03d}" for n in range(50)]
     errors = read_jsonl(tmp_path / "batch/results/in.errors.jsonl")
     assert [row["key"] for row in errors] == [f"k{n:03d}" for n in range(50, 60)]
+
+
+async def test_the_monitor_shows_the_queue_and_cancels_a_queued_part(
+    slow_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    slow_sim.scenario.default_plan = JobPlan(pending_s=0, running_s=3600)  # the first holds
+    write_input(tmp_path, requests=3 * PER_PART)
+    config = Path(os.environ["GEMBATCH_CONFIG"])
+    config.write_text("max_running = 1\nmax_cost = 5.0\n")  # the config's, no flags
+    submitted = await asyncio.to_thread(submit, tmp_path, slow_sim)
+    assert "2 parts queued" in submitted.stdout, submitted.stdout + submitted.stderr
+    job_file = JobFile.load(tmp_path / "job-info.jsonl")
+    app = monitor_app(job_file, make_client(slow_sim), EngineOptions(interval_s=3600))
+    async with app.run_test(size=SIZE) as pilot:
+        await poll(pilot)
+        assert cell(app, "batch/in.part-2-of-3.jsonl", "state") == "⧗ queued #1"
+        assert cell(app, "batch/in.part-3-of-3.jsonl", "state") == "⧗ queued #2"
+        strip = rendered(app.monitor.query_one(Overview).render())
+        assert "2 queued" in strip and "of a $5.00 budget" in strip
+        assert "1 of at most 1 jobs running" in log_text(app)
+        table(app).move_cursor(row=1)
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for(
+            pilot,
+            lambda: cell(app, "batch/in.part-2-of-3.jsonl", "state") == "⊘ cancelled",
+            "the queued part to be cancelled",
+        )
+        await wait_for(
+            pilot,
+            lambda: cell(app, "batch/in.part-3-of-3.jsonl", "state") == "⧗ queued #1",
+            "the next part to move up",
+        )
+    assert slow_sim.store.creates == 1  # nothing was created for the cancelled part
