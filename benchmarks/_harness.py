@@ -37,6 +37,11 @@ class SimSpec:
     result_rows: int = 0  # one succeeded file job with this many rows
     response_bytes: int = 0
     download_bytes_per_s: float | None = None
+    age_s: float = 0.0  # the running jobs were created this long ago
+    # Running jobs hold this many requests and report them done evenly over running_s
+    # (their batchStats move, so each cycle records progress and rewrites the file).
+    requests_per_job: int = 1
+    running_s: float = 10**9
 
 
 def _serve(spec: SimSpec, out: Any) -> None:
@@ -45,7 +50,7 @@ def _serve(spec: SimSpec, out: Any) -> None:
     scenario = Scenario(
         seed=1,
         faults=Faults(latency_s=spec.latency_s),
-        default_plan=JobPlan(0, 10**9, outcome="RUNNING"),
+        default_plan=JobPlan(0, spec.running_s, outcome="RUNNING"),
         download_bytes_per_s=spec.download_bytes_per_s,
     )
     server = SimulatorServer(scenario)
@@ -54,10 +59,12 @@ def _serve(spec: SimSpec, out: Any) -> None:
         server.store.create_batch(
             "models/gemini-2.5-flash", f"other/{n}.jsonl", None, [{"request": {"contents": []}}]
         )
+    requests = [{"request": {"contents": []}}] * spec.requests_per_job
     for n in range(spec.running_jobs):
         job = server.store.create_batch(
-            "models/gemini-2.5-flash", f"batch/{n}.jsonl", None, [{"request": {"contents": []}}]
+            "models/gemini-2.5-flash", f"batch/{n}.jsonl", None, requests
         )
+        job.created -= spec.age_s
         names.append(job.name)
     if spec.result_rows:
         scenario.plans = [("results", JobPlan(0, 0, response_bytes=spec.response_bytes))]

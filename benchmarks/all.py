@@ -19,6 +19,7 @@ SCRIPTS = (
     "jobfile.py",
     "download.py",
     "monitor.py",
+    "monitor_idle.py",
 )
 
 
