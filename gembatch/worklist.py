@@ -10,7 +10,9 @@ when the list is rebuilt from the job file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import bisect
+from array import array
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from gembatch import lifecycle, merge
@@ -26,18 +28,50 @@ class WorkList:
         self.keep_remote = keep_remote
         self._generation: tuple[int, int] | None = None
         self._working: list[JobRecord] = []
+        # The hashes of the groups that left, sorted (8 bytes a group, not a dict of
+        # lists: a million settled records are the common case). A record appended to
+        # one of them (a retry, a resubmit) makes the list be rebuilt; any other append
+        # just joins it.
+        self._settled = array("q")
         self.rebuilds = 0
 
     def records(self) -> list[JobRecord]:
-        if self._generation != self.job_file.generation:
-            self._generation = self.job_file.generation
-            self._working = self._unsettled(self.job_file.records)
-            self.rebuilds += 1
+        generation = self.job_file.generation
+        if self._generation != generation:
+            known = self._generation
+            if (  # anything but records appended (by a submit, another process) rebuilds
+                known is None
+                or known[0] != generation[0]
+                or known[1] > generation[1]
+                or not self._take_in(self.job_file.entries[known[1] :])
+            ):
+                self._rebuild()
+            self._generation = generation
         return self._working
+
+    def _rebuild(self) -> None:
+        self._settled = array("q")
+        self._working = self._unsettled(self.job_file.records)
+        self.rebuilds += 1
 
     def settle(self) -> None:
         """After a cycle: drop the groups it finished with."""
         self._working = self._unsettled(self.records())
+
+    def _take_in(self, appended: Sequence[object]) -> bool:
+        """Records another process (or a submit) appended, into the list without looking
+        at the rest; False when one belongs to a settled group (rebuild instead)."""
+        records = [record for record in appended if type(record) is JobRecord]
+        for record in records:
+            with record.warmed():
+                digest = hash(merge.group_key(record))
+            at = bisect.bisect_left(self._settled, digest)
+            if at < len(self._settled) and self._settled[at] == digest:
+                return False
+        for record in records:
+            record.warm()
+            self._working.append(record)
+        return True
 
     def _unsettled(self, records: Iterable[JobRecord]) -> list[JobRecord]:
         """The records of unsettled groups, kept parsed (warm); settled ones go cold."""
@@ -50,9 +84,13 @@ class WorkList:
                 if lifecycle.handled(record, self.keep_remote):
                     handled.add(id(record))
         keep: set[int] = set()
-        for group in groups.values():
+        settled: list[int] = list(self._settled)
+        for key, group in groups.items():
             if not all(id(r) in handled for r in group) or not self._merged(group):
                 keep.update(map(id, group))
+            else:
+                settled.append(hash(key))
+        self._settled = array("q", sorted(settled))
         working = []
         for record in records:
             if id(record) in keep:

@@ -109,3 +109,33 @@ async def test_cycle_cost_does_not_grow_with_handled_records(
     # Equal up to a few calls (a lock file that is or is not there yet), never per record.
     assert big_idle <= small_idle + 5, (small_idle, big_idle)
     assert big_finishing <= small_finishing + 5, (small_finishing, big_finishing)
+
+
+async def test_a_record_appended_by_a_submit_joins_the_work_without_a_rebuild(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """Another process appends a job to a file of 20,000 handled ones: the next cycle
+    checks it without going over the others again; a retry appended to a settled input
+    brings that input's group back."""
+    job_file = await seed_jobs(make_client(sim), tmp_path, [("0.jsonl", 3)])
+    add_handled(job_file.path, 20_000)
+    engine, _events = engine_for(sim, JobFile.load(job_file.path))
+    await engine.run_cycle()
+    await engine.run_cycle()
+    rebuilds = engine.worklist.rebuilds
+    assert len(engine.worklist.records()) == 0  # everything settled
+
+    await seed_jobs(make_client(sim), tmp_path, [("new.jsonl", 2)])  # another process
+    with counting_calls() as calls:
+        finished = await engine.run_cycle()
+    assert finished.checked == 1 and (tmp_path / "batch/results/new.jsonl").is_file()
+    assert engine.worklist.rebuilds == rebuilds  # the tail was taken in
+    assert calls["handled"] < 100  # rules asked of the new record, not of 20,000
+
+    retry = dict(HANDLED, input_file="old/retry.jsonl", source_file="old/000007.jsonl")
+    with job_file.path.open("a") as out:  # a retry of a settled input
+        out.write(json.dumps({**retry, "batch": {"name": "batches/retry-7"}}) + "\n")
+    await engine.run_cycle()
+    assert engine.worklist.rebuilds == rebuilds + 1
+    assert {r.input_file for r in engine.worklist.records()} >= {"old/000007.jsonl"}
+    await engine.client.close()
