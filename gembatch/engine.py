@@ -15,28 +15,20 @@ import asyncio
 import dataclasses
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from gembatch import formatting, lifecycle, merge, states
-from gembatch.cleanup import delete_remote, remote_names
+from gembatch import lifecycle, states
 from gembatch.downloads import ResultsSaver
+from gembatch.engine_chores import Chores, EngineOptions
 from gembatch.events import (
     CycleFinished,
     CycleStarted,
-    DownloadProgressed,
     Event,
     JobChecked,
     JobChecking,
     JobsLoaded,
-    JobStuck,
     JobUpdated,
     JobView,
-    OutputExpiring,
     PollFailed,
-    QueueNote,
-    RemoteDeleted,
-    ResultsMerged,
-    ResultsSaved,
 )
 from gembatch.formatting import plural
 from gembatch.gemini import (
@@ -47,12 +39,9 @@ from gembatch.gemini import (
     RemoteJob,
     TransientError,
 )
-from gembatch.inputs import InputError
 from gembatch.jobfile import JobFile, JobFileError, JobRecord
 from gembatch.launcher import Launcher, cancel_queued, queue_places
-from gembatch.lifecycle import OUTPUT_LIFETIME_S
 from gembatch.limits import Limits
-from gembatch.results import display_path
 from gembatch.submit import SubmitOptions, Submitter
 from gembatch.worklist import WorkList
 
@@ -60,9 +49,6 @@ from gembatch.worklist import WorkList
 # the server has not finished registering.
 NOT_FOUND_CONFIRMATIONS = 2
 MAX_BACKOFF_S = 600.0
-# The API deletes batch outputs about 48 h after the job ends (or when the output
-# file's expirationTime says); warn 8 h before.
-OUTPUT_WARNING_AFTER_S = 40 * 3600
 # With this many unfinished jobs a cycle reads them through the paged list instead of
 # one `get` each: 1,000 jobs cost about 10 calls instead of 1,000.
 LIST_THRESHOLD = 32
@@ -70,20 +56,10 @@ LIST_PAGE_SIZE = 100
 LIST_SLACK_PAGES = 20
 
 
-@dataclass
-class EngineOptions:
-    """How hard and how often to poll."""
-
-    concurrency: int = 16
-    downloads: int = 4
-    interval_s: float = 30.0
-    keep_remote: bool = False
-    results_folder: str = "results"
-    stuck_after_s: float = 24 * 3600
-    output_warning_after_s: float = OUTPUT_WARNING_AFTER_S
+__all__ = ["Engine", "EngineOptions"]
 
 
-class Engine:
+class Engine(Chores):
     """Drives every job in one job file towards saved results and a clean remote."""
 
     def __init__(
@@ -370,187 +346,6 @@ class Engine:
             record.raw["last_error"] = remote.error_message
         if before != (record.state, record.data.get("stats"), record.batch.get("dest")):
             self._changed(record, previous)
-
-    # --- results ------------------------------------------------------------------------
-    async def _save_results(self, record: JobRecord, remote: RemoteJob) -> None:
-        if not remote.output_file and remote.inlined_responses is None:
-            if lifecycle.succeeded(record):
-                self._fail(
-                    f"{record.display_name}: succeeded, but its output is not available "
-                    "yet; will try again next cycle",
-                    record,
-                )
-            elif record.batch.get("dest"):  # failed, cancelled or expired: nothing to save
-                record.ensure_batch().pop("dest", None)
-                self._changed(record)
-            return
-        dest = self.saver.destination(record, self.job_file.records)
-
-        def progress(written: int) -> None:
-            self.emit(DownloadProgressed(record.key, written))
-
-        async with self._download_slots:
-            self.emit(JobChecking(record.key))
-            try:
-                outcome = await self.saver.save(record, remote, dest, progress)
-            finally:
-                self.emit(JobChecked(record.key))
-        if isinstance(outcome.error, AuthError):
-            raise outcome.error
-        if outcome.saved is not None:
-            self._changed(record, emit=False)  # ResultsSaved carries the new view
-            summary = outcome.saved
-            self.emit(
-                ResultsSaved(JobView.of(record), outcome.path, summary.lines, summary.failed_rows)
-            )
-            self._check_failed_count(record, remote, summary.failed_rows)
-        else:
-            await self.saver.note_expiry(record, remote)
-            if record.touched:
-                self._changed(record)
-        if outcome.problem:
-            self._fail(
-                f"{record.display_name}: {outcome.problem}",
-                record,
-                transient=outcome.transient,
-                error=outcome.error,
-            )
-
-    def _check_failed_count(self, record: JobRecord, remote: RemoteJob, failed: int) -> None:
-        """Rows without a response, against what the server counted (§0.4)."""
-        reported = remote.stats.failed if remote.stats else None
-        if reported is not None and remote.stats and remote.stats.total and reported != failed:
-            self._fail(
-                f"{record.display_name}: the results have {failed:,} failed rows, the "
-                f"server counted {reported:,}; the results file is what was saved",
-                record,
-                transient=False,
-            )
-
-    # --- warnings ---------------------------------------------------------------------
-    def _warn_about_age(self) -> None:
-        """Stuck jobs, and outputs close to deletion: once per job per run."""
-        now = self.clock.now()
-        for record in self.worklist.records():
-            if not record.batch_name or record.key in self._warned:
-                continue
-            batch = record.batch
-            if not record.is_terminal:
-                started = formatting.parse_time(batch.get("create_time"))
-                if started is not None and now - started > self.options.stuck_after_s:
-                    self._warned.add(record.key)
-                    self.emit(JobStuck(JobView.of(record), (now - started) / 3600))
-            elif lifecycle.results_due(record, self.base):
-                ended = formatting.parse_time(batch.get("end_time"))
-                expires = lifecycle.output_expires(record)
-                warn_from = expires - (OUTPUT_LIFETIME_S - self.options.output_warning_after_s)
-                if ended is not None and now > warn_from:
-                    self._warned.add(record.key)
-                    self.emit(OutputExpiring(JobView.of(record), (now - ended) / 3600))
-
-    # --- merged results -----------------------------------------------------------------
-    async def _merge_finished_groups(self) -> None:
-        """Merge inputs whose parts and retries have all finished (off the event loop)."""
-        for source, group, stamp in list(merge.groups_to_merge(self.worklist.records(), self.base)):
-            try:
-                outcome = await asyncio.to_thread(
-                    merge.merge_group, source, group, self.base, self.options.results_folder
-                )
-            except (OSError, InputError) as error:
-                self._fail(
-                    f"could not merge the results of {source}: {error}; the part "
-                    "results are kept and the merge will be tried again",
-                    transient=False,
-                )
-                continue
-            path = display_path(outcome.results_file, self.base)
-            errors = display_path(outcome.errors_file, self.base) if outcome.failed else None
-            for record in group:
-                record.raw.update(
-                    merged_signature=stamp,
-                    merged_results_file=path,
-                    merged_failed_rows=outcome.failed,
-                )
-            self._dirty = True
-            self.emit(ResultsMerged(source, path, outcome.succeeded, outcome.failed, errors))
-
-    # --- cleanup ------------------------------------------------------------------------
-    async def _clean_confirmed(self) -> None:
-        cleanups = [
-            r
-            for r in self.worklist.records()
-            if lifecycle.may_delete(r, self.base, r.key in self._confirmed)
-        ]
-        done = await asyncio.gather(*(self._clean(r) for r in cleanups), return_exceptions=True)
-        auth_error = next((o for o in done if isinstance(o, AuthError)), None)
-        if auth_error is not None:
-            self._save_if_dirty()
-            raise auth_error
-
-    async def _clean(self, record: JobRecord) -> None:
-        if not lifecycle.may_delete(record, self.base, record.key in self._confirmed):
-            return  # re-checked right before deleting: the disk may have changed
-        async with self._check_slots:
-            self.emit(JobChecking(record.key))
-            try:
-                deleted = await delete_remote(self.client, remote_names(record))
-            except AuthError:
-                raise
-            except GeminiError as error:
-                self._fail(
-                    f"{record.display_name}: could not clean up: {error}",
-                    record,
-                    transient=error.retryable,
-                    error=error,
-                )
-                return
-            finally:
-                self.emit(JobChecked(record.key))
-        record.raw["remote_deleted_at"] = self.clock.iso()
-        self._changed(record, emit=False)
-        self.emit(RemoteDeleted(JobView.of(record), tuple(deleted)))
-
-    # --- the local queue ----------------------------------------------------------------
-    async def _run_queue(self) -> None:
-        """Create queued parts the limits now allow (jobs that finished freed them)."""
-        try:
-            await self.launcher.launch_due(retry_pause_s=max(1.0, self.options.interval_s))
-        except AuthError:
-            raise
-        except GeminiError as error:
-            self._fail(f"the queue waits: {error}", transient=error.retryable, error=error)
-        except JobFileError as error:
-            self._fail(f"the queue waits: {error}", transient=False)
-        places = queue_places(self.worklist.records())
-        for record in self.worklist.records():
-            if places.get(record.key) != self._places.get(record.key) and record.queued:
-                self._places[record.key] = places[record.key]
-                self.emit(JobUpdated(self._view(record), record.effective_state))
-        self._places = places
-
-    def _stalled(self) -> str:
-        """Why nothing can happen without the user: everything is handled but parts the
-        budget holds back ("" when something can still move)."""
-        if not self.launcher.held_by_budget:
-            return ""
-        keep = self.options.keep_remote
-        records = self.worklist.records()
-        if any((r.batch_name or r.intent) and not lifecycle.handled(r, keep) for r in records):
-            return ""
-        waiting = sum(1 for r in records if r.queued)
-        return (
-            f"{plural(waiting, 'part')} wait for budget; raise it with "
-            "`gembatch submit --max-cost USD` and poll again"
-        )
-
-    def _queue_moved(self, record: JobRecord, previous: str | None) -> None:
-        self.emit(JobUpdated(self._view(record), previous))
-
-    def _note(self, message: str, key: str | None = None) -> None:
-        """The queue's news, each line once per run (a wait is not news every cycle)."""
-        if message not in self._noted:
-            self._noted.add(message)
-            self.emit(QueueNote(message.removeprefix("error: "), key))
 
     # --- user actions -------------------------------------------------------------------
     async def cancel(self, key: str) -> None:
