@@ -14,18 +14,21 @@ from __future__ import annotations
 import contextlib
 import glob
 import hashlib
-import json
 import os
-import socket
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import filelock
 
-from gembatch.atomic import AtomicFile, new_file_mode
 from gembatch.clock import SYSTEM_CLOCK, Clock
+from gembatch.jobfile_io import (
+    JobFileError,
+    PollerBusyError,
+    atomic_write,
+    lock_problem,
+    poller_lock,
+)
 from gembatch.records import (
     BadLine,
     Entry,
@@ -57,14 +60,6 @@ T = TypeVar("T")
 
 # A `job-info.jsonl.tmp` younger than this is the earlier tool's write in progress.
 EARLIER_TOOL_LOCK_S = 600.0
-
-
-class JobFileError(Exception):
-    """The job file cannot be read or written; the message says what to do."""
-
-
-class PollerBusyError(JobFileError):
-    """Another process is already polling this job file."""
 
 
 def _unique_keys(records: list[JobRecord]) -> list[str]:
@@ -372,96 +367,12 @@ class JobFile:
         return merged
 
     # --- the poller's exclusive ownership ----------------------------------------------
-    @contextlib.contextmanager
-    def poller_lock(self) -> Iterator[None]:
+    def poller_lock(self) -> contextlib.AbstractContextManager[None]:
         """Hold the single-poller lock for as long as the block runs."""
-        lock = filelock.FileLock(str(self.real_path) + ".poll.lock", timeout=0)
-        holder_path = Path(str(self.real_path) + ".poller")
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            holder = _read_holder(holder_path)
-            raise PollerBusyError(
-                f"{self.path} is already being polled by {holder}; "
-                "watch that one, or stop it before starting another"
-            ) from None
-        except OSError as error:
-            raise lock_problem(Path(lock.lock_file), error) from None
-        try:
-            me = {"pid": os.getpid(), "host": socket.gethostname(), "since": self.clock.now()}
-            holder_path.write_text(json.dumps(me))
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                holder_path.unlink()
-            lock.release()
-
-
-def lock_problem(lock: Path, error: OSError) -> JobFileError:
-    """One line for a lock file we cannot create or open (another user's, a folder...)."""
-    reason = (error.strerror or str(error)).lower()
-    if lock.exists():
-        return JobFileError(
-            f"cannot open the lock file {lock}: {reason}; if it belongs to another user or "
-            "is not a file, remove it while no gembatch runs; the job file was not changed"
-        )
-    folder = lock.parent if str(lock.parent) else Path(".")
-    return JobFileError(f"cannot write in {folder}: {reason}; the job file was not changed")
-
-
-def _read_holder(path: Path) -> str:
-    try:
-        info = json.loads(path.read_text())
-        since = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(info["since"])))
-        return f"process {info['pid']} on {info['host']} (since {since})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "another process"
+        return poller_lock(self.path, self.real_path, self.clock)
 
 
 def _entry_bytes(entry: Entry) -> bytes:
     if isinstance(entry, BadLine):
         return entry.data if entry.data.endswith(b"\n") else entry.data + b"\n"
     return entry.serialise()
-
-
-def atomic_write(
-    path: Path,
-    data: bytes | Iterable[bytes],
-    before_replace: Callable[[], None] | None = None,
-) -> tuple[int, bytes]:
-    """Write `data` (bytes, or lines as they are made) to `path` so a crash at any
-    instant leaves the old or the new file; its length and SHA-1, for `_remember`."""
-    chunks = [data] if isinstance(data, bytes) else data
-    try:
-        mode = path.stat().st_mode & 0o777  # a rewrite keeps the file's permissions
-    except FileNotFoundError:
-        mode = new_file_mode() & 0o644
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        with AtomicFile(path, mode=mode, before_replace=before_replace) as handle:
-            return _write_hashed(handle, chunks)
-    except PermissionError:
-        raise JobFileError(
-            f"cannot write in {folder}: permission denied; the job file was not changed"
-        ) from None
-    except OSError as error:
-        reason = (error.strerror or str(error)).lower()
-        raise JobFileError(f"cannot write {path}: {reason}; the job file was not changed") from None
-
-
-def _write_hashed(handle: BinaryIO, chunks: Iterable[bytes]) -> tuple[int, bytes]:
-    """Write in pieces of about a megabyte, hashing as it goes."""
-    digest, length, pending, size = hashlib.sha1(), 0, [], 0
-    for chunk in chunks:
-        pending.append(chunk)
-        size += len(chunk)
-        if size >= 1 << 20:
-            block = b"".join(pending)
-            handle.write(block)
-            digest.update(block)
-            length += len(block)
-            pending, size = [], 0
-    block = b"".join(pending)
-    handle.write(block)
-    digest.update(block)
-    return length + len(block), digest.digest()
