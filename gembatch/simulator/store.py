@@ -12,54 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from gembatch.simulator.answers import (
+    inline_request,
+    parse_input_lines,
+    prompt_tokens,
+    response_for,
+)
+from gembatch.simulator.errors import ApiError, file_gone
 from gembatch.simulator.scenario import JobPlan, Scenario
+
+__all__ = ["ApiError", "Store", "prompt_tokens"]
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"}
 BATCH_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
 OUTPUT_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput"
-
-
-class ApiError(Exception):
-    """An error the server answers with a Status JSON body."""
-
-    STATUS = {
-        400: "INVALID_ARGUMENT",
-        403: "PERMISSION_DENIED",
-        404: "NOT_FOUND",
-        429: "RESOURCE_EXHAUSTED",
-        500: "INTERNAL",
-        503: "UNAVAILABLE",
-    }
-
-    def __init__(
-        self,
-        code: int,
-        message: str,
-        status: str | None = None,
-        details: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status or self.STATUS.get(code, "UNKNOWN")
-        self.details = details
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message, "status": self.status}
-        if self.details:
-            error["details"] = self.details
-        return {"error": error}
-
-
-def file_gone(file_id: str) -> ApiError:
-    """What the real Files API answers for a file that expired or never was (§0.1)."""
-    return ApiError(
-        403,
-        f"You do not have permission to access the File {file_id} or it may not exist.",
-        "PERMISSION_DENIED",
-    )
 
 
 def rfc3339(seconds: float) -> str:
@@ -211,9 +177,9 @@ class Store:
                 sim_file = self.files.get(input_file.removeprefix("files/"))
                 if sim_file is None or sim_file.data is None:
                     raise file_gone(input_file.removeprefix("files/"))
-                requests = _parse_input_lines(sim_file.data)
+                requests = parse_input_lines(sim_file.data)
             else:
-                requests = [_inline_request(item, n) for n, item in enumerate(inline or [])]
+                requests = [inline_request(item, n) for n, item in enumerate(inline or [])]
             self._check_enqueued_tokens(model, requests)
             batch = SimBatch(
                 batch_id=self.new_id("batch"),
@@ -359,7 +325,7 @@ class Store:
                 "status": "INVALID_ARGUMENT",
             }
         else:
-            item["response"] = _response_for(batch, request)
+            item["response"] = response_for(batch.plan, batch.model, request)
         if request.get("key") is not None:
             item["key"] = request["key"]
         return item
@@ -427,67 +393,3 @@ class Store:
             "pendingRequestCount": pending,
         }
         return {key: str(value) for key, value in counts.items() if value}
-
-
-def _parse_input_lines(data: bytes) -> list[dict[str, Any]]:
-    requests = []
-    for number, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            raise ApiError(400, f"Invalid JSON in input file at line {number}.") from None
-        if isinstance(obj, dict) and "request" in obj:
-            requests.append({"key": obj.get("key"), "request": obj["request"]})
-        else:
-            requests.append({"key": None, "request": obj})
-    return requests
-
-
-def _inline_request(item: Any, index: int) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise ApiError(400, f"requests[{index}] is not an object.")
-    metadata = item.get("metadata") or {}
-    return {"key": metadata.get("key"), "request": item.get("request", {})}
-
-
-def _response_for(batch: SimBatch, request: dict[str, Any]) -> dict[str, Any]:
-    body = request.get("request")
-    prompt = _first_text(body)
-    text = f"Simulated answer to: {prompt[:60]}"
-    config = body.get("generationConfig") if isinstance(body, dict) else None
-    if isinstance(config, dict) and config.get("responseMimeType") == "application/json":
-        # Structured output: the service answers with JSON text in the same part.
-        text = json.dumps({"answer": text, "prompt_chars": len(prompt)})
-    if batch.plan.response_bytes:
-        text += " " + "x" * batch.plan.response_bytes
-    prompt_count = prompt_tokens(body)
-    answer_tokens = max(1, len(text) // 4)
-    return {
-        "candidates": [
-            {
-                "content": {"parts": [{"text": text}], "role": "model"},
-                "finishReason": "STOP",
-                "index": 0,
-            }
-        ],
-        "usageMetadata": {
-            "promptTokenCount": prompt_count,
-            "candidatesTokenCount": answer_tokens,
-            "totalTokenCount": prompt_count + answer_tokens,
-        },
-        "modelVersion": batch.model.removeprefix("models/"),
-    }
-
-
-def prompt_tokens(request: Any) -> int:
-    """One rule for the prompt's tokens, for countTokens and for the usage it bills."""
-    return max(1, len(_first_text(request)) // 4)
-
-
-def _first_text(request: Any) -> str:
-    try:
-        return str(request["contents"][0]["parts"][0]["text"])
-    except (KeyError, IndexError, TypeError):
-        return ""

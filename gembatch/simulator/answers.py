@@ -1,0 +1,76 @@
+"""What the simulated service reads and answers: input lines, inline requests, and the
+responses (with the token counts `countTokens` and the usage agree on)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gembatch.simulator.errors import ApiError
+from gembatch.simulator.scenario import JobPlan
+
+
+def parse_input_lines(data: bytes) -> list[dict[str, Any]]:
+    requests = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            raise ApiError(400, f"Invalid JSON in input file at line {number}.") from None
+        if isinstance(obj, dict) and "request" in obj:
+            requests.append({"key": obj.get("key"), "request": obj["request"]})
+        else:
+            requests.append({"key": None, "request": obj})
+    return requests
+
+
+def inline_request(item: Any, index: int) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise ApiError(400, f"requests[{index}] is not an object.")
+    metadata = item.get("metadata") or {}
+    return {"key": metadata.get("key"), "request": item.get("request", {})}
+
+
+def response_for(plan: JobPlan, model: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The answer the simulator gives a request: text about its prompt (JSON for
+    structured output), with the usage it bills."""
+    body = request.get("request")
+    prompt = _first_text(body)
+    text = f"Simulated answer to: {prompt[:60]}"
+    config = body.get("generationConfig") if isinstance(body, dict) else None
+    if isinstance(config, dict) and config.get("responseMimeType") == "application/json":
+        # Structured output: the service answers with JSON text in the same part.
+        text = json.dumps({"answer": text, "prompt_chars": len(prompt)})
+    if plan.response_bytes:
+        text += " " + "x" * plan.response_bytes
+    prompt_count = prompt_tokens(body)
+    answer_tokens = max(1, len(text) // 4)
+    return {
+        "candidates": [
+            {
+                "content": {"parts": [{"text": text}], "role": "model"},
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {
+            "promptTokenCount": prompt_count,
+            "candidatesTokenCount": answer_tokens,
+            "totalTokenCount": prompt_count + answer_tokens,
+        },
+        "modelVersion": model.removeprefix("models/"),
+    }
+
+
+def prompt_tokens(request: Any) -> int:
+    """One rule for the prompt's tokens, for countTokens and for the usage it bills."""
+    return max(1, len(_first_text(request)) // 4)
+
+
+def _first_text(request: Any) -> str:
+    try:
+        return str(request["contents"][0]["parts"][0]["text"])
+    except (KeyError, IndexError, TypeError):
+        return ""
