@@ -12,17 +12,16 @@ import asyncio
 import dataclasses
 import json
 import os
-import random
 import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from gembatch import states
+from gembatch.api_errors import RetryPolicy, classify
 from gembatch.remote import (
     AuthError,
     BatchStats,
@@ -53,7 +52,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-RETRYABLE_CODES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_TIMEOUT_S = 60.0
 DOWNLOAD_STALL_S = 120.0
 # `application/json` is what the cookbook ends up using; `jsonl` and `application/jsonl`
@@ -62,26 +60,6 @@ UPLOAD_MIME_TYPES = ("application/json", "jsonl", "application/jsonl", "text/pla
 # Each 8 MiB upload chunk gets this long (the default per-call timeout would fail a
 # slow link on a big file); downloads have a stall watchdog instead.
 UPLOAD_CHUNK_TIMEOUT_S = 600.0
-# A Retry-After longer than this is not slept inside one call: the call fails, and the
-# engine waits that long before its next cycle (a 429's RetryInfo can say "53s").
-MAX_INLINE_WAIT_S = 30.0
-
-
-# --- retries --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter for transient failures."""
-
-    attempts: int = 4
-    base_delay_s: float = 1.0
-    max_delay_s: float = 30.0
-
-    def delay(self, attempt: int, error: TransientError) -> float | None:
-        """Seconds to wait before trying again, or None: give up now and let the caller
-        come back later (the server asked for a longer pause than is worth holding)."""
-        if error.retry_after is not None:
-            return error.retry_after if error.retry_after <= MAX_INLINE_WAIT_S else None
-        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2**attempt))
 
 
 def api_key_from_env() -> str | None:
@@ -414,51 +392,7 @@ class GeminiClient:
 
     def classify(self, what: str, exc: BaseException, resource: str | None = None) -> GeminiError:
         """Turn any exception from the SDK or the network into a one-line GeminiError."""
-        from google.genai import errors
-
-        if isinstance(exc, GeminiError):
-            return exc
-        if isinstance(exc, errors.APIError):
-            return self._classify_api_error(what, exc, resource)
-        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-            return TransientError(f"{what}: timed out talking to {self._host()}; will retry")
-        if _is_network_error(exc):
-            reason = _network_reason(exc)
-            return TransientError(f"{what}: cannot reach {self._host()} ({reason}); will retry")
-        return RequestError(self.redact(f"{what}: {exc.__class__.__name__}: {one_line(str(exc))}"))
-
-    def _classify_api_error(self, what: str, exc: Any, resource: str | None) -> GeminiError:
-        code = int(getattr(exc, "code", 0) or 0)
-        status = str(getattr(exc, "status", "") or "")
-        message = self.redact(one_line(str(getattr(exc, "message", "") or exc), 200))
-        body = json.dumps(getattr(exc, "details", None) or {}, default=str)
-        if "API_KEY_INVALID" in body or "API key not valid" in message:
-            return AuthError(
-                f"{what}: the API key was rejected ({code} {status}); check GEMINI_API_KEY", code
-            )
-        if code == 403 and resource is not None:
-            # The real service answers 403 "... or it may not exist" for a file that
-            # expired or was deleted (§0.1, python-genai#1218): about that one thing,
-            # not the key. The same for one batch job (403 or 404, §0.1).
-            return NotFoundError(
-                f"{what}: the server refuses {resource} (403 {status}): it has expired, "
-                "was deleted, or belongs to another project",
-                code,
-            )
-        if code in (401, 403):
-            return AuthError(
-                f"{what}: permission denied ({code} {status}: {message}); check "
-                "that the key's project has the Gemini API and billing enabled",
-                code,
-            )
-        if code == 404:
-            return NotFoundError(f"{what}: not found on the server (404)", code)
-        if code in RETRYABLE_CODES:
-            hint = "rate limited" if code == 429 else "server error"
-            return TransientError(
-                f"{what}: {hint} ({code} {status}); will retry", code, _retry_after(exc)
-            )
-        return RequestError(f"{what}: {code} {status}: {message}", code)
+        return classify(what, exc, resource, self._host(), self.redact)
 
     def redact(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key else text
@@ -506,47 +440,3 @@ def _batch_id(name: str) -> str:
     if not re.fullmatch(r"batches/[^/]+", name):
         raise RequestError(f"{name!r} is not a batch name (expected batches/ID)")
     return name.split("/", 1)[1]
-
-
-def _is_network_error(exc: BaseException) -> bool:
-    try:
-        import aiohttp
-
-        if isinstance(exc, aiohttp.ClientError):
-            return True
-    except ImportError:  # pragma: no cover - aiohttp is a dependency
-        pass
-    return isinstance(exc, (ConnectionError, OSError)) or type(exc).__name__ in {
-        "ConnectError",
-        "ReadTimeout",
-        "RemoteProtocolError",
-        "ReadError",
-    }
-
-
-def _network_reason(exc: BaseException) -> str:
-    os_error = getattr(exc, "os_error", None)
-    if isinstance(os_error, OSError) and os_error.strerror:
-        return os_error.strerror.lower()
-    text = re.sub(r"\s*ssl:\S+(\s+\S+>)?", "", str(exc) or exc.__class__.__name__)
-    return one_line(text, 120)
-
-
-def _retry_after(exc: Any) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    try:
-        value = headers.get("Retry-After") or headers.get("retry-after")
-        if value:
-            return float(value)
-    except (TypeError, ValueError, AttributeError):
-        pass
-    details = (getattr(exc, "details", None) or {}).get("error", {}).get("details", [])
-    for detail in details if isinstance(details, list) else []:
-        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
-        if isinstance(delay, str) and delay.endswith("s"):
-            try:
-                return float(delay[:-1])
-            except ValueError:
-                return None
-    return None
