@@ -66,9 +66,11 @@ class PollRun:
     async def retry(self, key: str, say: Callable[[str], None]) -> list[JobUpdated]:
         """`gembatch retry` for the input of one job, through this run's client and job
         file; the new jobs as events for the screen."""
+        from gembatch import prices
+        from gembatch.limits import Limits
         from gembatch.manage import retry_failed
         from gembatch.merge import group_key
-        from gembatch.submit import DEFAULT_MODEL, SubmitOptions, Submitter
+        from gembatch.submit import DEFAULT_MODEL, Submitter, options_under
 
         job_file = self.engine.job_file
         record = next((r for r in job_file.records if r.key == key), None)
@@ -76,7 +78,8 @@ class PollRun:
             return []
         before = {r.key for r in job_file.records}
         model = str(record.batch.get("model") or DEFAULT_MODEL).removeprefix("models/")
-        submitter = Submitter(job_file, self.client, SubmitOptions(model=model), say=say)
+        options = options_under(Limits.of(job_file), model, prices.price_for(model, self.prices))
+        submitter = Submitter(job_file, self.client, options, say=say)
         try:
             await retry_failed(job_file, self.client, submitter, say, only=group_key(record))
         except GeminiError as problem:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import filelock
 
@@ -24,6 +25,7 @@ from gembatch.formatting import plural
 from gembatch.gemini import GeminiClient, NotFoundError
 from gembatch.inputs import DEFAULT_MAX_BYTES, InputError, InputPlan, plan_input, write_parts
 from gembatch.jobfile import JobFile, JobRecord
+from gembatch.limits import Limits
 from gembatch.prices import Price, dollars
 
 DEFAULT_MODEL = "gemini-2.5-flash"
@@ -46,6 +48,14 @@ class SubmitOptions:
     price: Price | None = None
     expect_output_tokens: int | None = None
     sample: int = SAMPLE
+
+
+def options_under(limits: Limits, model: str, price: Price | None, **more: Any) -> SubmitOptions:
+    """How to submit under the job file's limits: into the local queue when it has any,
+    each input estimated when it has a budget. (`submit`, `retry`, the monitor's R.)"""
+    return SubmitOptions(
+        model=model, queue=limits.any, budget=limits.max_cost_usd, price=price, **more
+    )
 
 
 @dataclass

@@ -49,19 +49,17 @@ def _submitter(job_file: JobFile, client: Any, args: argparse.Namespace) -> Any:
     from gembatch.cli.settings import price_overrides
     from gembatch.inputs import DEFAULT_MAX_BYTES
     from gembatch.limits import Limits
-    from gembatch.submit import DEFAULT_MODEL, SubmitOptions, Submitter
+    from gembatch.submit import DEFAULT_MODEL, Submitter, options_under
     from gembatch.upload_progress import UploadProgress
 
     model = getattr(args, "model", None) or configured("model", DEFAULT_MODEL)
-    limits = Limits.of(job_file)
-    options = SubmitOptions(
-        model=model,
+    options = options_under(
+        Limits.of(job_file),
+        model,
+        prices.price_for(model, price_overrides(configured("prices", {}))),
         max_requests=getattr(args, "max_requests", None),
         max_bytes=getattr(args, "max_bytes", None) or DEFAULT_MAX_BYTES,
         force=getattr(args, "force", False),
-        queue=limits.any,
-        budget=limits.max_cost_usd,
-        price=prices.price_for(model, price_overrides(configured("prices", {}))),
         expect_output_tokens=getattr(args, "expect_output_tokens", None),
         sample=getattr(args, "sample", None) or 200,
     )
@@ -97,18 +95,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
     job_file = _job_file(args)
 
     async def job(client: Any) -> int:
-        from gembatch.launcher import Launcher
         from gembatch.limits import save_limits
 
         save_limits(job_file, limits)  # kept in the job file: later runs honour them
         submitter = _submitter(job_file, client, args)
         report = await submitter.submit(list(args.inputs))
-        launched = await Launcher(
-            job_file,
-            submitter,
-            overrides=price_overrides(configured("prices", {})),
-            say=lambda message, key: say(message),
-        ).launch_due()
+        launched = await _launch_queued(job_file, submitter)
         created = len(report.created)  # the launcher's creates included
         print(
             f"{plural(created, 'job')} created, {len(report.adopted)} recovered, "
@@ -202,6 +194,24 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from gembatch.manage import retry_failed
 
     job_file = _job_file(args)
-    return with_client(
-        lambda client: retry_failed(job_file, client, _submitter(job_file, client, args), say)
-    )
+
+    async def job(client: Any) -> int:
+        submitter = _submitter(job_file, client, args)
+        code = await retry_failed(job_file, client, submitter, say)
+        await _launch_queued(job_file, submitter)  # under limits, retries queue too
+        return code
+
+    return with_client(job)
+
+
+async def _launch_queued(job_file: JobFile, submitter: Any) -> Any:
+    """Create the queued parts the job file's limits allow now; say what still waits."""
+    from gembatch.launcher import Launcher
+
+    launched = await Launcher(
+        job_file,
+        submitter,
+        overrides=price_overrides(configured("prices", {})),
+        say=lambda message, key: say(message),
+    ).launch_due()
+    return launched
