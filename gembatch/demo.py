@@ -52,7 +52,7 @@ def demo_scenario(jobs: tuple[DemoJob, ...] = DEMO_JOBS, speed: float = 1.0) -> 
     speed = max(speed, 0.01)
     plans = [
         (
-            f"*{job.name}",
+            f"*{Path(job.name).stem}*",  # a split input's parts too
             replace(
                 job.plan, pending_s=job.plan.pending_s / speed, running_s=job.plan.running_s / speed
             ),
@@ -113,7 +113,7 @@ def run_demo(args: argparse.Namespace) -> int:
     # The job that never ends shows a long-running row on screen; a plain run
     # stops when everything is done, so it leaves that one out.
     jobs = tuple(j for j in DEMO_JOBS if not (plain and j.plan.outcome == "RUNNING"))
-    server = SimulatorServer(demo_scenario(jobs, speed=args.speed))
+    server = SimulatorServer(demo_scenario((*jobs, QUEUED), speed=args.speed))
     base_url = server.start()
     try:
         client = GeminiClient(api_key=DEMO_KEY, base_url=base_url)
@@ -122,7 +122,8 @@ def run_demo(args: argparse.Namespace) -> int:
         # (highlighted while its request is in flight) can be seen.
         server.scenario.faults = Faults(latency_s=0.3)
         print(
-            f"demo: {len(jobs)} jobs on a simulator at {base_url}; files in {folder}"
+            f"demo: {len(jobs)} jobs and {QUEUE_PARTS} queued parts (at most {MAX_RUNNING} "
+            f"running) on a simulator at {base_url}; files in {folder}"
             + ("" if keep else " (removed at the end; pass --dir to keep them)"),
             file=sys.stderr,
         )
@@ -139,8 +140,26 @@ def run_demo(args: argparse.Namespace) -> int:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+# An input submitted under `--max-running`: its parts wait in the local queue (⧗) and
+# are created as the jobs above finish.
+QUEUED = DemoJob("013-queued.jsonl", 90, JobPlan(2, 12))
+QUEUE_PARTS = 3
+MAX_RUNNING = 9
+
+
 async def _seed_and_close(client: GeminiClient, folder: Path, jobs: tuple[DemoJob, ...]) -> JobFile:
+    from gembatch.limits import Limits, save_limits
+    from gembatch.submit import SubmitOptions, Submitter
+
     try:
-        return await seed_jobs(client, folder, [(job.name, job.requests) for job in jobs])
+        job_file = await seed_jobs(client, folder, [(job.name, job.requests) for job in jobs])
+        write_input(folder / "batch" / QUEUED.name, QUEUED.requests)
+        save_limits(job_file, Limits(max_running=MAX_RUNNING))
+        options = SubmitOptions(
+            model=MODEL, max_requests=QUEUED.requests // QUEUE_PARTS, queue=True
+        )
+        submitter = Submitter(job_file, client, options, say=lambda line: None)
+        await submitter.submit([folder / "batch" / QUEUED.name])
+        return job_file
     finally:
         await client.close()
