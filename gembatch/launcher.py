@@ -154,7 +154,10 @@ class Launcher:
         if limits.max_running is not None:
             running = active(records)
             if running >= limits.max_running:
-                return f"{queue}; {running} of at most {limits.max_running} jobs running"
+                return (
+                    f"{queue}: {plural(running, 'job')} pending or running, the limit is "
+                    f"{limits.max_running}"
+                )
         if limits.max_cost_usd is not None:
             views = (JobView.of(r, whole=False) for r in self.job_file.records)
             spend = spend_of(views, self.overrides)

@@ -316,7 +316,7 @@ async def test_the_monitor_shows_the_queue_and_cancels_a_queued_part(
         assert cell(app, "batch/in.part-3-of-3.jsonl", "state") == "⧗ queued #2"
         strip = rendered(app.monitor.query_one(Overview).render())
         assert "2 queued" in strip and "of a $5.00 budget" in strip
-        assert "1 of at most 1 jobs running" in log_text(app)
+        assert "2 parts queued: 1 job pending or running, the limit is 1" in log_text(app)
         table(app).move_cursor(row=1)
         await pilot.press("c")
         assert isinstance(app.screen, ConfirmScreen)
