@@ -127,15 +127,16 @@ def main() -> int:
                 print("the monitor did not show the running jobs", file=sys.stderr)
                 return 1
             rss_start = rss_mb(ours)
-            percent: dict[str, list[float]] = {"gembatch": [], "floor": []}
+            pids = {"gembatch": ours, "floor": floor}
+            percent: dict[str, list[float]] = {name: [] for name in pids}
+            series = [rss_start]
             for _ in range(args.runs):
-                before = {
-                    name: cpu_seconds(pid) for name, pid in (("gembatch", ours), ("floor", floor))
-                }
+                before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 time.sleep(args.window)
-                for name, pid in (("gembatch", ours), ("floor", floor)):
+                for name, pid in pids.items():
                     percent[name].append((cpu_seconds(pid) - before[name]) / args.window * 100)
-            rss_end = rss_mb(ours)
+                series.append(rss_mb(ours))
+            rss_end = series[-1]
         finally:
             tmux("kill-server")
     ours_median = statistics.median(percent["gembatch"])
@@ -160,6 +161,7 @@ def main() -> int:
         rows,
         ("what", "CPU", "against"),
     )
+    print("gembatch RSS after each window (MB): " + ", ".join(f"{mb:.1f}" for mb in series))
     return 0
 
 
