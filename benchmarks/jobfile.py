@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,9 @@ RECORD = {
 }
 
 
+FLOOR = "physical floor: write same bytes, fsync, rename"
+
+
 def write_records(path: Path, count: int) -> None:
     with path.open("w") as handle:
         for n in range(count):
@@ -55,7 +59,8 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def measure_size(count: int, changed: int) -> list[tuple[str, ...]]:
+def measure_size(count: int, changed: int) -> dict[str, float]:
+    """One run at one size: seconds for each step, in a fresh folder."""
     folder = bench_folder("bench-jobfile-")
     path = folder / "job-info.jsonl"
     write_records(path, count)
@@ -85,29 +90,33 @@ def measure_size(count: int, changed: int) -> list[tuple[str, ...]]:
     for record in job_file.records[changed : 2 * changed]:
         record.ensure_batch()["state"] = "JOB_STATE_SUCCEEDED"
     append_s = timed(job_file.save)
-    size = f"{count:,}"
-    return [
-        (size, "physical floor: write same bytes, fsync, rename", f"{floor:.3f}s", "1.0x"),
-        (
-            size,
-            "naive rewrite: parse + re-serialise all",
-            f"{naive_s:.3f}s",
-            f"{naive_s / floor:.1f}x",
-        ),
-        (size, "gembatch load", f"{load_s:.3f}s", f"{load_s / floor:.1f}x"),
-        (
-            size,
-            f"gembatch rewrite, {changed:,} changed",
-            f"{save_s:.3f}s",
-            f"{save_s / floor:.1f}x",
-        ),
-        (
-            size,
-            f"gembatch rewrite, {changed:,} changed + 1 appended by another process",
-            f"{append_s:.3f}s",
-            f"{append_s / floor:.1f}x",
-        ),
-    ]
+    return {
+        FLOOR: floor,
+        "naive rewrite: parse + re-serialise all": naive_s,
+        "gembatch load": load_s,
+        f"gembatch rewrite, {changed:,} changed": save_s,
+        f"gembatch rewrite, {changed:,} changed + 1 appended by another process": append_s,
+    }
+
+
+def summarise(count: int, runs: list[dict[str, float]]) -> list[tuple[str, ...]]:
+    """Median (min-max) of each step, and its ratio to the floor's median."""
+    floor = statistics.median(
+        run["physical floor: write same bytes, fsync, rename"] for run in runs
+    )
+    rows = []
+    for what in runs[0]:
+        values = [run[what] for run in runs]
+        median = statistics.median(values)
+        rows.append(
+            (
+                f"{count:,}",
+                what,
+                f"{median:.3f}s ({min(values):.3f}-{max(values):.3f})",
+                f"{median / floor:.1f}x",
+            )
+        )
+    return rows
 
 
 async def rewrites_when_finishing(count: int) -> int:
@@ -130,12 +139,19 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--changed", type=int, default=1000)
     parser.add_argument("--finishing", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     print(f"machine: {machine()}; fsync on {os.statvfs('/tmp').f_bsize}-byte blocks")
-    rows = []
-    for count in args.sizes:
-        rows.extend(measure_size(count, args.changed))
-    table("job file rewrites", rows, ("records", "what", "time", "vs floor"))
+    runs: dict[int, list[dict[str, float]]] = {count: [] for count in args.sizes}
+    for _ in range(args.runs):  # interleaved by size
+        for count in args.sizes:
+            runs[count].append(measure_size(count, args.changed))
+    rows = [row for count in args.sizes for row in summarise(count, runs[count])]
+    table(
+        f"job file rewrites (median of {args.runs}, min-max)",
+        rows,
+        ("records", "what", "time", "vs floor"),
+    )
     rewrites = asyncio.run(rewrites_when_finishing(args.finishing))
     table(
         "coalescing",
