@@ -56,8 +56,7 @@ def cancel_queued(job_file: JobFile, record: JobRecord) -> str:
     """Take a part out of the queue for good (nothing remote exists to cancel); what
     happened, in a line. Under the write lock, so no launcher takes it meanwhile."""
     with job_file.write_lock:
-        for _ in job_file.refresh():
-            pass
+        job_file.refresh()  # (another process may have taken or cancelled it)
         if not record.queued:
             return f"{record.display_name}: no longer queued; nothing cancelled"
         if record.intent:
