@@ -103,4 +103,6 @@ def tokens(usage: dict[str, int], key: str) -> int:
 def dollars(amount: float | None) -> str:
     if amount is None:
         return "unknown"
+    if 0 < amount < 0.00005:  # would print as $0.0000, which reads as free
+        return "<$0.0001"
     return f"${amount:,.4f}" if amount < 1 else f"${amount:,.2f}"
