@@ -362,6 +362,8 @@ class JobTable(DataTable[Text]):
             state_text = f"⟳ {job.state_label}"
         failed = job.failed_count or 0
         counts = formatting.progress(job.done_count, job.request_count)
+        if job.state == states.QUEUED_HERE:  # not created: nothing can be done yet
+            counts = f"{job.request_count:,}" if job.request_count is not None else ""
         if failed and states.is_terminal(job.state):
             counts += f" ({failed:,}✘)"
         results = job.results_file or ""
@@ -404,6 +406,9 @@ def progress_bar(job: JobView, style: Style) -> Text:
     has not said how far the job is."""
     fraction = formatting.fraction_done(job.done_count, job.request_count)
     text = Text(no_wrap=True)
+    if job.state == states.QUEUED_HERE:
+        text.append("━" * formatting.BAR_WIDTH, style="dim")
+        return text
     if fraction is None:
         text.append("━" * formatting.BAR_WIDTH, style="dim")
         text.append("    ?" if job.request_count is not None else "")
