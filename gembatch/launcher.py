@@ -23,7 +23,7 @@ from gembatch.events import JobView
 from gembatch.formatting import clock_time, parse_time, plural
 from gembatch.gemini import GeminiError, TransientError
 from gembatch.jobfile import JobFile, JobRecord
-from gembatch.limits import Limits, spend_of
+from gembatch.limits import Limits, over_budget, spend_of
 from gembatch.submit import Submitter
 
 REFUSED_PAUSE_S = 60.0  # after the first 429; doubled for each one after
@@ -161,7 +161,7 @@ class Launcher:
             views = (JobView.of(r, whole=False) for r in self.job_file.records)
             spend = spend_of(views, self.overrides)
             cost = JobView.of(head, whole=False).estimate_usd or 0.0
-            if spend.total + cost > limits.max_cost_usd:
+            if over_budget(spend, cost, limits.max_cost_usd):
                 self.held_by_budget = True
                 return (
                     f"{queue}; {head.display_name} (≈ {prices.dollars(cost)}) would take the "

@@ -142,6 +142,12 @@ class Spend:
         return text
 
 
+def over_budget(spend: Spend, cost: float, budget: float | None) -> bool:
+    """Whether creating a part estimated at `cost` would take the spend past the budget
+    (the launcher's rule, and what `status` explains)."""
+    return budget is not None and spend.total + cost > budget
+
+
 def spend_of(jobs: Iterable[JobView], overrides: dict) -> Spend:
     spend = Spend()
     for job in jobs:

@@ -250,6 +250,8 @@ def test_a_budget_stops_at_the_right_part_and_a_restarted_run_still_honours_it(
         assert slow_sim.store.creates == 8
     shown = run_cli("status", cwd=tmp_path, sim=slow_sim).stdout
     assert "budget: $560.00 spent of a $600.00 budget" in shown  # the usage billed
+    waiting = "queue: 4 parts waiting for budget: the next (≈ $70.00) would take the spend"
+    assert f"{waiting} to $630.00; raise it with `gembatch submit --max-cost USD`" in shown
 
     raised = run_cli("submit", "--max-cost", "700", cwd=tmp_path, sim=slow_sim)
     assert raised.returncode == 0, raised.stderr

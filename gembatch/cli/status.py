@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gembatch import states, summary
+from gembatch import prices, states, summary
 from gembatch.cli.errors import CommandError, error
 from gembatch.cli.settings import configured, price_overrides
 from gembatch.events import JobView
 from gembatch.formatting import plural
 from gembatch.jobfile import BadLine, JobFile, LimitsRecord
-from gembatch.limits import Limits, Spend
+from gembatch.limits import Limits, Spend, over_budget
 
 
 def load_existing(args: argparse.Namespace) -> JobFile:
@@ -70,7 +70,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         _print_groups(job_file.path, seen.jobs, seen.totals, args.list, now)
         if seen.cost.line():
             print(seen.cost.line())
-        for line in _limits_lines(seen.limits, seen.spend, seen.queued):
+        for line in _limits_lines(seen):
             print(line)
         for message in problems:
             error(message)
@@ -89,6 +89,7 @@ class _Counted:
     jobs: list[JobView] = field(default_factory=list)  # kept only to list them
     bad_lines: list[str] = field(default_factory=list)
     queued: int = 0
+    next_estimate: float | None = None  # of the part first in the queue
 
 
 def _count(job_file: JobFile, overrides: dict, keep: bool) -> _Counted:
@@ -109,6 +110,8 @@ def _count(job_file: JobFile, overrides: dict, keep: bool) -> _Counted:
         if job.state == states.QUEUED_HERE:
             seen.queued += 1
             job = dataclasses.replace(job, queue_place=seen.queued)
+            if seen.queued == 1:
+                seen.next_estimate = job.estimate_usd
         seen.totals.add(job)
         seen.cost.add(job, overrides)
         seen.spend.add(job, overrides)
@@ -118,17 +121,24 @@ def _count(job_file: JobFile, overrides: dict, keep: bool) -> _Counted:
     return seen
 
 
-def _limits_lines(limits: Any, spend: Any, queued: int) -> list[str]:
+def _limits_lines(seen: _Counted) -> list[str]:
+    limits, spend, queued = seen.limits, seen.spend, seen.queued
     lines = []
     if limits.max_cost_usd is not None or spend.committed:
         lines.append(f"budget: {spend.line(limits.max_cost_usd)}")
-    if queued or limits.max_running is not None:
-        most = f" (at most {limits.max_running} running)" if limits.max_running else ""
+    most = f" (at most {limits.max_running} running)" if limits.max_running else ""
+    next_cost = seen.next_estimate or 0.0
+    if queued and over_budget(spend, next_cost, limits.max_cost_usd):
         lines.append(
-            f"queue: {plural(queued, 'part')} waiting{most}; `gembatch poll` creates them"
-            if queued
-            else f"queue: empty{most}"
+            f"queue: {plural(queued, 'part')} waiting for budget: the next (≈ "
+            f"{prices.dollars(next_cost)}) would take the spend to "
+            f"{prices.dollars(spend.total + next_cost)}; raise it with "
+            "`gembatch submit --max-cost USD`"
         )
+    elif queued:
+        lines.append(f"queue: {plural(queued, 'part')} waiting{most}; `gembatch poll` creates them")
+    elif limits.max_running is not None:
+        lines.append(f"queue: empty{most}")
     return lines
 
 
