@@ -49,6 +49,15 @@ def duration(seconds: float | None, live: bool = False) -> str:
     return f"{secs}s"
 
 
+def duration_changes_in(seconds: float, live: bool = False) -> float:
+    """Seconds until `duration(seconds, live)` reads differently: a minute where it shows
+    no seconds (live after an hour, or a day and more), else a second."""
+    if seconds < 0:
+        return -seconds
+    step = 60 if seconds >= 86_400 or (live and seconds >= 3_600) else 1
+    return step - seconds % step
+
+
 def local_time(value: str | None, now: float) -> str:
     """`14:05:09` today, `11-22 14:05` on another day, in the local time zone."""
     if not value:

@@ -143,8 +143,19 @@ async def test_running_duration_ticks_live(sim: SimulatorServer, tmp_path: Path)
         clock.advance(20)  # within the minute: an hour-long duration shows no seconds,
         app.monitor._tick()  # so the table has nothing to repaint
         third = cell(app, "batch/a.jsonl", "duration")
+        # ... and until that minute ends, a tick does not even look at the rows.
+        looked: list[int] = []
+        rows_on_screen = table(app)._keys_on_screen
+        table(app)._keys_on_screen = lambda: looked.append(1) or rows_on_screen()  # type: ignore[method-assign]
+        clock.advance(10)
+        app.monitor._tick()
+        assert not looked
+        clock.advance(35)  # into the next minute (1h 03m 10s)
+        app.monitor._tick()
+        fourth = cell(app, "batch/a.jsonl", "duration")
     assert first.endswith("s") and first.startswith("1m ")
     assert second == third == "1h 02m"
+    assert fourth == "1h 03m" and looked == [1]
 
 
 async def test_enter_opens_detail_and_escape_returns(sim: SimulatorServer, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterable
 
 from rich.style import Style
@@ -90,6 +91,10 @@ class JobTable(DataTable[Text]):
         # rebuilds 10,000-entry lists each time a duration ticks.
         self._layout_version = 0
         self._unpainted = False
+        # The tick has nothing to do until this moment, while the rows on screen stay
+        # as they were (`tick`): long jobs' durations change once a minute.
+        self._quiet_until = 0.0
+        self._ticked_view: tuple[int, int, int] = (0, 0, 0)
         self._row_order_cache: dict[str, tuple[tuple[int, int], list]] = {}
         # Each row's own version, for the cell cache (see `_render_cell`). Rows added
         # later start at 0: nothing of them is cached yet.
@@ -172,6 +177,7 @@ class JobTable(DataTable[Text]):
 
     def _layout_changed(self) -> None:
         self._layout_version += 1
+        self._quiet_until = 0.0
 
     def _render_cell(  # type: ignore[override]
         self,
@@ -213,6 +219,7 @@ class JobTable(DataTable[Text]):
     def upsert(self, job: JobView) -> None:
         """Show a job's new values (repainted by `flush`); adds the row if the job is new."""
         self.jobs[job.key] = job
+        self._quiet_until = 0.0  # its times may tick differently now
         visible = self._visible(job)
         if job.key in self._shown and visible:
             self._refresh_row(job.key, repaint=False)
@@ -266,8 +273,13 @@ class JobTable(DataTable[Text]):
 
     def tick(self) -> None:
         """Advance the live durations and ETAs of running jobs on screen, building a row
-        only when one of those texts changed (once a minute for long jobs)."""
+        only when one of those texts changed (once a minute for long jobs); between
+        those moments, with the same rows on screen, a tick does nothing at all."""
         now = self.clock.now()
+        view = (int(self.scroll_offset.y), self.size.height, self._layout_version)
+        if now < self._quiet_until and view == self._ticked_view:
+            return
+        quiet_until = math.inf
         for key in self._keys_on_screen():
             job = self.jobs.get(key)
             if job is None or states.is_terminal(job.state):
@@ -276,6 +288,8 @@ class JobTable(DataTable[Text]):
             duration, eta = _ticking(job, now)
             if shown is None or (shown["duration"].plain, shown["eta"].plain) != (duration, eta):
                 self._refresh_row(key)
+            quiet_until = min(quiet_until, now + _changes_in(job, now, bool(eta)))
+        self._quiet_until, self._ticked_view = quiet_until, view
 
     # --- the cursor ---------------------------------------------------------------------
     @property
@@ -393,6 +407,14 @@ class JobTable(DataTable[Text]):
                 cell.align(cell.justify or "left", max(width, cell.cell_len))  # type: ignore[arg-type]
                 cell.stylize(row_style)
         return cells
+
+
+def _changes_in(job: JobView, now: float, has_eta: bool) -> float:
+    """Seconds until one of the job's ticking texts can read differently."""
+    if has_eta:
+        return 1.0  # an ETA moves with the clock, and its rounding with it
+    took = formatting.job_duration(job.create_time, job.end_time, now)
+    return math.inf if took is None else formatting.duration_changes_in(took, live=True)
 
 
 def _ticking(job: JobView, now: float) -> tuple[str, str]:
