@@ -99,7 +99,7 @@ class Engine(Chores):
         self.launcher = Launcher(
             job_file,
             submitter,
-            records=self.worklist.records,
+            worklist=self.worklist,
             say=lambda message, key: self._note(message, key),
             on_change=self._queue_moved,
         )

@@ -15,6 +15,7 @@ growing pause, instead of failing the submit.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,8 +24,9 @@ from gembatch.events import JobView
 from gembatch.formatting import clock_time, parse_time, plural
 from gembatch.gemini import GeminiError, TransientError
 from gembatch.jobfile import JobFile, JobRecord
-from gembatch.limits import Limits, over_budget, spend_of
+from gembatch.limits import Limits, Spend, over_budget, spend_of
 from gembatch.submit import Submitter
+from gembatch.worklist import WorkList
 
 REFUSED_PAUSE_S = 60.0  # after the first 429; doubled for each one after
 REFUSED_PAUSE_MAX_S = 1800.0
@@ -79,15 +81,17 @@ class Launcher:
         self,
         job_file: JobFile,
         submitter: Submitter,
-        records: Callable[[], list[JobRecord]] | None = None,
+        worklist: WorkList | None = None,
         overrides: dict | None = None,
         say: Callable[[str, str | None], None] | None = None,
         on_change: Callable[[JobRecord, str | None], None] | None = None,
     ) -> None:
         self.job_file = job_file
         self.submitter = submitter
-        # The records that may be queued or running (the poller passes its work list).
-        self.records = records or (lambda: job_file.records)
+        # The records that may be queued or running: the poller's work list, if any.
+        self.worklist = worklist
+        self.records = worklist.records if worklist is not None else (lambda: job_file.records)
+        self._settled_spend: tuple[int, Spend] = (-1, Spend())
         self.overrides = overrides or {}
         self.say = say or (lambda message, key: None)
         self.on_change = on_change or (lambda record, previous: None)
@@ -158,8 +162,7 @@ class Launcher:
                     f"{limits.max_running}"
                 )
         if limits.max_cost_usd is not None:
-            views = (JobView.of(r, whole=False) for r in self.job_file.records)
-            spend = spend_of(views, self.overrides)
+            spend = self._spend(records)
             cost = JobView.of(head, whole=False).estimate_usd or 0.0
             if over_budget(spend, cost, limits.max_cost_usd):
                 self.held_by_budget = True
@@ -170,6 +173,23 @@ class Launcher:
                     "`gembatch submit --max-cost`, or cancel queued parts"
                 )
         return ""
+
+    def _spend(self, records: list[JobRecord]) -> Spend:
+        """The job file's spend. With the poller's work list, the settled jobs' part (their
+        billed usage, which no longer changes) is counted once per change of the list,
+        not at every cycle: a budget-held queue must not cost a pass over a million
+        records each time it is looked at."""
+        if self.worklist is None:
+            return spend_of((JobView.of(r, whole=False) for r in records), self.overrides)
+        if self._settled_spend[0] != self.worklist.version:
+            working = set(map(id, records))
+            settled = (r for r in self.job_file.records if id(r) not in working)
+            views = (JobView.of(r, whole=False) for r in settled)
+            self._settled_spend = (self.worklist.version, spend_of(views, self.overrides))
+        spend = dataclasses.replace(self._settled_spend[1])
+        for record in records:
+            spend.add(JobView.of(record, whole=False), self.overrides)
+        return spend
 
     # --- creating it ------------------------------------------------------------------
     async def _launch(self, record: JobRecord, report: LaunchReport, pause_s: float) -> bool:

@@ -34,6 +34,8 @@ class WorkList:
         # just joins it.
         self._settled = array("q")
         self.rebuilds = 0
+        # Bumped whenever the list changes: what is not on it (settled) changed too.
+        self.version = 0
 
     def records(self) -> list[JobRecord]:
         generation = self.job_file.generation
@@ -53,10 +55,14 @@ class WorkList:
         self._settled = array("q")
         self._working = self._unsettled(self.job_file.records)
         self.rebuilds += 1
+        self.version += 1
 
     def settle(self) -> None:
         """After a cycle: drop the groups it finished with."""
+        before = len(self.records())
         self._working = self._unsettled(self.records())
+        if len(self._working) != before:  # (settling only ever takes groups away)
+            self.version += 1
 
     def _take_in(self, appended: Sequence[object]) -> bool:
         """Records another process (or a submit) appended, into the list without looking
@@ -71,6 +77,7 @@ class WorkList:
         for record in records:
             record.warm()
             self._working.append(record)
+        self.version += 1
         return True
 
     def _unsettled(self, records: Iterable[JobRecord]) -> list[JobRecord]:
