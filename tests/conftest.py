@@ -171,13 +171,18 @@ GEMBATCH = [sys.executable, "-m", "gembatch"]
 
 
 def run_cli(
-    *args: str, cwd: Path, sim: SimulatorServer, timeout: float = 120
+    *args: str,
+    cwd: Path,
+    sim: SimulatorServer,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`gembatch ARGS` in a subprocess, talking to `sim` with the test key."""
+    """`gembatch ARGS` in a subprocess, talking to `sim` with the test key (`env`: more
+    variables for it)."""
     return subprocess.run(
         [*GEMBATCH, *args],
         cwd=cwd,
-        env=cli_env(sim),
+        env={**cli_env(sim), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,

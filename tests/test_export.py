@@ -13,7 +13,6 @@ import pytest
 
 from gembatch import summary
 from gembatch.simulator import JobPlan, SimulatorServer
-from tests.conftest import GEMBATCH, cli_env
 from tests.conftest import run_cli as run
 
 
@@ -88,14 +87,8 @@ def test_export_before_any_result_says_what_to_do(sim: SimulatorServer, tmp_path
 
 
 def export_parquet(sim: SimulatorServer, folder: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*GEMBATCH, "export", "batch/questions.jsonl", "--format", "parquet", "-o", "out.parquet"],
-        cwd=folder,
-        env={**cli_env(sim), **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    args = ("export", "batch/questions.jsonl", "--format", "parquet", "-o", "out.parquet")
+    return run(*args, cwd=folder, sim=sim, env=env)
 
 
 def test_parquet_export_is_a_table_in_input_order(sim: SimulatorServer, tmp_path: Path) -> None:

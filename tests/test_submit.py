@@ -18,20 +18,13 @@ from gembatch.inputs import InputError, plan_input
 from gembatch.jobfile import JobFile
 from gembatch.simulator import Faults, JobPlan, SimulatorServer
 from gembatch.submit import SubmitOptions, Submitter
-from tests.conftest import GEMBATCH, cli_env, make_client, read_jsonl
+from tests.conftest import GEMBATCH, cli_env, make_client, read_jsonl, run_cli
 
 
 def gembatch(
     *args: str, cwd: Path, sim: SimulatorServer, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*GEMBATCH, *args],
-        cwd=cwd,
-        env=cli_env(sim),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_cli(*args, cwd=cwd, sim=sim, timeout=timeout)
 
 
 async def poll_until_done(sim: SimulatorServer, folder: Path, max_cycles: int = 30) -> Engine:
