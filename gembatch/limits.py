@@ -79,8 +79,11 @@ def checked_cost(value: Any) -> float | None:
 
 
 def checked_running(value: Any) -> int | None:
+    """A queue size from a flag (text), the config or the job file (a number)."""
     if value is None:
         return None
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise LimitError(f"at most N running jobs needs N of 1 or more, not {value!r}")
     return value

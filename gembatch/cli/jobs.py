@@ -72,10 +72,8 @@ def _limits_given(args: argparse.Namespace) -> Any:
 
     try:
         cost = checked_cost(pick(args.max_cost, configured("max_cost", None)))
-        running = pick(args.max_running, configured("max_running", None))
-        if isinstance(running, str):
-            running = int(running) if running.strip().lstrip("-").isdigit() else running
-        return Limits(cost, checked_running(running))
+        running = checked_running(pick(args.max_running, configured("max_running", None)))
+        return Limits(cost, running)
     except LimitError as problem:
         raise CommandError(f"{problem}; nothing was submitted", summary.EXIT_BAD_INPUT) from None
 
