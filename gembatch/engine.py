@@ -12,7 +12,6 @@ themselves are in `lifecycle`):
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 from collections.abc import Callable
 
@@ -28,7 +27,6 @@ from gembatch.events import (
     JobsLoaded,
     JobUpdated,
     JobView,
-    PollFailed,
 )
 from gembatch.formatting import plural
 from gembatch.gemini import (
@@ -37,9 +35,8 @@ from gembatch.gemini import (
     GeminiError,
     NotFoundError,
     RemoteJob,
-    TransientError,
 )
-from gembatch.jobfile import JobFile, JobFileError, JobRecord
+from gembatch.jobfile import JobFile, JobRecord
 from gembatch.launcher import Launcher, cancel_queued, queue_places
 from gembatch.limits import Limits
 from gembatch.submit import SubmitOptions, Submitter
@@ -110,11 +107,6 @@ class Engine(Chores):
     def views(self) -> list[JobView]:
         self._places = queue_places(self.worklist.records())
         return [self._view(record) for record in self.job_file.records]
-
-    def _view(self, record: JobRecord) -> JobView:
-        view = JobView.of(record)
-        place = self._places.get(record.key) if record.queued else None
-        return dataclasses.replace(view, queue_place=place) if place else view
 
     def announce(self) -> None:
         """Tell listeners what the job file holds, problems included."""
@@ -197,23 +189,6 @@ class Engine(Chores):
     def unrecorded(self) -> bool:
         """Changes the job file could not take (a full disk, a read-only folder)."""
         return self._dirty
-
-    def _save_if_dirty(self) -> bool:
-        if not self._dirty:
-            return True
-        try:
-            self.job_file.save()
-        except (JobFileError, OSError) as error:
-            self.save_problem = str(error)
-            self._fail(
-                f"could not rewrite {self.job_file.path}: {error}; nothing was deleted, "
-                "will try again next cycle",
-                transient=False,
-            )
-            return False
-        self._dirty = False
-        self.save_problem = ""
-        return True
 
     def _needs_visit(self, record: JobRecord) -> bool:
         if lifecycle.needs_visit(record, self.base, self.clock):
@@ -360,23 +335,3 @@ class Engine(Chores):
         if not lifecycle.cancellable(record):
             raise GeminiError(f"{record.display_name} is already {states.info(record.state).label}")
         await self.client.cancel_batch(record.batch_name)
-
-    # --- bookkeeping ------------------------------------------------------------------
-    def _changed(self, record: JobRecord, previous: str | None = None, emit: bool = True) -> None:
-        self._dirty = True
-        if emit:
-            self.emit(JobUpdated(JobView.of(record), previous))
-
-    def _fail(
-        self,
-        message: str,
-        record: JobRecord | None = None,
-        transient: bool = True,
-        error: GeminiError | None = None,
-    ) -> None:
-        self._cycle_errors += 1
-        if error is not None and error.code == 429:
-            self._rate_limited = True
-        if isinstance(error, TransientError) and error.retry_after:
-            self._server_wait = max(self._server_wait, error.retry_after)
-        self.emit(PollFailed(message, record.key if record else None, transient))

@@ -2,12 +2,14 @@
 create queued parts; the `Engine` is made of this and its checking loop (`engine`).
 
 The order is the engine's (see its docstring); each step here only acts on what the
-checks recorded, and reports through the engine's `emit`, `_changed` and `_fail`.
+checks recorded. The bookkeeping both halves report through (`_changed`, `_fail`,
+`_save_if_dirty`, `_view`) lives here too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +27,14 @@ from gembatch.events import (
     JobUpdated,
     JobView,
     OutputExpiring,
+    PollFailed,
     QueueNote,
     RemoteDeleted,
     ResultsMerged,
     ResultsSaved,
 )
 from gembatch.formatting import plural
-from gembatch.gemini import AuthError, GeminiClient, GeminiError, RemoteJob
+from gembatch.gemini import AuthError, GeminiClient, GeminiError, RemoteJob, TransientError
 from gembatch.inputs import InputError
 from gembatch.jobfile import JobFile, JobFileError, JobRecord
 from gembatch.launcher import Launcher, queue_places
@@ -76,9 +79,38 @@ class Chores:
     _download_slots: asyncio.Semaphore
     _check_slots: asyncio.Semaphore
     _dirty: bool
+    save_problem: str
+    _cycle_errors: int
+    _rate_limited: bool
+    _server_wait: float
 
+    def _view(self, record: JobRecord) -> JobView:
+        view = JobView.of(record)
+        place = self._places.get(record.key) if record.queued else None
+        return dataclasses.replace(view, queue_place=place) if place else view
+
+    def _save_if_dirty(self) -> bool:
+        if not self._dirty:
+            return True
+        try:
+            self.job_file.save()
+        except (JobFileError, OSError) as error:
+            self.save_problem = str(error)
+            self._fail(
+                f"could not rewrite {self.job_file.path}: {error}; nothing was deleted, "
+                "will try again next cycle",
+                transient=False,
+            )
+            return False
+        self._dirty = False
+        self.save_problem = ""
+        return True
+
+    # --- bookkeeping ------------------------------------------------------------------
     def _changed(self, record: JobRecord, previous: str | None = None, emit: bool = True) -> None:
-        raise NotImplementedError  # the engine's
+        self._dirty = True
+        if emit:
+            self.emit(JobUpdated(JobView.of(record), previous))
 
     def _fail(
         self,
@@ -87,13 +119,12 @@ class Chores:
         transient: bool = True,
         error: GeminiError | None = None,
     ) -> None:
-        raise NotImplementedError  # the engine's
-
-    def _save_if_dirty(self) -> bool:
-        raise NotImplementedError  # the engine's
-
-    def _view(self, record: JobRecord) -> JobView:
-        raise NotImplementedError  # the engine's
+        self._cycle_errors += 1
+        if error is not None and error.code == 429:
+            self._rate_limited = True
+        if isinstance(error, TransientError) and error.retry_after:
+            self._server_wait = max(self._server_wait, error.retry_after)
+        self.emit(PollFailed(message, record.key if record else None, transient))
 
     # --- results ------------------------------------------------------------------------
     async def _save_results(self, record: JobRecord, remote: RemoteJob) -> None:
