@@ -14,6 +14,7 @@ SCRIPTS = (
     "startup.py",
     "poll_cycle.py",
     "scale.py",
+    "status.py",
     "export_and_inputs.py",
     "upload_memory.py",
     "jobfile.py",

@@ -9,13 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gembatch import formatting, lifecycle, states
-from gembatch.jobfile import JobRecord, count, text
+from gembatch import fields, formatting, states
+from gembatch.fields import count, text
+from gembatch.jobfile import JobRecord
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)  # hashed and compared as if frozen; see below
 class JobView:
-    """A snapshot of one job, safe to hand to another thread or widget."""
+    """A snapshot of one job, safe to hand to another thread or widget.
+
+    Read-only by rule (make a changed copy with `dataclasses.replace`), but not a frozen
+    dataclass: its `__init__` would set each of the 19 fields through
+    `object.__setattr__`, which made a view cost 7x as much to build, and `status` and
+    a poller's start build one for every record of the file.
+    """
 
     key: str
     input_file: str
@@ -65,34 +72,38 @@ class JobView:
 
     @classmethod
     def _of(cls, record: JobRecord, whole: bool) -> JobView:
-        # Hand-edited files hold anything: a field of the wrong type reads as unknown.
-        stats = record.data.get("stats") if isinstance(record.data.get("stats"), dict) else {}
-        done = None
-        if stats:
-            done = (count(stats.get("succeeded")) or 0) + (count(stats.get("failed")) or 0)
-        failed = count(record.data.get("failed_rows"))
-        if failed is None and stats:
+        # One pass over the object, each rule asked once (see `fields`).
+        data = record.data
+        batch = fields.batch_of(data)
+        name = fields.batch_name_of(data, batch)
+        state = fields.effective_state_of(data, batch, name)
+        stats = data.get("stats")
+        done = failed = None
+        if isinstance(stats, dict) and stats:
             failed = count(stats.get("failed"))
-        batch = record.batch
+            done = (count(stats.get("succeeded")) or 0) + (failed or 0)
+        failed_rows = count(data.get("failed_rows"))
+        usage = data.get("usage")
         return cls(
-            key=record.key,
-            input_file=record.input_file,
-            batch_name=record.batch_name,
-            state=record.effective_state,
-            request_count=record.request_count,
-            done_count=done,
-            failed_count=failed,
-            create_time=text(batch.get("create_time")),
-            end_time=text(batch.get("end_time")) or text(record.data.get("completed_at")),
-            results_file=record.results_file,
-            remote_deleted=record.remote_deleted,
-            last_error=text(record.data.get("last_error")),
-            model=text(batch.get("model")),
-            results_lost=lifecycle.output_gone(record),
-            results_wanted=lifecycle.results_wanted(record),
-            usage=record.data["usage"] if isinstance(record.data.get("usage"), dict) else None,
-            estimate_usd=_estimate_usd(record.data.get("estimate")),
-            raw=record.data if whole else {},
+            fields.key_of(data, name),
+            fields.input_file_of(data),
+            name,
+            state,
+            fields.request_count_of(data),
+            done,
+            failed if failed_rows is None else failed_rows,
+            text(batch.get("create_time")),
+            text(batch.get("end_time")) or text(data.get("completed_at")),
+            fields.results_file_of(data),
+            fields.remote_deleted_of(data),
+            text(data.get("last_error")),
+            text(batch.get("model")),
+            fields.output_gone_of(data),
+            fields.results_wanted_of(data, batch, state),
+            usage if isinstance(usage, dict) else None,
+            _estimate_usd(data.get("estimate")),
+            None,
+            data if whole else {},
         )
 
 

@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, TypeVar
 import filelock
 
 from gembatch.clock import SYSTEM_CLOCK, Clock
+from gembatch.fields import count, text
 from gembatch.jobfile_io import (
     JobFileError,
     PollerBusyError,
@@ -35,10 +36,8 @@ from gembatch.records import (
     JobRecord,
     LimitsRecord,
     apply_patch,
-    count,
     parse_lines,
     scan_lines,
-    text,
 )
 
 __all__ = [
@@ -101,6 +100,7 @@ class JobFile:
         # appended to is recognised and just its new tail is parsed.
         self._known_length = 0
         self._known_digest = b""
+        self.scanned: tuple[int, int] | None = None  # (device, inode) of the last scan
 
     # --- reading --------------------------------------------------------------------
     @classmethod
@@ -215,14 +215,21 @@ class JobFile:
     def bad_line_message(self, bad: BadLine) -> str:
         return f"{self.path}:{bad.line_number}: {bad.reason}; kept as is, fix or remove it by hand"
 
-    def scan(self) -> Iterator[tuple[Entry, Any]]:
+    def scan(self, start: int = 0, end: int | None = None) -> Iterator[tuple[Entry, Any]]:
         """Every line once, as it is read, with what it parsed to; nothing is kept (the
-        job file's `entries` stay empty). For a count over a million records."""
+        job file's `entries` stay empty). For a count over a million records.
+
+        `start` and `end`: the byte range to read, from the start of a line (lines are
+        numbered from 1 there). `scanned` says which file was read: (device, inode).
+        """
         handle = self._open()
         if handle is None:
             return
         with handle:
-            yield from scan_lines(handle)
+            status = os.fstat(handle.fileno())
+            self.scanned = (status.st_dev, status.st_ino)
+            handle.seek(start)
+            yield from scan_lines(handle if end is None else _lines_before(handle, end - start))
 
     def refresh(self) -> list[JobRecord]:
         """Take in what others wrote since we last looked; returns records new to us."""
@@ -376,3 +383,13 @@ def _entry_bytes(entry: Entry) -> bytes:
     if isinstance(entry, BadLine):
         return entry.data if entry.data.endswith(b"\n") else entry.data + b"\n"
     return entry.serialise()
+
+
+def _lines_before(handle: BinaryIO, length: int) -> Iterator[bytes]:
+    """The lines of the next `length` bytes (the last one ends there)."""
+    for line in handle:
+        if len(line) >= length:
+            yield line[:length]
+            return
+        length -= len(line)
+        yield line

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from gembatch import states
+from gembatch import fields, states
 from gembatch.clock import Clock
 from gembatch.formatting import parse_time
 from gembatch.jobfile import JobRecord
@@ -29,9 +29,10 @@ def succeeded(record: JobRecord) -> bool:
 
 
 def results_wanted(record: JobRecord) -> bool:
-    if record.data.get("results_with_earlier_tool"):
-        return False  # finished and fetched under the earlier tool; the server forgot it
-    return succeeded(record) or bool(record.batch.get("dest"))
+    data = record.data
+    batch = fields.batch_of(data)
+    state = fields.effective_state_of(data, batch, fields.batch_name_of(data, batch))
+    return fields.results_wanted_of(data, batch, state)
 
 
 def results_on_disk(record: JobRecord, base: Path) -> bool:
@@ -40,7 +41,7 @@ def results_on_disk(record: JobRecord, base: Path) -> bool:
 
 def output_gone(record: JobRecord) -> bool:
     """The server no longer has the output (expired or deleted): nothing more to fetch."""
-    return bool(record.data.get("output_gone_at"))
+    return fields.output_gone_of(record.data)
 
 
 def output_expires(record: JobRecord) -> float:

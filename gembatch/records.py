@@ -10,7 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from gembatch import states
+import msgspec
+
+from gembatch import fields, states
+from gembatch.fields import text
 
 DELETED = object()  # marks a removed field in a record's patch
 
@@ -87,14 +90,11 @@ class JobRecord:
             if was_cold:
                 self.cool()
 
-    # --- identity -----------------------------------------------------------------
+    # --- identity (the rules themselves are in `fields`) ---------------------------
     @property
     def batch_name(self) -> str | None:
-        batch = self.data.get("batch")
-        if isinstance(batch, dict) and isinstance(batch.get("name"), str):
-            return batch["name"]
-        job_name = self.data.get("job_name")
-        return job_name if isinstance(job_name, str) else None
+        data = self.data
+        return fields.batch_name_of(data, fields.batch_of(data))
 
     @property
     def submit_id(self) -> str | None:
@@ -102,28 +102,19 @@ class JobRecord:
 
     @property
     def key(self) -> str:
-        """An identity that never changes over the record's life, to merge with the disk.
-
-        A submitted record has its submit id from the start (its batch name comes later);
-        records from the earlier tool have only their batch name.
-        """
-        if self.submit_id:
-            return f"submit:{self.submit_id}"
-        if self.batch_name:
-            return f"batch:{self.batch_name}"
-        return f"input:{self.input_file}"
+        """An identity that never changes over the record's life (`fields.key_of`)."""
+        data = self.data
+        return fields.key_of(data, fields.batch_name_of(data, fields.batch_of(data)))
 
     # --- typed views ----------------------------------------------------------------
     @property
     def input_file(self) -> str:
-        value = self.data.get("input_file")
-        return value if isinstance(value, str) else ""
+        return fields.input_file_of(self.data)
 
     @property
     def batch(self) -> dict[str, Any]:
         """The `batch` object as stored (read-only view; empty when absent)."""
-        batch = self.data.get("batch")
-        return batch if isinstance(batch, dict) else {}
+        return fields.batch_of(self.data)
 
     def ensure_batch(self) -> dict[str, Any]:
         """The `batch` object for changing, created beside an old-form `job_name` if needed."""
@@ -138,11 +129,8 @@ class JobRecord:
 
     @property
     def state(self) -> str | None:
-        batch = self.data.get("batch")
-        if isinstance(batch, dict) and batch.get("state"):
-            return str(batch["state"])
-        final = self.data.get("final_state")  # the earlier tool's oldest records
-        return final if isinstance(final, str) and final else None
+        data = self.data
+        return fields.state_of(data, fields.batch_of(data))
 
     @property
     def legacy_finished(self) -> bool:
@@ -152,25 +140,22 @@ class JobRecord:
     @property
     def missing(self) -> bool:
         """The server answered 404 for this job; its last known state is kept."""
-        return bool(self.data.get("missing_since"))
+        return fields.missing_of(self.data)
 
     @property
     def effective_state(self) -> str | None:
-        if self.missing:
-            return states.MISSING
-        if self.queued:
-            return states.QUEUED_HERE
-        return self.state
+        data = self.data
+        batch = fields.batch_of(data)
+        return fields.effective_state_of(data, batch, fields.batch_name_of(data, batch))
 
     # --- the local queue (`submit --max-running/--max-cost`) --------------------------
     @property
     def queued(self) -> bool:
         """In the local queue: recorded, not created yet, and not cancelled."""
-        return (
-            bool(self.data.get("queued_at"))
-            and not self.batch_name
-            and not states.is_terminal(self.state)
-        )
+        data = self.data
+        batch = fields.batch_of(data)
+        name = fields.batch_name_of(data, batch)
+        return fields.queued_of(data, name, fields.state_of(data, batch))
 
     @property
     def waiting(self) -> bool:
@@ -195,17 +180,15 @@ class JobRecord:
 
     @property
     def request_count(self) -> int | None:
-        stats = self.data.get("stats")
-        total = count(stats.get("total")) if isinstance(stats, dict) else None
-        return total if total is not None else count(self.data.get("count"))
+        return fields.request_count_of(self.data)
 
     @property
     def results_file(self) -> str | None:
-        return text(self.data.get("results_file"))
+        return fields.results_file_of(self.data)
 
     @property
     def remote_deleted(self) -> bool:
-        return bool(self.data.get("remote_deleted_at"))
+        return fields.remote_deleted_of(self.data)
 
     @property
     def display_name(self) -> str:
@@ -220,7 +203,7 @@ class JobRecord:
         """What changed since it was read, as a nested patch (`DELETED` marks removals)."""
         if not self._touched or self._raw is None:
             return {}
-        original = json.loads(self.original_line) if self.original_line is not None else {}
+        original = loads_line(self.original_line) if self.original_line is not None else {}
         return diff(original if isinstance(original, dict) else {}, self._raw)
 
     def mark_saved(self, line: bytes) -> None:
@@ -311,12 +294,11 @@ def scan_lines(lines: Iterable[bytes], first_line: int = 1) -> Iterator[tuple[En
     """Each line as an entry, with the object it parsed to (None for a bad line): for a
     reader that looks at every record once and keeps none (`status` on a million)."""
     for number, line in enumerate(lines, start=first_line):
-        text = line.strip()
-        if not text:
+        try:
+            obj = loads_line(line)
+        except _Blank:
             yield BadLine(number, line, "blank line"), None
             continue
-        try:
-            obj = json.loads(text.decode("utf-8-sig"))
         except UnicodeDecodeError:
             yield BadLine(number, line, "not UTF-8 text"), None
             continue
@@ -337,19 +319,33 @@ def scan_lines(lines: Iterable[bytes], first_line: int = 1) -> Iterator[tuple[En
 
 def _parse_line(line: bytes) -> dict[str, Any]:
     """A line `parse_lines` accepted as an object, parsed again the same way."""
-    return json.loads(line.strip().decode("utf-8-sig"))  # type: ignore[no-any-return]
+    return loads_line(line)  # type: ignore[no-any-return]
 
 
-def count(value: Any) -> int | None:
-    """A whole, non-negative number from the file, or None (null, text, true...)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None
+_decode = msgspec.json.Decoder().decode
 
 
-def text(value: Any) -> str | None:
-    """A string field from the file, or None when it holds anything else."""
-    return value if isinstance(value, str) else None
+class _Blank(ValueError):
+    """A line of nothing but white space."""
+
+
+def loads_line(line: bytes) -> Any:
+    """What one job-file line holds, as the standard `json` module reads it.
+
+    msgspec reads the lines of a job file five times as fast, and it accepts only
+    strict JSON in UTF-8, which `json` reads to the same value (whole numbers of any
+    size included). Anything it refuses (a byte order mark, NaN, a lone surrogate, a
+    number past a float's range, white space JSON does not know, a broken line) is
+    read by `json`, whose verdict stands.
+    """
+    try:
+        return _decode(line)
+    except msgspec.DecodeError:
+        pass
+    text = line.strip()
+    if not text:
+        raise _Blank(line)
+    return json.loads(text.decode("utf-8-sig"))
 
 
 def _lf_lines(data: bytes) -> Iterator[bytes]:

@@ -96,11 +96,11 @@ class Cost:
 
     def add(self, job: JobView, overrides: dict) -> None:
         """Count one more job's tokens and cost."""
-        from gembatch import prices
-
         usage = job.usage
         if not usage:
             return
+        from gembatch import prices
+
         self.prompt_tokens += prices.tokens(usage, "promptTokenCount")
         self.output_tokens += prices.tokens(usage, "candidatesTokenCount")
         self.output_tokens += prices.tokens(usage, "thoughtsTokenCount")

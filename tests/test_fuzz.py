@@ -14,8 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gembatch.cli import main
+from gembatch.cli import main, status_count
 from gembatch.cli.parser import CODES
+from gembatch.records import loads_line
 from gembatch.simulator import SimulatorServer
 from tests.conftest import API_KEY
 
@@ -161,3 +162,50 @@ def test_a_poll_cycle_survives_any_job_file(
     check(code, err, path)
     assert path.read_bytes() == data
     assert not sim.store.deletions
+
+
+def old_reading(data: bytes) -> object:
+    """How a job-file line was read before msgspec: the standard library alone."""
+    return json.loads(data.strip().decode("utf-8-sig"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=line, end=ending)
+def test_a_line_reads_as_the_json_module_reads_it(data: bytes, end: bytes) -> None:
+    """msgspec reads a job file's lines first; what it reads, and what it refuses to,
+    must come out as `json` says (whole numbers past 64 bits, BOMs, lone surrogates,
+    NaN, deep nesting, white space only)."""
+    data += end
+    try:
+        expected: object = old_reading(data)
+    except (ValueError, RecursionError) as problem:
+        expected = type(problem)
+    try:
+        got: object = loads_line(data)
+    except (ValueError, RecursionError) as problem:
+        got = type(problem)
+    if isinstance(expected, type) and issubclass(expected, ValueError):
+        assert isinstance(got, type) and issubclass(got, ValueError), got
+    else:
+        assert got == expected
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(parts=st.lists(job_files, min_size=2, max_size=12))
+def test_status_in_two_halves_says_what_one_pass_says(
+    folders: Iterator[Path], monkeypatch: pytest.MonkeyPatch, parts: list[bytes]
+) -> None:
+    """A big job file is counted by two processes, one per half: the counts, the cost,
+    the queue, and the line numbers of lines that do not parse (in either half) must be
+    those of a single pass."""
+    path = next(folders) / "job-info.jsonl"
+    path.write_bytes(b"".join(part if part.endswith(b"\n") else part + b"\n" for part in parts))
+    monkeypatch.setattr(status_count, "SPLIT_FROM_BYTES", 10**12)
+    whole = run(["--job-info", str(path), "status"])
+    monkeypatch.setattr(status_count, "SPLIT_FROM_BYTES", 0)
+    halves = run(["--job-info", str(path), "status"])
+    assert halves == whole

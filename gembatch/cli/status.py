@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gembatch import prices, states, summary
+from gembatch import prices, summary
 from gembatch.cli.errors import CommandError, error
 from gembatch.cli.settings import configured, price_overrides
-from gembatch.events import JobView
+from gembatch.cli.status_count import Counted, count_jobs
 from gembatch.formatting import plural
-from gembatch.jobfile import BadLine, JobFile, LimitsRecord
-from gembatch.limits import Limits, Spend, over_budget
+from gembatch.jobfile import JobFile
+from gembatch.limits import Limits, over_budget
 
 
 def load_existing(args: argparse.Namespace) -> JobFile:
@@ -29,16 +27,16 @@ def load_existing(args: argparse.Namespace) -> JobFile:
     return job_file
 
 
-def problems_of(job_file: JobFile, keys: list[str] | None = None) -> list[str]:
+def problems_of(job_file: JobFile, strays: int | None = None) -> list[str]:
     """Lines that do not parse, and objects that are not jobs: the file needs a look.
-    `keys`: the records' keys, when already at hand (each costs a cold record a parse)."""
+    `strays`: how many records have neither a batch name nor a submit id, when already
+    counted (each costs a cold record a parse)."""
     problems = job_file.bad_line_messages()  # (none for a file only scanned)
-    # A record named by neither a batch nor a submit id is keyed by its input.
-    keys = keys if keys is not None else [r.key for r in job_file.records]
-    strays = [key for key in keys if key.startswith("input:")]
+    if strays is None:  # such a record is keyed by its input
+        strays = sum(r.key.startswith("input:") for r in job_file.records)
     if strays:
         problems.append(
-            f"{job_file.path}: {plural(len(strays), 'line')} with neither a batch name nor a "
+            f"{job_file.path}: {plural(strays, 'line')} with neither a batch name nor a "
             "submit id; kept as is, fix or remove by hand"
         )
     return problems
@@ -52,19 +50,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     overrides = price_overrides(configured("prices", {}))
     keep = args.list or args.json
-    seen = _count(job_file, overrides, keep)
+    seen = count_jobs(job_file, overrides, keep)
     if not seen.totals.total and not seen.bad_lines:
         raise CommandError(
             f"{job_file.path} holds no jobs; submit jobs first, or pass --job-info FILE"
         )
-    problems = [*seen.bad_lines, *problems_of(job_file, seen.keys)]
+    bad_lines = [job_file.bad_line_message(bad) for bad in seen.bad_lines]
+    problems = [*bad_lines, *problems_of(job_file, seen.strays)]
     code = summary.EXIT_BAD_INPUT if problems else seen.totals.exit_code()
     now = job_file.clock.now()
     if args.json:
         report = _status_json(
             job_file, seen.jobs, seen.totals, seen.cost, overrides, problems, code, now
         )
-        report.update(_limits_json(seen.limits, seen.spend, seen.queued))
+        report.update(_limits_json(seen.limits or Limits(), seen.spend, seen.queued))
         print(json.dumps(report, indent=2))
     else:
         _print_groups(job_file.path, seen.jobs, seen.totals, args.list, now)
@@ -77,52 +76,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     return code
 
 
-@dataclass
-class _Counted:
-    """What one pass over the job file found."""
-
-    totals: summary.Totals = field(default_factory=summary.Totals)
-    cost: summary.Cost = field(default_factory=summary.Cost)
-    spend: Spend = field(default_factory=Spend)
-    limits: Limits = field(default_factory=Limits)
-    keys: list[str] = field(default_factory=list)
-    jobs: list[JobView] = field(default_factory=list)  # kept only to list them
-    bad_lines: list[str] = field(default_factory=list)
-    queued: int = 0
-    next_estimate: float | None = None  # of the part first in the queue
-
-
-def _count(job_file: JobFile, overrides: dict, keep: bool) -> _Counted:
-    """Every line read and parsed once, as it streams by, and nothing kept but counts
-    (and the views, when they are to be listed): a million jobs in flat memory."""
-    seen, limits_read = _Counted(), False
-    for entry, obj in job_file.scan():
-        if isinstance(entry, BadLine):
-            if not entry.is_blank:
-                seen.bad_lines.append(job_file.bad_line_message(entry))
-            continue
-        entry.raw = obj  # parsed already: the views read it without a second parse
-        if isinstance(entry, LimitsRecord):
-            if not limits_read:  # the first one rules, as in `JobFile.limits`
-                seen.limits, limits_read = Limits.from_values(entry.values), True
-            continue
-        job = JobView.of(entry, whole=False)
-        if job.state == states.QUEUED_HERE:
-            seen.queued += 1
-            job = dataclasses.replace(job, queue_place=seen.queued)
-            if seen.queued == 1:
-                seen.next_estimate = job.estimate_usd
-        seen.totals.add(job)
-        seen.cost.add(job, overrides)
-        seen.spend.add(job, overrides)
-        seen.keys.append(job.key)
-        if keep:
-            seen.jobs.append(job)
-    return seen
-
-
-def _limits_lines(seen: _Counted) -> list[str]:
-    limits, spend, queued = seen.limits, seen.spend, seen.queued
+def _limits_lines(seen: Counted) -> list[str]:
+    limits, spend, queued = seen.limits or Limits(), seen.spend, seen.queued
     lines = []
     if limits.max_cost_usd is not None or spend.committed:
         lines.append(f"budget: {spend.line(limits.max_cost_usd)}")

@@ -16,7 +16,7 @@ from textual.widgets import Footer, Static
 from gembatch import formatting, prices, states, summary
 from gembatch.clock import Clock
 from gembatch.events import JobView
-from gembatch.records import text
+from gembatch.fields import text
 
 
 class JobDetailScreen(ModalScreen[str | None]):
