@@ -12,11 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 PRICES_AS_OF = "2026-04"
 
 
@@ -47,6 +42,12 @@ class PriceError(Exception):
 
 
 def load_overrides(path: Path) -> dict[str, Price]:
+    # Imported here: every cost figure reads this module, few runs read a price file,
+    # and the TOML parser costs `--help` a tenth of its start-up.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
@@ -77,9 +78,11 @@ def price_for(model: str | None, overrides: dict[str, Price] | None = None) -> P
     if not model:
         return None
     name = model.removeprefix("models/")
-    table = {**BATCH_PRICES, **(overrides or {})}
-    if name in table:
-        return table[name]
+    overrides = overrides or {}
+    exact = overrides.get(name) or BATCH_PRICES.get(name)  # (asked once per job: no merge)
+    if exact is not None:
+        return exact
+    table = {**BATCH_PRICES, **overrides}
     # Dated variants (`gemini-2.5-flash-001`) cost what their family costs.
     family = max((known for known in table if name.startswith(known)), key=len, default=None)
     return table[family] if family else None
@@ -89,8 +92,16 @@ def estimate(usage: dict[str, int], price: Price | None) -> float | None:
     """Dollars for one job's token usage; cached tokens are counted at the input rate."""
     if price is None or not usage:
         return None
-    prompt = tokens(usage, "promptTokenCount")
+    return at_price(*token_counts(usage), price)
+
+
+def token_counts(usage: dict[str, int]) -> tuple[int, int]:
+    """Input and output tokens of a usage record (thinking is billed as output)."""
     output = tokens(usage, "candidatesTokenCount") + tokens(usage, "thoughtsTokenCount")
+    return tokens(usage, "promptTokenCount"), output
+
+
+def at_price(prompt: int, output: int, price: Price) -> float:
     return (prompt * price.input + output * price.output) / 1_000_000
 
 

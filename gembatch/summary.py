@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gembatch import states
+from gembatch import prices, states
 
 if TYPE_CHECKING:
     from gembatch.events import JobView
@@ -99,21 +99,17 @@ class Cost:
         usage = job.usage
         if not usage:
             return
-        from gembatch import prices
-
-        self.prompt_tokens += prices.tokens(usage, "promptTokenCount")
-        self.output_tokens += prices.tokens(usage, "candidatesTokenCount")
-        self.output_tokens += prices.tokens(usage, "thoughtsTokenCount")
-        estimate = job_cost(job, overrides)
-        if estimate is None:
+        prompt, output = prices.token_counts(usage)
+        self.prompt_tokens += prompt
+        self.output_tokens += output
+        price = prices.price_for(job.model, overrides)
+        if price is None:
             self.unpriced += 1
         else:
-            self.dollars += estimate
+            self.dollars += prices.at_price(prompt, output, price)
             self.priced += 1
 
     def line(self) -> str:
-        from gembatch import prices
-
         if not self.priced and not self.unpriced:
             return ""
         note = f", {self.unpriced} jobs of unknown models not counted" if self.unpriced else ""
@@ -126,8 +122,6 @@ class Cost:
 
 def job_cost(job: JobView, overrides: dict) -> float | None:
     """One job's estimated cost, None when it has no usage or an unknown model."""
-    from gembatch import prices
-
     usage = job.usage
     if not usage:
         return None
@@ -146,8 +140,6 @@ def price_overrides(configured: dict) -> tuple[dict, str | None]:
     and a one-line problem when that file cannot be used."""
     import os
     from pathlib import Path
-
-    from gembatch import prices
 
     overrides = dict(configured)
     path = os.environ.get("GEMBATCH_PRICES")
