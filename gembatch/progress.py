@@ -8,6 +8,7 @@ any of them has not reported progress yet (shown as such, never guessed).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -30,6 +31,41 @@ def job_eta(job: JobView, now: float) -> float | None:
         return None
     left = max(0, job.request_count - job.done_count)
     return left / (job.done_count / elapsed)
+
+
+def eta_changes_in(job: JobView, now: float) -> float:
+    """Seconds until `eta_text(job_eta(job, now))` can read differently (infinite when
+    the job shows no ETA).
+
+    Between polls a job's counts stand still, so its ETA grows in a straight line: what
+    is left, at a rate that falls as time goes by, grows by `left / done` seconds a
+    second. Its text changes only where that line crosses a rounding boundary.
+    """
+    eta = job_eta(job, now)
+    if eta is None:
+        return math.inf
+    return _time_to_reach(_next_boundary(eta), eta, _eta_slope(job))
+
+
+def _eta_slope(job: JobView) -> float:
+    done = job.done_count or 0
+    return max(0, (job.request_count or 0) - done) / done if done else 0.0
+
+
+def _next_boundary(eta: float) -> float:
+    """The least ETA from `eta` on whose `eta_text` may differ: minutes are rounded as
+    `eta_text` rounds them (to even at a half: then the boundary is `eta` itself), and
+    from a day on only whole hours are shown."""
+    if eta < 60:
+        return 60.0
+    minutes = round(eta / 60)
+    step = 60 if minutes >= 24 * 60 else 1
+    return ((minutes // step + 1) * step - 0.5) * 60
+
+
+def _time_to_reach(boundary: float, eta: float, slope: float) -> float:
+    # A millisecond early: floating-point rounding must never make a redraw late.
+    return max(0.0, (boundary - eta) / slope - 0.001) if slope > 0 else math.inf
 
 
 def eta_text(seconds: float | None) -> str:
@@ -93,6 +129,23 @@ class RunProgress:
 
     def elapsed(self, now: float) -> float | None:
         return None if self.first_created is None else now - self.first_created
+
+    def changes_in(self, now: float) -> float:
+        """Seconds until the run's clock-driven texts (its ETA and elapsed time) can read
+        differently. The run's ETA is the largest of its jobs': it reaches the next
+        boundary no later than the first job to get there."""
+        eta, _unknown = self.eta(now)
+        soonest = math.inf
+        if eta is not None:
+            boundary = _next_boundary(eta)
+            for job in self.going:
+                job_left = job_eta(job, now)
+                if job_left is not None:
+                    soonest = min(soonest, _time_to_reach(boundary, job_left, _eta_slope(job)))
+        elapsed = self.elapsed(now)
+        if elapsed is not None and self.going:
+            soonest = min(soonest, formatting.duration_changes_in(elapsed, live=True))
+        return soonest
 
     def eta(self, now: float) -> tuple[float | None, int]:
         """Until the slowest job with progress should finish, and how many jobs still

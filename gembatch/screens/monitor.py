@@ -104,6 +104,14 @@ class MonitorScreen(JobActions):
         self.budget: float | None = None  # the job file's, shown against the spend
         self._status_pending = False
 
+    @property
+    def overview(self) -> Overview:
+        return self.query_one(Overview)
+
+    @property
+    def status_bar(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
     def _ring(self) -> None:
         if self.bell_enabled:  # the config can mute it
             self.app.bell()
@@ -187,7 +195,7 @@ class MonitorScreen(JobActions):
 
     def _tick(self) -> None:
         self.table.tick()
-        self._refresh_status()
+        self._refresh_clock()
 
     # --- engine events ------------------------------------------------------------------
     @on(EngineEvent)
@@ -299,18 +307,17 @@ class MonitorScreen(JobActions):
             self._run_progress = RunProgress.of(
                 self.table.jobs.values(), self.poll_run.prices, self.budget
             )
+        self.status_bar.show_totals(self._totals, self.errors, self._view_note())
+        self._refresh_clock()
+
+    def _refresh_clock(self) -> None:
+        """What moves with the clock, each second: the run's ETA and elapsed time (drawn
+        again only when their text changes) and the countdown to the next poll."""
+        now = self.clock.now()
         if self._run_progress is not None:
-            self.query_one(Overview).show(self._run_progress, self.clock.now())
-        next_in = None if self.next_poll_at is None else self.next_poll_at - self.clock.now()
-        self.query_one(StatusBar).show(
-            self._totals,
-            self.last_poll,
-            next_in,
-            self.polling,
-            self.errors,
-            self.paused,
-            self._view_note(),
-        )
+            self.overview.show(self._run_progress, now)
+        next_in = None if self.next_poll_at is None else self.next_poll_at - now
+        self.status_bar.show_poll(self.last_poll, next_in, self.polling, self.paused)
 
     def _view_note(self) -> str:
         """What narrows or orders the table, for the status bar."""

@@ -288,7 +288,7 @@ class JobTable(DataTable[Text]):
             duration, eta = _ticking(job, now)
             if shown is None or (shown["duration"].plain, shown["eta"].plain) != (duration, eta):
                 self._refresh_row(key)
-            quiet_until = min(quiet_until, now + _changes_in(job, now, bool(eta)))
+            quiet_until = min(quiet_until, now + _changes_in(job, now))
         self._quiet_until, self._ticked_view = quiet_until, view
 
     # --- the cursor ---------------------------------------------------------------------
@@ -409,12 +409,11 @@ class JobTable(DataTable[Text]):
         return cells
 
 
-def _changes_in(job: JobView, now: float, has_eta: bool) -> float:
-    """Seconds until one of the job's ticking texts can read differently."""
-    if has_eta:
-        return 1.0  # an ETA moves with the clock, and its rounding with it
+def _changes_in(job: JobView, now: float) -> float:
+    """Seconds until one of the job's ticking texts (duration, ETA) can read differently."""
     took = formatting.job_duration(job.create_time, job.end_time, now)
-    return math.inf if took is None else formatting.duration_changes_in(took, live=True)
+    duration_in = math.inf if took is None else formatting.duration_changes_in(took, live=True)
+    return min(duration_in, progress.eta_changes_in(job, now))
 
 
 def _ticking(job: JobView, now: float) -> tuple[str, str]:

@@ -18,7 +18,9 @@ BAR_WIDTH = 20
 
 class Overview(Static):
     """Counts come from `RunProgress` (recounted when jobs change); the ETA and the
-    elapsed time move with the clock, so `show` is called on every tick too."""
+    elapsed time move with the clock, so `show` is called on every tick too, and
+    builds the line again only once those texts can have changed (for a run hours
+    long, once a minute)."""
 
     DEFAULT_CSS = """
     Overview { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
@@ -27,9 +29,17 @@ class Overview(Static):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._shown: tuple | None = None
+        self._run: RunProgress | None = None  # what the line shows, and until when
+        self._quiet_until = 0.0
+        self._bar_style: object = None
 
     def show(self, run: RunProgress, now: float) -> None:
-        text = line(run, now, palette(self.app).kind(states.Kind.SUCCEEDED))
+        bar_style = palette(self.app).kind(states.Kind.SUCCEEDED)  # (the theme may change)
+        if run is self._run and now < self._quiet_until and bar_style == self._bar_style:
+            return
+        self._run, self._bar_style = run, bar_style
+        self._quiet_until = now + run.changes_in(now)
+        text = line(run, now, bar_style)
         key = (text.plain, tuple(text.spans))
         if key != self._shown:  # an update re-lays-out the screen: only on change
             self._shown = key

@@ -61,6 +61,11 @@ class StatusBar(Horizontal):
         paused: bool,
         view_note: str = "",
     ) -> None:
+        self.show_totals(totals, errors, view_note)
+        self.show_poll(last_poll, next_poll_in, polling, paused)
+
+    def show_totals(self, totals: Totals, errors: int, view_note: str = "") -> None:
+        """The parts that change with the jobs, the API errors and the view."""
         colours = palette(self.app)
         text = Text()
         for group, count in totals.counts.items():
@@ -79,8 +84,14 @@ class StatusBar(Horizontal):
                 text.append("  │  ", style="dim")
             text.append(f"{errors} API errors", style=colours.kind(states.Kind.FAILED))
         self._set("#notes", text)
+
+    def show_poll(
+        self, last_poll: float | None, next_poll_in: float | None, polling: bool, paused: bool
+    ) -> None:
+        """The part that moves with the clock: the countdown to the next poll."""
         text = Text()
         if paused:
+            colours = palette(self.app)
             text.append("PAUSED", style=colours.kind(states.Kind.RUNNING) + Style(bold=True))
         elif polling:
             text.append("polling…")
