@@ -2,12 +2,13 @@
 
 gembatch's cycle (async, bounded concurrency) against the earlier tool's serial loop of
 `batches.get`, and each of its two paths against its own bound. The jobs progress (500
-requests each, done evenly over 5 minutes: about 3 a job between cycles), so every
+requests in 5 minutes each, for as long as the runs last: about 3 a job between cycles), so every
 cycle records new counts, emits an update per job and rewrites the job file, as a real
 cycle does; 2,000 other jobs of the project sit on the server too, so the list survey
 pages through them.
 
     python benchmarks/poll_cycle.py [--jobs 1000] [--latency 0.05] [--concurrency 16 64]
+                                    [--runs 3]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import statistics
 import time
 
 from _harness import (
@@ -73,11 +75,16 @@ async def gembatch_cycles(
     return timings[0], timings[1], min(changed)
 
 
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}s ({min(values):.2f}-{max(values):.2f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--unrelated", type=int, default=2000, help="other jobs on the server, not tracked"
     )
@@ -87,65 +94,72 @@ def main() -> None:
         running_jobs=args.jobs,
         unrelated_jobs=args.unrelated,
         latency_s=args.latency,
-        requests_per_job=500,
-        running_s=300,
+        # The same pace (500 requests in 5 minutes) for as long as all the runs take.
+        requests_per_job=500 * args.runs,
+        running_s=300 * args.runs,
     )
     # The list survey pages through every job of the project, 100 a call, one call
     # after another: its own bound, against which it is judged.
     list_bound = math.ceil((args.jobs + args.unrelated) / 100) * args.latency
+    paths = [
+        (concurrency, use_list) for concurrency in args.concurrency for use_list in (True, False)
+    ]
+    serial: list[float] = []
+    first: dict[tuple[int, bool], list[float]] = {path: [] for path in paths}
+    steady: dict[tuple[int, bool], list[float]] = {path: [] for path in paths}
+    changed: dict[tuple[int, bool], int] = {}
     with SimulatorProcess(spec) as (url, names):
-        serial = serial_cycle(url, names)
-        rows = [("serial batches.get (earlier tool)", "1", f"{serial:.2f}s", "1.0x", "", "")]
-        for concurrency in args.concurrency:
-            get_bound = args.jobs * args.latency / concurrency
-            for use_list, how in ((True, "list survey (default)"), (False, "one get per job")):
-                bound = list_bound if use_list else get_bound
-                first, steady, changed = asyncio.run(
-                    gembatch_cycles(url, names, concurrency, use_list)
-                )
+        for _ in range(args.runs):  # interleaved: the baseline shares every noisy moment
+            serial.append(serial_cycle(url, names))
+            for concurrency, use_list in paths:
+                one, two, updated = asyncio.run(gembatch_cycles(url, names, concurrency, use_list))
+                first[concurrency, use_list].append(one)
+                steady[concurrency, use_list].append(two)
+                changed[concurrency, use_list] = updated
+    base = statistics.median(serial)
+    rows = [("serial batches.get (earlier tool)", "1", spread(serial), "1.0x", "", "")]
+    for concurrency in args.concurrency:
+        get_bound = args.jobs * args.latency / concurrency
+        for use_list, how in ((True, "list survey (default)"), (False, "one get per job")):
+            bound = list_bound if use_list else get_bound
+            for label, times in (("first cycle", first), ("steady", steady)):
+                median = statistics.median(times[concurrency, use_list])
                 rows.append(
                     (
-                        f"gembatch, {how}, first cycle",
+                        f"gembatch, {how}, {label}",
                         str(concurrency),
-                        f"{first:.2f}s",
-                        f"{serial / first:.1f}x",
-                        f"{first / bound:.2f}x",
-                        "",
+                        spread(times[concurrency, use_list]),
+                        f"{base / median:.1f}x",
+                        f"{median / bound:.2f}x",
+                        f"{changed[concurrency, use_list]:,} jobs updated, 1 rewrite"
+                        if label == "steady"
+                        else "",
                     )
                 )
-                rows.append(
-                    (
-                        f"gembatch, {how}, steady",
-                        str(concurrency),
-                        f"{steady:.2f}s",
-                        f"{serial / steady:.1f}x",
-                        f"{steady / bound:.2f}x",
-                        f"{changed:,} jobs updated, 1 rewrite",
-                    )
-                )
-            rows.append(
-                (
-                    "bound for one get per job: jobs x latency / concurrency",
-                    str(concurrency),
-                    f"{get_bound:.2f}s",
-                    f"{serial / get_bound:.1f}x",
-                    "1.00x",
-                    "",
-                )
-            )
         rows.append(
             (
-                "bound for the list survey: pages of all jobs x latency",
-                "-",
-                f"{list_bound:.2f}s",
-                f"{serial / list_bound:.1f}x",
+                "bound for one get per job: jobs x latency / concurrency",
+                str(concurrency),
+                f"{get_bound:.2f}s",
+                f"{base / get_bound:.1f}x",
                 "1.00x",
                 "",
             )
         )
+    rows.append(
+        (
+            "bound for the list survey: pages of all jobs x latency",
+            "-",
+            f"{list_bound:.2f}s",
+            f"{base / list_bound:.1f}x",
+            "1.00x",
+            "",
+        )
+    )
     table(
         f"poll cycle: {args.jobs} running jobs among {args.unrelated} others of the project, "
-        f"{args.latency * 1000:.0f} ms per call; each path against its own bound",
+        f"{args.latency * 1000:.0f} ms per call; median of {args.runs} interleaved runs "
+        "(min-max); each path against its own bound",
         rows,
         ("what", "concurrency", "time", "vs serial", "vs bound", "each cycle"),
     )
