@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import multiprocessing
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from _harness import machine, table
@@ -81,25 +80,35 @@ def record(n: int) -> dict:
     return body
 
 
-def write_file(folder: Path, size: int) -> Path:
-    path = folder / "job-info.jsonl"
-    with path.open("w") as out:
+def write_file(folder: Path, size: int) -> None:
+    with (folder / "job-info.jsonl").open("w") as out:
         out.write(json.dumps({"gembatch_limits": {"max_cost_usd": 10**6}}) + "\n")
         for n in range(size):
             out.write(json.dumps(record(n)) + "\n")
-    return path
+
+
+# Run by a small fresh interpreter: a child's peak RSS counts from its fork, so forked
+# from this process (the simulator's imports, the file written) every figure would start
+# at this process's size.
+MEASURE = (
+    "import resource, subprocess, sys, time\n"
+    "start = time.perf_counter()\n"
+    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+    "seconds = time.perf_counter() - start\n"
+    "print(code, seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+)
 
 
 def timed(command: list[str], cwd: Path, expected: int) -> tuple[float, float]:
-    """Seconds and peak RSS (MB) of one whole process; its exit code must be `expected`."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code != expected:
+    """Seconds and peak RSS (MB, of the process and the children it waited for) of one
+    whole process; its exit code must be `expected`."""
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, *command], cwd=cwd, capture_output=True, text=True
+    )
+    code, seconds, peak_kb = done.stdout.split()
+    if int(code) != expected:
         raise SystemExit(f"{' '.join(command[1:3])} exited {code}, expected {expected}")
-    return seconds, usage.ru_maxrss / 1024
+    return float(seconds), int(peak_kb) / 1024
 
 
 def spread(values: list[float], unit: str, digits: int) -> str:
@@ -119,7 +128,12 @@ def main() -> None:
         for size in args.sizes:
             folder = Path(name) / str(size)
             folder.mkdir()
-            path = write_file(folder, size)
+            writer = multiprocessing.get_context("spawn").Process(
+                target=write_file, args=(folder, size)
+            )
+            writer.start()  # in a child, so this process stays small
+            writer.join()
+            path = folder / "job-info.jsonl"
             # (label, command, exit code): status says 2, since jobs are in progress.
             commands = [
                 ("bare json.loads loop (baseline)", [python, "-c", BARE, str(path)], 0),

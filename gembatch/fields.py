@@ -117,5 +117,8 @@ def results_wanted_of(data: Fields, batch: Fields, effective_state: str | None) 
     failed or cancelled job's partial output is paid work too)."""
     if data.get("results_with_earlier_tool"):
         return False  # finished and fetched under the earlier tool; the server forgot it
-    succeeded = states.info(effective_state).kind is states.Kind.SUCCEEDED
-    return succeeded or bool(batch.get("dest"))
+    return succeeded(effective_state) or bool(batch.get("dest"))
+
+
+def succeeded(effective_state: str | None) -> bool:
+    return states.info(effective_state).kind is states.Kind.SUCCEEDED

@@ -388,8 +388,7 @@ def _entry_bytes(entry: Entry) -> bytes:
 def _lines_before(handle: BinaryIO, length: int) -> Iterator[bytes]:
     """The lines of the next `length` bytes (the last one ends there)."""
     for line in handle:
-        if len(line) >= length:
-            yield line[:length]
+        if length <= 0:
             return
+        yield line[:length]
         length -= len(line)
-        yield line

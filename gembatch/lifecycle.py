@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from gembatch import fields, states
+from gembatch import fields
 from gembatch.clock import Clock
 from gembatch.formatting import parse_time
 from gembatch.jobfile import JobRecord
@@ -25,7 +25,7 @@ OUTPUT_LIFETIME_S = 48 * 3600  # what the service keeps inputs and outputs (§0.
 
 
 def succeeded(record: JobRecord) -> bool:
-    return states.info(record.effective_state).kind is states.Kind.SUCCEEDED
+    return fields.succeeded(record.effective_state)
 
 
 def results_wanted(record: JobRecord) -> bool:
