@@ -2,7 +2,7 @@
 
 Counted, not timed: the file-system calls and the data-safety rules (`lifecycle`) one
 cycle evaluates over a job file with thousands of finished, saved and cleaned-up jobs
-are the same as over one with a few dozen.
+are the same as over one with a few dozen, and so is the memory an idle cycle allocates.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import builtins
 import inspect
 import json
 import os
+import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,8 +82,9 @@ def counting_calls() -> Iterator[Counter[str]]:
             setattr(module, name, real)
 
 
-async def cycle_calls(sim: SimulatorServer, folder: Path, handled: int) -> tuple[int, int]:
-    """Calls made by an idle cycle, then by a cycle in which 5 jobs finish."""
+async def cycle_calls(sim: SimulatorServer, folder: Path, handled: int) -> tuple[int, int, int]:
+    """Calls made by an idle cycle, then by a cycle in which 5 jobs finish; and the
+    most memory the idle cycle allocated at once (bytes)."""
     sim.scenario.default_plan = JobPlan(0, 3600)
     job_file = await seed_jobs(make_client(sim), folder, [(f"{n}.jsonl", 3) for n in range(5)])
     add_handled(job_file.path, handled)
@@ -90,6 +92,10 @@ async def cycle_calls(sim: SimulatorServer, folder: Path, handled: int) -> tuple
     await engine.run_cycle()  # the first cycle after a start reads everything once
     with counting_calls() as idle:
         await engine.run_cycle()
+    tracemalloc.start()
+    await engine.run_cycle()
+    idle_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     for batch in sim.store.batches.values():
         sim.store.force_state(batch.name, "SUCCEEDED")
     with counting_calls() as finishing:
@@ -97,18 +103,20 @@ async def cycle_calls(sim: SimulatorServer, folder: Path, handled: int) -> tuple
     assert finished.checked == 5 and finished.errors == 0
     assert all((folder / f"batch/results/{n}.jsonl").is_file() for n in range(5))
     await engine.client.close()
-    return sum(idle.values()), sum(finishing.values())
+    return sum(idle.values()), sum(finishing.values()), idle_peak
 
 
 @pytest.mark.parametrize("handled", [20_000])
 async def test_cycle_cost_does_not_grow_with_handled_records(
     sim: SimulatorServer, tmp_path: Path, handled: int
 ) -> None:
-    small_idle, small_finishing = await cycle_calls(sim, tmp_path / "small", 20)
-    big_idle, big_finishing = await cycle_calls(sim, tmp_path / "big", handled)
+    small_idle, small_finishing, small_peak = await cycle_calls(sim, tmp_path / "small", 20)
+    big_idle, big_finishing, big_peak = await cycle_calls(sim, tmp_path / "big", handled)
     # Equal up to a few calls (a lock file that is or is not there yet), never per record.
     assert big_idle <= small_idle + 5, (small_idle, big_idle)
     assert big_finishing <= small_finishing + 5, (small_finishing, big_finishing)
+    # Nor a copy of anything kept per record (8 bytes a record would be 160 kB).
+    assert big_peak <= small_peak + 32_000, (small_peak, big_peak)
 
 
 async def test_a_record_appended_by_a_submit_joins_the_work_without_a_rebuild(
