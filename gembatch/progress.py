@@ -99,6 +99,7 @@ class RunProgress:
     going: list[JobView] = field(default_factory=list)  # jobs whose ETA counts
     _etas_at: float | None = field(default=None, repr=False, compare=False)
     _etas: list[float | None] = field(default_factory=list, repr=False, compare=False)
+    _fastest_growth: float | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, jobs: Iterable[JobView], prices: dict, budget: float | None = None) -> RunProgress:
@@ -134,15 +135,14 @@ class RunProgress:
 
     def changes_in(self, now: float) -> float:
         """Seconds until the run's clock-driven texts (its ETA and elapsed time) can read
-        differently. The run's ETA is the largest of its jobs': it reaches the next
-        boundary no later than the first job to get there."""
+        differently. The run's ETA is the largest of its jobs' and grows no faster than
+        the fastest-growing of them: it cannot reach the next rounding boundary sooner."""
         eta, _unknown = self.eta(now)
         soonest = math.inf
         if eta is not None:
-            boundary = _next_boundary(eta)
-            for job, left in zip(self.going, self._job_etas(now), strict=True):
-                if left is not None:
-                    soonest = min(soonest, _time_to_reach(boundary, left, _eta_slope(job)))
+            if self._fastest_growth is None:  # (counts stand still until the next poll)
+                self._fastest_growth = max(map(_eta_slope, self.going), default=0.0)
+            soonest = _time_to_reach(_next_boundary(eta), eta, self._fastest_growth)
         elapsed = self.elapsed(now)
         if elapsed is not None and self.going:
             soonest = min(soonest, formatting.duration_changes_in(elapsed, live=True))
@@ -157,8 +157,8 @@ class RunProgress:
         return (max(known) if known else None), len(etas) - len(known)
 
     def _job_etas(self, now: float) -> list[float | None]:
-        """Each going job's ETA at `now`, worked out once for the line and its next change
-        (a run of 10,000 jobs: a pass over them costs milliseconds)."""
+        """Each going job's ETA at `now`, worked out once for the line and its next
+        change (a run of 10,000 jobs: a pass over them costs milliseconds)."""
         if self._etas_at != now:
             self._etas_at, self._etas = now, [job_eta(job, now) for job in self.going]
         return self._etas
