@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -325,6 +326,27 @@ def _parse_line(line: bytes) -> dict[str, Any]:
 _decode = msgspec.json.Decoder().decode
 
 
+# Both readers give up where the interpreter's recursion limit does, and how much of it
+# is left depends on how deep the caller is: one line could read as a record in one
+# process and as too deep in another (`status` counts a big file in two). A line is
+# judged too deep by its own nesting, whoever reads it.
+MAX_DEPTH = 500
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _too_deep(line: bytes) -> bool:
+    if line.count(b"[") + line.count(b"{") <= MAX_DEPTH:  # (every usual record)
+        return False
+    depth = deepest = 0
+    for byte in _STRING.sub(b"", line):  # brackets inside strings do not nest
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in b"]}":
+            depth -= 1
+    return deepest > MAX_DEPTH
+
+
 class _Blank(ValueError):
     """A line of nothing but white space."""
 
@@ -338,6 +360,8 @@ def loads_line(line: bytes) -> Any:
     number past a float's range, white space JSON does not know, a broken line) is
     read by `json`, whose verdict stands.
     """
+    if _too_deep(line):
+        raise RecursionError(line)
     try:
         return _decode(line)
     except msgspec.DecodeError:

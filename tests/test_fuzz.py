@@ -174,12 +174,16 @@ def old_reading(data: bytes) -> object:
 def test_a_line_reads_as_the_json_module_reads_it(data: bytes, end: bytes) -> None:
     """msgspec reads a job file's lines first; what it reads, and what it refuses to,
     must come out as `json` says (whole numbers past 64 bits, BOMs, lone surrogates,
-    NaN, deep nesting, white space only)."""
+    NaN, white space only), except that a line nested over 500 deep is too deep."""
     data += end
     try:
         expected: object = old_reading(data)
     except (ValueError, RecursionError) as problem:
         expected = type(problem)
+    if data.count(b"[") > 500:  # (only `[[[...` lines nest this deep here)
+        # Too deep whoever reads it, however deep the reader's own stack already is:
+        # `json` alone would answer by how much recursion the caller left it.
+        expected = RecursionError
     try:
         got: object = loads_line(data)
     except (ValueError, RecursionError) as problem:
