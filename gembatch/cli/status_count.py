@@ -7,8 +7,9 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import signal
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -120,21 +121,37 @@ def _middle(job_file: JobFile) -> int | None:
 def _count_halves(job_file: JobFile, overrides: dict, middle: int) -> Counted:
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        second = pool.submit(_count_second_half, str(job_file.path), middle, overrides)
+    receiver, sender = context.Pipe(duplex=False)
+    worker = context.Process(
+        target=_count_second_half,
+        args=(str(job_file.path), middle, overrides, sender),
+        daemon=True,
+    )
+    worker.start()
+    sender.close()  # (ours: so a worker that dies shows as the end of the pipe)
+    try:
         first = count_part(job_file, overrides, False, 0, middle)
-        scanned, later = second.result()
+        try:
+            scanned, later = receiver.recv()
+        except EOFError:  # the worker died (a fault, a kill): one pass, then
+            return count_part(job_file, overrides, False)
+    finally:  # done, or interrupted (Ctrl+C): the worker goes with us
+        worker.terminate()
+        worker.join()
+        receiver.close()
     if scanned != job_file.scanned:  # replaced between the two opens: count it again
         return count_part(job_file, overrides, False)
     return first.then(later)
 
 
-def _count_second_half(
-    path: str, middle: int, overrides: dict
-) -> tuple[tuple[int, int] | None, Counted]:
+def _count_second_half(path: str, middle: int, overrides: dict, sender: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to answer
     job_file = JobFile(Path(path))
-    seen = count_part(job_file, overrides, False, middle)
-    return job_file.scanned, seen
+    try:
+        seen = count_part(job_file, overrides, False, middle)
+    except Exception:  # no traceback from here: the parent's one pass says what is wrong
+        return
+    sender.send((job_file.scanned, seen))
 
 
 def _add_up(tally: Any, more: Any) -> None:
