@@ -5,18 +5,19 @@ half, in two processes (a million records: a core's worth of parsing each)."""
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 import signal
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gembatch import states, summary
 from gembatch.events import JobView
 from gembatch.jobfile import BadLine, JobFile, LimitsRecord
 from gembatch.limits import Limits, Spend
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 # Below this a second process costs more than it saves (about 100,000 records).
 SPLIT_FROM_BYTES = 32 * 1024 * 1024
@@ -119,6 +120,8 @@ def _middle(job_file: JobFile) -> int | None:
 
 
 def _count_halves(job_file: JobFile, overrides: dict, middle: int) -> Counted:
+    import multiprocessing  # (here: a small file's status need not pay for it)
+
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     receiver, sender = context.Pipe(duplex=False)
