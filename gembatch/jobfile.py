@@ -22,7 +22,6 @@ from typing import Any, BinaryIO, TypeVar
 import filelock
 
 from gembatch.clock import SYSTEM_CLOCK, Clock
-from gembatch.fields import count, text
 from gembatch.jobfile_io import (
     JobFileError,
     PollerBusyError,
@@ -48,9 +47,7 @@ __all__ = [
     "LimitsRecord",
     "PollerBusyError",
     "atomic_write",
-    "count",
     "parse_lines",
-    "text",
 ]
 
 WRITE_LOCK_TIMEOUT_S = 30.0

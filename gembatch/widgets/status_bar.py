@@ -51,19 +51,6 @@ class StatusBar(Horizontal):
             str(self.query_one(part, Static).visual) for part in ("#totals", "#notes", "#poll")
         )
 
-    def show(
-        self,
-        totals: Totals,
-        last_poll: float | None,
-        next_poll_in: float | None,
-        polling: bool,
-        errors: int,
-        paused: bool,
-        view_note: str = "",
-    ) -> None:
-        self.show_totals(totals, errors, view_note)
-        self.show_poll(last_poll, next_poll_in, polling, paused)
-
     def show_totals(self, totals: Totals, errors: int, view_note: str = "") -> None:
         """The parts that change with the jobs, the API errors and the view."""
         colours = palette(self.app)
