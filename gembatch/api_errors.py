@@ -21,6 +21,7 @@ from gembatch.remote import (
     NotFoundError,
     RequestError,
     TransientError,
+    UnmanageableFile,
     one_line,
 )
 
@@ -66,7 +67,10 @@ def classify(
         return TransientError(f"{what}: timed out talking to {host}; will retry")
     if _is_network_error(exc):
         reason = _network_reason(exc)
-        return TransientError(f"{what}: cannot reach {host} ({reason}); will retry")
+        return TransientError(
+            f"{what}: cannot reach {host} ({reason}); will retry",
+            reached_server=not _never_connected(exc),
+        )
     return RequestError(redact(f"{what}: {exc.__class__.__name__}: {one_line(str(exc))}"))
 
 
@@ -98,6 +102,13 @@ def _classify_api_error(
         )
     if code == 404:
         return NotFoundError(f"{what}: not found on the server (404)", code)
+    if code == 400 and "cannot be more than 40 characters" in message:
+        # §0.11: files.get/delete of a batch output's 42-character id; the download works.
+        return UnmanageableFile(
+            f"{what}: the Files API cannot manage ids over 40 characters; the file "
+            "expires on its own",
+            code,
+        )
     if code in RETRYABLE_CODES:
         hint = "rate limited" if code == 429 else "server error"
         return TransientError(
@@ -120,6 +131,18 @@ def _is_network_error(exc: BaseException) -> bool:
         "RemoteProtocolError",
         "ReadError",
     }
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """The connection itself failed: the request never reached the server."""
+    try:
+        import aiohttp
+
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return True
+    except ImportError:  # pragma: no cover - aiohttp is a dependency
+        pass
+    return isinstance(exc, ConnectionRefusedError) or type(exc).__name__ == "ConnectError"
 
 
 def _network_reason(exc: BaseException) -> str:

@@ -4,10 +4,27 @@ this is how, for both `gembatch poll` and `gembatch cleanup`."""
 
 from __future__ import annotations
 
-import contextlib
+from dataclasses import dataclass, field
 
-from gembatch.gemini import GeminiClient, NotFoundError
+from gembatch.clock import Clock
+from gembatch.gemini import GeminiClient, NotFoundError, UnmanageableFile
 from gembatch.jobfile import JobRecord
+
+EXPIRES_ON_ITS_OWN = "expires on its own (about 48 h after the job ended)"
+
+
+@dataclass
+class Cleaned:
+    """What a cleanup did: deleted (or found gone), and left for the service to expire."""
+
+    deleted: list[str] = field(default_factory=list)
+    left_to_expire: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        """`deleted remote a, b; files/x expires on its own (...)`."""
+        parts = [f"deleted remote {', '.join(self.deleted)}"] if self.deleted else []
+        parts += [f"{name} {EXPIRES_ON_ITS_OWN}" for name in self.left_to_expire]
+        return "; ".join(parts)
 
 
 def remote_names(record: JobRecord, output_file: str | None = None) -> list[str]:
@@ -20,14 +37,29 @@ def remote_names(record: JobRecord, output_file: str | None = None) -> list[str]
     return names
 
 
-async def delete_remote(client: GeminiClient, names: list[str]) -> list[str]:
+async def delete_remote(client: GeminiClient, names: list[str]) -> Cleaned:
     """Delete each name; already gone (a 404, or the 403 a missing file gets, see
-    shared/gemini-batch-api.md §0.1) is what we want. Any other error is raised, with
-    what was deleted before it left in place."""
-    deleted: list[str] = []
+    shared/gemini-batch-api.md §0.1) is what we want. A file the Files API cannot
+    manage (a batch output's 42-character id, §0.11) is left to expire, not retried.
+    Any other error is raised, with what was deleted before it left in place."""
+    cleaned = Cleaned()
     for name in names:
-        delete = client.delete_batch if name.startswith("batches/") else client.delete_file
-        with contextlib.suppress(NotFoundError):
-            await delete(name)
-        deleted.append(name)
-    return deleted
+        try:
+            if name.startswith("batches/"):
+                await client.delete_batch(name)
+            else:
+                await client.delete_file(name)
+        except NotFoundError:
+            pass
+        except UnmanageableFile:
+            cleaned.left_to_expire.append(name)
+            continue
+        cleaned.deleted.append(name)
+    return cleaned
+
+
+def record_cleaned(record: JobRecord, cleaned: Cleaned, clock: Clock) -> None:
+    """The job's remote side is done with: deleted, or left to expire on its own."""
+    record.raw["remote_deleted_at"] = clock.iso()
+    if cleaned.left_to_expire:
+        record.raw["left_to_expire"] = cleaned.left_to_expire

@@ -34,6 +34,13 @@ keep_remote = false
 # Folder, next to each input file, that receives its results.
 results_folder = "results"
 
+# Seconds one API call may take before it is given up (and, for a create, looked for).
+request_timeout = 60
+
+# Seconds a create that got no reply may still land on the server: no part is created
+# again before this has passed with no job carrying its marker.
+create_grace = 600
+
 # Textual theme of the monitor (any theme in the command palette's list).
 theme = "tokyo-night"
 
@@ -78,6 +85,8 @@ class Config:
     keep_remote: bool = False
     results_folder: str = "results"
     theme: str = "tokyo-night"
+    request_timeout: float = 60.0
+    create_grace: float = 600.0
     stuck_after_hours: float = 24.0
     bell: bool = True
     desktop_notifications: bool = True
@@ -125,6 +134,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "keep_remote": (bool,),
     "results_folder": (str,),
     "theme": (str,),
+    "request_timeout": (int, float),
+    "create_grace": (int, float),
     "stuck_after_hours": (int, float),
     "bell": (bool,),
     "desktop_notifications": (bool,),
@@ -170,6 +181,10 @@ def _check_ranges(config: Config, path: Path) -> None:
         raise ConfigError(
             f"{path}: results_folder must be a plain folder name, not {config.results_folder!r}"
         )
+    if not 0 < config.request_timeout < 86400:
+        raise ConfigError(f"{path}: request_timeout must be more than 0 seconds")
+    if not 0 <= config.create_grace < 86400:
+        raise ConfigError(f"{path}: create_grace must be 0 or more seconds, under a day")
     if config.stuck_after_hours <= 0:
         raise ConfigError(f"{path}: stuck_after_hours must be more than 0")
     if config.max_cost is not None and not config.max_cost > 0:

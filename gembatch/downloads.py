@@ -17,7 +17,13 @@ from typing import Any, BinaryIO
 from gembatch import lifecycle, merge
 from gembatch.atomic import fsync_folder
 from gembatch.clock import Clock
-from gembatch.gemini import GeminiClient, GeminiError, NotFoundError, RemoteJob
+from gembatch.gemini import (
+    GeminiClient,
+    GeminiError,
+    NotFoundError,
+    RemoteJob,
+    UnmanageableFile,
+)
 from gembatch.inputs import InputError, read_requests
 from gembatch.jobfile import JobRecord
 from gembatch.results import (
@@ -51,6 +57,7 @@ class SaveOutcome:
     problem: str = ""  # one line for the user when not saved (or saved short)
     transient: bool = True
     error: GeminiError | None = None
+    blocked: bool = False  # no retry can help until the user acts (said once)
 
 
 class ResultsSaver:
@@ -137,15 +144,26 @@ class ResultsSaver:
         except GeminiError as error:
             return SaveOutcome(problem=str(error), transient=error.retryable, error=error)
         except OSError as error:
-            reason = (error.strerror or str(error)).lower()
-            return SaveOutcome(
-                problem=f"cannot write {self._display(dest)}: {reason}; free some space or "
-                "fix the folder's permissions (the remote job is kept; saving is retried "
-                "next cycle)",
-                transient=False,
-            )
+            return self._cannot_write(dest, error)
         self.record(record, dest, summary)
         return SaveOutcome(saved=summary, path=self._display(dest))
+
+    def _cannot_write(self, dest: Path, error: OSError) -> SaveOutcome:
+        in_the_way = _file_in_the_way(dest.parent, self.base)
+        if in_the_way is not None:
+            return SaveOutcome(
+                problem=f"{self._display(in_the_way)} is a file where the results folder "
+                "should be; move it away and poll again (the remote jobs are kept)",
+                transient=False,
+                blocked=True,
+            )
+        reason = (error.strerror or str(error)).lower()
+        return SaveOutcome(
+            problem=f"cannot write {self._display(dest)}: {reason}; free some space or "
+            "fix the folder's permissions (the remote job is kept; saving is retried "
+            "next cycle)",
+            transient=False,
+        )
 
     def _writer(
         self, remote: RemoteJob, on_progress: Callable[[int], None]
@@ -224,19 +242,28 @@ class ResultsSaver:
         name = str(remote.output_file)
         try:
             await self.client.get_file(name)
+        except UnmanageableFile:
+            # The Files API cannot say (a 42-character output id, §0.11): judge by the
+            # job's end time, as the service deletes outputs about 48 h after it.
+            if self.clock.now() < lifecycle.output_expires(record):
+                return SaveOutcome(problem=f"{gone}; will retry", transient=True, error=gone)
+            return self._mark_gone(record, name)
         except NotFoundError:
-            record.raw["output_gone_at"] = self.clock.iso()
-            record.raw["last_error"] = (
-                f"the output {name} is gone from the server (expired or deleted) before its "
-                "results were saved; the record is kept"
-            )
-            return SaveOutcome(
-                problem=f"{record.raw['last_error']}; resubmit the input to run it again",
-                transient=False,
-            )
+            return self._mark_gone(record, name)
         except GeminiError as error:
             return SaveOutcome(problem=str(error), transient=error.retryable, error=error)
         return SaveOutcome(problem=f"{gone}; will retry", transient=True, error=gone)
+
+    def _mark_gone(self, record: JobRecord, name: str) -> SaveOutcome:
+        record.raw["output_gone_at"] = self.clock.iso()
+        record.raw["last_error"] = (
+            f"the output {name} is gone from the server (expired or deleted) before its "
+            "results were saved; the record is kept"
+        )
+        return SaveOutcome(
+            problem=f"{record.raw['last_error']}; resubmit the input to run it again",
+            transient=False,
+        )
 
     async def note_expiry(self, record: JobRecord, remote: RemoteJob) -> None:
         """When a save did not succeed, learn when the output will be deleted from the
@@ -245,6 +272,10 @@ class ResultsSaver:
             return
         try:
             info = await self.client.get_file(remote.output_file)
+        except UnmanageableFile:  # cannot be read (§0.11): 48 h after the job ended, once
+            fallback = lifecycle.output_expires(record)
+            record.raw["output_expires_at"] = self.clock.iso(later_s=fallback - self.clock.now())
+            return
         except GeminiError:
             return  # the warning falls back to 48 h after the job ended
         expires = getattr(info, "expiration_time", None)
@@ -252,6 +283,23 @@ class ResultsSaver:
             record.raw["output_expires_at"] = expires.astimezone(timezone.utc).isoformat(
                 timespec="seconds"
             )
+
+    def adopt_complete(
+        self, record: JobRecord, remote: RemoteJob, dest: Path
+    ) -> ResultsSummary | None:
+        """Results an earlier run downloaded, verified and renamed into place, and was
+        stopped before recording: adopted, not downloaded again. Only when they match
+        this job: a succeeded job's line count and the server's failed-row count."""
+        if not lifecycle.succeeded(record) or (remote.stats and remote.stats.pending):
+            return None
+        expected = _expected_lines(record, remote)
+        summary = verify_existing(dest, expected) if expected is not None else None
+        if summary is None:
+            return None
+        if remote.stats and remote.stats.total and summary.failed_rows != remote.stats.failed:
+            return None
+        self.record(record, dest, summary)
+        return summary
 
     def adopt(self, record: JobRecord, records: Iterable[JobRecord]) -> bool:
         """For a finished job the server forgot: complete results an earlier run saved."""
@@ -261,6 +309,16 @@ class ResultsSaver:
             return False
         self.record(record, dest, summary)
         return True
+
+
+def _file_in_the_way(folder: Path, base: Path) -> Path | None:
+    """The file standing where `folder` or one of its parents (below `base`) should be."""
+    for path in (folder, *folder.parents):
+        if path.exists() and not path.is_dir():
+            return path
+        if path == base:
+            break
+    return None
 
 
 def _incomplete_path(dest: Path) -> Path:

@@ -15,7 +15,7 @@ import asyncio
 import math
 from collections.abc import Callable
 
-from gembatch import lifecycle, states
+from gembatch import creates, gone, lifecycle, states
 from gembatch.downloads import ResultsSaver
 from gembatch.engine_chores import Chores, EngineOptions
 from gembatch.events import (
@@ -36,15 +36,13 @@ from gembatch.gemini import (
     NotFoundError,
     RemoteJob,
 )
+from gembatch.gone import Gone, GoneTally
 from gembatch.jobfile import JobFile, JobRecord
 from gembatch.launcher import Launcher, cancel_queued, queue_places
 from gembatch.limits import Limits
 from gembatch.submit import SubmitOptions, Submitter
 from gembatch.worklist import WorkList
 
-# Two 404s in a row before a job is called missing: one can be a brand-new job
-# the server has not finished registering.
-NOT_FOUND_CONFIRMATIONS = 2
 MAX_BACKOFF_S = 600.0
 # With this many unfinished jobs a cycle reads them through the paged list instead of
 # one `get` each: 1,000 jobs cost about 10 calls instead of 1,000.
@@ -77,14 +75,15 @@ class Engine(Chores):
         self.worklist = WorkList(job_file, self.base, self.options.keep_remote)
         self._check_slots = asyncio.Semaphore(self.options.concurrency)
         self._download_slots = asyncio.Semaphore(self.options.downloads)
-        # key -> (404s or 403s in a row, the cycle of the last): counted once per cycle,
-        # so two records of one job (a hand-copied line) cannot confirm each other.
-        self._not_found: dict[str, tuple[int, int]] = {}
+        self._not_found = GoneTally()  # the one rule for "gone" (`gone`)
         # Jobs this run has seen the server call finished: the only ones it may delete.
         self._confirmed: set[str] = set()
         self._forbidden: list[JobRecord] = []
         self._dirty = False
         self.save_problem = ""  # why the job file could not be written, if it could not
+        # A problem on our own disk that no retry can mend (a file where the results
+        # folder should be): said once, and plain mode stops on it (exit 4).
+        self.local_problem = ""
         self._cycle_errors = 0
         self._rate_limited = False
         self._server_wait = 0.0
@@ -121,9 +120,22 @@ class Engine(Chores):
         self.emit(JobsLoaded(tuple(self.views()), tuple(problems), budget))
 
     def all_done(self) -> bool:
+        """Every job handled, and no part being created (a `submit` still at work, or a
+        create that may still land): those are waited for, not called done."""
         keep = self.options.keep_remote
         return all(
-            lifecycle.handled(r, keep) for r in self.worklist.records() if r.batch_name or r.queued
+            lifecycle.handled(r, keep) and not r.intent
+            for r in self.worklist.records()
+            if r.batch_name or r.queued or r.intent
+        )
+
+    def _intents_to_settle(self) -> bool:
+        """Parts being created (or whose create may still land), and parts created after
+        an unanswered create, whose first may still turn up as a duplicate."""
+        grace = self.client.create_grace_s
+        return any(
+            r.intent or creates.watches_duplicates(r, self.clock, grace)
+            for r in self.worklist.records()
         )
 
     def next_interval(self) -> float:
@@ -163,7 +175,10 @@ class Engine(Chores):
             await self._merge_finished_groups()
         if saved and not self.options.keep_remote:
             await self._clean_confirmed()
-        if saved and self.launcher.pending:
+            # Written now, not at the next cycle's end: a kill during the next cycle's
+            # downloads must not lose a deletion already made (and logged).
+            self._save_if_dirty()
+        if saved and (self.launcher.pending or self._intents_to_settle()):
             await self._run_queue()
         self.backoff = min(self.backoff * 2, 64.0) if self._rate_limited else 1.0
         self._warn_about_age()
@@ -231,7 +246,7 @@ class Engine(Chores):
     async def _visit(self, record: JobRecord, listed: RemoteJob | None = None) -> None:
         name = str(record.batch_name)
         if listed is not None and not states.is_terminal(listed.state):
-            self._not_found.pop(record.key, None)
+            self._not_found.found(record.key)
             self._apply_remote(record, listed)
             return
         async with self._check_slots:
@@ -251,7 +266,7 @@ class Engine(Chores):
                 return
             finally:
                 self.emit(JobChecked(record.key))
-        self._not_found.pop(record.key, None)
+        self._not_found.found(record.key)
         self._apply_remote(record, remote)
         if states.is_terminal(remote.state) and lifecycle.results_due(record, self.base):
             await self._save_results(record, remote)
@@ -271,28 +286,26 @@ class Engine(Chores):
         return None
 
     def _on_not_found(self, record: JobRecord, how: str = "not found (404)") -> None:
-        count, cycle = self._not_found.get(record.key, (0, 0))
-        if cycle != self.cycles:
-            count += 1
-        self._not_found[record.key] = (count, self.cycles)
-        if count < NOT_FOUND_CONFIRMATIONS:
-            self._fail(
-                f"{record.display_name}: the server answered {record.batch_name} {how}; "
-                "will check once more",
-                record,
-            )
+        if not self._not_found.answer(record.key, self.cycles):
+            if not gone.expected(record, self.base):  # (a deletion an earlier run made)
+                self._fail(
+                    f"{record.display_name}: the server answered {record.batch_name} {how}; "
+                    "will check once more",
+                    record,
+                )
             return
         if lifecycle.results_due(record, self.base) and self.saver.adopt(
             record, self.job_file.records
         ):
             self._changed(record)  # results an earlier run saved but did not record
-        if lifecycle.awaits_cleanup(record, self.base):
+        verdict = gone.meaning(record, self.base)
+        if verdict is Gone.CLEANED:
             # Finished, nothing left to save, and the job gone: an earlier run deleted it
             # and was stopped before it could write that down (or before its files went).
             # Gone is the server's word that it is finished: what is left of it may go.
             self._confirmed.add(record.key)
             return
-        if record.legacy_finished:  # the earlier tool saw it finish and cleaned it up
+        if verdict is Gone.EARLIER_TOOL:
             record.raw["remote_deleted_at"] = self.clock.iso()
             record.raw["results_with_earlier_tool"] = True
             self._changed(record)

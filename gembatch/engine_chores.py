@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gembatch import formatting, lifecycle, merge
-from gembatch.cleanup import delete_remote, remote_names
+from gembatch import creates, formatting, lifecycle, merge
+from gembatch.cleanup import delete_remote, record_cleaned, remote_names
 from gembatch.clock import Clock
 from gembatch.downloads import ResultsSaver
 from gembatch.events import (
@@ -40,6 +40,7 @@ from gembatch.jobfile import JobFile, JobFileError, JobRecord
 from gembatch.launcher import Launcher, queue_places
 from gembatch.lifecycle import OUTPUT_LIFETIME_S
 from gembatch.results import display_path
+from gembatch.submit import owner_alive
 from gembatch.worklist import WorkList
 
 # The API deletes batch outputs about 48 h after the job ends (or when the output
@@ -83,6 +84,7 @@ class Chores:
     _cycle_errors: int
     _rate_limited: bool
     _server_wait: float
+    local_problem: str
 
     def _view(self, record: JobRecord) -> JobView:
         view = JobView.of(record)
@@ -140,6 +142,12 @@ class Chores:
                 self._changed(record)
             return
         dest = self.saver.destination(record, self.job_file.records)
+        adopted = self.saver.adopt_complete(record, remote, dest)  # a kill before recording
+        if adopted is not None:
+            self._changed(record, emit=False)
+            path = display_path(dest, self.base)
+            self.emit(ResultsSaved(JobView.of(record), path, adopted.lines, adopted.failed_rows))
+            return
 
         def progress(written: int) -> None:
             self.emit(DownloadProgressed(record.key, written))
@@ -153,6 +161,7 @@ class Chores:
         if isinstance(outcome.error, AuthError):
             raise outcome.error
         if outcome.saved is not None:
+            self.local_problem = ""  # (the folder is writable again)
             self._changed(record, emit=False)  # ResultsSaved carries the new view
             summary = outcome.saved
             self.emit(
@@ -163,6 +172,11 @@ class Chores:
             await self.saver.note_expiry(record, remote)
             if record.touched:
                 self._changed(record)
+        if outcome.blocked:
+            if outcome.problem != self.local_problem:  # said once, not every cycle
+                self.local_problem = outcome.problem
+                self._fail(outcome.problem, transient=False)
+            return
         if outcome.problem:
             self._fail(
                 f"{record.display_name}: {outcome.problem}",
@@ -248,7 +262,7 @@ class Chores:
         async with self._check_slots:
             self.emit(JobChecking(record.key))
             try:
-                deleted = await delete_remote(self.client, remote_names(record))
+                cleaned = await delete_remote(self.client, remote_names(record))
             except AuthError:
                 raise
             except GeminiError as error:
@@ -261,9 +275,11 @@ class Chores:
                 return
             finally:
                 self.emit(JobChecked(record.key))
-        record.raw["remote_deleted_at"] = self.clock.iso()
+        record_cleaned(record, cleaned, self.clock)
         self._changed(record, emit=False)
-        self.emit(RemoteDeleted(JobView.of(record), tuple(deleted)))
+        self.emit(
+            RemoteDeleted(JobView.of(record), tuple(cleaned.deleted), tuple(cleaned.left_to_expire))
+        )
 
     # --- the local queue ----------------------------------------------------------------
     async def _run_queue(self) -> None:
@@ -285,17 +301,39 @@ class Chores:
 
     def _stalled(self) -> str:
         """Why nothing can happen without the user: everything is handled but parts the
-        budget holds back ("" when something can still move)."""
-        if not self.launcher.held_by_budget:
-            return ""
+        budget holds back, or parts an interrupted submit left uncreated ("" when
+        something can still move)."""
+        if self.local_problem:
+            return self.local_problem
         keep = self.options.keep_remote
         records = self.worklist.records()
-        if any((r.batch_name or r.intent) and not lifecycle.handled(r, keep) for r in records):
+        if any(r.batch_name and not lifecycle.handled(r, keep) for r in records):
+            return ""
+        intents = [r for r in records if r.intent and not r.queued]
+        if intents:
+            return self._left_uncreated(intents)
+        if not self.launcher.held_by_budget or any(r.intent for r in records):
             return ""
         waiting = sum(1 for r in records if r.queued)
         return (
             f"{plural(waiting, 'part')} wait for budget; raise it with "
             "`gembatch submit --max-cost USD` and poll again"
+        )
+
+    def _left_uncreated(self, intents: list[JobRecord]) -> str:
+        """Parts an interrupted submit left: named once no process is creating them and
+        no create of theirs may still land (the poller never creates them itself)."""
+        grace = self.client.create_grace_s
+        if any(
+            owner_alive(self.job_file, r) or creates.may_still_land(r, self.clock, grace)
+            for r in intents
+        ):
+            return ""
+        names = ", ".join(r.display_name for r in intents[:3])
+        more = f" and {len(intents) - 3} more" if len(intents) > 3 else ""
+        return (
+            f"{names}{more}: an interrupted submit left {plural(len(intents), 'part')} "
+            "uncreated; run `gembatch submit` with the same files to finish"
         )
 
     def _queue_moved(self, record: JobRecord, previous: str | None) -> None:

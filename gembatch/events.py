@@ -170,10 +170,12 @@ class ResultsSaved(Event):
 
 @dataclass(frozen=True)
 class RemoteDeleted(Event):
-    """The remote batch job and its files were deleted."""
+    """The remote batch job and its files were deleted (or, for an output the Files API
+    cannot delete, left to expire on its own)."""
 
     job: JobView
     deleted: tuple[str, ...]
+    left_to_expire: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from gembatch import states
 from gembatch.api_errors import RetryPolicy, classify
+from gembatch.download_watch import LocalWriteFailed, WatchedWriter, rewind
 from gembatch.remote import (
     AuthError,
     BatchStats,
+    CreateUnconfirmed,
     GeminiError,
     NotFoundError,
     RemoteJob,
     RequestError,
     TransientError,
+    UnmanageableFile,
     iso_time,
     one_line,
 )
@@ -39,6 +41,7 @@ from gembatch.upload_progress import CountedReader
 __all__ = [
     "AuthError",
     "BatchStats",
+    "CreateUnconfirmed",
     "GeminiClient",
     "GeminiError",
     "NotFoundError",
@@ -46,6 +49,7 @@ __all__ = [
     "RequestError",
     "RetryPolicy",
     "TransientError",
+    "UnmanageableFile",
     "api_key_from_env",
     "iso_time",
     "one_line",
@@ -53,6 +57,11 @@ __all__ = [
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+# Stated, not left to the SDK: its default moved to `v1` in 3.4, and the environment
+# (`GOOGLE_GENAI_API_VERSION`) would rewrite every path (§0.13). `v1beta` is the version
+# every page of the Batch API's documentation uses.
+API_VERSION = "v1beta"
 DOWNLOAD_STALL_S = 120.0
 # `application/json` is what the cookbook ends up using; `jsonl` and `application/jsonl`
 # are each reported refused at times (shared/gemini-batch-api.md §0.2).
@@ -77,6 +86,7 @@ class GeminiClient:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
         on_retry: Callable[[GeminiError], None] | None = None,
+        create_grace_s: float = 600.0,
     ) -> None:
         self._key = api_key or api_key_from_env()
         if not self._key:
@@ -84,8 +94,9 @@ class GeminiClient:
                 "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or run `gembatch demo`"
             )
         self._timeout_s = timeout_s
-        self._base_url = base_url or os.environ.get("GOOGLE_GEMINI_BASE_URL")
-        self.base_url = self._base_url or "https://generativelanguage.googleapis.com"
+        # How long a create that got no reply may still land (see `creates`).
+        self.create_grace_s = create_grace_s
+        self.base_url = base_url or os.environ.get("GOOGLE_GEMINI_BASE_URL") or DEFAULT_BASE_URL
         # The SDK takes half a second to import: built on first use, so the monitor can
         # show the job file at once (`prepare` does the import off the event loop).
         self._sdk_client: Any = None
@@ -107,14 +118,16 @@ class GeminiClient:
 
             # One attempt per SDK call: retries are ours (RetryPolicy). Without
             # retry_options the SDK's aiohttp path would also sleep 1-10 s and retry
-            # connection errors.
+            # connection errors. The backend, server and version are stated, so that
+            # GOOGLE_GENAI_USE_VERTEXAI, GOOGLE_GENAI_USE_ENTERPRISE or
+            # GOOGLE_GENAI_API_VERSION cannot send us elsewhere (§0.13).
             options = types.HttpOptions(
+                base_url=self.base_url,
+                api_version=API_VERSION,
                 timeout=int(self._timeout_s * 1000),
                 retry_options=types.HttpRetryOptions(attempts=1),
             )
-            if self._base_url:
-                options.base_url = self._base_url
-            self._sdk_client = genai.Client(api_key=self._key, http_options=options)
+            self._sdk_client = genai.Client(vertexai=False, api_key=self._key, http_options=options)
         return self._sdk_client
 
     @property
@@ -184,19 +197,17 @@ class GeminiClient:
         model: str,
         file_name: str,
         display_name: str,
-        marker: str | None = None,
         wait_when_refused: bool = True,
     ) -> RemoteJob:
-        """Create a batch job, never twice.
+        """Create a batch job; never sent twice when the first may have reached the server.
 
         Create is not idempotent (shared/gemini-batch-api.md §0.3): a reply lost after
-        the server acted, then a retry, bills a second job. So a failed create is not
-        simply retried: the jobs are listed first, and one whose display name starts
-        with `marker` (by default the whole display name) is the one we created.
-        With `wait_when_refused` false, a 429 is raised at once (after that listing):
-        the local queue keeps the job and comes back later instead of waiting here.
+        the server acted, or a server that acts after we stopped waiting, then a second
+        create, bills two jobs. So only a call that surely never arrived (connection
+        refused) or was refused (429, when `wait_when_refused`) is sent again here; any
+        other failure raises `CreateUnconfirmed`, and the caller looks for the job by
+        its display-name marker over a grace window (`creates`) before anything else.
         """
-        marker = marker or display_name
         config = self._types.CreateBatchJobConfig(display_name=display_name)
         what = f"create a batch for {file_name}"
         attempt = 0
@@ -208,9 +219,11 @@ class GeminiClient:
                     attempts=1,
                 )
             except TransientError as error:
-                found = await self.find_batch(marker)
-                if found is not None:
-                    return found
+                refused = error.code == 429 or not error.reached_server
+                if not refused:
+                    raise CreateUnconfirmed(
+                        f"{error}; the server may still create it", error.code
+                    ) from None
                 if error.code == 429 and not wait_when_refused:
                     raise
                 delay = self.retry.delay(attempt, error)
@@ -221,30 +234,16 @@ class GeminiClient:
                 continue
             return await self.get_batch(job.name) if job.name else RemoteJob(name="", state="")
 
-    async def find_batch(self, marker: str, max_pages: int = 10) -> RemoteJob | None:
-        """The newest job whose display name starts with `marker` (newest are listed first)."""
+    async def marked_jobs(self, max_pages: int = 20) -> AsyncIterator[RemoteJob]:
+        """Every job the key can see (newest first, as the service lists them), with
+        state and display name: where a create's marker is looked for."""
         pages = 0
         async for page in self.list_batch_pages():
             for job in page:
-                if job.display_name.startswith(marker):
-                    return job
+                yield job
             pages += 1
             if pages >= max_pages:
-                break
-        return None
-
-    async def list_batches(self, page_size: int = 100) -> AsyncIterator[RemoteJob]:
-        """Every batch job the key can see (newest first), as summaries."""
-        pager = await self._call(
-            "list batches", lambda: self._aio.batches.list(config={"page_size": page_size})
-        )
-        async for job in pager:
-            yield RemoteJob(
-                name=job.name or "",
-                state=states.sdk_spelling(job.state.value if job.state else None),
-                display_name=job.display_name or "",
-                model=job.model or "",
-            )
+                return
 
     # --- files ----------------------------------------------------------------------
     async def count_tokens(self, model: str, contents: list[Any]) -> int:
@@ -327,13 +326,13 @@ class GeminiClient:
             f"download {name}",
             lambda: self._download_once(name, destination, on_progress),
             name,
-            before_retry=lambda: _rewind(destination),
+            before_retry=lambda: rewind(destination),
         )
 
     async def _download_once(
         self, name: str, destination: BinaryIO, on_progress: Callable[[int], None] | None
     ) -> int:
-        writer = _WatchedWriter(destination, on_progress)
+        writer = WatchedWriter(destination, on_progress)
         # Large files take long: no total timeout, but a stall watchdog instead.
         config = self._types.DownloadFileConfig(
             http_options=self._types.HttpOptions(timeout=24 * 3600 * 1000)
@@ -374,7 +373,7 @@ class GeminiClient:
                 return await call()
             except asyncio.CancelledError:
                 raise
-            except _LocalWriteFailed as failed:
+            except LocalWriteFailed as failed:
                 raise failed.error from None
             except Exception as exc:  # every failure is classified, none escapes raw
                 error = self.classify(what, exc, resource)
@@ -399,41 +398,6 @@ class GeminiClient:
 
     def _host(self) -> str:
         return re.sub(r"^https?://", "", self.base_url).rstrip("/")
-
-
-class _LocalWriteFailed(Exception):
-    """Writing the download to our own disk failed (full, read-only): not the network's
-    fault, and not worth a retry; the caller gets the OSError itself."""
-
-    def __init__(self, error: OSError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class _WatchedWriter:
-    """A write target that counts bytes and notes when the last chunk came."""
-
-    def __init__(self, target: BinaryIO, on_progress: Callable[[int], None] | None) -> None:
-        self.target = target
-        self.on_progress = on_progress
-        self.written = 0
-        self.last_progress = time.monotonic()
-
-    def write(self, chunk: bytes) -> int:
-        try:
-            self.target.write(chunk)
-        except OSError as error:
-            raise _LocalWriteFailed(error) from None
-        self.written += len(chunk)
-        self.last_progress = time.monotonic()
-        if self.on_progress is not None:
-            self.on_progress(self.written)
-        return len(chunk)
-
-
-def _rewind(handle: BinaryIO) -> None:
-    handle.seek(0)
-    handle.truncate()
 
 
 def _batch_id(name: str) -> str:

@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gembatch import prices
+from gembatch import creates, prices
 from gembatch.events import JobView
 from gembatch.formatting import clock_time, parse_time, plural
 from gembatch.gemini import GeminiError, TransientError
@@ -107,8 +107,12 @@ class Launcher:
     async def launch_due(self, retry_pause_s: float = REFUSED_PAUSE_S) -> LaunchReport:
         report = LaunchReport()
         try:
-            if any(r.queued and r.intent for r in self.records()):
-                await self.submitter.reconcile(queued_only=True)
+            records = self.records()
+            if any(r.intent for r in records):
+                await self.submitter.reconcile(poller=True)
+            grace = self.submitter.client.create_grace_s
+            if any(creates.watches_duplicates(r, self.clock, grace) for r in records):
+                await self.submitter.sweep_duplicates()
             while True:
                 record, why = self._take_next()
                 if record is None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gembatch import lifecycle, merge, states, summary
-from gembatch.cleanup import delete_remote, remote_names
+from gembatch.cleanup import delete_remote, record_cleaned, remote_names
 from gembatch.gemini import AuthError, GeminiClient, GeminiError, NotFoundError
 from gembatch.inputs import InputError, part_path, plan_input, read_requests, write_selected
 from gembatch.jobfile import JobFile, JobRecord
@@ -77,12 +77,13 @@ async def plan_cleanup(job_file: JobFile, client: GeminiClient, say: Say) -> lis
             continue
         try:
             remote = await client.get_batch(record.batch_name)
-        except NotFoundError as gone:
-            if gone.code == 403:  # gone, or another project's: not ours to call deleted
-                say(f"{record.display_name}: {gone}; kept")
-                continue
-            say(f"{record.display_name}: already gone from the server")
-            record.raw["remote_deleted_at"] = job_file.clock.iso()
+        except NotFoundError as answer:
+            # One answer is not "gone" (`gone`): a running job can answer 404 once.
+            # `gembatch poll` asks again over its cycles and records what it means.
+            say(
+                f"{record.display_name}: {answer}; kept (`gembatch poll` checks it again "
+                "and records it if it is gone)"
+            )
             continue
         remote.update(record.ensure_batch())  # what the server says now is what is judged
         if not states.is_terminal(remote.state):
@@ -101,15 +102,15 @@ async def run_cleanup(
     problems = 0
     for item in plan:
         try:
-            await delete_remote(client, item.names)
+            cleaned = await delete_remote(client, item.names)
         except AuthError:
             raise
         except GeminiError as error:
             say(f"error: {error}")
             problems += 1
             continue
-        item.record.raw["remote_deleted_at"] = job_file.clock.iso()
-        say(f"deleted {', '.join(item.names)}")
+        record_cleaned(item.record, cleaned, job_file.clock)
+        say(f"{item.record.display_name}: {cleaned.line()}")
     job_file.save()
     return summary.EXIT_SOME_FAILED if problems else summary.EXIT_OK
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gembatch import formatting, states
+from gembatch.cleanup import Cleaned
 from gembatch.clock import SYSTEM_CLOCK, Clock
 from gembatch.events import (
     CycleFinished,
@@ -60,7 +61,8 @@ def _lines(event: Event) -> list[str]:
         failed = f", {event.failed_rows} failed rows" if event.failed_rows else ""
         return [f"⇩ {event.job.label}: results saved to {event.path} ({event.lines} lines{failed})"]
     if isinstance(event, RemoteDeleted):
-        return [f"🗑 {event.job.label}: deleted remote {', '.join(event.deleted)}"]
+        cleaned = Cleaned(list(event.deleted), list(event.left_to_expire))
+        return [f"🗑 {event.job.label}: {cleaned.line()}"]
     if isinstance(event, ResultsMerged):
         failed = (
             f"; {event.failed:,} rows without a success are in {event.errors_path}"

@@ -33,17 +33,40 @@ class NotFoundError(GeminiError):
 
 
 class TransientError(GeminiError):
-    """Rate limits, server errors, timeouts and network trouble: worth retrying later."""
+    """Rate limits, server errors, timeouts and network trouble: worth retrying later.
+
+    `reached_server` is False only when the request surely never arrived (the
+    connection was refused): then even a create may be sent again at once."""
 
     retryable = True
 
-    def __init__(self, message: str, code: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        code: int | None = None,
+        retry_after: float | None = None,
+        reached_server: bool = True,
+    ):
         super().__init__(message, code)
         self.retry_after = retry_after
+        self.reached_server = reached_server
+
+
+class CreateUnconfirmed(TransientError):
+    """A create was sent and its reply never came (a timeout, a lost connection, a 5xx):
+    the server may have acted, now or later (shared/gemini-batch-api.md §0.3). The part
+    stays an intent; nothing may create it again until its marker is looked for over
+    the grace window (`creates`)."""
 
 
 class RequestError(GeminiError):
     """The server refused the request itself (400 and the like)."""
+
+
+class UnmanageableFile(RequestError):
+    """The Files API will not get or delete this file: its id is over 40 characters, as
+    every batch output's `files/batch-<36>` is (§0.11, python-genai#1759). It can still
+    be downloaded, and the service deletes it on its own about 48 h after the job ended."""
 
 
 # --- what the rest of the program sees --------------------------------------------------

@@ -39,6 +39,7 @@ class PollSettings:
     desktop_notifications: bool = False
     log_file: Path | None = None  # default: the user's event log
     prices: dict = field(default_factory=dict)
+    client_options: dict = field(default_factory=dict)  # the API timeout and create grace
 
 
 def run_poll(
@@ -50,7 +51,7 @@ def run_poll(
 ) -> int:
     """Hold the poller lock and poll `job_file` until the mode says stop."""
     with job_file.poller_lock():
-        client = GeminiClient(api_key=api_key, base_url=base_url)
+        client = GeminiClient(api_key=api_key, base_url=base_url, **settings.client_options)
         run = PollRun(
             job_file,
             client,

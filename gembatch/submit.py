@@ -9,7 +9,6 @@ server's jobs by that id; only when the server has none is the job created.
 from __future__ import annotations
 
 import os
-import re
 import socket
 import uuid
 from collections.abc import Callable
@@ -19,17 +18,17 @@ from typing import Any
 
 import filelock
 
-from gembatch import formatting
+from gembatch import creates, formatting
+from gembatch.creates import Sightings
 from gembatch.estimate import SAMPLE, Estimate, estimate
 from gembatch.formatting import plural
-from gembatch.gemini import GeminiClient, NotFoundError
+from gembatch.gemini import CreateUnconfirmed, GeminiClient, NotFoundError
 from gembatch.inputs import DEFAULT_MAX_BYTES, InputError, InputPlan, plan_input, write_parts
 from gembatch.jobfile import JobFile, JobRecord
 from gembatch.limits import Limits
 from gembatch.prices import Price, dollars
 
 DEFAULT_MODEL = "gemini-2.5-flash"
-_INTENT = re.compile(r"\[gb:([0-9a-f]{12})\]")
 
 
 @dataclass
@@ -67,15 +66,14 @@ class SubmitReport:
     queued: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     bad_inputs: list[str] = field(default_factory=list)
+    # Parts whose create got no reply and has not shown up yet: it may still land.
+    unconfirmed: list[str] = field(default_factory=list)
+    stopped_duplicates: list[str] = field(default_factory=list)
 
 
 def intent_display_name(input_file: str, submit_id: str) -> str:
     """The marker first, so a server that shortens display names cannot cut it off."""
-    return f"{intent_marker(submit_id)} {input_file}"
-
-
-def intent_marker(submit_id: str) -> str:
-    return f"[gb:{submit_id}]"
+    return f"{creates.marker(submit_id)} {input_file}"
 
 
 class Submitter:
@@ -215,30 +213,48 @@ class Submitter:
             return False
         return True
 
-    async def reconcile(self, queued_only: bool = False) -> None:
+    async def reconcile(self, poller: bool = False) -> None:
         """Finish what an interrupted submit left: intents without a batch whose owner
         has died. An intent whose owner still runs is its owner's to finish.
 
-        `queued_only` (the poller): only parts taken from the local queue, which go back
-        to it when the server has no job for them; the poller never creates a job from
-        a record on its own say (`gembatch submit` finishes the others)."""
+        A job carrying the intent's marker is adopted; with none, a create that may
+        still land is waited for (`creates`). Then `submit` creates the part; the
+        poller (`poller`) puts a queued part back in the queue, and leaves any other to
+        `gembatch submit`: it never creates a job from a record on its own say."""
         orphans = []
         for record in self.job_file.records:
-            if record.intent and (record.queued or not queued_only):
+            if record.intent:
                 lock = self._adopt_owner_lock(record)
                 if lock is not None:
                     orphans.append((record, lock))
         if not orphans:
             return
         self.say(f"finishing {plural(len(orphans), 'interrupted submission')}")
-        remote = await self._marked_jobs()
         try:
+            sightings = await self._look()
             for record, _ in orphans:
-                await self._reconcile_one(record, remote.get(str(record.submit_id)))
+                await self._reconcile_one(record, sightings, poller)
+            await self._stop_duplicates(sightings)
         finally:
             for _, lock in orphans:
                 lock.release()
                 Path(lock.lock_file).unlink(missing_ok=True)
+
+    async def sweep_duplicates(self) -> None:
+        """Look for jobs that landed late for parts that already have theirs."""
+        await self._stop_duplicates(await self._look())
+
+    async def _look(self) -> Sightings:
+        ids = (str(r.submit_id) for r in self.job_file.records if r.submit_id)
+        return await creates.look(self.client, ids)
+
+    async def _stop_duplicates(self, sightings: Sightings) -> None:
+        for record in self.job_file.records:
+            if not record.batch_name:
+                continue  # an open intent's extra jobs are stopped when it is adopted
+            for job in creates.duplicates(record, sightings):
+                self.say(f"{record.display_name}: {await creates.stop_duplicate(self.client, job)}")
+                self.report.stopped_duplicates.append(job.name)
 
     def _adopt_owner_lock(self, record: JobRecord) -> filelock.FileLock | None:
         """The dead owner's lock, now ours; None while the owner is alive."""
@@ -260,24 +276,33 @@ class Submitter:
             return None
         return lock
 
-    async def _marked_jobs(self) -> dict[str, str]:
-        remote = {}
-        async for job in self.client.list_batches():
-            match = _INTENT.search(job.display_name)
-            if match:
-                remote[match.group(1)] = job.name
-        return remote
-
-    async def _reconcile_one(self, record: JobRecord, name: str | None) -> None:
-        if not name and record.queued:
+    async def _reconcile_one(self, record: JobRecord, sightings: Sightings, poller: bool) -> None:
+        found = sightings.of(record)
+        if found:
+            await self._adopt(record, found[0].name)
+            for job in creates.duplicates(record, sightings):
+                self.say(f"{record.display_name}: {await creates.stop_duplicate(self.client, job)}")
+                self.report.stopped_duplicates.append(job.name)
+            return
+        grace = self.client.create_grace_s
+        if creates.may_still_land(record, self.job_file.clock, grace):
+            self.say(
+                f"{record.display_name}: its create got no reply and has not shown up yet; "
+                f"not created again before {creates.resend_from(record, grace)}"
+            )
+            self.report.unconfirmed.append(record.input_file)
+            return
+        if record.queued:
             record.raw.pop("owner", None)  # never created: back to its place in the queue
             self.job_file.save()
             return
+        if poller:
+            return  # `gembatch submit` finishes it (the poller says so)
         record.raw["owner"] = self._own()  # ours now, should we be interrupted too
         self.job_file.save()
-        if not name:
-            await self._finish(record, self.base / record.input_file)
-            return
+        await self._finish(record, self.base / record.input_file)
+
+    async def _adopt(self, record: JobRecord, name: str) -> None:
         job = await self.client.get_batch(name)
         job.update(record.ensure_batch())
         self.job_file.save()
@@ -315,9 +340,13 @@ class Submitter:
         record.raw["submitted_at"] = self.job_file.clock.iso()
 
     async def _finish(self, record: JobRecord, path: Path) -> None:
-        """Upload (unless done and still there), create, and record each step."""
+        """Upload (unless done and still there), create, and record each step. A create
+        with no reply is left for a later run to find (or, after the grace window, make)."""
         await self.upload(record, path)
-        await self.create(record)
+        try:
+            await self.create(record)
+        except CreateUnconfirmed:
+            self.report.unconfirmed.append(record.input_file)
 
     async def upload(self, record: JobRecord, path: Path) -> None:
         """The part's file on the server (again, if the one uploaded has expired)."""
@@ -342,9 +371,21 @@ class Submitter:
             or intent_display_name(record.input_file, str(record.submit_id))
         )
         model = str(record.batch.get("model") or _model_name(self.options.model))
-        job = await self.client.create_batch(
-            model, uploaded, display, intent_marker(str(record.submit_id)), wait_when_refused
-        )
+        creates.note_sent(record, self.job_file.clock)
+        self.job_file.save()  # before sending: a kill from here on leaves a create to look for
+        try:
+            job = await self.client.create_batch(model, uploaded, display, wait_when_refused)
+        except CreateUnconfirmed as error:
+            found = (await self._look()).of(record)
+            if not found:
+                grace = self.client.create_grace_s
+                self.say(
+                    f"{record.display_name}: {error}; not created again before "
+                    f"{creates.resend_from(record, grace)} (`gembatch poll` or "
+                    "`gembatch submit` adopts it if it appears)"
+                )
+                raise
+            job = await self.client.get_batch(found[0].name)
         job.update(record.ensure_batch())
         self.job_file.save()
         self.say(f"created {job.name} for {record.input_file} ({record.request_count:,} requests)")
@@ -366,6 +407,22 @@ def _share(cost: Estimate, share: float) -> dict[str, float | int]:
         "cost_usd": round((cost.dollars or 0.0) * share, 6),
         "sampled": cost.sampled,
     }
+
+
+def owner_alive(job_file: JobFile, record: JobRecord) -> bool:
+    """Whether the process that took this intent still runs (it holds its lock)."""
+    owner = record.data.get("owner")
+    token = owner.get("token") if isinstance(owner, dict) else None
+    if not isinstance(token, str) or not token.isalnum():
+        return False
+    lock = filelock.FileLock(owner_lock_path(job_file, token), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        return True
+    lock.release()
+    Path(lock.lock_file).unlink(missing_ok=True)
+    return False
 
 
 def owner_lock_path(job_file: JobFile, token: str) -> str:

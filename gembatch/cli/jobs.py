@@ -11,7 +11,7 @@ from typing import Any
 
 from gembatch import summary
 from gembatch.cli.errors import CommandError, error
-from gembatch.cli.settings import configured, pick, price_overrides
+from gembatch.cli.settings import client_options, configured, pick, price_overrides
 from gembatch.formatting import plural
 from gembatch.jobfile import JobFile
 
@@ -32,7 +32,7 @@ def with_client(job: Callable[[Any], Awaitable[int]]) -> int:
     """Run `job(client)` and close the client; errors go to `errors.run` to be mapped."""
     from gembatch.gemini import GeminiClient
 
-    client = GeminiClient()  # no key: AuthError, exit 5
+    client = GeminiClient(**client_options())  # no key: AuthError, exit 5
 
     async def go() -> int:
         try:

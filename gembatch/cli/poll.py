@@ -39,6 +39,10 @@ def cmd_poll(args: argparse.Namespace) -> int:
         on_all_done=args.on_all_done or config.on_all_done,
         desktop_notifications=config.desktop_notifications,
         prices=price_overrides(config.prices),
+        client_options={
+            "timeout_s": config.request_timeout,
+            "create_grace_s": config.create_grace,
+        },
     )
     code = run_poll(job_file, settings, screen)
     # Lines that do not parse are kept and polled around, but the run is not clean.

@@ -29,6 +29,14 @@ def configured(name: str, default: Any) -> Any:
         return default  # the commands that depend on the config report it themselves
 
 
+def client_options() -> dict[str, Any]:
+    """The API client's timeout and create grace window, from the config file."""
+    return {
+        "timeout_s": float(configured("request_timeout", 60.0)),
+        "create_grace_s": float(configured("create_grace", 600.0)),
+    }
+
+
 def price_overrides(configured_prices: dict) -> dict:
     from gembatch import summary
 

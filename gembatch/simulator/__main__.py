@@ -24,11 +24,23 @@ def main(argv: list[str] | None = None) -> None:
         "--error-rate", type=float, default=0.0, help="share of calls answered 429/500/503"
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every call")
+    parser.add_argument(
+        "--failed-jobs", type=float, default=0.0, help="share of jobs that fail as a whole"
+    )
+    parser.add_argument(
+        "--late-creates",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="every create acts (and replies) this long after it arrives",
+    )
     args = parser.parse_args(argv)
     scenario = Scenario(
         seed=args.seed,
         default_plan=JobPlan(args.pending, args.running, failed_row_rate=args.failed_rows),
         faults=Faults(error_rate=args.error_rate, latency_s=args.latency),
+        failed_job_rate=args.failed_jobs,
+        create_lands_after_s=args.late_creates,
     )
     server = SimulatorServer(scenario, port=args.port)
 

@@ -46,3 +46,15 @@ def file_gone(file_id: str) -> ApiError:
         f"You do not have permission to access the File {file_id} or it may not exist.",
         "PERMISSION_DENIED",
     )
+
+
+def file_id_too_long(request: str, limit: int) -> ApiError:
+    """The Files API's answer to get or delete of an id over 40 characters, such as a
+    batch output's `files/batch-<36>` (§0.11; python-genai#1759, #1613; js-genai#1227;
+    go-genai#436). The download path serves the same file."""
+    return ApiError(
+        400,
+        f"* {request}.name: File ID (name excluding 'files/') cannot be more than "
+        f"{limit} characters.",
+        "INVALID_ARGUMENT",
+    )

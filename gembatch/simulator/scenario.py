@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import random
 from dataclasses import dataclass, field
@@ -75,11 +76,44 @@ class Scenario:
     # answered 429 RESOURCE_EXHAUSTED. None: no limit.
     enqueued_token_limit: int | None = None
 
+    # --- the real service's shapes (shared/gemini-batch-api.md §0); a test that needs
+    # friendlier behaviour asks for it by name, e.g. `output_order="input"` -------------
+    # Batch ids are 36 characters of [a-z0-9] (§0.11), so outputs are `files/batch-<36>`.
+    batch_id_length: int = 36
+    # `files.get` and `files.delete` refuse ids over 40 characters with 400
+    # INVALID_ARGUMENT; the download path serves them (§0.11, python-genai#1759). None: no limit.
+    files_api_id_limit: int | None = 40
+    # "shuffled": output rows in a seeded order of their own (§0.12, python-genai#1909);
+    # "input": in input order.
+    output_order: str = "shuffled"
+    # The share of FAILED and CANCELLED jobs whose output holds the rows they finished
+    # (§0.5: no source says they have none), chosen per job by the seed.
+    partial_output_rate: float = 0.5
+    # A create acts this long after it arrives, and only then replies (§0.3: a create
+    # can land after the client stopped waiting); `late_creates` is how many creates
+    # are late (-1: every one).
+    create_lands_after_s: float = 0.0
+    late_creates: int = -1
+    # The share of jobs that fail as a whole (whatever their plan says), by display name.
+    failed_job_rate: float = 0.0
+
     def plan_for(self, display_name: str) -> JobPlan:
-        for pattern, plan in self.plans:
+        plan = self.default_plan
+        for pattern, candidate in self.plans:
             if fnmatch.fnmatchcase(display_name, pattern):
-                return plan
-        return self.default_plan
+                plan = candidate
+                break
+        if self.failed_job_rate and self.chance("job-fails", display_name) < self.failed_job_rate:
+            return dataclasses.replace(plan, outcome="FAILED")
+        return plan
+
+    def next_create_delay(self) -> float:
+        """How long the next create takes to act (and counts it against `late_creates`)."""
+        if not self.create_lands_after_s or self.late_creates == 0:
+            return 0.0
+        if self.late_creates > 0:
+            self.late_creates -= 1
+        return self.create_lands_after_s
 
     def chance(self, *parts: object) -> float:
         """A number in [0, 1) fixed by the seed and the parts, whatever the call order."""

@@ -18,7 +18,9 @@ from gembatch.simulator.scenario import Scenario
 from gembatch.simulator.store import ApiError, Store, prompt_tokens
 
 Handler = Callable[[web.Request, "re.Match[str]"], Awaitable[web.StreamResponse]]
-VERSION = r"(?P<v>v1beta|v1)"
+# `v1beta` is what every doc page uses, `v1` the SDK's default since 3.4, and `v1alpha`
+# what the earlier tool our users migrate from speaks (shared/gemini-batch-api.md §1).
+VERSION = r"(?P<v>v1alpha|v1beta|v1)"
 
 
 class SimulatorApp:
@@ -243,12 +245,15 @@ class SimulatorApp:
         rate = self.scenario.download_bytes_per_s
         started = time.monotonic()
         sent = 0
-        for chunk in itertools.chain([first], chunks):
-            await response.write(chunk)
-            sent += len(chunk)
-            if rate:  # hold back to the link's pace
-                await asyncio.sleep(max(0.0, sent / rate - (time.monotonic() - started)))
-        await response.write_eof()
+        try:
+            for chunk in itertools.chain([first], chunks):
+                await response.write(chunk)
+                sent += len(chunk)
+                if rate:  # hold back to the link's pace
+                    await asyncio.sleep(max(0.0, sent / rate - (time.monotonic() - started)))
+            await response.write_eof()
+        except ConnectionError:  # (aiohttp's ClientConnectionResetError is one)
+            pass  # the client went away mid-download (killed, or gave up): not our error
         return response
 
     # --- batches ------------------------------------------------------------------------
@@ -283,6 +288,12 @@ class SimulatorApp:
         if not file_name and inline is None:
             raise ApiError(400, "batch.input_config must name a file or hold requests.")
         display_name = batch.get("displayName") or batch.get("display_name") or ""
+        delay = self.scenario.next_create_delay()
+        if delay:
+            # The server acts late (§0.3): a client that stopped waiting never hears of
+            # this job, which exists all the same (aiohttp does not cancel a handler
+            # whose client went away).
+            await asyncio.sleep(delay)
         created = self.store.create_batch(
             f"models/{match['model']}", display_name, file_name, inline
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,13 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from gembatch.simulator.answers import (
-    inline_request,
-    parse_input_lines,
-    prompt_tokens,
-    response_for,
-)
-from gembatch.simulator.errors import ApiError, file_gone
+from gembatch.simulator import outputs
+from gembatch.simulator.answers import inline_request, parse_input_lines, prompt_tokens
+from gembatch.simulator.errors import ApiError, file_gone, file_id_too_long
 from gembatch.simulator.scenario import JobPlan, Scenario
 
 __all__ = ["ApiError", "Store", "prompt_tokens"]
@@ -63,6 +58,7 @@ class SimBatch:
     cancelled_at: float | None = None
     forced: tuple[str, float] | None = None  # (state, at) set by a test or cancel
     output_file_id: str | None = None
+    output_rows: int = 0  # how many rows its output file holds
 
     @property
     def name(self) -> str:
@@ -93,8 +89,16 @@ class Store:
         self.peak_active = 0  # the most jobs pending or running at one time
 
     def new_id(self, kind: str) -> str:
-        digest = hashlib.sha1(f"{self.scenario.seed}:{kind}:{next(self._ids)}".encode()).hexdigest()
-        return digest[:12]
+        """A seeded id of `[a-z0-9]`: 36 characters for a batch, as the real service's
+        (`batches/4m855v7q30kc7gtzcigdg9m72o87s08w33vp`, §0.11), 12 for the rest."""
+        seed = f"{self.scenario.seed}:{kind}:{next(self._ids)}".encode()
+        number = int.from_bytes(hashlib.sha256(seed).digest(), "big")
+        length = self.scenario.batch_id_length if kind == "batch" else 12
+        digits: list[str] = []
+        while len(digits) < length:
+            number, digit = divmod(number, 36)
+            digits.append("0123456789abcdefghijklmnopqrstuvwxyz"[digit])
+        return "".join(digits)
 
     # --- files -----------------------------------------------------------------------
     def add_file(self, display_name: str, mime_type: str, data: bytes) -> SimFile:
@@ -104,6 +108,11 @@ class Store:
             return sim_file
 
     def get_file(self, file_id: str) -> SimFile:
+        """`files.get`, which refuses an id over the Files API's 40 characters (§0.11)."""
+        self._check_file_id(file_id, "GetFileRequest")
+        return self._file(file_id)
+
+    def _file(self, file_id: str) -> SimFile:
         with self.lock:
             self._refresh_outputs()
             self._expire_files()
@@ -111,7 +120,13 @@ class Store:
                 raise file_gone(file_id)
             return self.files[file_id]
 
+    def _check_file_id(self, file_id: str, request: str) -> None:
+        limit = self.scenario.files_api_id_limit
+        if limit is not None and len(file_id) > limit:
+            raise file_id_too_long(request, limit)
+
     def delete_file(self, file_id: str) -> None:
+        self._check_file_id(file_id, "DeleteFileRequest")
         with self.lock:
             self._expire_files()
             if self.files.pop(file_id, None) is None:
@@ -146,7 +161,8 @@ class Store:
         return body
 
     def file_chunks(self, file_id: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        sim_file = self.get_file(file_id)
+        """A download: served whatever the id's length (the download path has no limit)."""
+        sim_file = self._file(file_id)
         if sim_file.source_batch is None:
             raise ApiError(400, "Only generated files can be downloaded.", "INVALID_ARGUMENT")
         with self.lock:
@@ -159,7 +175,7 @@ class Store:
         if batch is None:
             raise file_gone(file_id)
         buffer = bytearray()
-        for line in self.result_lines(batch):
+        for line in outputs.result_lines(self.scenario, batch, batch.output_rows):
             buffer += line
             if len(buffer) >= chunk_size:
                 yield bytes(buffer)
@@ -284,9 +300,13 @@ class Store:
         return batch.created
 
     def _refresh_outputs(self) -> None:
-        """Create the output file of file-input jobs that have succeeded."""
+        """Create the output file of file-input jobs that have one: succeeded (once
+        `output_ready_delay_s` has passed), or failed and cancelled with partial output."""
         for batch in self.batches.values():
             if batch.output_file_id or batch.input_file is None or not self._output_ready(batch):
+                continue
+            rows = self._rows_given(batch)
+            if rows == 0 and self.state_of(batch) != "SUCCEEDED":
                 continue
             output = SimFile(
                 f"batch-{batch.batch_id}",
@@ -298,37 +318,17 @@ class Store:
             )
             self.files[output.file_id] = output
             batch.output_file_id = output.file_id
+            batch.output_rows = rows
+
+    def _rows_given(self, batch: SimBatch) -> int:
+        return outputs.rows_given(self.scenario, batch, self.state_of(batch), self.ended_at(batch))
 
     def _output_ready(self, batch: SimBatch) -> bool:
         ended = self.ended_at(batch)
-        return (
-            self.state_of(batch) == "SUCCEEDED"
-            and ended is not None
-            and self.clock() >= ended + batch.plan.output_ready_delay_s
-        )
+        return ended is not None and self.clock() >= ended + batch.plan.output_ready_delay_s
 
     def row_failed(self, batch: SimBatch, row: int) -> bool:
-        rate = batch.plan.failed_row_rate
-        return rate > 0 and self.scenario.chance("row", batch.batch_id, row) < rate
-
-    def result_lines(self, batch: SimBatch) -> Iterator[bytes]:
-        rows = len(batch.requests) - batch.plan.dropped_output_rows
-        for row, request in enumerate(batch.requests[: max(0, rows)]):
-            yield (json.dumps(self._result_item(batch, row, request)) + "\n").encode()
-
-    def _result_item(self, batch: SimBatch, row: int, request: dict[str, Any]) -> dict[str, Any]:
-        item: dict[str, Any] = {}
-        if self.row_failed(batch, row):
-            item["error"] = {
-                "code": 3,
-                "message": f"Simulated failure of row {row}.",
-                "status": "INVALID_ARGUMENT",
-            }
-        else:
-            item["response"] = response_for(batch.plan, batch.model, request)
-        if request.get("key") is not None:
-            item["key"] = request["key"]
-        return item
+        return outputs.row_failed(self.scenario, batch, row)
 
     def batch_json(self, batch: SimBatch) -> dict[str, Any]:
         with self.lock:
@@ -361,13 +361,13 @@ class Store:
             return operation
 
     def _output_json(self, batch: SimBatch, state: str) -> dict[str, Any] | None:
-        if state != "SUCCEEDED":
+        if state not in TERMINAL:
             return None
         if batch.input_file is None:
-            items = [self._result_item(batch, n, r) for n, r in enumerate(batch.requests)]
-            for item in items:
-                if "key" in item:
-                    item["metadata"] = {"key": item.pop("key")}
+            rows = self._rows_given(batch)
+            if rows == 0 and state != "SUCCEEDED":
+                return None
+            items = outputs.inline_items(self.scenario, batch, rows)
             return {"inlinedResponses": {"inlinedResponses": items}}
         if batch.output_file_id:
             return {"responsesFile": f"files/{batch.output_file_id}"}
@@ -384,6 +384,10 @@ class Store:
             finished = int(total * share * 0.95)
             done_failed = int(failed * share * 0.95)
             done_ok, pending = finished - done_failed, total - finished
+        elif state in outputs.PARTIAL_OUTCOMES:
+            done = self._rows_given(batch)
+            done_failed = sum(self.row_failed(batch, n) for n in range(done))
+            done_ok, pending = done - done_failed, 0
         else:
             done_ok, done_failed, pending = 0, 0, total if state == "PENDING" else 0
         counts = {
