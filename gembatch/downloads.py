@@ -192,6 +192,7 @@ class ResultsSaver:
             raw["usage"] = summary.usage
         for stale in ("last_error", "results_retry_at", "results_attempts"):
             raw.pop(stale, None)
+        raw[merge.SERVER_ORDER] = True  # put in input order by the merge step (§0.12)
         self.claim(dest)
 
     def _keep_short(self, record: JobRecord, dest: Path, short: ShortResults) -> SaveOutcome:

@@ -221,16 +221,26 @@ class Chores:
     async def _merge_finished_groups(self) -> None:
         """Merge inputs whose parts and retries have all finished (off the event loop)."""
         for source, group, stamp in list(merge.groups_to_merge(self.worklist.records(), self.base)):
+            lone = merge.in_server_order(group)
             try:
                 outcome = await asyncio.to_thread(
                     merge.merge_group, source, group, self.base, self.options.results_folder
                 )
             except (OSError, InputError) as error:
+                if lone:  # no input to order by (moved, or another tool's): kept as it came
+                    group[0].raw.pop(merge.SERVER_ORDER, None)
+                    self._dirty = True
+                    continue
                 self._fail(
                     f"could not merge the results of {source}: {error}; the part "
                     "results are kept and the merge will be tried again",
                     transient=False,
                 )
+                continue
+            if lone:  # the job's own results, now in input order: nothing more to say
+                group[0].raw.pop(merge.SERVER_ORDER, None)
+                group[0].raw["merged_signature"] = stamp
+                self._dirty = True
                 continue
             path = display_path(outcome.results_file, self.base)
             errors = display_path(outcome.errors_file, self.base) if outcome.failed else None

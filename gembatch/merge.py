@@ -52,7 +52,7 @@ def groups_to_merge(
     """(source, its records, signature) for each split or retried input whose jobs have
     all finished with their results on disk, and whose merge is not up to date."""
     for source, group in groups(records).items():
-        if not needs_merge(group) or not lifecycle.group_ready(group, base):
+        if not wants_merge(group) or not lifecycle.group_ready(group, base):
             continue
         stamp = signature(group)
         if any(r.data.get("merged_signature") != stamp for r in group):
@@ -61,6 +61,20 @@ def groups_to_merge(
 
 def needs_merge(group: list[JobRecord]) -> bool:
     return len(group) > 1 or any(r.data.get("source_file") for r in group)
+
+
+def wants_merge(group: list[JobRecord]) -> bool:
+    """Split or retried inputs, and a lone job's results still in the server's order
+    (rows come back in any order, shared/gemini-batch-api.md §0.12)."""
+    return needs_merge(group) or in_server_order(group)
+
+
+def in_server_order(group: list[JobRecord]) -> bool:
+    return len(group) == 1 and bool(group[0].data.get(SERVER_ORDER))
+
+
+# Set on a record whose results file holds the rows as the server gave them.
+SERVER_ORDER = "results_in_server_order"
 
 
 def signature(group: list[JobRecord]) -> str:
@@ -73,6 +87,8 @@ def merge_group(
 ) -> MergeOutcome:
     """Write the merged results and errors files for one source input."""
     source_path = base / source
+    if in_server_order(group):
+        return order_in_place(source_path, base / str(group[0].results_file))
     dest = results_path_for(source, base, folder_name=folder_name)
     errors_dest = dest.with_name(f"{dest.stem}.errors{dest.suffix or '.jsonl'}")
     ordered = sorted(
@@ -145,6 +161,42 @@ def _write(
         with contextlib.suppress(FileNotFoundError):
             errors_dest.unlink()  # an old errors file whose rows have all succeeded since
     return MergeOutcome(dest, errors_dest, succeeded, failed)
+
+
+def order_in_place(source: Path, results: Path) -> MergeOutcome:
+    """A lone job's results rewritten in its input's order, every row kept: rows whose
+    key the input lacks (or repeats) follow at the end."""
+    index = index_all(results)
+    succeeded = failed = 0
+    with results.open("rb") as handle, AtomicFile(results, suffix=".part") as out:
+        for request in read_requests(source):
+            for offset, ok in index.pop(request.key, []):
+                out.write(line_at(handle, offset))
+                succeeded, failed = succeeded + ok, failed + (not ok)
+        for rest in index.values():
+            for offset, ok in rest:
+                out.write(line_at(handle, offset))
+                succeeded, failed = succeeded + ok, failed + (not ok)
+    return MergeOutcome(
+        results, results.with_name(f"{results.stem}.errors.jsonl"), succeeded, failed
+    )
+
+
+def index_all(path: Path) -> dict[str, list[tuple[int, bool]]]:
+    """key -> [(offset, succeeded)] for every line of one results file, in file order."""
+    index: dict[str, list[tuple[int, bool]]] = defaultdict(list)
+    with path.open("rb") as handle:
+        offset = 0
+        for line in handle:
+            here, offset = offset, offset + len(line)
+            try:
+                item = json.loads(line)
+            except ValueError:
+                item = None
+            key = item.get("key") if isinstance(item, dict) else None
+            ok = isinstance(item, dict) and "response" in item
+            index["" if key is None else str(key)].append((here, ok))
+    return index
 
 
 def line_at(handle, offset: int) -> bytes:

@@ -118,7 +118,7 @@ class WorkList:
 
     def _merged(self, group: list[JobRecord]) -> bool:
         """A handled group's merge is done, or there is nothing to merge."""
-        if not merge.needs_merge(group):
+        if not merge.wants_merge(group):
             return True
         for record in group:
             record.warm()

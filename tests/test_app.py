@@ -105,7 +105,7 @@ async def test_checked_row_is_highlighted_while_in_flight(
 ) -> None:
     app = await make_app(sim, tmp_path, [("a.jsonl", 2), ("b.jsonl", 2)])
     a_name = JobFile.load(tmp_path / "job-info.jsonl").records[0].batch_name
-    gate = sim.sim.hold(f"GET /v1/{a_name}$")
+    gate = sim.sim.hold(f"GET /v1beta/{a_name}$")
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("r")
         await wait_for(

@@ -52,7 +52,7 @@ async def test_running_job_reports_partial_progress(sim: SimulatorServer, tmp_pa
 async def test_transient_errors_are_retried(sim: SimulatorServer, tmp_path: Path) -> None:
     client = make_client(sim)
     name = await submit(client, tmp_path)
-    sim.scenario.faults.rules.append(FaultRule("GET /v1/batches/", 429, times=2))
+    sim.scenario.faults.rules.append(FaultRule("GET /v1beta/batches/", 429, times=2))
     retried = []
     client.on_retry = retried.append
     assert (await client.get_batch(name)).name == name
@@ -65,7 +65,7 @@ async def test_persistent_503_gives_a_one_line_transient_error(
 ) -> None:
     client = make_client(sim)
     name = await submit(client, tmp_path)
-    sim.scenario.faults.rules.append(FaultRule("GET /v1/batches/", 503, times=-1))
+    sim.scenario.faults.rules.append(FaultRule("GET /v1beta/batches/", 503, times=-1))
     with pytest.raises(TransientError) as caught:
         await client.get_batch(name)
     assert str(caught.value) == f"get {name}: server error (503 UNAVAILABLE); will retry"

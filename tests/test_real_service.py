@@ -116,7 +116,7 @@ def test_expired_inputs_do_not_stop_polling(sim: SimulatorServer, tmp_path: Path
     for record in JobFile.load(tmp_path / "job-info.jsonl").records:
         assert record.remote_deleted
         assert len(read_jsonl(tmp_path / str(record.results_file))) == record.request_count
-    refused = [s for _, p, s in sim.sim.request_log if p.startswith("/v1/files/")]
+    refused = [s for _, p, s in sim.sim.request_log if p.startswith("/v1beta/files/")]
     assert 403 in refused  # the expired inputs really answered 403
     assert "check the key" not in result.stderr + result.stdout
 
@@ -147,7 +147,7 @@ async def test_a_refused_job_is_marked_but_the_run_goes_on(
     sim.scenario.default_plan = JobPlan(0, 10 * HOUR)
     job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 2), ("b.jsonl", 2)])
     a_name = str(job_file.records[0].batch_name)
-    sim.scenario.faults = Faults(rules=[FaultRule(f"GET /v1/{a_name}$", 403, times=-1)])
+    sim.scenario.faults = Faults(rules=[FaultRule(f"GET /v1beta/{a_name}$", 403, times=-1)])
     engine, _ = engine_for(sim, job_file)
     await engine.run_cycle()
     await engine.run_cycle()
@@ -160,7 +160,7 @@ async def test_a_refused_job_is_marked_but_the_run_goes_on(
 async def test_every_job_refused_is_a_key_problem(sim: SimulatorServer, tmp_path: Path) -> None:
     sim.scenario.default_plan = JobPlan(0, 10 * HOUR)
     job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 2), ("b.jsonl", 2)])
-    sim.scenario.faults = Faults(rules=[FaultRule(r"GET /v1/batches/", 403, times=-1)])
+    sim.scenario.faults = Faults(rules=[FaultRule(r"GET /v1beta/batches/", 403, times=-1)])
     engine, _ = engine_for(sim, job_file)
     with pytest.raises(AuthError, match="refuses every job"):
         await engine.run_cycle()
@@ -196,7 +196,7 @@ def test_a_create_whose_reply_is_lost_is_not_billed_twice(
     """The server creates the job, then the reply is lost (503). Before any second
     create, the jobs are listed and the marker found (§0.3)."""
     sim.scenario.faults = Faults(
-        rules=[FaultRule(r"POST /v1/models/.*:batchGenerateContent", 503, after_acting=True)]
+        rules=[FaultRule(r"POST /v1beta/models/.*:batchGenerateContent", 503, after_acting=True)]
     )
     write_input(tmp_path / "a.jsonl", 3)
     result = gembatch("submit", "a.jsonl", cwd=tmp_path, sim=sim)
@@ -317,9 +317,9 @@ async def test_opaque_page_tokens_are_encoded(sim: SimulatorServer, tmp_path: Pa
     engine, events = engine_for(sim, job_file)
     sim.sim.request_log.clear()
     await engine.run_cycle()
-    lists = [s for m, p, s in sim.sim.request_log if p == "/v1/batches"]
+    lists = [s for m, p, s in sim.sim.request_log if p == "/v1beta/batches"]
     assert lists == [200, 200, 200, 200]
-    gets = [p for m, p, _ in sim.sim.request_log if m == "GET" and p.startswith("/v1/batches/")]
+    gets = [p for m, p, _ in sim.sim.request_log if m == "GET" and p.startswith("/v1beta/batches/")]
     assert gets == [] and not [e for e in events if isinstance(e, PollFailed)]
 
 
@@ -331,21 +331,21 @@ async def test_a_long_retry_delay_is_honoured_not_cut_short(
     sim.scenario.default_plan = JobPlan(0, 10 * HOUR)
     job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 1)])
     name = str(job_file.records[0].batch_name)
-    sim.scenario.faults = Faults(rules=[FaultRule(f"GET /v1/{name}$", 429, retry_delay="53s")])
+    sim.scenario.faults = Faults(rules=[FaultRule(f"GET /v1beta/{name}$", 429, retry_delay="53s")])
     engine, _ = engine_for(sim, job_file)
     sim.sim.request_log.clear()
     started = time.monotonic()
     finished = await engine.run_cycle()
     assert time.monotonic() - started < 20  # no inline wait of 30 s or more
     assert finished.next_poll_in is not None and finished.next_poll_in >= 53
-    assert sum(p == f"/v1/{name}" for _, p, _ in sim.sim.request_log) == 1
+    assert sum(p == f"/v1beta/{name}" for _, p, _ in sim.sim.request_log) == 1
 
 
 async def test_an_upload_chunk_may_take_longer_than_an_api_call(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
     """Each 8 MiB chunk gets the upload's own timeout, not the 60 s of a JSON call."""
-    sim.scenario.faults = Faults(slow=[(r"POST /upload/v1/files\?upload_id=", 1.5)])
+    sim.scenario.faults = Faults(slow=[(r"POST /upload/v1beta/files\?upload_id=", 1.5)])
     write_input(tmp_path / "a.jsonl", 3)
     client = make_client(sim, timeout_s=0.5)
     name = await client.upload_file(tmp_path / "a.jsonl", display_name="a.jsonl")
