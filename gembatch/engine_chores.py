@@ -313,8 +313,8 @@ class Chores:
         """Why nothing can happen without the user: everything is handled but parts the
         budget holds back, or parts an interrupted submit left uncreated ("" when
         something can still move)."""
-        if self.local_problem:
-            return self.local_problem
+        if self.local_problem:  # (said once already, as a problem line)
+            return "no results can be saved until that is fixed"
         keep = self.options.keep_remote
         records = self.worklist.records()
         if any(r.batch_name and not lifecycle.handled(r, keep) for r in records):

@@ -32,6 +32,7 @@ class SimulatorApp:
         self.base_url = ""
         self.calls: collections.Counter[str] = collections.Counter()
         self.request_log: list[tuple[str, str, int]] = []
+        self.answered = threading.Condition()
         self._uploads: dict[str, dict[str, Any]] = {}
         self._gates: list[tuple[str, threading.Event]] = []
         self._gates_after: list[tuple[str, threading.Event]] = []
@@ -88,7 +89,22 @@ class SimulatorApp:
             status = error.code
             return web.json_response(error.body(), status=error.code, headers=error.headers)
         finally:
-            self.request_log.append((request.method, path, status))
+            with self.answered:
+                self.request_log.append((request.method, path, status))
+                self.answered.notify_all()
+
+    def wait_for(self, pattern: str, count: int = 1, timeout_s: float = 30.0) -> None:
+        """Tests: block until `count` calls matching `pattern` ("METHOD path") have been
+        answered (or their client has gone and the handler ended)."""
+
+        def enough() -> bool:
+            return (
+                sum(bool(re.search(pattern, f"{m} {p}")) for m, p, _ in self.request_log) >= count
+            )
+
+        with self.answered:
+            if not self.answered.wait_for(enough, timeout=timeout_s):
+                raise TimeoutError(f"no {count} answered calls matching {pattern!r}")
 
     # --- cross-cutting ------------------------------------------------------------------
     @staticmethod

@@ -86,6 +86,7 @@ class Store:
         self.downloads: list[str] = []
         self._ids = itertools.count(1)
         self.creates = 0  # batches created, deleted ones included
+        self.created: list[tuple[str, str]] = []  # (name, display name) of every create
         self.peak_active = 0  # the most jobs pending or running at one time
 
     def new_id(self, kind: str) -> str:
@@ -208,6 +209,7 @@ class Store:
             )
             self.batches[batch.batch_id] = batch
             self.creates += 1
+            self.created.append((batch.name, display_name))
             self.peak_active = max(self.peak_active, len(self._active()))
             return batch
 
