@@ -179,8 +179,10 @@ class Submitter:
             self.job_file.append(*records)  # one rewrite for all the parts
             self.report.queued.extend(r.input_file for r in records)
             return
+        # Every part's intent first, in one rewrite: a kill while the first is created
+        # must not leave the others unrecorded (a later submit would skip the input).
+        self.job_file.append(*records)
         for record, part in zip(records, plan.parts, strict=True):
-            self.job_file.append(record)
             await self._finish(record, part.path)
 
     async def _estimate(self, plan: InputPlan, source: str) -> Estimate:

@@ -7,22 +7,35 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
+import re
+import signal
 import socket
+import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from google import genai
 from google.genai import errors
 
+from gembatch.clock import FrozenClock
 from gembatch.demo import seed_jobs, write_input
-from gembatch.events import PollFailed, RemoteDeleted
+from gembatch.events import PollFailed, QueueNote, RemoteDeleted
 from gembatch.jobfile import JobFile
 from gembatch.simulator import FaultRule, JobPlan, SimulatorServer
-from tests.conftest import API_KEY, engine_for, make_client, read_jsonl, run_cli
-
-REAL_ID = "[a-z0-9]{36}"
+from gembatch.submit import SubmitOptions, Submitter
+from tests.conftest import (
+    API_KEY,
+    GEMBATCH,
+    cli_env,
+    engine_for,
+    make_client,
+    read_jsonl,
+    run_cli,
+)
 
 
 def sdk(sim: SimulatorServer, version: str = "v1beta") -> genai.Client:
@@ -129,21 +142,26 @@ def test_v1alpha_is_served_like_v1beta(sim: SimulatorServer) -> None:
 def test_a_client_gone_mid_download_leaves_no_traceback(
     sim: SimulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sim.scenario.download_bytes_per_s = 20_000.0
-    sim.scenario.default_plan = JobPlan(0, 0, response_bytes=2000)
+    """A client killed mid-download (its connection reset) is no error of the server's."""
+    sim.scenario.default_plan = JobPlan(0, 0, response_bytes=4000)
     client = sdk(sim)
-    write_input(tmp_path / "in.jsonl", 200)
+    write_input(tmp_path / "in.jsonl", 2000)
     job = client.batches.create(model="gemini-2.5-flash", src=upload(client, tmp_path / "in.jsonl"))
     output = client.batches.get(name=str(job.name)).dest.file_name  # type: ignore[union-attr]
     host, port = sim.base_url.removeprefix("http://").split(":")
     caplog.set_level(logging.DEBUG, logger="aiohttp")
-    with socket.create_connection((host, int(port))) as conn:
-        conn.sendall(
-            f"GET /v1beta/{output}:download?alt=media HTTP/1.1\r\nHost: {host}\r\n"
-            f"x-goog-api-key: {API_KEY}\r\n\r\n".encode()
-        )
-        assert conn.recv(65536)  # the download has begun; then the client goes away
+    conn = socket.create_connection((host, int(port)))
+    conn.sendall(
+        f"GET /v1beta/{output}:download?alt=media HTTP/1.1\r\nHost: {host}\r\n"
+        f"x-goog-api-key: {API_KEY}\r\n\r\n".encode()
+    )
+    assert conn.recv(65536)  # the download has begun; then the client is killed:
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset
+    conn.close()
     sim.sim.wait_for(r":download$")  # the handler has ended, having noticed
+    # The handler ended as an answer, not with an exception (which aiohttp prints as
+    # "Error handling request" and a traceback).
+    assert sim.sim.request_log[-1][2] == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
@@ -342,3 +360,142 @@ def test_every_command_keeps_to_the_gemini_api_whatever_the_environment(
         assert result.returncode in codes, (args, result.stdout + result.stderr)
     paths = {p for _, p, _ in sim.sim.request_log}
     assert paths and all(p.startswith(("/v1beta/", "/upload/v1beta/")) for p in paths), paths
+
+
+# --- creates that land late ----------------------------------------------------------------
+CREATE = r"POST /v1beta/models/[^ ]*:batchGenerateContent$"
+
+
+async def test_a_create_that_lands_late_is_adopted_not_made_again(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """§0.3: the server acts on a create after the client stopped waiting. Held at a gate
+    (the client's timeout made short, not a sleep), the create lands only when released."""
+    write_input(tmp_path / "a.jsonl", 4)
+    gate = sim.sim.hold(CREATE)
+    client = make_client(sim, timeout_s=0.3)
+    path = tmp_path / "job-info.jsonl"
+    first = await Submitter(JobFile.load(path), client, SubmitOptions()).submit(
+        [tmp_path / "a.jsonl"]
+    )
+    assert first.unconfirmed == ["a.jsonl"] and not first.created
+    again = await Submitter(JobFile.load(path), client, SubmitOptions()).submit([])
+    assert again.unconfirmed == ["a.jsonl"]  # within the grace window: not created again
+    assert not again.created and sim.store.creates == 0
+    gate.set()  # the server acts now, long after the client gave up
+    await asyncio.to_thread(sim.sim.wait_for, CREATE)
+    last = await Submitter(JobFile.load(path), client, SubmitOptions()).submit([])
+    assert len(last.adopted) == 1 and sim.store.creates == 1
+    (record,) = JobFile.load(path).records
+    assert record.batch_name == last.adopted[0]
+
+
+async def test_a_create_that_lands_after_the_window_is_stopped_as_a_duplicate(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """Past the grace window with no sign of the first create, the part is created again;
+    if the first lands after all, the poller cancels and deletes it and says so."""
+    write_input(tmp_path / "a.jsonl", 4)
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    gate = sim.sim.hold(CREATE, times=1)  # the first create only
+    client = make_client(sim, timeout_s=0.3)
+    client.create_grace_s = 60.0
+    clock = FrozenClock(time.time())
+    path = tmp_path / "job-info.jsonl"
+    await Submitter(JobFile.load(path, clock), client, SubmitOptions()).submit(
+        [tmp_path / "a.jsonl"]
+    )
+    clock.advance(61)  # the window is over, and nothing carries the marker
+    second = await Submitter(JobFile.load(path, clock), client, SubmitOptions()).submit([])
+    assert len(second.created) == 1
+    gate.set()
+    await asyncio.to_thread(sim.sim.wait_for, CREATE, 2)  # the first lands, late
+    assert sim.store.creates == 2
+    engine, events = engine_for(sim, JobFile.load(path, clock))
+    engine.client.create_grace_s = 60.0
+    await engine.run_cycle()
+    duplicate = next(n for n, _ in sim.store.created if n != second.created[0])
+    assert duplicate in {d.name for d in sim.store.deletions} or any(
+        b.forced and b.forced[0] == "CANCELLED" for b in sim.store.batches.values()
+    )
+    notes = [e.message for e in events if isinstance(e, QueueNote)]
+    assert any(f"duplicate {duplicate} cancelled" in n for n in notes), notes
+    assert second.created[0].split("/")[1] in sim.store.batches  # ours keeps running
+
+
+def test_kill_9_soak_of_submit_with_late_creates_makes_one_job_per_part(
+    sim: SimulatorServer, tmp_path: Path, _private_config_and_logs: Path
+) -> None:
+    """`submit` killed at seeded moments while creates land 4 s late (the client gives
+    up after 0.5 s), then run to the end: exactly one job was ever created per part."""
+    sim.scenario.create_lands_after_s = 4.0
+    sim.scenario.default_plan = JobPlan(0, 0)
+    (_private_config_and_logs / "config.toml").write_text(
+        "request_timeout = 0.5\ncreate_grace = 8\n"
+    )
+    write_input(tmp_path / "a.jsonl", 12)
+    moments = random.Random(21).sample([0.3, 0.8, 1.2, 1.7, 2.2, 2.6], 4)
+    for moment in moments:
+        killed_after(moment, ["submit", "a.jsonl", "--max-requests", "4"], tmp_path, sim)
+    finish(["submit", "a.jsonl", "--max-requests", "4"], tmp_path, sim)
+    assert_one_job_per_part(sim, tmp_path, parts=3)
+
+
+def test_kill_9_soak_of_the_pollers_queue_with_late_creates(
+    sim: SimulatorServer, tmp_path: Path, _private_config_and_logs: Path
+) -> None:
+    sim.scenario.create_lands_after_s = 4.0
+    sim.scenario.default_plan = JobPlan(0, 0)
+    (_private_config_and_logs / "config.toml").write_text(
+        "request_timeout = 0.5\ncreate_grace = 8\n"
+    )
+    write_input(tmp_path / "a.jsonl", 12)
+    queued = run_cli(
+        "submit", "a.jsonl", "--max-requests", "4", "--max-running", "1", cwd=tmp_path, sim=sim
+    )
+    assert queued.returncode in (0, 2), queued.stdout + queued.stderr
+    for moment in random.Random(22).sample([0.4, 0.9, 1.3, 1.8, 2.4, 3.0], 4):
+        killed_after(moment, ["poll", "--plain", "--interval", "1"], tmp_path, sim)
+    finish(["poll", "--plain", "--interval", "1"], tmp_path, sim)
+    assert_one_job_per_part(sim, tmp_path, parts=3)
+
+
+def killed_after(seconds: float, args: list[str], cwd: Path, sim: SimulatorServer) -> None:
+    proc = subprocess.Popen(
+        [*GEMBATCH, *args],
+        cwd=cwd,
+        env=cli_env(sim),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        proc.wait(timeout=seconds)  # it may finish first: then there was nothing to kill
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def finish(args: list[str], cwd: Path, sim: SimulatorServer) -> None:
+    """Run the command until it has nothing left to wait for (a create within its window)."""
+    for _ in range(30):
+        result = run_cli(*args, cwd=cwd, sim=sim, timeout=60)
+        said = result.stdout + result.stderr
+        if "not created again before" not in said and "uncreated" not in said:
+            assert result.returncode in (0, 2), said
+            if not any(r.intent for r in JobFile.load(cwd / "job-info.jsonl").records):
+                return
+        creates_answered(sim)  # a create still on its way lands (or fails) first
+    raise AssertionError("the parts were never all created")
+
+
+def creates_answered(sim: SimulatorServer) -> None:
+    """Wait until every create the server has received has been acted on and answered."""
+    received = sum(n for call, n in sim.sim.calls.items() if re.search(CREATE, call))
+    sim.sim.wait_for(CREATE, count=received)
+
+
+def assert_one_job_per_part(sim: SimulatorServer, cwd: Path, parts: int) -> None:
+    markers = [name.split("]")[0] for _, name in sim.store.created]
+    assert len(markers) == len(set(markers)) == parts, sim.store.created
+    records = JobFile.load(cwd / "job-info.jsonl").records
+    assert sorted(str(r.batch_name) for r in records) == sorted(n for n, _ in sim.store.created)

@@ -118,11 +118,15 @@ class SimulatorApp:
         if self.scenario.api_key is not None and key != self.scenario.api_key:
             raise ApiError(400, "API key not valid. Please pass a valid API key.")
 
-    def hold(self, pattern: str, after_acting: bool = False) -> threading.Event:
+    def hold(
+        self, pattern: str, after_acting: bool = False, times: int | None = None
+    ) -> threading.Event:
         """Tests: calls matching `pattern` wait until the returned event is set; with
         `after_acting`, once the server has done the work and before it replies (so a
-        caller killed meanwhile never learns what was made)."""
+        caller killed meanwhile never learns what was made); `times`: only the first
+        that many calls are held."""
         gate = threading.Event()
+        gate.times = times  # type: ignore[attr-defined]
         (self._gates_after if after_acting else self._gates).append((pattern, gate))
         return gate
 
@@ -132,6 +136,11 @@ class SimulatorApp:
         call = f"{request.method} {request.path}"
         for pattern, gate in gates:
             if re.search(pattern, call) and not gate.is_set():
+                left = getattr(gate, "times", None)
+                if left is not None:
+                    if left <= 0:
+                        continue
+                    gate.times = left - 1  # type: ignore[attr-defined]
                 self.held += 1
                 while not gate.is_set():
                     await asyncio.sleep(0.005)
@@ -149,6 +158,10 @@ class SimulatorApp:
     async def _inject_faults(self, request: web.Request) -> None:
         faults = self.scenario.faults
         call = f"{request.method} {request.path}"
+        if request.can_read_body:
+            # The body arrives before the server acts on it: a request held at a gate or
+            # acting late (§0.3) still acts when its client has gone meanwhile.
+            await request.read()
         await self._wait_at_gates(request, self._gates)
         self.calls[call] += 1
         count = self.calls[call]
