@@ -499,3 +499,29 @@ def assert_one_job_per_part(sim: SimulatorServer, cwd: Path, parts: int) -> None
     assert len(markers) == len(set(markers)) == parts, sim.store.created
     records = JobFile.load(cwd / "job-info.jsonl").records
     assert sorted(str(r.batch_name) for r in records) == sorted(n for n, _ in sim.store.created)
+
+
+async def test_plain_poll_waits_for_a_submit_still_creating(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """A finished job and a part whose `submit` is still at work: not "all done" (plain
+    mode would exit), nothing stalled; once the submit ends, the poller finishes both."""
+    job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 2)])
+    write_input(tmp_path / "b.jsonl", 2)
+    gate = sim.sim.hold(CREATE)
+    submitter = Submitter(JobFile.load(job_file.path), make_client(sim), SubmitOptions())
+    submitting = asyncio.create_task(submitter.submit([tmp_path / "b.jsonl"]))
+    await asyncio.to_thread(lambda: sim.sim.wait_for("POST /upload/"))
+    engine, _ = engine_for(sim, JobFile.load(job_file.path))
+    while not any(r.intent for r in engine.job_file.records):
+        engine.job_file.refresh()
+        await asyncio.sleep(0)  # let the submit write its intent
+    for _ in range(2):
+        finished = await engine.run_cycle()
+        assert not finished.all_done and not finished.stalled
+    gate.set()
+    report = await submitting
+    assert len(report.created) == 1
+    for _ in range(3):
+        finished = await engine.run_cycle()
+    assert finished.all_done
