@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gembatch.simulator.interference import Interference
 from gembatch.simulator.scenario import Scenario
 from gembatch.simulator.store import ApiError, Store, prompt_tokens
 
@@ -30,13 +31,10 @@ class SimulatorApp:
         self.scenario = scenario or Scenario()
         self.store = store or Store(self.scenario)
         self.base_url = ""
-        self.calls: collections.Counter[str] = collections.Counter()
+        self.interference = Interference(self.scenario)
         self.request_log: list[tuple[str, str, int]] = []
         self.answered = threading.Condition()
         self._uploads: dict[str, dict[str, Any]] = {}
-        self._gates: list[tuple[str, threading.Event]] = []
-        self._gates_after: list[tuple[str, threading.Event]] = []
-        self.held = 0  # requests waiting at a gate right now
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(rf"^/upload/{VERSION}/files$"), self.upload),
             ("GET", re.compile(rf"^/{VERSION}/files$"), self.list_files),
@@ -78,10 +76,9 @@ class SimulatorApp:
                 if match and request.method == method:
                     if not self._is_upload_session(request):
                         self._check_key(request)
-                    await self._inject_faults(request)
+                    await self.interference.before(request)
                     response = await handler(request, match)
-                    await self._wait_at_gates(request, self._gates_after)
-                    self._faults_after(request)
+                    await self.interference.after(request)
                     status = response.status
                     return response
             raise ApiError(404, f"Unknown path {request.method} {path}.")
@@ -121,79 +118,16 @@ class SimulatorApp:
     def hold(
         self, pattern: str, after_acting: bool = False, times: int | None = None
     ) -> threading.Event:
-        """Tests: calls matching `pattern` wait until the returned event is set; with
-        `after_acting`, once the server has done the work and before it replies (so a
-        caller killed meanwhile never learns what was made); `times`: only the first
-        that many calls are held."""
-        gate = threading.Event()
-        gate.times = times  # type: ignore[attr-defined]
-        (self._gates_after if after_acting else self._gates).append((pattern, gate))
-        return gate
+        """Tests: hold calls matching `pattern` until the event is set (`Interference.hold`)."""
+        return self.interference.hold(pattern, after_acting, times)
 
-    async def _wait_at_gates(
-        self, request: web.Request, gates: list[tuple[str, threading.Event]]
-    ) -> None:
-        call = f"{request.method} {request.path}"
-        for pattern, gate in gates:
-            if re.search(pattern, call) and not gate.is_set():
-                left = getattr(gate, "times", None)
-                if left is not None:
-                    if left <= 0:
-                        continue
-                    gate.times = left - 1  # type: ignore[attr-defined]
-                self.held += 1
-                while not gate.is_set():
-                    await asyncio.sleep(0.005)
-                self.held -= 1
+    @property
+    def calls(self) -> collections.Counter[str]:
+        return self.interference.calls
 
-    def _faults_after(self, request: web.Request) -> None:
-        """Rules that let the server act, then lose the reply."""
-        call = f"{request.method} {request.path}"
-        for rule in self.scenario.faults.rules:
-            if rule.after_acting and re.search(rule.pattern, call) and rule.times != 0:
-                if rule.times > 0:
-                    rule.times -= 1
-                raise ApiError(rule.code, f"Injected {rule.code} for {call} after acting.")
-
-    async def _inject_faults(self, request: web.Request) -> None:
-        faults = self.scenario.faults
-        call = f"{request.method} {request.path}"
-        if request.can_read_body:
-            # The body arrives before the server acts on it: a request held at a gate or
-            # acting late (§0.3) still acts when its client has gone meanwhile.
-            await request.read()
-        await self._wait_at_gates(request, self._gates)
-        self.calls[call] += 1
-        count = self.calls[call]
-        if faults.latency_s:
-            await asyncio.sleep(faults.latency_s)
-        for pattern, seconds in faults.slow:
-            if re.search(pattern, f"{request.method} {request.path_qs}"):
-                await asyncio.sleep(seconds)
-        for rule in faults.rules:
-            if not rule.after_acting and re.search(rule.pattern, call) and rule.times != 0:
-                if rule.times > 0:
-                    rule.times -= 1
-                details = None
-                if rule.retry_delay:
-                    details = [
-                        {
-                            "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                            "retryDelay": rule.retry_delay,
-                        }
-                    ]
-                raise ApiError(rule.code, f"Injected {rule.code} for {call}.", details=details)
-        if faults.hang_rate and self.scenario.chance("hang", call, count) < faults.hang_rate:
-            await asyncio.sleep(faults.hang_s)
-        if faults.error_rate and self.scenario.chance("err", call, count) < faults.error_rate:
-            codes = faults.error_codes
-            code = codes[int(self.scenario.chance("code", call, count) * len(codes))]
-            message = (
-                "Resource has been exhausted (e.g. check quota)."
-                if code == 429
-                else ("Injected server error.")
-            )
-            raise ApiError(code, message)
+    @property
+    def held(self) -> int:
+        return self.interference.held
 
     # --- files --------------------------------------------------------------------------
     async def upload(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
