@@ -136,7 +136,8 @@ class JobRecord:
     @property
     def legacy_finished(self) -> bool:
         """A record the earlier tool wrote when a job had finished (`final_state`)."""
-        return "batch" not in self.data and states.is_terminal(self.data.get("final_state"))
+        final = self.data.get("final_state")
+        return "batch" not in self.data and isinstance(final, str) and states.is_terminal(final)
 
     @property
     def missing(self) -> bool:

@@ -110,11 +110,13 @@ def test_cancel_with_a_rejected_key_exits_5(sim: SimulatorServer, tmp_path: Path
 
 
 def test_results_not_on_disk_are_not_done(sim: SimulatorServer, tmp_path: Path) -> None:
-    """`results/` is a file, so nothing can be saved: not 0, and the remote is kept."""
+    """`results/` is a file, so nothing can be saved: the user must act (exit 4, as for
+    bad input, from --once too), and the remote is kept."""
     seed(sim, tmp_path, [("a.jsonl", 2)])
     (tmp_path / "batch/results").write_text("in the way")
     result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
-    assert result.returncode == summary.EXIT_IN_PROGRESS, result.stdout + result.stderr
+    assert result.returncode == summary.EXIT_BAD_INPUT, result.stdout + result.stderr
+    assert "batch/results is a file where the results folder should be" in result.stdout
     assert sim.store.batches and not sim.store.deletions
     assert gembatch("status", cwd=tmp_path).returncode == summary.EXIT_IN_PROGRESS
 

@@ -6,6 +6,7 @@ test names (shared/gemini-batch-api.md, section 0)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import time
@@ -126,6 +127,10 @@ def test_an_output_that_expired_unsaved_is_said_and_kept(
 ) -> None:
     clock = frozen_simulator(sim)
     sim.scenario.default_plan = JobPlan(0, 0)
+    # Only the server's clock moves here, so the client must learn from files.get that
+    # the output is gone: asked for by name, as the real Files API refuses a real
+    # output's id (§0.11; that case: test_real_shapes.py, judged by the end time).
+    sim.scenario.files_api_id_limit = None
     asyncio.run(seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 3)]))
     clock.advance(49 * HOUR)  # nobody polled for two days: the output is gone
     result = gembatch("poll", "--plain", "--once", cwd=tmp_path, sim=sim)
@@ -249,17 +254,17 @@ async def test_rows_fail_by_missing_response_not_by_a_status_field(
     """The service copies extra input fields into output lines (googleapis/go-genai#513),
     so a user's own `status` field is not a failure; a line without `response` is."""
     sim.scenario.default_plan = JobPlan(0, 0, failed_row_rate=0.5)
-    job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 20)])
-    original = sim.store._result_item
-
-    def with_user_status(batch, row, request):  # type: ignore[no-untyped-def]
-        return {**original(batch, row, request), "status": "user-field"}
-
-    sim.store._result_item = with_user_status  # type: ignore[method-assign]
+    source = tmp_path / "a.jsonl"
+    write_input(source, 20)
+    lines = [{**row, "status": "user-field"} for row in read_jsonl(source)]
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    job_file = JobFile.load(tmp_path / "job-info.jsonl")
+    await submit_as(make_client(sim), job_file, source, "a.jsonl")
     engine, events = engine_for(sim, job_file)
     await engine.run_cycle()
     saved = next(e for e in events if isinstance(e, ResultsSaved))
-    rows = read_jsonl(tmp_path / "batch/results/a.jsonl")
+    rows = read_jsonl(tmp_path / "results/a.jsonl")
+    assert all(row["status"] == "user-field" for row in rows)  # the simulator copies it too
     assert saved.failed_rows == sum("response" not in row for row in rows)
     assert 0 < saved.failed_rows < 20
     assert not any(
@@ -357,6 +362,9 @@ async def test_output_expiry_comes_from_the_file(sim: SimulatorServer, tmp_path:
     """The warning uses the output file's expirationTime (§0.9), not 48 h after the end."""
     sim.scenario.file_ttl_s = 10 * HOUR
     sim.scenario.default_plan = JobPlan(0, 0, dropped_output_rows=1)  # the save fails
+    # Reading expirationTime needs files.get, which a real output's 42-character id is
+    # refused (§0.11): asked for by name. The real case: test_real_shapes.py.
+    sim.scenario.files_api_id_limit = None
     seeded = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 3)])
     clock = FrozenClock(time.time())
     engine, events = engine_for(sim, JobFile.load(seeded.path, clock))
@@ -386,4 +394,7 @@ async def test_files_left_by_a_cleanup_cut_short_are_deleted(
     engine.close()
     (record,) = JobFile.load(job_file.path).records
     assert record.remote_deleted and not record.missing
-    assert sim.store.files == {}
+    # The input is deleted; the output's 42-character id cannot be (§0.11): it is left
+    # to expire on its own, and recorded so.
+    (left,) = sim.store.files
+    assert record.data["left_to_expire"] == [f"files/{left}"] and left.startswith("batch-")

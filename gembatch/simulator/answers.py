@@ -20,7 +20,9 @@ def parse_input_lines(data: bytes) -> list[dict[str, Any]]:
         except ValueError:
             raise ApiError(400, f"Invalid JSON in input file at line {number}.") from None
         if isinstance(obj, dict) and "request" in obj:
-            requests.append({"key": obj.get("key"), "request": obj["request"]})
+            # Extra top-level fields come back in the output line (go-genai#513, §0.4).
+            extra = {k: v for k, v in obj.items() if k not in ("key", "request")}
+            requests.append({"key": obj.get("key"), "request": obj["request"], "extra": extra})
         else:
             requests.append({"key": None, "request": obj})
     return requests

@@ -70,7 +70,7 @@ def rows_given(scenario: Scenario, batch: SimBatch, state: str, ended_at: float 
 def result_item(scenario: Scenario, batch: SimBatch, row: int) -> dict[str, Any]:
     """One output row: `response`, or `error` for a failed row; `key` when the input had one."""
     request = batch.requests[row]
-    item: dict[str, Any] = {}
+    item: dict[str, Any] = dict(request.get("extra") or {})  # copied back (§0.4)
     if row_failed(scenario, batch, row):
         item["error"] = {
             "code": 3,
