@@ -70,7 +70,9 @@ def wants_merge(group: list[JobRecord]) -> bool:
 
 
 def in_server_order(group: list[JobRecord]) -> bool:
-    return len(group) == 1 and bool(group[0].data.get(SERVER_ORDER))
+    """A lone job's results as the server gave them (a split or retried input's are put
+    in order by the merge into their own file instead)."""
+    return not needs_merge(group) and bool(group[0].data.get(SERVER_ORDER))
 
 
 # Set on a record whose results file holds the rows as the server gave them.
