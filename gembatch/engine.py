@@ -116,8 +116,15 @@ class Engine(Chores):
                 f"{self.job_file.path}: {plural(len(orphans), 'record')} without a batch name (an "
                 "interrupted submit?); run `gembatch submit` again to reconcile them"
             )
-        budget = Limits.of(self.job_file).max_cost_usd
-        self.emit(JobsLoaded(tuple(self.views()), tuple(problems), budget))
+        limits = Limits.of(self.job_file)
+        if limits.problem:
+            problems.append(limits.problem)
+        self.emit(JobsLoaded(tuple(self.views()), tuple(problems), limits.max_cost_usd))
+
+    @property
+    def limits_problem(self) -> str:
+        """Why the job file's limits line cannot be read ("" when it can, or has none)."""
+        return Limits.of(self.job_file).problem
 
     def all_done(self) -> bool:
         """Every job handled, and no part being created (a `submit` still at work, or a

@@ -322,7 +322,11 @@ class Chores:
         intents = [r for r in records if r.intent and not r.queued]
         if intents:
             return self._left_uncreated(intents)
-        if not self.launcher.held_by_budget or any(r.intent for r in records):
+        if any(r.intent for r in records):
+            return ""
+        if self.launcher.held_by_problem:
+            return self.launcher.held_by_problem
+        if not self.launcher.held_by_budget:
             return ""
         waiting = sum(1 for r in records if r.queued)
         return (

@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gembatch import creates, prices
+from gembatch import creates, fields, prices
 from gembatch.events import JobView
 from gembatch.formatting import clock_time, parse_time, plural
 from gembatch.gemini import GeminiError, TransientError
@@ -98,6 +98,7 @@ class Launcher:
         self.clock = job_file.clock
         self._last_hold = ""
         self.held_by_budget = False  # the last pass stopped at the budget
+        self.held_by_problem = ""  # the last pass stopped at a damaged limits line
 
     @property
     def pending(self) -> bool:
@@ -147,6 +148,7 @@ class Launcher:
     def _held(self, head: JobRecord, records: list[JobRecord]) -> str:
         """Why the head of the queue may not be created now ("" if it may)."""
         self.held_by_budget = False
+        self.held_by_problem = ""
         waiting = sum(1 for r in records if r.queued)
         queue = f"{plural(waiting, 'part')} queued"
         if head.intent:
@@ -158,6 +160,9 @@ class Launcher:
                 f"at {clock_time(retry_at)}"
             )
         limits = Limits.of(self.job_file)
+        if limits.problem:  # fail closed: a damaged limits line never lifts the limits
+            self.held_by_problem = limits.problem
+            return f"{queue}; {limits.problem}"
         if limits.max_running is not None:
             running = active(records)
             if running >= limits.max_running:
@@ -232,7 +237,7 @@ class Launcher:
 
     def _put_back(self, record: JobRecord, why: str, pause_s: float) -> None:
         """Into the queue again, where it was, to be tried after a pause that grows."""
-        refusals = int(record.data.get("queue_refusals") or 0) + 1
+        refusals = (fields.count(record.data.get("queue_refusals")) or 0) + 1  # (any value)
         pause = min(REFUSED_PAUSE_MAX_S, pause_s * 2 ** (refusals - 1))
         raw = record.raw
         raw.pop("owner", None)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gembatch import prices
-from gembatch.jobfile import JobFile, LimitsRecord
+from gembatch.jobfile import BadLine, JobFile, LimitsRecord
 from gembatch.summary import group_of, job_cost
 
 if TYPE_CHECKING:
@@ -29,39 +29,65 @@ class LimitError(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
-    """None: no limit."""
+    """None: no limit. `problem`: the job file's limits line cannot be read, so nothing
+    queued may be created (limits fail closed: a damaged line must never lift them)."""
 
     max_cost_usd: float | None = None
     max_running: int | None = None
+    problem: str = ""
 
     @property
     def any(self) -> bool:
-        return self.max_cost_usd is not None or self.max_running is not None
+        return self.max_cost_usd is not None or self.max_running is not None or bool(self.problem)
 
     @classmethod
     def of(cls, job_file: JobFile) -> Limits:
+        for bad in job_file.bad_lines:  # (a line that does not parse keeps no record)
+            if LimitsRecord.FIELD.encode() in bad.data:
+                return cls(
+                    problem=f"{job_file.path}:{bad.line_number}: {damaged('it is not valid JSON')}"
+                )
         record = job_file.limits
-        return cls.from_values(record.values if record is not None else {})
+        if record is None:
+            return cls()
+        return cls.from_values(record.data.get(LimitsRecord.FIELD), str(job_file.path))
 
     @classmethod
-    def from_values(cls, values: dict[str, Any]) -> Limits:
-        """Read leniently: a hand-edited value that is not a valid limit is no limit."""
+    def in_bad_lines(cls, bad_lines: Iterable[BadLine], path: str) -> Limits | None:
+        """A limits line that does not parse (it keeps no record, only its bytes)."""
+        for bad in bad_lines:
+            if LimitsRecord.FIELD.encode() in bad.data:
+                return cls(problem=f"{path}:{bad.line_number}: {damaged('it is not valid JSON')}")
+        return None
+
+    @classmethod
+    def from_values(cls, values: Any, where: str = "the job file") -> Limits:
+        """The one reading of a limits line: a value that is not a valid limit makes the
+        whole line unreadable, never "no limit"."""
+        if not isinstance(values, dict):
+            return cls(problem=f"{where}: {damaged(f'it holds {values!r}, not limits')}")
         try:
-            cost = checked_cost(values.get("max_cost_usd"))
-        except LimitError:
-            cost = None
-        try:
-            running = checked_running(values.get("max_running"))
-        except LimitError:
-            running = None
-        return cls(cost, running)
+            return cls(
+                checked_cost(values.get("max_cost_usd")), checked_running(values.get("max_running"))
+            )
+        except LimitError as error:
+            return cls(problem=f"{where}: {damaged(str(error))}")
 
     def over(self, other: Limits) -> Limits:
-        """These limits where set, `other`'s where not."""
+        """These limits where set, `other`'s where not (a damaged line's count as none:
+        the user is setting them again)."""
         return Limits(
             self.max_cost_usd if self.max_cost_usd is not None else other.max_cost_usd,
             self.max_running if self.max_running is not None else other.max_running,
         )
+
+
+def damaged(why: str) -> str:
+    """What to say about a limits line that cannot be read, and what to do."""
+    return (
+        f"the limits line cannot be read ({why}); every queued part is held until it is "
+        "fixed: set the limits again with `gembatch submit --max-cost USD --max-running N`"
+    )
 
 
 def checked_cost(value: Any) -> float | None:
@@ -97,6 +123,8 @@ def save_limits(job_file: JobFile, limits: Limits) -> None:
         job_file.refresh()
         record = job_file.limits
         merged = limits.over(Limits.of(job_file))
+        if _drop_damaged(job_file):
+            record = job_file.limits
         values = {
             "max_cost_usd": merged.max_cost_usd,
             "max_running": merged.max_running,
@@ -109,6 +137,19 @@ def save_limits(job_file: JobFile, limits: Limits) -> None:
         }:
             record.raw[LimitsRecord.FIELD] = values
             job_file.save()
+
+
+def _drop_damaged(job_file: JobFile) -> bool:
+    """The user sets the limits again: a limits line that does not parse gives way to the
+    new one (one that parses is overwritten in place by the caller)."""
+    damaged_lines = [
+        entry
+        for entry in job_file.entries
+        if isinstance(entry, BadLine) and LimitsRecord.FIELD.encode() in entry.data
+    ]
+    for entry in damaged_lines:
+        job_file.entries.remove(entry)
+    return bool(damaged_lines)
 
 
 # --- spend ------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ class PollRun:
         """The exit code: the key, then an unwritable job file, then the jobs' states."""
         if self.key_problem is not None:
             return summary.EXIT_AUTH
-        if self.engine.unrecorded or self.engine.local_problem:
+        if self.engine.unrecorded or self.engine.local_problem or self.engine.limits_problem:
             return summary.EXIT_BAD_INPUT
         return summary.Totals.of(self.engine.views()).exit_code()
 

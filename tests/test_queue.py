@@ -335,3 +335,46 @@ async def test_the_monitor_shows_the_queue_and_cancels_a_queued_part(
             "the next part to move up",
         )
     assert slow_sim.store.creates == 1  # nothing was created for the cancelled part
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        '{"gembatch_limits": {"max_cost_usd": 600',  # cut short
+        '{"gembatch_limits": {"max_cost_usd": -600, "max_running": null}}',
+        '{"gembatch_limits": {"max_cost_usd": "a lot"}}',
+        '{"gembatch_limits": "600"}',
+    ],
+)
+def test_a_damaged_limits_line_holds_every_queued_part(
+    slow_sim: SimulatorServer, tmp_path: Path, damaged: str
+) -> None:
+    """Limits fail closed: a limits line that cannot be read never lifts them. Nothing
+    queued is created, every command says which line and what to do, and exits 4."""
+    dear_prices()  # six parts of each input at $70
+    write_input(tmp_path, name="a")
+    write_input(tmp_path, name="b")
+    both = ("batch/a.jsonl", "batch/b.jsonl", "--max-requests", str(PER_PART))
+    assert run_cli("submit", *both, "--max-cost", "600", cwd=tmp_path, sim=slow_sim).returncode == 0
+    assert slow_sim.store.creates == 8  # $560 of $600; four parts wait
+    path = tmp_path / "job-info.jsonl"
+    lines = path.read_text().splitlines()
+    at = next(n for n, line in enumerate(lines) if "gembatch_limits" in line)
+    path.write_text("\n".join([*lines[:at], damaged, *lines[at + 1 :]]) + "\n")
+    where = f"job-info.jsonl:{at + 1}" if damaged.endswith("600") else "job-info.jsonl"
+    polled = run_cli("poll", "--plain", "--interval", "1", cwd=tmp_path, sim=slow_sim)
+    assert polled.returncode == 4, polled.stdout + polled.stderr
+    assert "the limits line cannot be read" in polled.stdout + polled.stderr
+    assert where in polled.stdout + polled.stderr
+    assert slow_sim.store.creates == 8
+    status = run_cli("status", cwd=tmp_path, sim=slow_sim)
+    assert status.returncode == 4
+    assert "budget: unreadable (the limits line is damaged); 4 parts queued, held" in status.stdout
+    assert "gembatch submit --max-cost USD" in status.stderr
+    assert "Traceback" not in polled.stderr + status.stderr
+    again = run_cli("retry", cwd=tmp_path, sim=slow_sim)  # nothing to retry; still held
+    assert again.returncode == 4 and slow_sim.store.creates == 8
+    fixed = run_cli("submit", "--max-cost", "700", cwd=tmp_path, sim=slow_sim)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert slow_sim.store.creates == 10  # $700 of $700: the budget holds again
+    assert sum("gembatch_limits" in line for line in path.read_text().splitlines()) == 1

@@ -111,9 +111,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 else ""
             )
         )
-        return summary.EXIT_BAD_INPUT if report.bad_inputs else summary.EXIT_OK
+        if report.bad_inputs or _limits_unreadable(job_file):
+            return summary.EXIT_BAD_INPUT
+        return summary.EXIT_OK
 
     return with_client(job)
+
+
+def _limits_unreadable(job_file: JobFile) -> bool:
+    """The limits line is damaged (said by the queue as it held the parts): exit 4."""
+    from gembatch.limits import Limits
+
+    return bool(Limits.of(job_file).problem)
 
 
 async def _dry_run(args: argparse.Namespace, client: Any) -> int:
@@ -197,7 +206,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
         submitter = _submitter(job_file, client, args)
         code = await retry_failed(job_file, client, submitter, say)
         await _launch_queued(job_file, submitter)  # under limits, retries queue too
-        return code
+        return summary.EXIT_BAD_INPUT if _limits_unreadable(job_file) else code
 
     return with_client(job)
 

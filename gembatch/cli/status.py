@@ -56,7 +56,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{job_file.path} holds no jobs; submit jobs first, or pass --job-info FILE"
         )
     bad_lines = [job_file.bad_line_message(bad) for bad in seen.bad_lines]
+    seen.limits = Limits.in_bad_lines(seen.bad_lines, str(job_file.path)) or seen.limits
     problems = [*bad_lines, *problems_of(job_file, seen.strays)]
+    if seen.limits is not None and seen.limits.problem:
+        problems.append(seen.limits.problem)
     code = summary.EXIT_BAD_INPUT if problems else seen.totals.exit_code()
     now = job_file.clock.now()
     if args.json:
@@ -79,6 +82,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _limits_lines(seen: Counted) -> list[str]:
     limits, spend, queued = seen.limits or Limits(), seen.spend, seen.queued
     lines = []
+    if limits.problem:  # fail closed: nothing queued is created until it is fixed
+        held = f"; {plural(queued, 'part')} queued, held" if queued else ""
+        return [f"budget: unreadable (the limits line is damaged){held}"]
     if limits.max_cost_usd is not None or spend.committed:
         lines.append(f"budget: {spend.line(limits.max_cost_usd)}")
     most = f" (at most {limits.max_running} running)" if limits.max_running else ""
@@ -100,6 +106,7 @@ def _limits_lines(seen: Counted) -> list[str]:
 def _limits_json(limits: Any, spend: Any, queued: int) -> dict[str, Any]:
     return {
         "budget_usd": limits.max_cost_usd,
+        "limits_problem": limits.problem or None,
         "max_running": limits.max_running,
         "spent_usd": round(spend.actual, 6),
         "expected_usd": round(spend.committed, 6),

@@ -85,7 +85,9 @@ def count_part(
         entry.raw = obj  # parsed already: the view reads it without a second parse
         if isinstance(entry, LimitsRecord):
             if seen.limits is None:
-                seen.limits = Limits.from_values(entry.values)
+                seen.limits = Limits.from_values(
+                    entry.data.get(LimitsRecord.FIELD), str(job_file.path)
+                )
             continue
         job = JobView.of(entry, whole=False)
         if job.state == states.QUEUED_HERE:
