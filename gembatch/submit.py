@@ -66,6 +66,7 @@ class SubmitReport:
     queued: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     bad_inputs: list[str] = field(default_factory=list)
+    refused_for_budget: list[str] = field(default_factory=list)  # sound, but over budget
     # Parts whose create got no reply and has not shown up yet: it may still land.
     unconfirmed: list[str] = field(default_factory=list)
     stopped_duplicates: list[str] = field(default_factory=list)
@@ -160,7 +161,7 @@ class Submitter:
         source = self.relative(plan.source)
         cost = await self._estimate(plan, source) if self.options.budget is not None else None
         if cost is not None and not self._affordable(cost, source):
-            self.report.bad_inputs.append(str(plan.source))
+            self.report.refused_for_budget.append(str(plan.source))
             return
         if plan.needs_rewrite:
             write_parts(plan)

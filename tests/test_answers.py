@@ -66,9 +66,9 @@ def test_readme_help_and_code_agree_on_every_exit_code() -> None:
     table = dict(re.findall(r"^\| (\d+) \| (.+) \|$", readme, re.MULTILINE))
     assert sorted(int(code) for code in table) == sorted(CODES)
     codes = {
-        "status": {0, 1, 2, 4, 130, 141},
-        "poll": {0, 1, 2, 3, 4, 5, 130},
-        "cancel": {0, 1, 4, 5, 130},
+        "status": {0, 1, 2, 4, 64, 130, 141},
+        "poll": {0, 1, 2, 3, 4, 5, 64, 130},
+        "cancel": {0, 1, 4, 5, 64, 130},
     }
     for command, expected in codes.items():
         shown = subprocess.run(
@@ -77,6 +77,60 @@ def test_readme_help_and_code_agree_on_every_exit_code() -> None:
         listed = {int(c) for c in re.findall(r"^\s+(\d+)  ", shown.split("exit codes:")[1], re.M)}
         assert listed == expected, command
         assert "example:" in shown and shown.startswith("usage: gembatch " + command)
+
+
+def test_each_exit_code_tells_the_truth_from_a_script(sim: SimulatorServer, tmp_path: Path) -> None:
+    """Run as a script would: usage errors are 64, not 2 ("not finished"); a missing job
+    file is 4 before the key is asked for; a bad line is 4 from status and poll alike."""
+    no_key = {k: v for k, v in cli_env(sim).items() if k not in ("GEMINI_API_KEY",)}
+    for args in (("statuss",), ("status", "--bogus"), ("poll", "--interval", "often")):
+        result = gembatch(*args, cwd=tmp_path, env=cli_env(sim))
+        assert result.returncode == summary.EXIT_USAGE, args
+        assert result.stderr.strip().splitlines()[-1].startswith("gembatch: ")
+    for command in ("cancel", "cleanup", "retry"):
+        args = (command, "batches/x") if command == "cancel" else (command,)
+        result = gembatch(*args, cwd=tmp_path, env=no_key)
+        assert result.returncode == summary.EXIT_BAD_INPUT, (command, result.stderr)
+        assert "no job file at job-info.jsonl" in result.stderr
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    seed(sim, tmp_path, [("a.jsonl", 2)])
+    with (tmp_path / "job-info.jsonl").open("a") as handle:
+        handle.write("{not json\n")
+    for args in (("status",), ("poll", "--once", "--plain")):
+        result = gembatch(*args, cwd=tmp_path, env=cli_env(sim))
+        assert result.returncode == summary.EXIT_BAD_INPUT, (args, result.stdout)
+    for batch in sim.store.batches.values():  # now it finishes, its results saved
+        batch.plan = JobPlan(0, 0)
+    gembatch("poll", "--once", "--plain", "--keep-remote", cwd=tmp_path, env=cli_env(sim))
+    refused = subprocess.run(
+        [*GEMBATCH, "cleanup"],
+        cwd=tmp_path,
+        env=cli_env(sim),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == summary.EXIT_USAGE, refused.stderr
+    assert "pass -y" in refused.stderr
+
+
+def test_a_submit_with_an_input_over_budget_exits_1_not_4(
+    sim: SimulatorServer, tmp_path: Path, _private_config_and_logs: Path
+) -> None:
+    """An input refused for the budget is sound input: the others go, and the exit code
+    says some of the work was not done (1), not that an input is malformed (4)."""
+    (_private_config_and_logs / "config.toml").write_text(
+        '[prices."gemini-2.5-flash"]\ninput = 1000000.0\noutput = 0.0\n'
+    )
+    write_input(tmp_path / "small.jsonl", 1)
+    write_input(tmp_path / "big.jsonl", 40)
+    result = gembatch(
+        "submit", "small.jsonl", "big.jsonl", "--max-cost", "100", cwd=tmp_path, env=cli_env(sim)
+    )
+    assert result.returncode == summary.EXIT_SOME_FAILED, result.stdout + result.stderr
+    assert "more than the whole $100.00 budget" in result.stderr
+    assert sim.store.creates == 1
 
 
 def test_ctrl_c_and_sigterm_exit_130_with_the_file_consistent(

@@ -70,7 +70,9 @@ def test_the_run_line_holds_until_it_says(
 ) -> None:
     run = progress.RunProgress.of([JobView.of(JobRecord(raw=r)) for r in records], {})
     wait = run.changes_in(NOW)
-    assert wait > 0
+    # 0 when an ETA sits exactly on a half minute: rounded to even now, it reads the next
+    # minute an instant later (hypothesis found 6,990 s: 116.5 minutes).
+    assert wait >= 0
     first = overview.line(run, NOW).plain
     for fraction in fractions:
         assert overview.line(run, NOW + fraction * wait).plain == first

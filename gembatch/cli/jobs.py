@@ -28,6 +28,14 @@ def _job_file(args: argparse.Namespace) -> JobFile:
     return JobFile.load(Path(args.job_info))
 
 
+def _existing_job_file(args: argparse.Namespace) -> JobFile:
+    """For cancel, cleanup and retry: a missing job file is said before the key is asked
+    for (exit 4, not 5)."""
+    from gembatch.cli.status import load_existing
+
+    return load_existing(args)
+
+
 def with_client(job: Callable[[Any], Awaitable[int]]) -> int:
     """Run `job(client)` and close the client; errors go to `errors.run` to be mapped."""
     from gembatch.gemini import GeminiClient
@@ -103,7 +111,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(
             f"{plural(created, 'job')} created, {len(report.adopted)} recovered, "
             f"{plural(len(report.skipped), 'input')} skipped, "
-            f"{plural(len(report.bad_inputs), 'input')} refused"
+            f"{plural(len(report.bad_inputs) + len(report.refused_for_budget), 'input')} "
+            "refused"
             + (
                 f"; {plural(launched.waiting, 'part')} queued: `gembatch poll` creates them "
                 "as the limits allow"
@@ -113,6 +122,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         )
         if report.bad_inputs or _limits_unreadable(job_file):
             return summary.EXIT_BAD_INPUT
+        if report.refused_for_budget:  # a sound input, over the budget: not bad input
+            return summary.EXIT_SOME_FAILED
         return summary.EXIT_OK
 
     return with_client(job)
@@ -162,14 +173,14 @@ async def _dry_run(args: argparse.Namespace, client: Any) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     from gembatch.manage import cancel_jobs
 
-    job_file = _job_file(args)
+    job_file = _existing_job_file(args)
     return with_client(lambda client: cancel_jobs(job_file, client, args.jobs, say))
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
     from gembatch.manage import plan_cleanup, run_cleanup
 
-    job_file = _job_file(args)
+    job_file = _existing_job_file(args)
 
     async def job(client: Any) -> int:
         plan = await plan_cleanup(job_file, client, say)
@@ -184,7 +195,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
             if not sys.stdin.isatty():
                 raise CommandError(
                     "not deleting without confirmation; pass -y to delete without asking",
-                    summary.EXIT_SOME_FAILED,
+                    summary.EXIT_USAGE,
                 )
             answer = input(f"delete these {plural(len(plan), 'job')} and their files? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
@@ -200,7 +211,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     from gembatch.manage import retry_failed
 
-    job_file = _job_file(args)
+    job_file = _existing_job_file(args)
 
     async def job(client: Any) -> int:
         submitter = _submitter(job_file, client, args)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 from gembatch import __version__
+from gembatch.summary import EXIT_USAGE
 
 DEFAULT_JOB_FILE = "job-info.jsonl"
 
@@ -18,15 +21,26 @@ CODES = {
     4: "bad input: a job file, input file or config file that is missing, unreadable or "
     "malformed, or a folder that cannot be written",
     5: "the API key is missing or was rejected",
+    64: "usage: a mistyped command or option, or one that needs a terminal or -y",
     130: "interrupted (Ctrl+C or SIGTERM); the job file is consistent",
     141: "the output pipe was closed (as in `| head`)",
 }
 
 
 def _epilog(example: str, codes: tuple[int, ...]) -> str:
+    """Every command can also end in a usage error (64)."""
     lines = ["example:", f"  {example}", "", "exit codes:"]
-    lines += [f"  {code:>3}  {CODES[code]}" for code in codes]
+    lines += [f"  {code:>3}  {CODES[code]}" for code in sorted({*codes, 64})]
     return "\n".join(lines)
+
+
+class UsageParser(argparse.ArgumentParser):
+    """argparse, with its own exit code for usage errors: 64 (EX_USAGE in sysexits),
+    not 2, which the table gives to "not finished"."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"gembatch: {message}\n")
 
 
 def _positive_int(text: str) -> int:
@@ -62,7 +76,7 @@ def _command(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="gembatch",
         description="Run large jobs through the Gemini Batch API without losing a result.",
         epilog=_epilog("gembatch submit batch/*.jsonl && gembatch poll", tuple(CODES)),

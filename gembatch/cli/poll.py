@@ -10,7 +10,7 @@ from gembatch.cli.status import load_existing, problems_of
 from gembatch.engine import EngineOptions
 from gembatch.problems import CommandError, error
 from gembatch.run import PollSettings, Screen, run_poll
-from gembatch.summary import EXIT_BAD_INPUT, EXIT_OK, EXIT_SOME_FAILED
+from gembatch.summary import with_problems
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
@@ -45,7 +45,6 @@ def cmd_poll(args: argparse.Namespace) -> int:
         },
     )
     code = run_poll(job_file, settings, screen)
-    # Lines that do not parse are kept and polled around, but the run is not clean.
-    if problems and code in (EXIT_OK, EXIT_SOME_FAILED):
-        return EXIT_BAD_INPUT
-    return code
+    # Lines that do not parse are kept and polled around, but the file needs the user:
+    # 4, whatever the jobs' state, as `status` says (one rule: `summary.with_problems`).
+    return with_problems(code, problems)

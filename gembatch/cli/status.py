@@ -60,7 +60,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     problems = [*bad_lines, *problems_of(job_file, seen.strays)]
     if seen.limits is not None and seen.limits.problem:
         problems.append(seen.limits.problem)
-    code = summary.EXIT_BAD_INPUT if problems else seen.totals.exit_code()
+    code = summary.with_problems(seen.totals.exit_code(), problems)
     now = job_file.clock.now()
     if args.json:
         report = _status_json(
