@@ -15,6 +15,7 @@ import contextlib
 import glob
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -23,10 +24,14 @@ import filelock
 
 from gembatch.clock import SYSTEM_CLOCK, Clock
 from gembatch.jobfile_io import (
+    HEAD_BYTES,
     JobFileError,
     PollerBusyError,
     atomic_write,
+    kind_of,
     lock_problem,
+    not_a_job_file,
+    not_job_lines,
     poller_lock,
 )
 from gembatch.records import (
@@ -136,13 +141,21 @@ class JobFile:
         """The file for reading (None when there is none), or a one-line JobFileError."""
 
         def checked_open() -> BinaryIO:
-            links = self.real_path.stat().st_nlink
-            if links > 1 and self.real_path.is_file():
+            status = self.real_path.stat()
+            if not stat.S_ISREG(status.st_mode):  # (a FIFO would hang every command)
+                raise JobFileError(not_a_job_file(self.path, kind_of(status.st_mode)))
+            if status.st_nlink > 1:
                 raise JobFileError(
-                    f"{self.path} has {links} hard links; gembatch replaces the file whole on "
-                    "every write, which would split them: use a symlink or a single name"
+                    f"{self.path} has {status.st_nlink} hard links; gembatch replaces the file "
+                    "whole on every write, which would split them: use a symlink or a single name"
                 )
-            return self.path.open("rb")
+            handle = self.path.open("rb")
+            why = not_job_lines(handle.read(HEAD_BYTES))
+            if why:
+                handle.close()
+                raise JobFileError(not_a_job_file(self.path, why))
+            handle.seek(0)
+            return handle
 
         try:
             return self._mapped_errors(checked_open)

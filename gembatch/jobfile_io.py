@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -26,6 +27,41 @@ class JobFileError(Exception):
 
 class PollerBusyError(JobFileError):
     """Another process is already polling this job file."""
+
+
+# --- telling a job file from something else -----------------------------------------------
+HEAD_BYTES = 64 * 1024  # what is read to tell a job file from something else
+
+
+def not_a_job_file(path: Path, why: str) -> str:
+    return (
+        f"{path} is not a job file ({why}); a job file holds one JSON object per line: "
+        "pass --job-info FILE to name yours"
+    )
+
+
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular file is, for `not_a_job_file`."""
+    if stat.S_ISDIR(mode):
+        return "it is a folder"
+    if stat.S_ISFIFO(mode):
+        return "it is a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "it is a device"
+    return "it is not a regular file"
+
+
+def not_job_lines(head: bytes) -> str:
+    """Why a file's first bytes show it is no job file ("" when they may be one):
+    binary data, or not one line that starts a JSON object (a CSV, a JSON array)."""
+    if not head.strip():
+        return ""
+    if b"\x00" in head:
+        return "it holds binary data"
+    for line in head.split(b"\n"):
+        if line.lstrip().removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{"):
+            return ""
+    return "no line starts a JSON object: a CSV, or one JSON document?"
 
 
 @contextlib.contextmanager

@@ -7,7 +7,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -77,11 +78,25 @@ record = st.fixed_dictionaries(
         "remote_deleted_at": maybe(st.sampled_from(TIMES)),
         "missing_since": maybe(st.sampled_from(TIMES)),
         "last_error": maybe(text),
+        "queued_at": maybe(st.sampled_from(TIMES)),
+        "queue_refusals": maybe(st.integers(0, 9)),
+        "queue_retry_at": maybe(st.sampled_from(TIMES)),
+        "estimate": maybe(st.fixed_dictionaries({"cost_usd": st.floats(0, 10)})),
         "unknown_field": anything,
     },
 )
+limits = st.fixed_dictionaries(
+    {},
+    optional={
+        "max_cost_usd": maybe(st.floats(-10, 100, allow_nan=False)),
+        "max_running": maybe(st.integers(-2, 9)),
+    },
+)
+limits_line = maybe(limits).map(lambda v: json.dumps({"gembatch_limits": v}).encode())
 line = st.one_of(
     record.map(lambda r: json.dumps(r).encode()),
+    limits_line,
+    limits_line.map(lambda data: data[: len(data) // 2]),  # a limits line cut short
     record.map(lambda r: json.dumps(r, ensure_ascii=False).encode("utf-8", "surrogatepass")),
     st.binary(max_size=30),
     st.integers(1, 3000).map(lambda depth: b"[" * depth),
@@ -213,3 +228,27 @@ def test_status_in_two_halves_says_what_one_pass_says(
     monkeypatch.setattr(status_count, "SPLIT_FROM_BYTES", 0)
     halves = run(["--job-info", str(path), "status"])
     assert halves == whole
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (lambda path: os.mkfifo(path), "it is a FIFO"),
+        (lambda path: path.mkdir(), "it is a folder"),
+        (lambda path: path.write_text("id,prompt\n" + "1,hello\n" * 1000), "a CSV"),
+        (lambda path: path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" * 100), "binary data"),
+    ],
+)
+def test_what_is_not_a_job_file_is_one_line_from_every_command(
+    tmp_path: Path, make: Callable[[Path], object], why: str
+) -> None:
+    """Decided from the first bytes (a FIFO is not even opened: it would hang), exit 4,
+    one line, nothing written."""
+    path = tmp_path / "job-info.jsonl"
+    make(path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for argv in (["status"], ["status", "--json"], ["poll", "--once"], ["retry"], ["cleanup"]):
+        code, _, err = run(["--job-info", str(path), *argv])
+        assert code == 4, (argv, err)
+        assert err.count("\n") == 1 and "is not a job file" in err and why in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

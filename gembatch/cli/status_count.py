@@ -110,10 +110,10 @@ def _middle(job_file: JobFile) -> int | None:
     if (os.cpu_count() or 1) < 2:
         return None
     try:
+        if job_file.path.stat().st_size < SPLIT_FROM_BYTES:  # (no open: a FIFO would hang)
+            return None
         with job_file.path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
-            if size < SPLIT_FROM_BYTES:
-                return None
             handle.seek(size // 2)
             middle = size // 2 + len(handle.readline())
     except OSError:
