@@ -177,8 +177,9 @@ class Launcher:
                 self.held_by_budget = True
                 return (
                     f"{queue}; {head.display_name} (≈ {prices.dollars(cost)}) would take the "
-                    f"spend to {prices.dollars(spend.total + cost)}, over the "
-                    f"{prices.dollars(limits.max_cost_usd)} budget; raise it with "
+                    f"spend to {prices.dollars(spend.total + cost, limits.max_cost_usd)}, over "
+                    f"the {prices.dollars(limits.max_cost_usd, spend.total + cost)} budget; "
+                    "raise it with "
                     "`gembatch submit --max-cost`, or cancel queued parts"
                 )
         return ""

@@ -115,10 +115,12 @@ def checked_running(value: Any) -> int | None:
     return value
 
 
-def save_limits(job_file: JobFile, limits: Limits) -> None:
-    """Write the limits given over those in the file (one settings line)."""
+def save_limits(job_file: JobFile, limits: Limits) -> str:
+    """Write the limits given over those in the file (one settings line); what changed,
+    in a line ("" when nothing was given)."""
     if not limits.any:
-        return
+        return ""
+    before = Limits.of(job_file)
     with job_file.write_lock:
         job_file.refresh()
         record = job_file.limits
@@ -137,6 +139,28 @@ def save_limits(job_file: JobFile, limits: Limits) -> None:
         }:
             record.raw[LimitsRecord.FIELD] = values
             job_file.save()
+    return _changes(before, merged)
+
+
+def _changes(before: Limits, after: Limits) -> str:
+    """`budget: $5.00 → $7.50; jobs at once: 4 (unchanged)`."""
+    was_cost, now_cost = (
+        "none" if value is None else prices.dollars(value)
+        for value in (before.max_cost_usd, after.max_cost_usd)
+    )
+    was_running, now_running = (
+        "no limit" if value is None else str(value)
+        for value in (before.max_running, after.max_running)
+    )
+    if before.problem:
+        was_cost = was_running = "unreadable"
+    parts = []
+    for name, was, now in (
+        ("budget", was_cost, now_cost),
+        ("jobs at once", was_running, now_running),
+    ):
+        parts.append(f"{name}: {was} → {now}" if was != now else f"{name}: {now} (unchanged)")
+    return "; ".join(parts)
 
 
 def _drop_damaged(job_file: JobFile) -> bool:
@@ -180,7 +204,7 @@ class Spend:
         if self.committed:
             text += f" + {prices.dollars(self.committed)} expected"
         if budget is not None:
-            text += f" of a {prices.dollars(budget)} budget"
+            text += f" of a {prices.dollars(budget, self.total)} budget"
         if self.unknown:
             text += f" ({self.unknown} jobs without an estimate not counted)"
         return text

@@ -111,9 +111,20 @@ def tokens(usage: dict[str, int], key: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def dollars(amount: float | None) -> str:
+def dollars(amount: float | None, against: float | None = None) -> str:
+    """Money, one way everywhere: cents from $1 up and four decimals below, more where
+    the amount has them (a budget of $1.135 reads $1.135, not $1.14), and always enough
+    that it reads differently from `against`, the amount it is compared with (never
+    "$1.13 is more than $1.13")."""
     if amount is None:
         return "unknown"
     if 0 < amount < 0.00005:  # would print as $0.0000, which reads as free
         return "<$0.0001"
-    return f"${amount:,.4f}" if amount < 1 else f"${amount:,.2f}"
+    least = 2 if amount >= 1 else 4
+    places = least
+    while places < 4 and round(amount, places) != round(amount, 4):
+        places += 1  # the digits it has, up to four
+    if against is not None and against != amount:
+        while places < 10 and round(amount, places) == round(against, places):
+            places += 1
+    return f"${amount:,.{places}f}"

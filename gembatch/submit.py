@@ -209,8 +209,9 @@ class Submitter:
             return False
         if cost.dollars > budget:
             self.say(
-                f"error: {source}: estimated at {dollars(cost.dollars)}, more than the whole "
-                f"{dollars(budget)} budget; raise --max-cost or split the input; nothing "
+                f"error: {source}: estimated at {dollars(cost.dollars, budget)}, more than the "
+                f"whole {dollars(budget, cost.dollars)} budget; raise --max-cost or split the "
+                "input; nothing "
                 "from this file was submitted"
             )
             return False

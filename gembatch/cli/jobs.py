@@ -103,7 +103,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     async def job(client: Any) -> int:
         from gembatch.limits import save_limits
 
-        save_limits(job_file, limits)  # kept in the job file: later runs honour them
+        changed = save_limits(job_file, limits)  # kept in the job file: later runs honour them
+        if changed and not args.inputs:
+            print(f"limits of {job_file.path}: {changed}")
         submitter = _submitter(job_file, client, args)
         report = await submitter.submit(list(args.inputs))
         launched = await _launch_queued(job_file, submitter)

@@ -93,7 +93,7 @@ def _limits_lines(seen: Counted) -> list[str]:
         lines.append(
             f"queue: {plural(queued, 'part')} waiting for budget: the next (≈ "
             f"{prices.dollars(next_cost)}) would take the spend to "
-            f"{prices.dollars(spend.total + next_cost)}; raise it with "
+            f"{prices.dollars(spend.total + next_cost, limits.max_cost_usd)}; raise it with "
             "`gembatch submit --max-cost USD`"
         )
     elif queued:
