@@ -250,6 +250,9 @@ class Chores:
                     merged_results_file=path,
                     merged_failed_rows=outcome.failed,
                 )
+                if record.results_file:  # its failed rows that no retry has answered since
+                    left = outcome.failed_by_file.get(str(record.results_file), 0)
+                    record.raw["failed_rows_left"] = left
             self._dirty = True
             self.emit(ResultsMerged(source, path, outcome.succeeded, outcome.failed, errors))
 

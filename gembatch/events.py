@@ -82,7 +82,11 @@ class JobView:
         if isinstance(stats, dict) and stats:
             failed = count(stats.get("failed"))
             done = (count(stats.get("succeeded")) or 0) + (failed or 0)
-        failed_rows = count(data.get("failed_rows"))
+        # Rows still failed: those no retry has answered since (set at the merge), else
+        # the results' own count, else the server's.
+        failed_rows = count(data.get("failed_rows_left"))
+        if failed_rows is None:
+            failed_rows = count(data.get("failed_rows"))
         usage = data.get("usage")
         return cls(
             fields.key_of(data, name),

@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gembatch import lifecycle
@@ -30,6 +30,9 @@ class MergeOutcome:
     errors_file: Path
     succeeded: int
     failed: int
+    # Rows still without a success, by the job whose results hold their last failure:
+    # {results file (as the record names it): rows} (a retry's answer takes a row off).
+    failed_by_file: dict[str, int] = field(default_factory=dict)
 
 
 def group_key(record: JobRecord) -> str:
@@ -101,14 +104,18 @@ def merge_group(
             int(r.data.get("first_line", 0) or 0),
         ),
     )
-    files = [base / str(r.results_file) for r in ordered if r.results_file]
+    names = [str(r.results_file) for r in ordered if r.results_file]
+    files = [base / name for name in names]
     index = index_results(files)
     handles = [path.open("rb") for path in files]
     try:
-        return _write(source_path, index, handles, dest, errors_dest)
+        outcome = _write(source_path, index, handles, dest, errors_dest)
     finally:
         for handle in handles:
             handle.close()
+    left = Counter(names[number] for number, _, ok in index.values() if not ok)
+    outcome.failed_by_file.update({name: left.get(name, 0) for name in names})
+    return outcome
 
 
 NO_RESULT = "no result: the job holding this request did not succeed"

@@ -114,6 +114,12 @@ def summary_lines(jobs: list[JobView]) -> list[str]:
     folders = sorted({str(Path(j.results_file).parent) for j in jobs if j.results_file})
     if folders:
         lines.append(f"  results in {', '.join(folders)}")
+    if totals.failed_rows:
+        lines.append(
+            f"  {plural(totals.failed_rows, 'row')} still failed in "
+            f"{plural(totals.jobs_with_failed_rows, 'job')} that succeeded; "
+            "`gembatch retry` resubmits them"
+        )
     if totals.unsaved:
         lines.append(f"  {plural(totals.unsaved, 'job')} with results not saved yet")
     return [formatting.printable(line) for line in lines]

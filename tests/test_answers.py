@@ -454,3 +454,35 @@ def test_the_earlier_tools_lock_is_respected(sim: SimulatorServer, tmp_path: Pat
     assert "the earlier gembatch tool is writing" in result.stderr
     assert (tmp_path / "job-info.jsonl").read_bytes() == before
     assert sim.store.batches and not sim.store.deletions  # nothing deleted unrecorded
+
+
+def test_failed_rows_are_the_rows_still_failed_after_retries(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """A retry that answers every failed row leaves none failed in status, its list, the
+    JSON and the closing summary; an input whose only job failed whole is exported with
+    the reason and what to do."""
+    sim.scenario.default_plan = JobPlan(0, 0, failed_row_rate=0.4)
+    sim.scenario.plans = [("*retry*", JobPlan(0, 0)), ("*b.jsonl", JobPlan(0, 0, outcome="FAILED"))]
+    sim.scenario.partial_output_rate = 0.0  # (asked by name: b's job leaves no rows)
+    env = cli_env(sim)
+    write_input(tmp_path / "a.jsonl", 20)
+    write_input(tmp_path / "b.jsonl", 3)
+    assert gembatch("submit", "a.jsonl", "b.jsonl", cwd=tmp_path, env=env).returncode == 0
+    first = gembatch("poll", "--plain", "--interval", "1", cwd=tmp_path, env=env)
+    failed = JobFile.load(tmp_path / "job-info.jsonl").records[0].data["failed_rows"]
+    assert failed > 0
+    assert f"{failed} rows still failed in 1 job that succeeded" in first.stdout
+    listed = gembatch("status", "--list", cwd=tmp_path, env=env).stdout
+    assert f"20/20 ({failed} failed)" in listed
+    why = gembatch("export", "b.jsonl", cwd=tmp_path, env=env)
+    assert why.returncode == 1
+    assert "its 1 job failed as a whole; `gembatch retry`" in why.stderr, why.stderr
+    assert gembatch("retry", cwd=tmp_path, env=env).returncode == 0
+    second = gembatch("poll", "--plain", "--interval", "1", cwd=tmp_path, env=env)
+    assert "still failed" not in second.stdout, second.stdout
+    report = json.loads(gembatch("status", "--json", cwd=tmp_path, env=env).stdout)
+    assert report["failed_rows"] == 0
+    assert all(job["failed_rows"] in (0, None) for job in report["jobs"])
+    listed = gembatch("status", "--list", cwd=tmp_path, env=env).stdout
+    assert "failed)" not in listed and "failed row" not in listed

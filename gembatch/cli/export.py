@@ -7,7 +7,7 @@ import io
 import sys
 from pathlib import Path
 
-from gembatch import summary
+from gembatch import states, summary
 from gembatch.atomic import AtomicFile
 from gembatch.cli.errors import CommandError
 from gembatch.cli.status import load_existing
@@ -20,6 +20,7 @@ from gembatch.export import (
     write_parquet,
 )
 from gembatch.formatting import plural
+from gembatch.jobfile import JobFile
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -34,11 +35,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.input}: no such input file", summary.EXIT_BAD_INPUT)
     files = [path for path in results_files(job_file, name) if path.is_file()]
     if not files:
-        raise CommandError(
-            f"{args.input}: no results on disk yet; run `gembatch poll` until its jobs "
-            f"have finished (see `gembatch status --list`)",
-            summary.EXIT_SOME_FAILED,
-        )
+        raise CommandError(_why_no_results(args.input, job_file, name), summary.EXIT_SOME_FAILED)
     try:
         report = _write(args, source, files)
     except ExportError as problem:
@@ -64,3 +61,23 @@ def _write(args: argparse.Namespace, source: Path, files: list[Path]) -> ExportR
         out.flush()
         out.detach()
     return report
+
+
+def _why_no_results(shown: object, job_file: JobFile, name: str) -> str:
+    """Why an input has no results on disk, and what will bring them."""
+    from gembatch import lifecycle
+    from gembatch.merge import group_key
+
+    group = [r for r in job_file.records if group_key(r) == name or r.input_file == name]
+    if not group:
+        return f"{shown}: no job in {job_file.path} ran it; submit it with `gembatch submit`"
+    if all(r.is_terminal for r in group) and not any(lifecycle.results_wanted(r) for r in group):
+        ended = sorted({states.info(r.effective_state).label for r in group})
+        return (
+            f"{shown}: no results: its {plural(len(group), 'job')} {', '.join(ended)} as a "
+            "whole; `gembatch retry` submits its requests again"
+        )
+    return (
+        f"{shown}: no results on disk yet; run `gembatch poll` until its jobs have finished "
+        "(see `gembatch status --list`)"
+    )

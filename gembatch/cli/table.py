@@ -22,7 +22,8 @@ def job_rows(jobs: Iterable[JobView], now: float) -> list[str]:
             [
                 formatting.printable(job.label),
                 job.state_label,
-                progress_text(job),
+                progress_text(job)
+                + (f" ({job.failed_count:,} failed)" if job.failed_count else ""),
                 took,
                 formatting.printable(outcome),
             ]

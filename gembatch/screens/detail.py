@@ -86,7 +86,7 @@ class JobDetailScreen(ModalScreen[str | None]):
             ("Ended", formatting.local_time(job.end_time, now)),
             ("Duration", took),
             ("Requests", _counts(job.request_count, stats)),
-            ("Failed rows", str(raw.get("failed_rows", "")) if "failed_rows" in raw else ""),
+            ("Failed rows", _failed_rows(job)),
             ("Tokens", _usage(usage)),
             ("Est. cost", _cost(job, self.prices)),
             ("Results", _results(job)),
@@ -190,3 +190,15 @@ def _usage(usage: dict) -> str:
         "totalTokenCount": "total",
     }
     return ", ".join(f"{usage[k]:,} {name}" for k, name in names.items() if usage.get(k))
+
+
+def _failed_rows(job: JobView) -> str:
+    """Rows still failed; with how many a retry has answered since, when any has."""
+    raw = job.raw
+    if "failed_rows" not in raw and job.failed_count is None:
+        return ""
+    still = job.failed_count or 0
+    at_first = raw.get("failed_rows")
+    if isinstance(at_first, int) and not isinstance(at_first, bool) and at_first > still:
+        return f"{still:,} ({at_first - still:,} answered by a retry since)"
+    return f"{still:,}"

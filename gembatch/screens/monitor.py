@@ -34,6 +34,7 @@ from gembatch.events import (
     ResultsMerged,
     ResultsSaved,
 )
+from gembatch.formatting import plural
 from gembatch.plain import describe
 from gembatch.progress import RunProgress
 from gembatch.screens.help import HelpScreen
@@ -282,7 +283,12 @@ class MonitorScreen(JobActions):
             summary = totals.breakdown()
             banner = self.query_one("#banner", Static)
             subject = "The job is" if totals.total == 1 else f"All {totals.total} jobs are"
-            banner.update(Text(f"{subject} done: {summary}."))
+            rows = (
+                f" {plural(totals.failed_rows, 'row')} still failed: R retries them."
+                if totals.failed_rows
+                else ""
+            )
+            banner.update(Text(f"{subject} done: {summary}.{rows}"))
             banner.display = True
             self.event_log.add("all jobs are done")
             self.notify(f"{subject.lower()} done", title="Done", markup=False)
