@@ -16,7 +16,7 @@ amounts = st.floats(min_value=0.0001, max_value=100_000, allow_nan=False)
 
 @given(amounts, amounts)
 def test_two_different_amounts_never_read_the_same(a: float, b: float) -> None:
-    """"estimated at $1.13, more than the whole $1.13 budget" cannot be printed."""
+    """ "estimated at $1.13, more than the whole $1.13 budget" cannot be printed."""
     if round(a, 10) != round(b, 10):
         assert dollars(a, b) != dollars(b, a)
 
