@@ -43,6 +43,8 @@ class RetryPolicy:
     def delay(self, attempt: int, error: TransientError) -> float | None:
         """Seconds to wait before trying again, or None: give up now and let the caller
         come back later (the server asked for a longer pause than is worth holding)."""
+        if error.daily_quota:
+            return None  # not before the day's reset: the caller waits for it
         if error.retry_after is not None:
             return error.retry_after if error.retry_after <= MAX_INLINE_WAIT_S else None
         return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2**attempt))
@@ -110,6 +112,13 @@ def _classify_api_error(
             code,
         )
     if code in RETRYABLE_CODES:
+        daily = _daily_quota(exc) if code == 429 else None
+        if daily:
+            return TransientError(
+                f"{what}: the daily quota {daily} is used up ({code} {status})",
+                code,
+                daily_quota=daily,
+            )
         hint = "rate limited" if code == 429 else "server error"
         return TransientError(
             f"{what}: {hint} ({code} {status}); will retry", code, _retry_after(exc)
@@ -153,6 +162,22 @@ def _network_reason(exc: BaseException) -> str:
     return one_line(text, 120)
 
 
+def _details(exc: Any) -> list[Any]:
+    details = (getattr(exc, "details", None) or {}).get("error", {}).get("details", [])
+    return details if isinstance(details, list) else []
+
+
+def _daily_quota(exc: Any) -> str | None:
+    """The id of a daily quota a 429 names (`...PerDay...`), if it names one."""
+    for detail in _details(exc):
+        violations = detail.get("violations") if isinstance(detail, dict) else None
+        for violation in violations if isinstance(violations, list) else []:
+            quota = violation.get("quotaId") if isinstance(violation, dict) else None
+            if isinstance(quota, str) and "PerDay" in quota:
+                return quota
+    return None
+
+
 def _retry_after(exc: Any) -> float | None:
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
@@ -162,8 +187,7 @@ def _retry_after(exc: Any) -> float | None:
             return float(value)
     except (TypeError, ValueError, AttributeError):
         pass
-    details = (getattr(exc, "details", None) or {}).get("error", {}).get("details", [])
-    for detail in details if isinstance(details, list) else []:
+    for detail in _details(exc):
         delay = detail.get("retryDelay") if isinstance(detail, dict) else None
         if isinstance(delay, str) and delay.endswith("s"):
             try:

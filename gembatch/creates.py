@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gembatch import states
+from gembatch import fields, states
 from gembatch.clock import Clock
 from gembatch.formatting import clock_time, parse_time
 from gembatch.gemini import GeminiClient, GeminiError, NotFoundError, RemoteJob, RequestError
@@ -44,11 +44,24 @@ def submit_id_in(display_name: str) -> str | None:
 
 
 # --- what a record says about its creates ---------------------------------------------
-def note_sent(record: JobRecord, clock: Clock) -> None:
-    """Before a create is sent (the caller saves the record before sending)."""
+def note_sent(record: JobRecord, clock: Clock) -> tuple[object, object]:
+    """Before a create is sent (the caller saves the record before sending); returns
+    what the record said before, for `unnote_sent`."""
     raw = record.raw
+    before = (raw.get("create_sent_at"), raw.get("create_attempts"))
     raw["create_sent_at"] = clock.iso()
-    raw["create_attempts"] = int(record.data.get("create_attempts") or 0) + 1
+    raw["create_attempts"] = (fields.count(record.data.get("create_attempts")) or 0) + 1
+    return before
+
+
+def unnote_sent(record: JobRecord, before: tuple[object, object]) -> None:
+    """The create was refused (a 429, a 400): it made nothing, so it is no create that
+    may still land; the record says again what it said before."""
+    for name, value in zip(("create_sent_at", "create_attempts"), before, strict=True):
+        if value is None:
+            record.raw.pop(name, None)
+        else:
+            record.raw[name] = value
 
 
 def sent_at(record: JobRecord) -> float | None:
@@ -73,7 +86,7 @@ def watches_duplicates(record: JobRecord, clock: Clock, grace_s: float = CREATE_
     sent = sent_at(record)
     return (
         bool(record.batch_name)
-        and int(record.data.get("create_attempts") or 0) > 1
+        and (fields.count(record.data.get("create_attempts")) or 0) > 1
         and sent is not None
         and clock.now() < sent + 2 * grace_s
     )

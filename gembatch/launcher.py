@@ -25,6 +25,7 @@ from gembatch.formatting import clock_time, parse_time, plural
 from gembatch.gemini import GeminiError, TransientError
 from gembatch.jobfile import JobFile, JobRecord
 from gembatch.limits import Limits, Spend, over_budget, spend_of
+from gembatch.quotas import next_daily_reset
 from gembatch.submit import Submitter
 from gembatch.worklist import WorkList
 
@@ -155,10 +156,9 @@ class Launcher:
             return f"{queue}; {head.display_name} is being created by another process"
         retry_at = parse_time(head.data.get("queue_retry_at"))
         if retry_at is not None and self.clock.now() < retry_at:
-            return (
-                f"{queue}; the API refused {head.display_name} (429), next try "
-                f"at {clock_time(retry_at)}"
-            )
+            daily = "daily quota" in str(head.data.get("last_error") or "")
+            refused = "a daily quota is used up" if daily else "the API refused it (429)"
+            return f"{queue}; {head.display_name}: {refused}, next try at {clock_time(retry_at)}"
         limits = Limits.of(self.job_file)
         if limits.problem:  # fail closed: a damaged limits line never lifts the limits
             self.held_by_problem = limits.problem
@@ -221,6 +221,12 @@ class Launcher:
         try:
             await self.submitter.create(record, wait_when_refused=False)
         except TransientError as error:
+            if error.daily_quota:  # no use before the day's reset: every part waits for it
+                reset = next_daily_reset(self.clock.now())
+                why = f"{error}; creating resumes when it resets at {clock_time(reset)}"
+                self._put_back(record, why, 0.0, until=reset)
+                report.refused.append(record.input_file)
+                return False
             if error.code != 429:
                 # The reply may have been lost after the server acted: the part stays an
                 # intent, and the next pass lists the jobs before creating it again.
@@ -236,10 +242,15 @@ class Launcher:
         self.on_change(record, previous)  # (the submitter said "created ...")
         return True
 
-    def _put_back(self, record: JobRecord, why: str, pause_s: float) -> None:
-        """Into the queue again, where it was, to be tried after a pause that grows."""
+    def _put_back(
+        self, record: JobRecord, why: str, pause_s: float, until: float | None = None
+    ) -> None:
+        """Into the queue again, where it was, to be tried after a pause that grows (or
+        not before `until`: a daily quota's reset)."""
         refusals = (fields.count(record.data.get("queue_refusals")) or 0) + 1  # (any value)
         pause = min(REFUSED_PAUSE_MAX_S, pause_s * 2 ** (refusals - 1))
+        if until is not None:
+            pause = max(0.0, until - self.clock.now())
         raw = record.raw
         raw.pop("owner", None)
         raw["queue_refusals"] = refusals
@@ -247,4 +258,5 @@ class Launcher:
         raw["last_error"] = why
         self.job_file.save()
         self.on_change(record, None)
-        self.say(f"{record.display_name}: {why}; back in the queue for {pause:.0f}s", record.key)
+        wait = f"until {clock_time(until)}" if until is not None else f"for {pause:.0f}s"
+        self.say(f"{record.display_name}: {why}; back in the queue {wait}", record.key)

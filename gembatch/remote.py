@@ -46,10 +46,14 @@ class TransientError(GeminiError):
         code: int | None = None,
         retry_after: float | None = None,
         reached_server: bool = True,
+        daily_quota: str | None = None,
     ):
         super().__init__(message, code)
         self.retry_after = retry_after
         self.reached_server = reached_server
+        # A 429 for a quota counted per day (its QuotaFailure id ends `PerDay`,
+        # python-genai#2044): no use trying again before the day's reset.
+        self.daily_quota = daily_quota
 
 
 class CreateUnconfirmed(TransientError):

@@ -22,7 +22,7 @@ from gembatch import creates, formatting
 from gembatch.creates import Sightings
 from gembatch.estimate import SAMPLE, Estimate, estimate
 from gembatch.formatting import plural
-from gembatch.gemini import CreateUnconfirmed, GeminiClient, NotFoundError
+from gembatch.gemini import CreateUnconfirmed, GeminiClient, GeminiError, NotFoundError
 from gembatch.inputs import DEFAULT_MAX_BYTES, InputError, InputPlan, plan_input, write_parts
 from gembatch.jobfile import JobFile, JobRecord
 from gembatch.limits import Limits
@@ -375,25 +375,35 @@ class Submitter:
             or intent_display_name(record.input_file, str(record.submit_id))
         )
         model = str(record.batch.get("model") or _model_name(self.options.model))
-        creates.note_sent(record, self.job_file.clock)
+        before = creates.note_sent(record, self.job_file.clock)
         self.job_file.save()  # before sending: a kill from here on leaves a create to look for
         try:
             job = await self.client.create_batch(model, uploaded, display, wait_when_refused)
-        except CreateUnconfirmed as error:
-            found = (await self._look()).of(record)
-            if not found:
-                grace = self.client.create_grace_s
-                self.say(
-                    f"{record.display_name}: {error}; not created again before "
-                    f"{creates.resend_from(record, grace)} (`gembatch poll` or "
-                    "`gembatch submit` adopts it if it appears)"
-                )
+        except GeminiError as error:
+            if not isinstance(error, CreateUnconfirmed):  # refused (429, 400): nothing made
+                creates.unnote_sent(record, before)
+                self.job_file.save()
                 raise
-            job = await self.client.get_batch(found[0].name)
+            await self._look_for_unconfirmed(record, error)
+            job = await self.client.get_batch(str(record.batch.get("name")))
         job.update(record.ensure_batch())
         self.job_file.save()
         self.say(f"created {job.name} for {record.input_file} ({record.request_count:,} requests)")
         self.report.created.append(job.name)
+
+    async def _look_for_unconfirmed(self, record: JobRecord, error: CreateUnconfirmed) -> None:
+        """A create with no reply: adopt its job if it is there already (its name put in
+        the record's batch), else say so and raise: a later run looks again."""
+        found = (await self._look()).of(record)
+        if not found:
+            grace = self.client.create_grace_s
+            self.say(
+                f"{record.display_name}: {error}; not created again before "
+                f"{creates.resend_from(record, grace)} (`gembatch poll` or "
+                "`gembatch submit` adopts it if it appears)"
+            )
+            raise error
+        record.ensure_batch()["name"] = found[0].name
 
     async def _still_uploaded(self, name: str) -> bool:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -379,3 +380,43 @@ def test_a_damaged_limits_line_holds_every_queued_part(
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert slow_sim.store.creates == 10  # $700 of $700: the budget holds again
     assert sum("gembatch_limits" in line for line in path.read_text().splitlines()) == 1
+
+
+def test_a_daily_quota_stops_creating_until_it_resets(
+    slow_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """A 429 whose QuotaFailure names a quota counted per day (python-genai#2044,
+    shared/gemini-batch-api.md §0.15) is not retried as if per minute: the queue waits
+    for the reset, midnight Pacific time, says so, and sends no create before then."""
+    from gembatch.formatting import parse_time
+    from gembatch.quotas import next_daily_reset
+
+    quota = "GenerateContentBatchRequestsPerDayPerProjectPerModel"
+    slow_sim.scenario.faults.rules.append(FaultRule(CREATE, 429, times=-1, quota_id=quota))
+    write_input(tmp_path)
+    queued = submit(tmp_path, slow_sim, "--max-running", "2")
+    said = queued.stdout + queued.stderr
+    assert f"the daily quota {quota} is used up" in said, said
+    assert "creating resumes when it resets at" in said
+    creates = lambda: sum(n for c, n in slow_sim.sim.calls.items() if re.search(CREATE, c))  # noqa: E731
+    assert creates() == 1  # the first part was refused; the rest never sent
+    record = next(r for r in JobFile.load(tmp_path / "job-info.jsonl").records if r.queued)
+    retry_at = parse_time(record.data["queue_retry_at"])
+    assert retry_at is not None and abs(retry_at - next_daily_reset(time.time())) < 2
+    polled = run_cli("poll", "--once", "--plain", cwd=tmp_path, sim=slow_sim)
+    assert "a daily quota is used up, next try at" in polled.stdout, polled.stdout
+    assert creates() == 1 and slow_sim.store.creates == 0
+
+
+def test_the_next_daily_reset_is_midnight_pacific_across_a_clock_change() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from gembatch.quotas import next_daily_reset
+
+    pacific = ZoneInfo("America/Los_Angeles")
+    for moment in ("2026-03-07T23:30:00", "2026-03-08T12:00:00", "2026-11-01T00:30:00"):
+        now = datetime.fromisoformat(moment).replace(tzinfo=pacific).timestamp()
+        reset = datetime.fromtimestamp(next_daily_reset(now), pacific)
+        assert (reset.hour, reset.minute) == (0, 0) and reset.timestamp() > now
+        assert reset.timestamp() - now <= 25 * 3600

@@ -346,6 +346,27 @@ async def test_a_long_retry_delay_is_honoured_not_cut_short(
     assert sum(p == f"/v1beta/{name}" for _, p, _ in sim.sim.request_log) == 1
 
 
+@pytest.mark.parametrize("delay", ["45.837906927s", "0.25s"])
+async def test_a_fractional_retry_delay_is_honoured_to_the_millisecond(
+    sim: SimulatorServer, tmp_path: Path, delay: str
+) -> None:
+    """RetryInfo delays can be fractional (shared/gemini-batch-api.md §0.15): a long one
+    is the next cycle's wait to the millisecond; a short one is slept inside the call
+    and the call then succeeds."""
+    sim.scenario.default_plan = JobPlan(0, 10 * HOUR)
+    job_file = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 1)])
+    name = str(job_file.records[0].batch_name)
+    sim.scenario.faults = Faults(rules=[FaultRule(f"GET /v1beta/{name}$", 429, retry_delay=delay)])
+    engine, events = engine_for(sim, job_file)
+    finished = await engine.run_cycle()
+    seconds = float(delay[:-1])
+    if seconds > 30:
+        assert finished.next_poll_in is not None
+        assert abs(finished.next_poll_in - seconds) < 0.001
+    else:
+        assert finished.errors == 0 and not [e for e in events if isinstance(e, PollFailed)]
+
+
 async def test_an_upload_chunk_may_take_longer_than_an_api_call(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:

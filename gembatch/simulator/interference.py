@@ -7,11 +7,12 @@ import asyncio
 import collections
 import re
 import threading
+from typing import Any
 
 from aiohttp import web
 
 from gembatch.simulator.errors import ApiError
-from gembatch.simulator.scenario import Scenario
+from gembatch.simulator.scenario import FaultRule, Scenario
 
 
 class Interference:
@@ -86,15 +87,9 @@ class Interference:
             if not rule.after_acting and re.search(rule.pattern, call) and rule.times != 0:
                 if rule.times > 0:
                     rule.times -= 1
-                details = None
-                if rule.retry_delay:
-                    details = [
-                        {
-                            "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                            "retryDelay": rule.retry_delay,
-                        }
-                    ]
-                raise ApiError(rule.code, f"Injected {rule.code} for {call}.", details=details)
+                raise ApiError(
+                    rule.code, f"Injected {rule.code} for {call}.", details=_details(rule) or None
+                )
         if faults.hang_rate and self.scenario.chance("hang", call, count) < faults.hang_rate:
             await asyncio.sleep(faults.hang_s)
         if faults.error_rate and self.scenario.chance("err", call, count) < faults.error_rate:
@@ -106,3 +101,25 @@ class Interference:
                 else ("Injected server error.")
             )
             raise ApiError(code, message)
+
+
+def _details(rule: FaultRule) -> list[dict[str, Any]]:
+    """The google.rpc details a real 429 carries: RetryInfo, QuotaFailure."""
+    details: list[dict[str, Any]] = []
+    if rule.quota_id:
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": "generativelanguage.googleapis.com/batch_requests",
+                        "quotaId": rule.quota_id,
+                    }
+                ],
+            }
+        )
+    if rule.retry_delay:
+        details.append(
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": rule.retry_delay}
+        )
+    return details

@@ -29,7 +29,9 @@ class FaultRule:
 
     `after_acting`: the server does the work, then the reply is lost (a create that
     succeeded but answered 503, §0.3). `retry_delay` puts a RetryInfo in the body
-    ("53s" in real 429s, python-genai#1875).
+    ("53s" in real 429s, python-genai#1875; fractional too, "45.837906927s", §0.15).
+    `quota_id` puts a QuotaFailure naming that quota (ids ending `PerDay` are daily
+    quotas, python-genai#2044, §0.15).
     """
 
     pattern: str
@@ -37,6 +39,7 @@ class FaultRule:
     times: int = 1
     after_acting: bool = False
     retry_delay: str | None = None
+    quota_id: str | None = None
 
 
 @dataclass
