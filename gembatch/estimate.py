@@ -38,6 +38,7 @@ class Estimate:
     output_tokens: int | None
     dollars: float | None
     dollars_margin: float | None
+    counted: tuple[str, ...] = ("contents",)  # the parts of the requests counted
 
     def line(self) -> str:
         from gembatch.formatting import byte_size, plural
@@ -45,6 +46,7 @@ class Estimate:
         exact = not self.input_margin or not self.input_tokens
         share = "" if exact else f" ±{self.input_margin / self.input_tokens:.1%}"
         sample = "all counted" if self.sampled == self.requests else f"{self.sampled} sampled"
+        sample += f"; counted: {', '.join(self.counted)}"
         text = (
             f"{self.label}: {plural(self.requests, 'request')} in {plural(self.parts, 'part')}, "
             f"{byte_size(self.size)}; input ≈ {self.input_tokens:,.0f} tokens{share} ({sample})"
@@ -76,18 +78,18 @@ async def estimate(
     wanted = sample_positions(plan.requests, sample)
     # Only the sampled lines are parsed: the input was validated when it was planned,
     # and a second full parse would double the dry run of a 1 GB input.
-    contents = [
-        _contents(raw)
+    requests = [
+        _request(raw)
         for position, (_, raw) in enumerate(raw_lines(plan.source))
         if position in wanted
     ]
     slots = asyncio.Semaphore(CONCURRENCY)
 
-    async def count(content: list) -> int:
+    async def count(request: dict) -> int:
         async with slots:
-            return await client.count_tokens(model, content)
+            return await client.count_tokens(model, request)
 
-    counts = await asyncio.gather(*(count(content) for content in contents))
+    counts = await asyncio.gather(*(count(request) for request in requests))
     mean = statistics.fmean(counts)
     margin = 0.0
     if len(counts) < plan.requests and len(counts) > 1:
@@ -112,6 +114,7 @@ async def estimate(
         output,
         dollars,
         margin_dollars,
+        tuple(counted_parts(requests)),
     )
 
 
@@ -130,11 +133,39 @@ def total(estimates: list[Estimate]) -> Estimate:
         sum(outputs) if len(outputs) == len(estimates) else None,
         sum(e.dollars or 0.0 for e in priced) if len(priced) == len(estimates) else None,
         math.sqrt(sum((e.dollars_margin or 0.0) ** 2 for e in priced)) if priced else None,
+        tuple(dict.fromkeys(part for e in estimates for part in e.counted)),
     )
 
 
-def _contents(line: bytes) -> list:
+def _request(line: bytes) -> dict:
+    """A line's request, whole: what is counted is what is billed."""
     obj = json.loads(line)
-    request = obj.get("request", obj)
-    contents = request.get("contents")
-    return contents if isinstance(contents, list) else []
+    request = obj.get("request", obj) if isinstance(obj, dict) else {}
+    return request if isinstance(request, dict) else {}
+
+
+COUNTED_PARTS = (
+    ("systemInstruction", "system instruction"),
+    ("tools", "tools"),
+    ("toolConfig", "tool config"),
+    ("cachedContent", "cached content"),
+)
+
+
+def counted_parts(requests: list[dict]) -> list[str]:
+    """What the sampled requests hold beyond their contents, all of it counted."""
+    names = ["contents"]
+    for key, name in COUNTED_PARTS:
+        if any(key in r or _snake(key) in r for r in requests):
+            names.append(name)
+    configs = [r.get("generationConfig") or r.get("generation_config") or {} for r in requests]
+    if any(
+        isinstance(c, dict) and ("responseSchema" in c or "responseJsonSchema" in c)
+        for c in configs
+    ):
+        names.append("response schema")
+    return names
+
+
+def _snake(key: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)

@@ -246,14 +246,22 @@ class GeminiClient:
                 return
 
     # --- files ----------------------------------------------------------------------
-    async def count_tokens(self, model: str, contents: list[Any]) -> int:
-        """The service's own count of a request's prompt tokens (`countTokens`)."""
+    async def count_tokens(self, model: str, request: dict[str, Any]) -> int:
+        """The service's own count of a whole request's prompt tokens: contents, system
+        instruction, tools, response schema. The SDK's `count_tokens` refuses all but
+        the contents on this backend (§0.14), so the REST method is called with the
+        whole `generateContentRequest`, through the SDK's own API client."""
         name = model.removeprefix("models/")
-        reply = await self._call(
-            f"count tokens ({name})",
-            lambda: self._aio.models.count_tokens(model=name, contents=contents),
-        )
-        return int(reply.total_tokens or 0)
+        body = {"generateContentRequest": {**request, "model": f"models/{name}"}}
+
+        async def count() -> dict[str, Any]:
+            response = await self._aio._api_client.async_request(
+                "post", f"models/{name}:countTokens", body
+            )
+            return json.loads(response.body) if response.body else {}
+
+        reply = await self._call(f"count tokens ({name})", count)
+        return int(reply.get("totalTokens") or 0)
 
     async def upload_file(
         self,

@@ -76,4 +76,35 @@ def test_dry_run_refuses_bad_lines_and_bad_numbers(sim: SimulatorServer, tmp_pat
     dry = run("submit", "--dry-run", "bad.jsonl", cwd=tmp_path, sim=sim)
     assert dry.returncode == 4 and "bad.jsonl:1" in dry.stderr and "Traceback" not in dry.stderr
     zero = run("submit", "--dry-run", "--sample", "0", "bad.jsonl", cwd=tmp_path, sim=sim)
-    assert zero.returncode == 2 and "must be at least 1" in zero.stderr
+    assert zero.returncode == 64 and "must be at least 1" in zero.stderr  # a usage error
+
+
+def test_the_estimate_counts_the_whole_request(sim: SimulatorServer, tmp_path: Path) -> None:
+    """A system instruction, tools and a response schema are billed as prompt tokens; the
+    REST countTokens counts them when given the whole generateContentRequest (the SDK's
+    count_tokens refuses them on this backend: shared/gemini-batch-api.md §0.14). The
+    estimate of a fully counted input is what is then billed, and says what it counted."""
+    sim.scenario.default_plan = JobPlan(0, 0)
+    request = {
+        "systemInstruction": {"parts": [{"text": "You are a careful classifier. " * 20}]},
+        "tools": [{"functionDeclarations": [{"name": "lookup", "description": "x" * 300}]}],
+        "generationConfig": {
+            "responseMimeType": "application/json",
+            "responseSchema": {"type": "OBJECT", "properties": {"label": {"type": "STRING"}}},
+        },
+    }
+    path = tmp_path / "a.jsonl"
+    with path.open("w") as out:
+        for n in range(12):
+            contents = [{"role": "user", "parts": [{"text": f"item {n}"}]}]
+            out.write(json.dumps({"key": str(n), "request": {**request, "contents": contents}}))
+            out.write("\n")
+    dry = run("submit", "--dry-run", "a.jsonl", cwd=tmp_path, sim=sim)
+    assert dry.returncode == 0, dry.stderr
+    assert "counted: contents, system instruction, tools, response schema" in dry.stdout
+    found = re.search(r"input ≈ ([\d,]+) tokens", dry.stdout)
+    assert found, dry.stdout
+    assert run("submit", "a.jsonl", cwd=tmp_path, sim=sim).returncode == 0
+    run("poll", "--plain", cwd=tmp_path, sim=sim)
+    (record,) = JobFile.load(tmp_path / "job-info.jsonl").records
+    assert record.data["usage"]["promptTokenCount"] == int(found.group(1).replace(",", ""))

@@ -67,8 +67,30 @@ def response_for(plan: JobPlan, model: str, request: dict[str, Any]) -> dict[str
 
 
 def prompt_tokens(request: Any) -> int:
-    """One rule for the prompt's tokens, for countTokens and for the usage it bills."""
-    return max(1, len(_first_text(request)) // 4)
+    """One rule for the prompt's tokens, for countTokens and for the usage it bills: a
+    token per 4 characters of the prompt's text, plus of the system instruction's text
+    and of the tools and the response schema as JSON (the real service bills those too;
+    its REST `countTokens` counts them when given the whole `generateContentRequest`,
+    shared/gemini-batch-api.md §0.14)."""
+    extra = 0
+    if isinstance(request, dict):
+        system = request.get("systemInstruction") or request.get("system_instruction")
+        extra += len(_all_text(system))
+        tools = request.get("tools")
+        extra += len(json.dumps(tools)) if tools else 0
+        config = request.get("generationConfig") or request.get("generation_config") or {}
+        schema = (
+            config.get("responseSchema") or config.get("responseJsonSchema")
+            if isinstance(config, dict)
+            else None
+        )
+        extra += len(json.dumps(schema)) if schema else 0
+    return max(1, (len(_first_text(request)) + extra) // 4)
+
+
+def _all_text(content: Any) -> str:
+    parts = content.get("parts") if isinstance(content, dict) else None
+    return "".join(str(p.get("text", "")) for p in parts or [] if isinstance(p, dict))
 
 
 def _first_text(request: Any) -> str:

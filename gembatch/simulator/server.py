@@ -229,6 +229,9 @@ class SimulatorApp:
 
     async def count_tokens(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         body = await self._json_body(request)
+        whole = body.get("generateContentRequest") if isinstance(body, dict) else None
+        if isinstance(whole, dict):  # the REST form that counts the whole request (§0.14)
+            return web.json_response({"totalTokens": prompt_tokens(whole)})
         contents = body.get("contents") if isinstance(body, dict) else None
         if not isinstance(contents, list):
             raise ApiError(400, "* CountTokensRequest.contents: contents is not specified")
