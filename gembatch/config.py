@@ -15,61 +15,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-DEFAULT_TEXT = """\
-# gembatch configuration. Command-line flags override these settings.
-# Delete a line (or the file) to go back to the built-in default.
-
-# Model for `gembatch submit` when -m is not given.
-model = "gemini-2.5-flash"
-
-# Seconds between poll cycles (gembatch poll --interval).
-interval = 30
-
-# API calls in flight at once (gembatch poll --concurrency).
-concurrency = 16
-
-# Never delete remote jobs or files after saving results (gembatch poll --keep-remote).
-keep_remote = false
-
-# Folder, next to each input file, that receives its results.
-results_folder = "results"
-
-# Seconds one API call may take before it is given up (and, for a create, looked for).
-request_timeout = 60
-
-# Seconds a create that got no reply may still land on the server: no part is created
-# again before this has passed with no job carrying its marker.
-create_grace = 600
-
-# Textual theme of the monitor (any theme in the command palette's list).
-theme = "tokyo-night"
-
-# Warn when a job has been pending or running this many hours (the API gives up at 48).
-stuck_after_hours = 24
-
-# Ring the terminal bell, and send a desktop notification where the system offers one,
-# when a job fails and when everything is done.
-bell = true
-desktop_notifications = true
-
-# Commands to run: on_complete when a job's results are saved (the job record as JSON on
-# stdin; GEMBATCH_RESULTS, GEMBATCH_INPUT, GEMBATCH_STATE, GEMBATCH_BATCH in the
-# environment), on_all_done when every job is finished.
-# on_complete = "notify-send gembatch \\"$GEMBATCH_INPUT is done\\""
-# on_all_done = "echo all done >> ~/gembatch.log"
-
-# Limits for `gembatch submit`, kept in the job file so every later run honours them:
-# a budget in USD (parts that would pass it wait in the local queue), and how many jobs
-# may be pending or running at once (the rest wait their turn).
-# max_cost = 25.0
-# max_running = 4
-
-# Your own batch prices (USD per million tokens), over the built-in dated table.
-# [prices."gemini-2.5-flash"]
-# input = 0.15
-# output = 1.25
-"""
-
 
 class ConfigError(Exception):
     """The configuration file cannot be used; the message names the file and key."""
@@ -77,7 +22,8 @@ class ConfigError(Exception):
 
 @dataclass
 class Config:
-    """Settings with their built-in defaults."""
+    """Every setting, with its built-in default: the one place each default is written
+    (the commented file `config init` writes is made from these)."""
 
     model: str = "gemini-2.5-flash"
     interval: float = 30.0
@@ -95,7 +41,9 @@ class Config:
     max_cost: float | None = None
     max_running: int | None = None
     prices: dict[str, Price] = field(default_factory=dict)
-    path: Path | None = None
+    # where the settings came from, not settings: two configs with equal settings are equal
+    path: Path | None = field(default=None, compare=False)
+    from_file: frozenset[str] = field(default=frozenset(), compare=False)  # keys the file gives
 
 
 def config_path() -> Path:
@@ -149,7 +97,7 @@ _DESCRIBED = {int: "a whole number", float: "a number", bool: "true or false", s
 
 def _from_table(data: dict[str, Any], path: Path) -> Config:
     config = Config(path=path)
-    known = {f.name for f in fields(Config)} - {"path"}
+    known = {f.name for f in fields(Config)} - {"path", "from_file"}
     for key, value in data.items():
         if key not in known:
             raise ConfigError(f"{path}: unknown setting {key!r}; known: {', '.join(sorted(known))}")
@@ -164,6 +112,7 @@ def _from_table(data: dict[str, Any], path: Path) -> Config:
             wanted = "a number" if float in allowed else _DESCRIBED[allowed[0]]
             raise ConfigError(f"{path}: {key} must be {wanted}, not {value!r}")
         setattr(config, key, value)
+    config.from_file = frozenset(data)
     _check_ranges(config, path)
     return config
 
@@ -187,14 +136,79 @@ def _check_ranges(config: Config, path: Path) -> None:
         raise ConfigError(f"{path}: create_grace must be 0 or more seconds, under a day")
     if config.stuck_after_hours <= 0:
         raise ConfigError(f"{path}: stuck_after_hours must be more than 0")
-    if config.max_cost is not None and not config.max_cost > 0:
-        raise ConfigError(f"{path}: max_cost must be more than 0 (USD), not {config.max_cost}")
-    if config.max_running is not None and config.max_running < 1:
-        raise ConfigError(f"{path}: max_running must be at least 1, not {config.max_running}")
+    from gembatch.limits import LimitError, checked_cost, checked_running
+
+    try:  # the limits' own rules, as for the flags and the job file's limits line
+        checked_cost(config.max_cost)
+    except LimitError as error:
+        raise ConfigError(f"{path}: max_cost: {error}") from None
+    try:
+        checked_running(config.max_running)
+    except LimitError as error:
+        raise ConfigError(f"{path}: max_running: {error}") from None
+
+
+def default_text() -> str:
+    """The commented configuration `gembatch config init` writes, from the defaults."""
+    d = Config()
+    return f"""\
+# gembatch configuration. Command-line flags override these settings.
+# Delete a line (or the file) to go back to the built-in default.
+
+# Model for `gembatch submit` when -m is not given.
+model = "{d.model}"
+
+# Seconds between poll cycles (gembatch poll --interval).
+interval = {d.interval:g}
+
+# API calls in flight at once (gembatch poll --concurrency).
+concurrency = {d.concurrency}
+
+# Seconds one API call may take before it is given up (and, for a create, looked for).
+request_timeout = {d.request_timeout:g}
+
+# Seconds a create that got no reply may still land on the server: no part is created
+# again before this has passed with no job carrying its marker.
+create_grace = {d.create_grace:g}
+
+# Never delete remote jobs or files after saving results (gembatch poll --keep-remote).
+keep_remote = {str(d.keep_remote).lower()}
+
+# Folder, next to each input file, that receives its results.
+results_folder = "{d.results_folder}"
+
+# Textual theme of the monitor (any theme in the command palette's list).
+theme = "{d.theme}"
+
+# Warn when a job has been pending or running this many hours (the API gives up at 48).
+stuck_after_hours = {d.stuck_after_hours:g}
+
+# Ring the terminal bell, and send a desktop notification where the system offers one,
+# when a job fails and when everything is done.
+bell = {str(d.bell).lower()}
+desktop_notifications = {str(d.desktop_notifications).lower()}
+
+# Commands to run: on_complete when a job's results are saved (the job record as JSON on
+# stdin; GEMBATCH_RESULTS, GEMBATCH_INPUT, GEMBATCH_STATE, GEMBATCH_BATCH in the
+# environment), on_all_done when every job is finished.
+# on_complete = "notify-send gembatch \\"$GEMBATCH_INPUT is done\\""
+# on_all_done = "echo all done >> ~/gembatch.log"
+
+# Limits for `gembatch submit`, kept in the job file so every later run honours them:
+# a budget in USD (parts that would pass it wait in the local queue), and how many jobs
+# may be pending or running at once (the rest wait their turn).
+# max_cost = 25.0
+# max_running = 4
+
+# Your own batch prices (USD per million tokens), over the built-in dated table.
+# [prices."gemini-2.5-flash"]
+# input = 0.15
+# output = 1.25
+"""
 
 
 def write_default(path: Path, force: bool = False) -> None:
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists; pass --force to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(DEFAULT_TEXT, encoding="utf-8")
+    path.write_text(default_text(), encoding="utf-8")

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 
 from gembatch import fields, states
 from gembatch.clock import Clock
+from gembatch.config import Config
 from gembatch.formatting import clock_time, parse_time
 from gembatch.gemini import GeminiClient, GeminiError, NotFoundError, RemoteJob, RequestError
 from gembatch.jobfile import JobRecord
 
-# How long a create that got no reply may still land. The slowest reported is about
-# 70 s after the request; ten minutes leaves room for a slow day.
-CREATE_GRACE_S = 600.0
+# How long a create that got no reply may still land (the config's `create_grace`): the
+# slowest seen is about 70 s after the request; ten minutes leaves room for a slow day.
+CREATE_GRACE_S = Config.create_grace
 MARKER = re.compile(r"\[gb:([0-9a-f]{12})\]")
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from gembatch import creates, formatting, lifecycle, merge
 from gembatch.cleanup import delete_remote, record_cleaned, remote_names
 from gembatch.clock import Clock
+from gembatch.config import Config
 from gembatch.downloads import ResultsSaver
 from gembatch.events import (
     DownloadProgressed,
@@ -52,12 +53,12 @@ OUTPUT_WARNING_AFTER_S = 40 * 3600
 class EngineOptions:
     """How hard and how often to poll."""
 
-    concurrency: int = 16
+    concurrency: int = Config.concurrency  # (the defaults are the config's, written once)
     downloads: int = 4
-    interval_s: float = 30.0
-    keep_remote: bool = False
-    results_folder: str = "results"
-    stuck_after_s: float = 24 * 3600
+    interval_s: float = Config.interval
+    keep_remote: bool = Config.keep_remote
+    results_folder: str = Config.results_folder
+    stuck_after_s: float = Config.stuck_after_hours * 3600
     output_warning_after_s: float = OUTPUT_WARNING_AFTER_S
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from gembatch.api_errors import RetryPolicy, classify
+from gembatch.config import Config
 from gembatch.download_watch import LocalWriteFailed, WatchedWriter, rewind
 from gembatch.remote import (
     AuthError,
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_TIMEOUT_S = Config.request_timeout  # (the config's default, written once there)
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 # Stated, not left to the SDK: its default moved to `v1` in 3.4, and the environment
 # (`GOOGLE_GENAI_API_VERSION`) would rewrite every path (§0.13). `v1beta` is the version
@@ -86,7 +87,7 @@ class GeminiClient:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
         on_retry: Callable[[GeminiError], None] | None = None,
-        create_grace_s: float = 600.0,
+        create_grace_s: float = Config.create_grace,
     ) -> None:
         self._key = api_key or api_key_from_env()
         if not self._key:

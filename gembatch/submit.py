@@ -19,6 +19,7 @@ from typing import Any
 import filelock
 
 from gembatch import creates, formatting
+from gembatch.config import Config
 from gembatch.creates import Sightings
 from gembatch.estimate import SAMPLE, Estimate, estimate
 from gembatch.formatting import plural
@@ -28,7 +29,7 @@ from gembatch.jobfile import JobFile, JobRecord
 from gembatch.limits import Limits
 from gembatch.prices import Price, dollars
 
-DEFAULT_MODEL = "gemini-2.5-flash"
+DEFAULT_MODEL = Config.model  # (the config's default, written once there)
 
 
 @dataclass

@@ -14,14 +14,14 @@ import pytest
 
 from gembatch import summary
 from gembatch.clock import FrozenClock
-from gembatch.config import DEFAULT_TEXT, Config, ConfigError, load_config
-from gembatch.demo import seed_jobs
+from gembatch.config import Config, ConfigError, default_text, load_config
+from gembatch.demo import seed_jobs, write_input
 from gembatch.engine import Engine, EngineOptions
 from gembatch.events import Event, JobStuck, OutputExpiring, PollFailed
 from gembatch.jobfile import JobFile
 from gembatch.observers import EventLog, Fanout, HookRunner
 from gembatch.simulator import JobPlan, SimulatorServer
-from tests.conftest import API_KEY, GEMBATCH, cli_env, make_client
+from tests.conftest import API_KEY, GEMBATCH, cli_env, make_client, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,7 +35,7 @@ def run(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProce
 # --- configuration ----------------------------------------------------------------------
 def test_default_config_file_parses_to_the_defaults(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text(DEFAULT_TEXT)
+    path.write_text(default_text())
     loaded = load_config(path)
     loaded.path = None
     assert loaded == Config()
@@ -66,7 +66,7 @@ def test_config_init_and_path(tmp_path: Path) -> None:
     env = dict(os.environ)
     first = run("config", "init", cwd=tmp_path, env=env)
     path = Path(env["GEMBATCH_CONFIG"])
-    assert first.returncode == 0 and path.read_text() == DEFAULT_TEXT
+    assert first.returncode == 0 and path.read_text() == default_text()
     again = run("config", "init", cwd=tmp_path, env=env)
     assert again.returncode == 1 and "--force" in again.stderr
     shown = run("config", "path", cwd=tmp_path, env=env)
@@ -203,3 +203,39 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
         shipped.replace("ExecStart=/usr/bin/env", "ExecStart=no-such-binary"), "broken.service"
     )
     assert broken.returncode != 0  # the check can fail: it is not passing by default
+
+
+def test_a_bad_config_setting_is_never_passed_over(
+    sim: SimulatorServer, tmp_path: Path, _private_config_and_logs: Path
+) -> None:
+    """One bad key must not silently drop the user's limits: every command says the file,
+    the key and what it must be, in one line, and exits 4; nothing is created."""
+    (_private_config_and_logs / "config.toml").write_text(
+        "max_cost = 5.0\nmax_running = 2\ntheme = 3\n"
+    )
+    write_input(tmp_path / "a.jsonl", 2)
+    for args in (("submit", "a.jsonl"), ("status",), ("poll", "--once"), ("config", "show")):
+        result = run_cli(*args, cwd=tmp_path, sim=sim)
+        assert result.returncode == 4, (args, result.stdout, result.stderr)
+        assert result.stderr.strip() == (
+            f"gembatch: {_private_config_and_logs / 'config.toml'}: theme must be a string, not 3"
+        ), args
+    assert sim.store.creates == 0
+    (_private_config_and_logs / "config.toml").write_text("max_cost = inf\n")
+    result = run_cli("submit", "a.jsonl", cwd=tmp_path, sim=sim)  # one rule with the flags
+    assert result.returncode == 4 and "max_cost: a budget must be more than $0" in result.stderr
+
+
+def test_config_show_says_where_each_setting_comes_from(
+    sim: SimulatorServer, tmp_path: Path, _private_config_and_logs: Path
+) -> None:
+    config = _private_config_and_logs / "config.toml"
+    config.write_text("interval = 5\n")
+    shown = run_cli("config", "show", cwd=tmp_path, sim=sim)
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split()[0]: line for line in shown.stdout.splitlines()}
+    assert rows["interval"].split()[1] == "5" and rows["interval"].endswith(f"config file {config}")
+    assert rows["concurrency"].split()[1] == str(Config.concurrency)
+    assert rows["concurrency"].endswith("default")
+    assert rows["server"].endswith("environment (GOOGLE_GEMINI_BASE_URL)")
+    assert "set (never shown)" in rows["api"] and API_KEY not in shown.stdout

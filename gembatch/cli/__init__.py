@@ -26,7 +26,19 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().print_help()
         return 0
     handler = _handler(args.command)
-    return run(lambda: handler(args))
+    return run(lambda: _with_settings_checked(handler, args))
+
+
+def _with_settings_checked(
+    handler: Callable[[argparse.Namespace], int], args: argparse.Namespace
+) -> int:
+    """A config file with a bad setting stops every command alike, before it does anything
+    (one line naming the file and the key, exit 4); only `config init` may replace it."""
+    if not (args.command == "config" and args.action == "init"):
+        from gembatch.config import load_config
+
+        load_config()
+    return handler(args)
 
 
 # command -> the module that runs it, imported only when that command runs

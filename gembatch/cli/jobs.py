@@ -57,14 +57,14 @@ def _submitter(job_file: JobFile, client: Any, args: argparse.Namespace) -> Any:
     from gembatch.cli.settings import price_overrides
     from gembatch.inputs import DEFAULT_MAX_BYTES
     from gembatch.limits import Limits
-    from gembatch.submit import DEFAULT_MODEL, Submitter, options_under
+    from gembatch.submit import Submitter, options_under
     from gembatch.upload_progress import UploadProgress
 
-    model = getattr(args, "model", None) or configured("model", DEFAULT_MODEL)
+    model = getattr(args, "model", None) or configured("model")
     options = options_under(
         Limits.of(job_file),
         model,
-        prices.price_for(model, price_overrides(configured("prices", {}))),
+        prices.price_for(model, price_overrides(configured("prices"))),
         max_requests=getattr(args, "max_requests", None),
         max_bytes=getattr(args, "max_bytes", None) or DEFAULT_MAX_BYTES,
         force=getattr(args, "force", False),
@@ -79,8 +79,8 @@ def _limits_given(args: argparse.Namespace) -> Any:
     from gembatch.limits import LimitError, Limits, checked_cost, checked_running
 
     try:
-        cost = checked_cost(pick(args.max_cost, configured("max_cost", None)))
-        running = checked_running(pick(args.max_running, configured("max_running", None)))
+        cost = checked_cost(pick(args.max_cost, configured("max_cost")))
+        running = checked_running(pick(args.max_running, configured("max_running")))
         return Limits(cost, running)
     except LimitError as problem:
         raise CommandError(f"{problem}; nothing was submitted", summary.EXIT_BAD_INPUT) from None
@@ -143,10 +143,9 @@ async def _dry_run(args: argparse.Namespace, client: Any) -> int:
     from gembatch import estimate, prices
     from gembatch.cli.settings import price_overrides
     from gembatch.inputs import DEFAULT_MAX_BYTES, InputError, plan_input
-    from gembatch.submit import DEFAULT_MODEL
 
-    model = args.model or configured("model", DEFAULT_MODEL)
-    price = prices.price_for(model, price_overrides(configured("prices", {})))
+    model = args.model or configured("model")
+    price = prices.price_for(model, price_overrides(configured("prices")))
     estimates, refused = [], 0
     for path in args.inputs:
         try:
@@ -231,7 +230,7 @@ async def _launch_queued(job_file: JobFile, submitter: Any) -> Any:
     launched = await Launcher(
         job_file,
         submitter,
-        overrides=price_overrides(configured("prices", {})),
+        overrides=price_overrides(configured("prices")),
         say=lambda message, key: say(message),
     ).launch_due()
     return launched

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from gembatch import __version__
+from gembatch.config import Config
 from gembatch.summary import EXIT_USAGE
 
 DEFAULT_JOB_FILE = "job-info.jsonl"
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "create the queued parts they now allow",
     )
     submit.add_argument(
-        "-m", "--model", default=None, help="model for the jobs (default: gemini-2.5-flash)"
+        "-m", "--model", default=None, help=f"model for the jobs (default: {Config.model})"
     )
     submit.add_argument(
         "--max-requests",
@@ -231,7 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
         (0, 1, 4),
     )
     config.add_argument(
-        "action", choices=["path", "init"], help="path: print where it is; init: write a default"
+        "action",
+        choices=["path", "init", "show"],
+        help="path: print where it is; init: write a default; show: every setting, its "
+        "value and where it comes from",
     )
     config.add_argument("--force", action="store_true", help="with init: replace an existing one")
 
@@ -280,14 +284,14 @@ def _add_poll_options(poll: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="seconds between cycles (default: 30, or the config file's)",
+        help=f"seconds between cycles (default: {Config.interval:g}, or the config file's)",
     )
     poll.add_argument(
         "--concurrency",
         type=int,
         default=None,
         metavar="N",
-        help="API calls in flight at once (default: 16, or the config file's)",
+        help=f"API calls in flight at once (default: {Config.concurrency}, or the config file's)",
     )
     poll.add_argument(
         "--keep-remote", action="store_true", default=None, help="never delete remote jobs or files"

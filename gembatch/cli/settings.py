@@ -20,20 +20,17 @@ def load_config() -> Any:
     return load()  # a bad setting raises ConfigError: one line, exit 4
 
 
-def configured(name: str, default: Any) -> Any:
-    from gembatch.config import ConfigError
-
-    try:
-        return getattr(load_config(), name)
-    except ConfigError:
-        return default  # the commands that depend on the config report it themselves
+def configured(name: str) -> Any:
+    """A setting from the config file (or its default). A config file with a bad setting
+    is never passed over: its ConfigError is one line and exit 4, from every command."""
+    return getattr(load_config(), name)
 
 
 def client_options() -> dict[str, Any]:
     """The API client's timeout and create grace window, from the config file."""
     return {
-        "timeout_s": float(configured("request_timeout", 60.0)),
-        "create_grace_s": float(configured("create_grace", 600.0)),
+        "timeout_s": float(configured("request_timeout")),
+        "create_grace_s": float(configured("create_grace")),
     }
 
 
@@ -54,12 +51,72 @@ def cmd_config(args: argparse.Namespace) -> int:
         print(path)
         load_config(path)
         return 0
+    if args.action == "show":
+        for line in settings_lines(load_config(path), path, args.job_info):
+            print(line)
+        return 0
     try:
         write_default(path, force=args.force)
     except ConfigError as problem:
         raise CommandError(str(problem), code=1) from None
     print(f"wrote {path}")
     return 0
+
+
+def settings_lines(config: Any, path: Any, job_info: str) -> list[str]:
+    """Every setting, its value and where it comes from; the API key only as set or not."""
+    import os
+    from dataclasses import fields
+    from pathlib import Path
+
+    from gembatch.config import Config
+    from gembatch.gemini import DEFAULT_BASE_URL, api_key_from_env
+    from gembatch.jobfile import JobFile
+    from gembatch.limits import Limits
+
+    where = f"config file {path}" if path.is_file() else "default"
+    rows: list[tuple[str, str, str]] = []
+    for item in fields(Config):
+        if item.name in ("path", "from_file", "prices"):
+            continue
+        value = getattr(config, item.name)
+        source = f"config file {path}" if item.name in config.from_file else "default"
+        rows.append((item.name, "not set" if value is None else str(value), source))
+    price_source = "GEMBATCH_PRICES" if os.environ.get("GEMBATCH_PRICES") else None
+    prices_from = f"environment ({price_source})" if price_source else where
+    rows.append(
+        (
+            "prices",
+            f"{len(config.prices)} of your own" if config.prices else "built-in table",
+            prices_from,
+        )
+    )
+    key_from = next((n for n in ("GOOGLE_API_KEY", "GEMINI_API_KEY") if os.environ.get(n)), None)
+    rows.append(
+        (
+            "api key",
+            "set (never shown)" if api_key_from_env() else "not set",
+            f"environment ({key_from})" if key_from else "-",
+        )
+    )
+    server = os.environ.get("GOOGLE_GEMINI_BASE_URL")
+    rows.append(
+        (
+            "server",
+            server or DEFAULT_BASE_URL,
+            "environment (GOOGLE_GEMINI_BASE_URL)" if server else "default",
+        )
+    )
+    job_file = JobFile(Path(job_info))
+    if job_file.exists:
+        limits = Limits.of(JobFile.load(Path(job_info)))
+        shown = (
+            limits.problem or f"max_cost {limits.max_cost_usd}, max_running {limits.max_running}"
+        )
+        rows.append(("limits in effect", shown, f"job file {job_info}"))
+    width = max(len(name) for name, _, _ in rows)
+    value_width = min(40, max(len(value) for _, value, _ in rows))
+    return [f"{name:<{width}}  {value:<{value_width}}  {source}" for name, value, source in rows]
 
 
 def cmd_logs(args: argparse.Namespace) -> int:

@@ -48,7 +48,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise CommandError(
             f"no job file at {job_file.path}; submit jobs first, or pass --job-info FILE"
         )
-    overrides = price_overrides(configured("prices", {}))
+    overrides = price_overrides(configured("prices"))
     keep = args.list or args.json
     seen = count_jobs(job_file, overrides, keep)
     if not seen.totals.total and not seen.bad_lines:
