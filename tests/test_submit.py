@@ -233,7 +233,7 @@ def test_cleanup_touches_only_known_finished_jobs(sim: SimulatorServer, tmp_path
     stranger = asyncio.run(seed_jobs(make_client(sim), tmp_path / "other", [("x.jsonl", 1)]))
     stranger_name = stranger.records[0].batch_name
     refused = gembatch("cleanup", cwd=tmp_path, sim=sim)
-    assert refused.returncode == 1 and "pass -y" in refused.stderr
+    assert refused.returncode == summary.EXIT_USAGE and "pass -y" in refused.stderr
     assert not sim.store.deletions
     result = gembatch("cleanup", "-y", cwd=tmp_path, sim=sim)
     assert result.returncode == 0, result.stderr
