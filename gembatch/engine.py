@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from gembatch import creates, gone, lifecycle, states
 from gembatch.downloads import ResultsSaver
@@ -37,9 +37,11 @@ from gembatch.gemini import (
     RemoteJob,
 )
 from gembatch.gone import Gone, GoneTally
+from gembatch.history import History, RunReport
 from gembatch.jobfile import JobFile, JobRecord
 from gembatch.launcher import Launcher, cancel_queued, queue_places
 from gembatch.limits import Limits
+from gembatch.problems import strays_problem
 from gembatch.submit import SubmitOptions, Submitter
 from gembatch.worklist import WorkList
 
@@ -103,14 +105,47 @@ class Engine(Chores):
         self._noted: set[str] = set()
 
     # --- views ------------------------------------------------------------------------
+    def set_prices(self, overrides: dict) -> None:
+        """Price overrides: one cost figure everywhere, the budget's included."""
+        self.launcher.overrides = overrides
+        self.worklist.set_prices(overrides)
+
     def views(self) -> list[JobView]:
-        self._places = queue_places(self.worklist.records())
-        return [self._view(record) for record in self.job_file.records]
+        """The jobs this run can still change (the work list's), in file order; the
+        settled rest is counted in `history`, not viewed."""
+        records = self.worklist.records()
+        self._places = queue_places(records)
+        return [self._view(record) for record in records]
+
+    @property
+    def history(self) -> History:
+        return self.worklist.history
+
+    def every_view(self, live: Iterable[JobView]) -> Iterator[JobView]:
+        """Every job in file order, for a screen that lists them all: the `live` views
+        given, and views of the settled ones (parsed again: only a screen asks)."""
+        views = {view.key: view for view in live}
+        for record in self.job_file.records:
+            with record.warmed():
+                key = record.key
+                yield views[key] if key in views else JobView.of(record)
+
+    def report(self) -> RunReport:
+        """What the run's end says: the live jobs, those settled in this run, the rest."""
+        live = self.views()
+        return RunReport(live, list(self.worklist.settled_now), self.history)
+
+    @property
+    def file_problems(self) -> list[str]:
+        """What in the job file needs the user: lines that do not parse, records that are
+        no job (counted by the work list's one pass)."""
+        strays = strays_problem(self.job_file.path, self.worklist.strays)
+        return [*self.job_file.bad_line_messages(), *([strays] if strays else [])]
 
     def announce(self) -> None:
         """Tell listeners what the job file holds, problems included."""
-        problems = list(self.job_file.bad_line_messages())
-        orphans = [r for r in self.job_file.records if r.intent and not r.queued]
+        problems = self.file_problems
+        orphans = [r for r in self.worklist.records() if r.intent and not r.queued]
         if orphans:
             problems.append(
                 f"{self.job_file.path}: {plural(len(orphans), 'record')} without a batch name (an "
@@ -119,7 +154,8 @@ class Engine(Chores):
         limits = Limits.of(self.job_file)
         if limits.problem:
             problems.append(limits.problem)
-        self.emit(JobsLoaded(tuple(self.views()), tuple(problems), limits.max_cost_usd))
+        live = tuple(self.views())
+        self.emit(JobsLoaded(live, tuple(problems), limits.max_cost_usd, self.history))
 
     @property
     def limits_problem(self) -> str:

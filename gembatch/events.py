@@ -7,11 +7,14 @@ into the engine.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gembatch import fields, formatting, states
 from gembatch.fields import count, text
 from gembatch.jobfile import JobRecord
+
+if TYPE_CHECKING:
+    from gembatch.history import History
 
 
 @dataclass(unsafe_hash=True)  # hashed and compared as if frozen; see below
@@ -70,9 +73,12 @@ class JobView:
         with record.warmed():
             return cls._of(record, whole)
 
+    built = 0  # views made so far in this process (a test counts them per run)
+
     @classmethod
     def _of(cls, record: JobRecord, whole: bool) -> JobView:
         # One pass over the object, each rule asked once (see `fields`).
+        JobView.built += 1
         data = record.data
         batch = fields.batch_of(data)
         name = fields.batch_name_of(data, batch)
@@ -127,9 +133,12 @@ class Event:
 class JobsLoaded(Event):
     """The job file was read; here is every job in it and any line that did not parse."""
 
-    jobs: tuple[JobView, ...]
+    jobs: tuple[JobView, ...]  # the jobs the run can still change
     problems: tuple[str, ...] = ()
     budget_usd: float | None = None  # the job file's budget, when it has one
+    # The settled rest of the file, counted (`gembatch.history.History`): a screen that
+    # lists every job asks the engine for their views.
+    history: History | None = None
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,6 @@ class Launcher:
         # The records that may be queued or running: the poller's work list, if any.
         self.worklist = worklist
         self.records = worklist.records if worklist is not None else (lambda: job_file.records)
-        self._settled_spend: tuple[int, Spend] = (-1, Spend())
         self.overrides = overrides or {}
         self.say = say or (lambda message, key: None)
         self.on_change = on_change or (lambda record, previous: None)
@@ -154,6 +153,11 @@ class Launcher:
         queue = f"{plural(waiting, 'part')} queued"
         if head.intent:
             return f"{queue}; {head.display_name} is being created by another process"
+        if not head.input_file:  # a hand-edited line: nothing to upload, nothing written
+            return (
+                f"{queue}; {head.display_name} names no input file: fix its line in "
+                f"{self.job_file.path}, or take it out with `gembatch cancel`"
+            )
         retry_at = parse_time(head.data.get("queue_retry_at"))
         if retry_at is not None and self.clock.now() < retry_at:
             daily = "daily quota" in str(head.data.get("last_error") or "")
@@ -186,17 +190,12 @@ class Launcher:
 
     def _spend(self, records: list[JobRecord]) -> Spend:
         """The job file's spend. With the poller's work list, the settled jobs' part (their
-        billed usage, which no longer changes) is counted once per change of the list,
-        not at every cycle: a budget-held queue must not cost a pass over a million
-        records each time it is looked at."""
+        billed usage, which no longer changes) is the work list's history, counted once
+        as they settled: a budget-held queue must not cost a pass over a million records
+        each time it is looked at."""
         if self.worklist is None:
             return spend_of((JobView.of(r, whole=False) for r in records), self.overrides)
-        if self._settled_spend[0] != self.worklist.version:
-            working = set(map(id, records))
-            settled = (r for r in self.job_file.records if id(r) not in working)
-            views = (JobView.of(r, whole=False) for r in settled)
-            self._settled_spend = (self.worklist.version, spend_of(views, self.overrides))
-        spend = dataclasses.replace(self._settled_spend[1])
+        spend = dataclasses.replace(self.worklist.history.spend)
         for record in records:
             spend.add(JobView.of(record, whole=False), self.overrides)
         return spend

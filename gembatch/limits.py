@@ -189,14 +189,15 @@ class Spend:
     def total(self) -> float:
         return self.actual + self.committed
 
-    def add(self, job: JobView, overrides: dict) -> None:
+    def add(self, job: JobView, overrides: dict, sign: int = 1) -> None:
+        """Count one more job (`sign` -1: take one counted before back out)."""
         if job.usage:
-            self.actual += job_cost(job, overrides) or 0.0
+            self.actual += sign * (job_cost(job, overrides) or 0.0)
         elif job.batch_name and group_of(job) in ("in progress", "succeeded"):
             if job.estimate_usd is None:
-                self.unknown += 1
+                self.unknown += sign
             else:
-                self.committed += job.estimate_usd
+                self.committed += sign * job.estimate_usd
 
     def line(self, budget: float | None) -> str:
         """`$1.20 spent + $0.40 expected of a $5.00 budget`."""

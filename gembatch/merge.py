@@ -66,6 +66,14 @@ def needs_merge(group: list[JobRecord]) -> bool:
     return len(group) > 1 or any(r.data.get("source_file") for r in group)
 
 
+def needs_a_look(record: JobRecord) -> bool:
+    """A record that can make its group want a merge whatever the group's size (a part
+    of a split input, or results in the server's order): `wants_merge` of a group of
+    one record without it is False."""
+    data = record.data
+    return bool(data.get("source_file")) or bool(data.get(SERVER_ORDER))
+
+
 def wants_merge(group: list[JobRecord]) -> bool:
     """Split or retried inputs, and a lone job's results still in the server's order
     (rows come back in any order, shared/gemini-batch-api.md §0.12)."""

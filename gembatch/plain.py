@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TextIO
 
 from gembatch import formatting, states
@@ -25,7 +24,8 @@ from gembatch.events import (
     ResultsSaved,
 )
 from gembatch.formatting import plural
-from gembatch.summary import Totals
+from gembatch.history import RunReport
+from gembatch.summary import Totals, did_not_succeed, failure_reason
 
 
 def progress_text(job: JobView) -> str:
@@ -45,9 +45,7 @@ def describe(event: Event) -> list[str]:
 
 def _lines(event: Event) -> list[str]:
     if isinstance(event, JobsLoaded):
-        totals = Totals.of(event.jobs)
-        parts = totals.breakdown() or "none"
-        return [f"loaded {plural(totals.total, 'job')} ({parts})", *event.problems]
+        return [loaded_line(event), *event.problems]
     if isinstance(event, JobUpdated):
         job = event.job
         if event.previous_state is not None and not states.changed(event.previous_state, job.state):
@@ -103,15 +101,42 @@ def _lines(event: Event) -> list[str]:
 _FAILURES = (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.CANCELLED, states.Kind.MISSING)
 
 
-def summary_lines(jobs: list[JobView]) -> list[str]:
-    """What a run leaves at the end of a log: counts, what failed and why, where results are."""
-    totals = Totals.of(jobs)
+def loaded_line(event: JobsLoaded) -> str:
+    """`loaded 100,010 jobs: 100,000 done earlier, 10 in progress`: the history in one
+    line, however long it is."""
+    live = Totals.of(event.jobs)
+    earlier = event.history.totals if event.history is not None else Totals()
+    total = plural(live.total + earlier.total, "job")
+    if not earlier.total:
+        return f"loaded {total} ({live.breakdown() or 'none'})"
+    done = f"{earlier.total:,} done earlier ({earlier.breakdown()})"
+    return f"loaded {total}: {done}" + (f", {live.breakdown()}" if live.total else "")
+
+
+def summary_lines(report: RunReport) -> list[str]:
+    """What a run leaves at the end of a log: counts, what failed in this run and why (and
+    the first of the older failures), where results are."""
+    totals = report.totals
+    history = report.history
     lines = [f"summary: {plural(totals.total, 'job')} ({totals.breakdown() or 'none'})"]
-    for job in jobs:
-        if job.state_info.kind in _FAILURES or job.results_lost:
-            reason = job.last_error or job.state_info.label
-            lines.append(f"  ✘ {job.label}: {reason}")
-    folders = sorted({str(Path(j.results_file).parent) for j in jobs if j.results_file})
+    recent = [job for job in [*report.settled_now, *report.live] if did_not_succeed(job)]
+    lines += [f"  ✘ {job.label}: {failure_reason(job)}" for job in recent]
+    recent_keys = {job.key for job in recent}
+    older = [(label, why) for key, label, why in history.failures if key not in recent_keys]
+    older_count = history.failure_count - sum(
+        1 for job in report.settled_now if did_not_succeed(job)
+    )
+    if older:
+        lines.append(f"  {plural(older_count, 'job')} that did not succeed earlier:")
+        lines += [f"  ✘ {label}: {why}" for label, why in older]
+        if older_count > len(older):
+            lines.append(
+                f"  … and {older_count - len(older):,} more; "
+                "`gembatch status --list --failed` lists them all"
+            )
+    folders = sorted(
+        history.folders | {_folder(j.results_file) for j in report.live if j.results_file}
+    )
     if folders:
         lines.append(f"  results in {', '.join(folders)}")
     if totals.failed_rows:
@@ -123,6 +148,10 @@ def summary_lines(jobs: list[JobView]) -> list[str]:
     if totals.unsaved:
         lines.append(f"  {plural(totals.unsaved, 'job')} with results not saved yet")
     return [formatting.printable(line) for line in lines]
+
+
+def _folder(results_file: str) -> str:
+    return results_file.rpartition("/")[0] or "."
 
 
 HEARTBEAT_S = 600.0
@@ -152,8 +181,8 @@ class PlainPrinter:
         for line in describe(event):
             self._print(line)
 
-    def summary(self, jobs: list[JobView]) -> None:
-        for line in summary_lines(jobs):
+    def summary(self, report: RunReport) -> None:
+        for line in summary_lines(report):
             self._print(line)
 
     def _print(self, line: str) -> None:

@@ -35,7 +35,7 @@ class PollRun:
         self.once = once
         self.stop_when_done = stop_when_done
         self.prices = prices or {}  # price overrides: one cost figure everywhere
-        self.engine.launcher.overrides = self.prices  # the budget is held at these prices
+        self.engine.set_prices(self.prices)  # the budget is held at these prices
         self.key_problem: str | None = None  # set when the server refused the key
         self._prepared = False
 
@@ -97,7 +97,7 @@ class PollRun:
             return summary.EXIT_AUTH
         if self.engine.unrecorded or self.engine.local_problem or self.engine.limits_problem:
             return summary.EXIT_BAD_INPUT
-        return summary.Totals.of(self.engine.views()).exit_code()
+        return self.engine.report().exit_code()
 
     async def close(self) -> None:
         self.engine.close()

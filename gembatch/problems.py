@@ -18,3 +18,15 @@ class CommandError(Exception):
 def error(message: str) -> None:
     """Every message about a problem goes to stderr with the same prefix, on one line."""
     print(f"gembatch: {' '.join(message.split())}", file=sys.stderr, flush=True)
+
+
+def strays_problem(path: object, strays: int) -> str | None:
+    """Records with neither a batch name nor a submit id (keyed by their input): kept,
+    never guessed at; the file needs a look."""
+    if not strays:
+        return None
+    lines = "1 line" if strays == 1 else f"{strays:,} lines"
+    return (
+        f"{path}: {lines} with neither a batch name nor a submit id; "
+        "kept as is, fix or remove by hand"
+    )

@@ -63,9 +63,10 @@ def run_poll(
             stop_when_done=settings.stop_when_done or (screen is None and not settings.watch),
             prices=settings.prices,
         )
-        if screen is None:
-            return asyncio.run(_poll_plain(run))
-        return _poll_full_screen(run, screen)
+        code = asyncio.run(_poll_plain(run)) if screen is None else _poll_full_screen(run, screen)
+    # Lines that do not parse (or are not jobs) are kept and polled around, but the file
+    # needs the user: 4, whatever the jobs' state, as `status` says (`with_problems`).
+    return summary.with_problems(code, run.engine.file_problems)
 
 
 def _observers(job_file: JobFile, client: GeminiClient, settings: PollSettings) -> list:
@@ -90,7 +91,7 @@ def _poll_full_screen(run: PollRun, screen: Screen) -> int:
     app.run()
     code = app.return_code if app.return_code is not None else summary.EXIT_OK
     # Back in the shell: a paragraph that stays in the scrollback after the screen goes.
-    for line in summary_lines(run.engine.views()):
+    for line in summary_lines(run.engine.report()):
         print(line)
     if run.key_problem is not None:
         error(run.key_problem)
@@ -121,7 +122,7 @@ async def _poll_plain(run: PollRun) -> int:
         ) from None
     finally:
         await run.close()
-    printer.summary(run.engine.views())
+    printer.summary(run.engine.report())
     if run.engine.unrecorded:
         error(f"{run.engine.save_problem}; results already on disk are adopted by the next run")
     return run.outcome()

@@ -52,6 +52,19 @@ def group_of(job: JobView) -> str:
     return _GROUP_OF_KIND[states.info(job.state).kind]
 
 
+FAILED_GROUPS = ("failed", "cancelled/expired")
+
+
+def did_not_succeed(job: JobView) -> bool:
+    """A job that ended without its results: failed, cancelled, expired, gone, or its
+    output lost before it was saved (what summaries list with their reason)."""
+    return group_of(job) in FAILED_GROUPS
+
+
+def failure_reason(job: JobView) -> str:
+    return job.last_error or job.state_info.label
+
+
 @dataclass
 class Totals:
     """Jobs counted by group, plus rows that failed inside succeeded jobs."""
@@ -69,20 +82,32 @@ class Totals:
             totals.add(job)
         return totals
 
-    def add(self, job: JobView) -> None:
-        """Count one more job (a stream of a million need not be kept)."""
+    def add(self, job: JobView, sign: int = 1) -> None:
+        """Count one more job (a stream of a million need not be kept); `sign` -1 takes
+        one counted before back out."""
         group = group_of(job)
-        self.total += 1
-        self.counts[group] += 1
+        self.total += sign
+        self.counts[group] += sign
         if group == "succeeded" and job.failed_count:
-            self.failed_rows += job.failed_count
-            self.jobs_with_failed_rows += 1
+            self.failed_rows += sign * job.failed_count
+            self.jobs_with_failed_rows += sign
         if group == "succeeded" and job.results_wanted and not job.results_file:
-            self.unsaved += 1
+            self.unsaved += sign
+
+    def plus(self, other: Totals) -> Totals:
+        """These counts and those of other jobs, together."""
+        both = Totals(dict(self.counts))
+        for group, n in other.counts.items():
+            both.counts[group] += n
+        both.failed_rows = self.failed_rows + other.failed_rows
+        both.jobs_with_failed_rows = self.jobs_with_failed_rows + other.jobs_with_failed_rows
+        both.unsaved = self.unsaved + other.unsaved
+        both.total = self.total + other.total
+        return both
 
     def breakdown(self) -> str:
         """`3 succeeded, 1 failed`: the groups that have jobs."""
-        return ", ".join(f"{n} {group}" for group, n in self.counts.items() if n)
+        return ", ".join(f"{n:,} {group}" for group, n in self.counts.items() if n)
 
     def exit_code(self) -> int:
         """ "Done" (0) only when every result is on disk: unsaved results are unfinished."""
@@ -104,20 +129,20 @@ class Cost:
     priced: int = 0
     unpriced: int = 0  # jobs of models the price table does not know
 
-    def add(self, job: JobView, overrides: dict) -> None:
-        """Count one more job's tokens and cost."""
+    def add(self, job: JobView, overrides: dict, sign: int = 1) -> None:
+        """Count one more job's tokens and cost (`sign` -1: take it back out)."""
         usage = job.usage
         if not usage:
             return
         prompt, output = prices.token_counts(usage)
-        self.prompt_tokens += prompt
-        self.output_tokens += output
+        self.prompt_tokens += sign * prompt
+        self.output_tokens += sign * output
         price = prices.price_for(job.model, overrides)
         if price is None:
-            self.unpriced += 1
+            self.unpriced += sign
         else:
-            self.dollars += prices.at_price(prompt, output, price)
-            self.priced += 1
+            self.dollars += sign * prices.at_price(prompt, output, price)
+            self.priced += sign
 
     def line(self) -> str:
         if not self.priced and not self.unpriced:

@@ -16,14 +16,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from gembatch import lifecycle, merge
+from gembatch.events import JobView
+from gembatch.history import History
 from gembatch.jobfile import JobFile, JobRecord
 
 
 class WorkList:
-    """The job file's records less the settled groups, in file order."""
+    """The job file's records less the settled groups, in file order; the settled ones
+    counted in `history` (`gembatch.history`)."""
 
     def __init__(self, job_file: JobFile, base: Path, keep_remote: bool) -> None:
         self.job_file = job_file
+        self.history = History()
+        # Views of the records that settled in this run's cycles (its summary lists them).
+        self.settled_now: list[JobView] = []
         self.base = base
         self.keep_remote = keep_remote
         self._generation: tuple[int, int] | None = None
@@ -34,6 +40,7 @@ class WorkList:
         # just joins it.
         self._settled = array("q")
         self.rebuilds = 0
+        self.strays = 0  # records with neither a batch name nor a submit id
         # Bumped whenever the list changes: what is not on it (settled) changed too.
         self.version = 0
 
@@ -51,16 +58,22 @@ class WorkList:
             self._generation = generation
         return self._working
 
+    def set_prices(self, overrides: dict) -> None:
+        """Price overrides for the history's cost and spend (counted again from the file)."""
+        self.history = History(overrides)
+        self._generation = None
+
     def _rebuild(self) -> None:
         self._settled = array("q")
-        self._working = self._unsettled(self.job_file.records)
+        self.history = History(self.history.overrides)
+        self._working = self._unsettled(self.job_file.records, fresh=True)
         self.rebuilds += 1
         self.version += 1
 
     def settle(self) -> None:
         """After a cycle: drop the groups it finished with."""
         before = len(self.records())
-        self._working = self._unsettled(self.records())
+        self._working = self._unsettled(self.records(), fresh=False)
         if len(self._working) != before:  # (settling only ever takes groups away)
             self.version += 1
 
@@ -80,21 +93,36 @@ class WorkList:
         self.version += 1
         return True
 
-    def _unsettled(self, records: Iterable[JobRecord]) -> list[JobRecord]:
-        """The records of unsettled groups, kept parsed (warm); settled ones go cold."""
+    def _unsettled(self, records: Iterable[JobRecord], fresh: bool) -> list[JobRecord]:
+        """The records of unsettled groups, kept parsed (warm); settled ones are counted
+        into the history and go cold. `fresh`: the whole file, read for the first time,
+        so each handled record is counted in its one parse, and taken back out if its
+        group turns out to have work left (few: they stay parsed anyway)."""
         records = list(records)
         groups: dict[str, list[JobRecord]] = {}
         handled: set[int] = set()
+        merging: set[int] = set()  # records of split, retried or unordered inputs
+        if fresh:
+            self.strays = 0
         for record in records:  # one parse per record, whatever the size of the file
             with record.warmed():
                 groups.setdefault(merge.group_key(record), []).append(record)
+                if merge.needs_a_look(record):
+                    merging.add(id(record))
+                if fresh and record.key.startswith("input:"):
+                    self.strays += 1
                 if lifecycle.handled(record, self.keep_remote):
                     handled.add(id(record))
+                    if fresh:
+                        self.history.add(JobView.of(record, whole=False))
         keep: set[int] = set()
         settled: list[int] = []
         for key, group in groups.items():
-            if not all(id(r) in handled for r in group) or not self._merged(group):
+            lone = len(group) == 1 and id(group[0]) not in merging  # (nothing to merge)
+            if not all(id(r) in handled for r in group) or not (lone or self._merged(group)):
                 keep.update(map(id, group))
+                if fresh:
+                    self._take_back(r for r in group if id(r) in handled)
             else:
                 settled.append(hash(key))
         self._remember_settled(settled)
@@ -104,8 +132,22 @@ class WorkList:
                 record.warm()
                 working.append(record)
             else:
+                if not fresh:  # settled in this run's cycle: counted now, listed at the end
+                    view = JobView.of(record, whole=False)
+                    self.history.add(view)
+                    self.settled_now.append(view)
                 record.cool()
         return working
+
+    def _take_back(self, records: Iterable[JobRecord]) -> None:
+        for record in records:
+            record.warm()  # (kept on the work list, parsed, from here on)
+            self.history.remove(JobView.of(record, whole=False))
+
+    def settled_records(self) -> Iterable[JobRecord]:
+        """The job file's records that are not on the list, in file order."""
+        working = set(map(id, self.records()))
+        return (r for r in self.job_file.records if id(r) not in working)
 
     def _remember_settled(self, digests: list[int]) -> None:
         """Add the groups that settled now: none in most cycles, and then the sorted

@@ -147,3 +147,71 @@ async def test_a_record_appended_by_a_submit_joins_the_work_without_a_rebuild(
     assert engine.worklist.rebuilds == rebuilds + 1
     assert {r.input_file for r in engine.worklist.records()} >= {"old/000007.jsonl"}
     await engine.client.close()
+
+
+def add_history(job_file: Path, count: int, failed_every: int = 10) -> None:
+    """A long history as users have it: finished and handled, one in `failed_every` failed."""
+    with job_file.open("a") as out:
+        for n in range(count):
+            failed = n % failed_every == 0
+            state = "JOB_STATE_FAILED" if failed else "JOB_STATE_SUCCEEDED"
+            record = {
+                **HANDLED,
+                "input_file": f"old/{n:06d}.jsonl",
+                "batch": {**HANDLED["batch"], "name": f"batches/old{n:06d}", "state": state},
+                "usage": {"promptTokenCount": 1000, "candidatesTokenCount": 500},
+            }
+            if failed:
+                record["last_error"] = "INTERNAL"
+            else:
+                record["results_file"] = f"old/results/{n:06d}.jsonl"
+            out.write(json.dumps(record) + "\n")
+
+
+async def test_a_run_start_and_end_cost_one_view_per_live_job(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """A poll's start, its cycle and its summary over 20,000 handled records (issue 24):
+    each line parsed twice at most (the load, the work list's one pass), no view built
+    of a settled record after that pass, and the summary sized by this run."""
+    from gembatch import records
+    from gembatch.events import JobView
+    from gembatch.plain import summary_lines
+    from gembatch.pollrun import PollRun
+
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    seeded = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 2), ("b.jsonl", 2)])
+    add_history(seeded.path, 20_000)
+    parses, views = records.parses, JobView.built
+    run = PollRun(JobFile.load(seeded.path), make_client(sim), once=True)
+    run.engine.announce()
+    await run.cycle()
+    report = run.engine.report()
+    lines = summary_lines(report)
+    await run.close()
+    assert records.parses - parses <= 2 * 20_002 + 50
+    assert JobView.built - views <= 20_000 + 50  # the history's tally, and the live jobs'
+    assert report.totals.total == 20_002 and report.totals.counts["failed"] == 2_000
+    assert run.outcome() == 2  # two jobs still running
+    assert len(lines) <= 30, lines
+    assert "1,980 more; `gembatch status --list --failed` lists them all" in "\n".join(lines)
+
+
+def test_plain_poll_prints_a_line_for_the_history_not_one_per_old_job(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from tests.conftest import run_cli
+
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    seeded = asyncio.run(seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 2)]))
+    add_history(seeded.path, 20_000)
+    result = run_cli("poll", "--plain", "--once", cwd=tmp_path, sim=sim)
+    assert result.returncode == 2, result.stderr
+    lines = result.stdout.splitlines()
+    assert "loaded 20,001 jobs: 20,000 done earlier (18,000 succeeded, 2,000 failed)" in lines[0]
+    assert lines[0].endswith(", 1 in progress")
+    assert len(lines) <= 30, len(lines)
+    listed = run_cli("status", "--failed", cwd=tmp_path, sim=sim)
+    assert sum("old/" in line for line in listed.stdout.splitlines()) == 2_000

@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         (0, 1, 2, 4, 130, 141),
     )
     status.add_argument("--list", action="store_true", help="list the jobs in each group")
+    status.add_argument(
+        "--failed",
+        action="store_true",
+        help="list only the jobs that did not succeed (failed, cancelled, expired, gone)",
+    )
     status.add_argument("--json", action="store_true", help="print JSON for scripts")
 
     submit = _command(

@@ -6,18 +6,16 @@ import argparse
 import sys
 
 from gembatch.cli.settings import load_config, pick, price_overrides
-from gembatch.cli.status import load_existing, problems_of
+from gembatch.cli.status import load_existing
 from gembatch.engine import EngineOptions
 from gembatch.problems import CommandError, error
 from gembatch.run import PollSettings, Screen, run_poll
-from gembatch.summary import with_problems
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
     job_file = load_existing(args)
-    problems = problems_of(job_file)
     if not any(r.batch_name or r.submit_id for r in job_file.records):
-        for problem in problems:
+        for problem in job_file.bad_line_messages():
             error(problem)
         raise CommandError(f"{job_file.path} holds no job that can be read; nothing to poll")
     config = load_config()
@@ -44,7 +42,4 @@ def cmd_poll(args: argparse.Namespace) -> int:
             "create_grace_s": config.create_grace,
         },
     )
-    code = run_poll(job_file, settings, screen)
-    # Lines that do not parse are kept and polled around, but the file needs the user:
-    # 4, whatever the jobs' state, as `status` says (one rule: `summary.with_problems`).
-    return with_problems(code, problems)
+    return run_poll(job_file, settings, screen)

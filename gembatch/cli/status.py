@@ -14,6 +14,7 @@ from gembatch.cli.status_count import Counted, count_jobs
 from gembatch.formatting import plural
 from gembatch.jobfile import JobFile
 from gembatch.limits import Limits, over_budget
+from gembatch.problems import strays_problem
 
 
 def load_existing(args: argparse.Namespace) -> JobFile:
@@ -27,19 +28,12 @@ def load_existing(args: argparse.Namespace) -> JobFile:
     return job_file
 
 
-def problems_of(job_file: JobFile, strays: int | None = None) -> list[str]:
-    """Lines that do not parse, and objects that are not jobs: the file needs a look.
-    `strays`: how many records have neither a batch name nor a submit id, when already
-    counted (each costs a cold record a parse)."""
+def problems_of(job_file: JobFile, strays: int) -> list[str]:
+    """Lines that do not parse, and objects that are not jobs (`strays`: records with
+    neither a batch name nor a submit id, as counted): the file needs a look."""
     problems = job_file.bad_line_messages()  # (none for a file only scanned)
-    if strays is None:  # such a record is keyed by its input
-        strays = sum(r.key.startswith("input:") for r in job_file.records)
-    if strays:
-        problems.append(
-            f"{job_file.path}: {plural(strays, 'line')} with neither a batch name nor a "
-            "submit id; kept as is, fix or remove by hand"
-        )
-    return problems
+    stray = strays_problem(job_file.path, strays)
+    return [*problems, stray] if stray else problems
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -49,7 +43,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"no job file at {job_file.path}; submit jobs first, or pass --job-info FILE"
         )
     overrides = price_overrides(configured("prices"))
-    keep = args.list or args.json
+    keep = args.list or args.failed or args.json
     seen = count_jobs(job_file, overrides, keep)
     if not seen.totals.total and not seen.bad_lines:
         raise CommandError(
@@ -69,7 +63,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         report.update(_limits_json(seen.limits or Limits(), seen.spend, seen.queued))
         print(json.dumps(report, indent=2))
     else:
-        _print_groups(job_file.path, seen.jobs, seen.totals, args.list, now)
+        listed = seen.jobs if args.list else [j for j in seen.jobs if summary.did_not_succeed(j)]
+        _print_groups(job_file.path, listed, seen.totals, args.list or args.failed, now)
         if seen.cost.line():
             print(seen.cost.line())
         for line in _limits_lines(seen):

@@ -417,9 +417,11 @@ def _changes_in(job: JobView, now: float) -> float:
 
 
 def _ticking(job: JobView, now: float) -> tuple[str, str]:
-    """The two texts that move with the clock: the duration and the ETA."""
+    """The two texts that move with the clock: the duration (whole minutes while the job
+    runs; once it has ended, to the second under an hour) and the ETA."""
     took = formatting.job_duration(job.create_time, job.end_time, now)
-    return formatting.duration(took, live=True), progress.eta_text(progress.job_eta(job, now))
+    minutes = not states.is_terminal(job.state) or (took or 0) >= 3600
+    return formatting.duration(took, live=minutes), progress.eta_text(progress.job_eta(job, now))
 
 
 def progress_bar(job: JobView, style: Style) -> Text:

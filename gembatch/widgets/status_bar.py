@@ -84,7 +84,7 @@ class StatusBar(Horizontal):
             text.append("polling…")
         elif next_poll_in is not None:
             text.append(
-                f"next poll in {formatting.duration(max(0, round(next_poll_in)), live=True)}"
+                f"next poll in {formatting.duration(max(0, round(next_poll_in)))}"
             )
         else:
             text.append("not polling")
