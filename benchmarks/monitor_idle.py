@@ -2,11 +2,12 @@
 
 `gembatch poll --interval 300` runs in tmux (120x36) on 23 jobs (`--jobs`) that were
 created five minutes ago (`--age`: the first hour after a submit, when durations are
-young; `--age 7200` for jobs two hours old) on a simulator in its own process, beside the framework's floor: a bare
-Textual app with a 23-row DataTable and a countdown updated every second, in another
-tmux window of the same size at the same time. After a warm-up (the first cycle done),
-each process's CPU time is read from /proc over a window with no poll in it. Median of
-`--runs` windows (min-max); RSS at the start and end of the whole measurement.
+young; `--age 7200` for jobs two hours old) on a simulator in its own process, beside
+the framework's floor: a bare Textual app with a 23-row DataTable and a countdown
+updated every second, in another tmux window of the same size at the same time. After a
+warm-up (the first cycle done), each process's CPU time is read from /proc over a window
+with no poll in it. Median of `--runs` windows (min-max); RSS at the start and end of
+the whole measurement.
 
     python benchmarks/monitor_idle.py [--window 60] [--runs 3] [--warmup 20]
         [--jobs 23] [--age 300]

@@ -83,9 +83,7 @@ class StatusBar(Horizontal):
         elif polling:
             text.append("polling…")
         elif next_poll_in is not None:
-            text.append(
-                f"next poll in {formatting.duration(max(0, round(next_poll_in)))}"
-            )
+            text.append(f"next poll in {formatting.duration(max(0, round(next_poll_in)))}")
         else:
             text.append("not polling")
         if last_poll is not None:
