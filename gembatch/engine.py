@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 
 from gembatch import creates, gone, lifecycle, states
 from gembatch.downloads import ResultsSaver
@@ -120,15 +120,6 @@ class Engine(Chores):
     @property
     def history(self) -> History:
         return self.worklist.history
-
-    def every_view(self, live: Iterable[JobView]) -> Iterator[JobView]:
-        """Every job in file order, for a screen that lists them all: the `live` views
-        given, and views of the settled ones (parsed again: only a screen asks)."""
-        views = {view.key: view for view in live}
-        for record in self.job_file.records:
-            with record.warmed():
-                key = record.key
-                yield views[key] if key in views else JobView.of(record)
 
     def report(self) -> RunReport:
         """What the run's end says: the live jobs, those settled in this run, the rest."""

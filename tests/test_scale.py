@@ -215,3 +215,38 @@ def test_plain_poll_prints_a_line_for_the_history_not_one_per_old_job(
     assert len(lines) <= 30, len(lines)
     listed = run_cli("status", "--failed", cwd=tmp_path, sim=sim)
     assert sum("old/" in line for line in listed.stdout.splitlines()) == 2_000
+
+
+async def test_the_monitor_shows_live_jobs_first_and_the_history_after(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """A long history (issue 24): the first frame holds the live jobs, the earlier ones
+    arrive after it, a chunk at a time, until the table lists every job; an old job's
+    detail still shows its whole record."""
+    from gembatch.engine import EngineOptions
+    from gembatch.screens.detail import JobDetailScreen
+    from gembatch.screens.monitor import READ_AFTER_FIRST_FRAME
+    from tests.conftest import monitor_app, wait_for
+
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    seeded = await seed_jobs(make_client(sim), tmp_path, [("live.jsonl", 2)])
+    history = READ_AFTER_FIRST_FRAME + 1_500
+    add_history(seeded.path, history)
+    app = monitor_app(JobFile.load(seeded.path), make_client(sim), EngineOptions(interval_s=3600))
+    async with app.run_test(size=(120, 36)) as pilot:
+        monitor = app.monitor
+        table = monitor.table
+        await wait_for(pilot, lambda: table.row_count > 0, "the first rows")
+        first_rows = table.row_count
+        assert str(table.get_row_at(0)[0]).endswith("live.jsonl")
+        await wait_for(pilot, lambda: not monitor.history_rows.loading, "the history")
+        assert first_rows < history  # the history came after the first rows
+        assert table.row_count == history + 1
+        table.move_cursor(row=table.row_count - 1)  # the file's last old job
+        await pilot.press("enter")
+        assert isinstance(app.screen, JobDetailScreen)
+        job = app.screen.job
+        assert job is not None and job.raw.get("usage") == {
+            "promptTokenCount": 1000,
+            "candidatesTokenCount": 500,
+        }

@@ -19,7 +19,7 @@ from gembatch.clock import FrozenClock
 from gembatch.engine import EngineOptions
 from gembatch.gemini import GeminiClient, RetryPolicy
 from gembatch.jobfile import JobFile
-from tests.conftest import monitor_app
+from tests.conftest import monitor_app, wait_for
 
 NOW = 1_795_430_000.0  # 2026-11-23 10:33:20 UTC
 
@@ -163,6 +163,8 @@ def snapshot_app(tmp_path: Path, records: list[dict[str, Any]]) -> GembatchApp:
 async def settle(pilot: Pilot) -> None:
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
+    monitor = pilot.app.monitor  # type: ignore[attr-defined]
+    await wait_for(pilot, lambda: not monitor.history_rows.loading, "the earlier jobs' rows")
     await pilot.pause()
 
 

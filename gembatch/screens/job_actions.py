@@ -21,6 +21,7 @@ from gembatch.widgets.job_table import JobTable
 if TYPE_CHECKING:
     from gembatch.clock import Clock
     from gembatch.pollrun import PollRun
+    from gembatch.screens.history_rows import HistoryRows
 
 
 def retry_label(job: JobView) -> str | None:
@@ -39,6 +40,7 @@ class JobActions(Screen[None]):
     """The actions on one job; the monitor screen builds on it and supplies the run."""
 
     poll_run: PollRun
+    history_rows: HistoryRows
     clock: Clock
     polling: bool
     holding: bool
@@ -69,7 +71,7 @@ class JobActions(Screen[None]):
                 getattr(self, f"action_{action}")()
 
         screen = JobDetailScreen(
-            lambda: self.table.jobs.get(key),
+            lambda: self.history_rows.whole(self.table.jobs.get(key)),
             self.event_log.history[key],
             self.clock,
             self.poll_run.prices,
@@ -155,7 +157,8 @@ class JobActions(Screen[None]):
         if not path.is_file():
             self._warn(f"{path} is gone; run `gembatch status {job.label}` to see why")
             return
-        source = job.raw.get("source_file") or job.input_file
+        whole = self.history_rows.whole(job) or job
+        source = whole.raw.get("source_file") or job.input_file
         input_path = base / str(source) if source else None
         try:
             screen = ResultsScreen(path, input_path, job.label)

@@ -38,6 +38,7 @@ from gembatch.formatting import plural
 from gembatch.plain import describe
 from gembatch.progress import RunProgress
 from gembatch.screens.help import HelpScreen
+from gembatch.screens.history_rows import HistoryRows
 from gembatch.screens.job_actions import JobActions
 from gembatch.summary import GROUPS, Totals
 from gembatch.widgets.event_log import EventLog
@@ -58,6 +59,11 @@ class EngineEvent(Message):
     def __init__(self, events: list[Event]) -> None:
         super().__init__()
         self.events = events
+
+
+# From this many records the work list's pass (about 30 µs a record) runs after the
+# first frame, in a thread; below it, at once (the first frame shows the jobs).
+READ_AFTER_FIRST_FRAME = 5_000
 
 
 class MonitorScreen(JobActions):
@@ -104,6 +110,7 @@ class MonitorScreen(JobActions):
         self._run_progress: RunProgress | None = None  # likewise
         self.budget: float | None = None  # the job file's, shown against the spend
         self._status_pending = False
+        self.reading = False  # going over a long job file after the first frame
 
     @property
     def overview(self) -> Overview:
@@ -131,10 +138,25 @@ class MonitorScreen(JobActions):
         self.query_one("#banner").display = False
         self.table.focus()  # not the hidden filter bar
         self.set_interval(1.0, self._tick)
+        self.history_rows = HistoryRows(self.engine, self.table)
+        self.read_in_background = len(self.engine.job_file.records) >= READ_AFTER_FIRST_FRAME
+        if self.read_in_background:
+            self.reading = True
+            self._read_job_file()  # the screen draws while a long history is gone over
+        else:
+            self._announce()
+        self._refresh_status()
+
+    @work(thread=True, exit_on_error=False, group="read")
+    def _read_job_file(self) -> None:
+        self.engine.worklist.records()  # the one pass over every record (`WorkList`)
+        self.app.call_from_thread(self._announce)
+
+    def _announce(self) -> None:
+        self.reading = False
         self.engine.announce()
         if self.autostart:  # after the first frame: the table shows before any check
             self.call_after_refresh(self.start_cycle)
-        self._refresh_status()
 
     # --- the poll lifecycle -------------------------------------------------------------
     def start_cycle(self, even_if_paused: bool = False) -> None:
@@ -215,8 +237,14 @@ class MonitorScreen(JobActions):
     def _apply(self, event: Event) -> None:
         if isinstance(event, JobsLoaded):
             self.budget = event.budget_usd
-            # The settled history is viewed here only: the table lists every job.
-            self.table.load(self.poll_run.engine.every_view(event.jobs))
+            if self.read_in_background:
+                # A long history: the live jobs make the first frame, the settled ones
+                # follow, a chunk per turn of the event loop (`HistoryRows`).
+                self.table.load(event.jobs)
+                if self.history_rows.start():
+                    self.call_after_refresh(self._load_history)
+            else:
+                self.table.load(self.history_rows.in_file_order(event.jobs))
             # A big table is hundreds of thousands of long-lived objects; without this,
             # every full garbage collection walks them all (pauses of 0.5 s seen at
             # 10,000 jobs). Frozen objects are still freed when no longer referenced.
@@ -255,6 +283,13 @@ class MonitorScreen(JobActions):
             self.table.resort()
         elif isinstance(event, PollingStopped):
             self._on_polling_stopped(event)
+
+    def _load_history(self) -> None:
+        if self.history_rows.next_chunk():
+            self.set_timer(0.001, self._load_history)  # keys and frames in between
+        else:
+            gc.freeze()  # (as after the first load: the rows are long-lived)
+        self._schedule_status()
 
     def _note_job_event(self, event: JobUpdated) -> None:
         job = event.job
@@ -334,7 +369,10 @@ class MonitorScreen(JobActions):
             parts.append(f"filter: {table.filter_text!r}")
         if table.sort_by != "file order":
             parts.append(f"sort: {table.sort_by}")
-        return "  ".join(parts)
+        loading = self.history_rows.note()
+        if self.reading:
+            loading = f"reading {len(self.engine.job_file.records):,} jobs…"
+        return "  ".join([*parts, loading] if loading else parts)
 
     # --- actions ------------------------------------------------------------------------
     def action_poll_now(self) -> None:

@@ -216,6 +216,20 @@ class JobTable(DataTable[Text]):
         self._fit_columns()
         self._rebuild()
 
+    def add_jobs(self, jobs: Iterable[JobView]) -> None:
+        """More jobs at the end (the history, a chunk at a time): rows appended without
+        going over the others; `flush` puts them in a sort's order."""
+        added = False
+        for job in jobs:
+            self.jobs[job.key] = job
+            if self._visible(job):
+                cells = self._cells_for(job)
+                self.add_row(*cells.values(), key=job.key)
+                self._shown[job.key] = cells
+                added = True
+        if added:
+            self._layout_changed()
+
     def upsert(self, job: JobView) -> None:
         """Show a job's new values (repainted by `flush`); adds the row if the job is new."""
         self.jobs[job.key] = job
