@@ -98,7 +98,9 @@ class Launcher:
         self.clock = job_file.clock
         self._last_hold = ""
         self.held_by_budget = False  # the last pass stopped at the budget
-        self.held_by_problem = ""  # the last pass stopped at a damaged limits line
+        # The last pass stopped at what only the user can mend (a damaged limits line,
+        # a part's missing file): a plain poll stops on it.
+        self.held_by_problem = ""
 
     @property
     def pending(self) -> bool:
@@ -145,6 +147,20 @@ class Launcher:
             self.job_file.save()
             return head, ""
 
+    def _missing_input(self, part: JobRecord) -> str:
+        """Why a queued part has no file to upload ("" when it has one)."""
+        if not part.input_file:  # a hand-edited line
+            return (
+                f"{part.display_name} names no input file: fix its line in "
+                f"{self.job_file.path}, or take it out with `gembatch cancel`"
+            )
+        if not (self.submitter.base / part.input_file).is_file():
+            return (
+                f"{part.input_file} is missing; restore it, or take the part out with "
+                "`gembatch cancel`"
+            )
+        return ""
+
     def _held(self, head: JobRecord, records: list[JobRecord]) -> str:
         """Why the head of the queue may not be created now ("" if it may)."""
         self.held_by_budget = False
@@ -153,11 +169,10 @@ class Launcher:
         queue = f"{plural(waiting, 'part')} queued"
         if head.intent:
             return f"{queue}; {head.display_name} is being created by another process"
-        if not head.input_file:  # a hand-edited line: nothing to upload, nothing written
-            return (
-                f"{queue}; {head.display_name} names no input file: fix its line in "
-                f"{self.job_file.path}, or take it out with `gembatch cancel`"
-            )
+        missing = self._missing_input(head)
+        if missing:  # nothing to upload: held as it is, nothing written
+            self.held_by_problem = missing
+            return f"{queue}; {missing}"
         retry_at = parse_time(head.data.get("queue_retry_at"))
         if retry_at is not None and self.clock.now() < retry_at:
             daily = "daily quota" in str(head.data.get("last_error") or "")

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import msgspec
+
 from gembatch.atomic import AtomicFile
 
 RESULTS_FOLDER = "results"
@@ -155,9 +157,36 @@ def summarise(lines: Iterable[bytes], expected_lines: int | None) -> ResultsSumm
     return _complete(summary, expected_lines)
 
 
+class _Response(msgspec.Struct):
+    usageMetadata: dict[str, Any] | None = None
+
+
+class _ResultLine(msgspec.Struct):
+    """What the check needs of an output line; msgspec still reads (and so checks)
+    the rest of it, without building it: a 1 GB output is checked at disk speed."""
+
+    response: _Response | msgspec.UnsetType | None = msgspec.UNSET
+
+
+_read_result_line = msgspec.json.Decoder(_ResultLine).decode
+
+
 def _check_line(summary: ResultsSummary, number: int, line: bytes) -> None:
-    if not line.strip():
+    if not line or line.isspace():
         return
+    try:
+        item = _read_result_line(line)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        _check_line_as_json(summary, number, line)  # an odd line: `json` has the last word
+        return
+    summary.lines += 1
+    if item.response is msgspec.UNSET:
+        summary.failed_rows += 1  # (the only sure sign: see `_check_line_as_json`)
+    elif item.response is not None and item.response.usageMetadata:
+        _add_usage(summary.usage, {"usageMetadata": item.response.usageMetadata})
+
+
+def _check_line_as_json(summary: ResultsSummary, number: int, line: bytes) -> None:
     try:
         item = json.loads(line)
     except ValueError:

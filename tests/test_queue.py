@@ -420,3 +420,22 @@ def test_the_next_daily_reset_is_midnight_pacific_across_a_clock_change() -> Non
         reset = datetime.fromtimestamp(next_daily_reset(now), pacific)
         assert (reset.hour, reset.minute) == (0, 0) and reset.timestamp() > now
         assert reset.timestamp() - now <= 25 * 3600
+
+
+def test_a_queued_part_whose_file_is_gone_is_held_and_named(
+    slow_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """A part waiting in the queue whose file was deleted meanwhile: nothing is created
+    or written for it; the poll says which file and what to do, and waits."""
+    write_input(tmp_path)
+    assert submit(tmp_path, slow_sim, "--max-running", "2").returncode == 0
+    (tmp_path / "batch/in.part-3-of-6.jsonl").unlink()
+    polled = run_cli("poll", "--plain", "--interval", "1", cwd=tmp_path, sim=slow_sim)
+    assert polled.returncode == 2, polled.stdout + polled.stderr  # stalled, not done
+    assert (
+        "batch/in.part-3-of-6.jsonl is missing; restore it, or take the part out with "
+        "`gembatch cancel`" in polled.stdout
+    )
+    assert slow_sim.store.creates == 2  # parts 1 and 2; none after the missing one
+    queued = [r for r in JobFile.load(tmp_path / "job-info.jsonl").records if r.queued]
+    assert len(queued) == 4 and not any(r.data.get("last_error") for r in queued)
