@@ -78,6 +78,9 @@ def _serve(spec: SimSpec, out: Any) -> None:
         source = server.store.add_file("input", "jsonl", lines)
         job = server.store.create_batch("models/gemini-2.5-flash", "results", source.name, None)
         names.append(job.name)
+        if not spec.download_bytes_per_s:  # written once, sent with sendfile
+            spool = Path(tempfile.mkdtemp(prefix="bench-spool-"))
+            server.store.spool(f"files/batch-{job.name.split('/')[1]}", spool)
 
     async def run() -> None:
         url = await server.start_async()

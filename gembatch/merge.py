@@ -14,10 +14,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import msgspec
 
 from gembatch import lifecycle
 from gembatch.atomic import AtomicFile
-from gembatch.inputs import read_requests
+from gembatch.inputs import InputError, read_requests
 from gembatch.jobfile import JobRecord
 from gembatch.results import RESULTS_FOLDER, results_path_for
 
@@ -183,6 +186,8 @@ def _write(
 def order_in_place(source: Path, results: Path) -> MergeOutcome:
     """A lone job's results rewritten in its input's order, every row kept: rows whose
     key the input lacks (or repeats) follow at the end."""
+    if not source.is_file():  # (before a pass over the results that could not be used)
+        raise InputError(f"{source}: no such file")
     index = index_all(results)
     succeeded = failed = 0
     with results.open("rb") as handle, AtomicFile(results, suffix=".part") as out:
@@ -199,6 +204,17 @@ def order_in_place(source: Path, results: Path) -> MergeOutcome:
     )
 
 
+class _KeyedRow(msgspec.Struct):
+    """What the index needs of a results line: its key and whether it has a response
+    (read without being built; the rest is still checked as JSON)."""
+
+    key: Any = None
+    response: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+
+
+_read_keyed_row = msgspec.json.Decoder(_KeyedRow).decode
+
+
 def index_all(path: Path) -> dict[str, list[tuple[int, bool]]]:
     """key -> [(offset, succeeded)] for every line of one results file, in file order."""
     index: dict[str, list[tuple[int, bool]]] = defaultdict(list)
@@ -206,14 +222,24 @@ def index_all(path: Path) -> dict[str, list[tuple[int, bool]]]:
         offset = 0
         for line in handle:
             here, offset = offset, offset + len(line)
-            try:
-                item = json.loads(line)
-            except ValueError:
-                item = None
-            key = item.get("key") if isinstance(item, dict) else None
-            ok = isinstance(item, dict) and "response" in item
+            key, ok = _key_of_row(line)
             index["" if key is None else str(key)].append((here, ok))
     return index
+
+
+def _key_of_row(line: bytes) -> tuple[Any, bool]:
+    try:
+        row = _read_keyed_row(line)
+        return row.key, row.response is not msgspec.UNSET
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        pass  # an odd line: as `json` reads it
+    try:
+        item = json.loads(line)
+    except ValueError:
+        return None, False
+    if not isinstance(item, dict):
+        return None, False
+    return item.get("key"), "response" in item
 
 
 def line_at(handle, offset: int) -> bytes:

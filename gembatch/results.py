@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import re
-import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,22 +169,24 @@ class _ResultLine(msgspec.Struct):
 _read_result_line = msgspec.json.Decoder(_ResultLine).decode
 
 
-def _check_line(summary: ResultsSummary, number: int, line: bytes) -> None:
-    if not line or line.isspace():
+def _check_line(summary: ResultsSummary, number: int, line: bytes | bytearray | memoryview) -> None:
+    if not len(line):
         return
     try:
         item = _read_result_line(line)
     except (msgspec.DecodeError, msgspec.ValidationError):
-        _check_line_as_json(summary, number, line)  # an odd line: `json` has the last word
+        _check_line_as_json(summary, number, bytes(line))  # odd: `json` has the last word
         return
     summary.lines += 1
     if item.response is msgspec.UNSET:
         summary.failed_rows += 1  # (the only sure sign: see `_check_line_as_json`)
     elif item.response is not None and item.response.usageMetadata:
-        _add_usage(summary.usage, {"usageMetadata": item.response.usageMetadata})
+        _add_usage_metadata(summary.usage, item.response.usageMetadata)
 
 
 def _check_line_as_json(summary: ResultsSummary, number: int, line: bytes) -> None:
+    if line.isspace():
+        return  # a blank line
     try:
         item = json.loads(line)
     except ValueError:
@@ -210,45 +210,49 @@ def _complete(summary: ResultsSummary, expected_lines: int | None) -> ResultsSum
 
 
 class _LineChecker:
-    """Checks lines on a worker thread as chunks arrive, so checking overlaps the download.
+    """Checks lines as chunks arrive, in the writer's own thread: msgspec reads a
+    results line at over 1 GB/s here, and a checking thread cost more than it saved
+    (the writer waited for the interpreter lock after every write: 0.19x a plain
+    copy). Memory stays at one chunk and one unfinished line whatever the file size."""
 
-    The queue is bounded: when checking falls behind, writing waits, and memory stays
-    at a few chunks whatever the file size.
-    """
-
-    def __init__(self, max_chunks: int = 8) -> None:
-        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=max_chunks)
+    def __init__(self) -> None:
         self.summary = ResultsSummary()
         self.problem: ResultsProblem | None = None
-        self.thread = threading.Thread(target=self._run, name="gembatch-verify", daemon=True)
-        self.thread.start()
+        self._tail = bytearray()
+        self._number = 0
 
     def feed(self, chunk: bytes) -> None:
-        self.queue.put(chunk)
+        """Check the lines the chunk completes; each is read where it lies (a view, not
+        a copy), except the one that began in the chunk before."""
+        if self.problem is not None:
+            return
+        end = chunk.find(b"\n")
+        if end < 0:
+            self._tail += chunk  # (a bytearray: a line of many chunks grows in place)
+            return
+        view = memoryview(chunk)
+        try:
+            self._number += 1
+            _check_line(
+                self.summary, self._number, self._tail + chunk[:end] if self._tail else view[:end]
+            )
+            start = end + 1
+            while (end := chunk.find(b"\n", start)) >= 0:
+                self._number += 1
+                _check_line(self.summary, self._number, view[start:end])
+                start = end + 1
+        except ResultsProblem as problem:
+            self.problem = problem
+            return
+        self._tail = bytearray(chunk[start:])
 
     def finish(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
-
-    def _run(self) -> None:
-        tail = b""
-        number = 0
-        while (chunk := self.queue.get()) is not None:
-            if self.problem is not None:
-                continue  # keep draining so the writer never blocks
-            lines = (tail + chunk).split(b"\n")
-            tail = lines.pop()
+        if self._tail.strip() and self.problem is None:
             try:
-                for line in lines:
-                    number += 1
-                    _check_line(self.summary, number, line)
+                _check_line(self.summary, self._number + 1, self._tail)
             except ResultsProblem as problem:
                 self.problem = problem
-        if tail.strip() and self.problem is None:
-            try:
-                _check_line(self.summary, number + 1, tail)
-            except ResultsProblem as problem:
-                self.problem = problem
+        self._tail = bytearray()
 
 
 class VerifyingFile:
@@ -260,7 +264,7 @@ class VerifyingFile:
 
     def write(self, chunk: bytes) -> int:
         self.handle.write(chunk)
-        self.checker.feed(bytes(chunk))
+        self.checker.feed(bytes(chunk))  # (a copy: the caller may reuse its buffer)
         return len(chunk)
 
     def seek(self, offset: int, whence: int = 0) -> int:
@@ -288,8 +292,11 @@ class VerifyingFile:
 
 def _add_usage(totals: dict[str, int], response: Any) -> None:
     usage = response.get("usageMetadata") if isinstance(response, dict) else None
-    if not isinstance(usage, dict):
-        return
+    if isinstance(usage, dict):
+        _add_usage_metadata(totals, usage)
+
+
+def _add_usage_metadata(totals: dict[str, int], usage: dict[str, Any]) -> None:
     for key in USAGE_FIELDS:
         value = usage.get(key)
         if isinstance(value, int):

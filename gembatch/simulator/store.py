@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from gembatch.simulator import outputs
@@ -38,6 +39,7 @@ class SimFile:
     created: float
     data: bytes | None = None
     source_batch: str | None = None  # set for generated outputs
+    spooled: Path | None = None  # an output written to disk once, served by sendfile
 
     @property
     def name(self) -> str:
@@ -160,6 +162,28 @@ class Store:
             # The real service names the v1beta download path whatever the version asked.
             body["downloadUri"] = f"{base_url}/download/v1beta/{sim_file.name}:download?alt=media"
         return body
+
+    def spool(self, file_name: str, folder: Path) -> Path:
+        """Write a generated output to disk once: a benchmark's server then sends it
+        with sendfile, so that it is not the bottleneck of what it measures."""
+        file_id = file_name.removeprefix("files/")
+        path = folder / f"{file_id}.jsonl"
+        with path.open("wb") as out:
+            for chunk in self.file_chunks(file_id):
+                out.write(chunk)
+        with self.lock:
+            self.downloads.pop()  # (spooling is no download)
+            self._file(file_id).spooled = path
+        return path
+
+    def spooled_path(self, file_id: str) -> Path | None:
+        """The spooled output to send for a download (logged as one), or None."""
+        sim_file = self._file(file_id)
+        if sim_file.spooled is None:
+            return None
+        with self.lock:
+            self.downloads.append(sim_file.name)
+        return sim_file.spooled
 
     def file_chunks(self, file_id: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """A download: served whatever the id's length (the download path has no limit)."""
