@@ -59,6 +59,14 @@ async def test_slash_filters_by_name_and_escape_clears(
         await pilot.pause()
         assert table(app).row_count == 12 and not bar.display
         assert "filter:" not in status(app)
+        # An applied filter (typed, then Enter): Escape on the table clears it too.
+        await pilot.press("slash", *"1-j", "enter")
+        await pilot.pause()
+        assert app.focused is table(app) and table(app).row_count == 2
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table(app).row_count == 12 and not bar.display
+        assert "filter:" not in status(app)
 
 
 async def test_sort_by_state_puts_problems_first(sim: SimulatorServer, tmp_path: Path) -> None:
@@ -215,6 +223,9 @@ async def test_log_grows_to_full_screen_and_back(sim: SimulatorServer, tmp_path:
         await pilot.press("L")
         await pilot.pause()
         assert table(app).display and app.monitor.event_log.size.height == small
+        # The table has the keys again (the full-screen log had taken the focus): the
+        # cursor is not dimmed, and Enter, c and R act on the row the eye is on.
+        assert app.focused is table(app)
 
 
 async def test_footer_shows_enter_and_the_palette_and_modals_show_their_own_keys(

@@ -81,6 +81,7 @@ class MonitorScreen(JobActions):
         Binding("y", "copy_path", "Copy path", show=False),
         Binding("l", "toggle_log", "Log"),
         Binding("L", "grow_log", "Log size", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("p", "toggle_pause", "Pause"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
@@ -412,15 +413,36 @@ class MonitorScreen(JobActions):
 
     def action_toggle_log(self) -> None:
         log = self.event_log
+        at_bottom = log.scroll_offset.y >= log.max_scroll_y
         log.display = not log.display
+        self.call_after_refresh(self._after_log_resize, at_bottom)
 
     def action_grow_log(self) -> None:
         """Small, big, full screen, small again: for reading a burst of errors."""
         log = self.event_log
+        at_bottom = log.scroll_offset.y >= log.max_scroll_y
         log.display = True
         size = log.next_size()
         self.set_class(size == "big", "-log-big")
         self.set_class(size == "full", "-log-full")
+        self.call_after_refresh(self._after_log_resize, at_bottom)
+
+    def _after_log_resize(self, at_bottom: bool) -> None:
+        """The keys act on the row under the cursor: the table keeps the focus whenever
+        it shows (a full-screen log took it); the log stays at its newest line unless
+        the reader had scrolled back."""
+        if self.table.display and self.focused is not self.table:
+            self.table.focus()
+        if at_bottom:
+            self.event_log.scroll_end(animate=False)
+
+    def action_clear_filter(self) -> None:
+        """Escape: the text filter goes, then the state filter."""
+        if self.table.filter_text:
+            self.query_one(FilterBar).action_clear()
+        elif self.table.filter_group is not None:
+            self.table.set_filter(None)
+            self._refresh_status()
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
