@@ -27,6 +27,15 @@ def test_mypy_finds_nothing() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_import_contracts_hold() -> None:
+    """pyproject.toml's contracts: no Textual below the screen, no API client in it."""
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    command = [str(lint_imports)] if lint_imports.exists() else ["lint-imports"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
 def test_only_the_clock_module_reads_the_time_of_day() -> None:
     """Everything shown or decided by the time goes through `gembatch.clock` (the
     simulator keeps its own scripted time), so tests can freeze and move it."""
