@@ -32,7 +32,7 @@ def progress_text(job: JobView) -> str:
     if job.request_count is None:
         return ""
     if job.done_count is None:
-        return f"{job.request_count} requests"
+        return plural(job.request_count, "request")
     return f"{job.done_count}/{job.request_count}"
 
 
@@ -56,8 +56,9 @@ def _lines(event: Event) -> list[str]:
         why = f"  ({job.last_error})" if info.kind in _FAILURES and job.last_error else ""
         return [f"{info.icon} {job.label}: {before}{info.label}{extra}{why}"]
     if isinstance(event, ResultsSaved):
-        failed = f", {event.failed_rows} failed rows" if event.failed_rows else ""
-        return [f"⇩ {event.job.label}: results saved to {event.path} ({event.lines} lines{failed})"]
+        failed = f", {plural(event.failed_rows, 'failed row')}" if event.failed_rows else ""
+        lines = plural(event.lines, "line")
+        return [f"⇩ {event.job.label}: results saved to {event.path} ({lines}{failed})"]
     if isinstance(event, RemoteDeleted):
         cleaned = Cleaned(list(event.deleted), list(event.left_to_expire))
         return [f"🗑 {event.job.label}: {cleaned.line()}"]

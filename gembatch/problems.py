@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from gembatch import summary
+from gembatch.formatting import plural
 
 
 class CommandError(Exception):
@@ -25,8 +26,7 @@ def strays_problem(path: object, strays: int) -> str | None:
     never guessed at; the file needs a look."""
     if not strays:
         return None
-    lines = "1 line" if strays == 1 else f"{strays:,} lines"
     return (
-        f"{path}: {lines} with neither a batch name nor a submit id; "
+        f"{path}: {plural(strays, 'line')} with neither a batch name nor a submit id; "
         "kept as is, fix or remove by hand"
     )

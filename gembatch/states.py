@@ -58,10 +58,10 @@ KIND_STYLE: dict[Kind, str] = {
     Kind.RUNNING: "$warning",
     Kind.SUCCEEDED: "$success",
     Kind.FAILED: "$error",
-    # One colour for the jobs that stopped without finishing (their icons tell them
-    # apart), so the table and the status bar's "cancelled/expired" agree.
+    # Cancelled (someone stopped it) in the accent colour; expired (the service gave up
+    # after 48 h) grey, as the design says: nothing more can be done for it.
     Kind.CANCELLED: "$accent",
-    Kind.EXPIRED: "$accent",
+    Kind.EXPIRED: "$text-disabled",
     Kind.MISSING: "$error",
     Kind.UNKNOWN: "$secondary",
 }

@@ -389,7 +389,8 @@ class Submitter:
             job = await self.client.get_batch(str(record.batch.get("name")))
         job.update(record.ensure_batch())
         self.job_file.save()
-        self.say(f"created {job.name} for {record.input_file} ({record.request_count:,} requests)")
+        requests = plural(record.request_count or 0, "request")
+        self.say(f"created {job.name} for {record.input_file} ({requests})")
         self.report.created.append(job.name)
 
     async def _look_for_unconfirmed(self, record: JobRecord, error: CreateUnconfirmed) -> None:

@@ -450,3 +450,27 @@ async def test_similar_long_names_can_be_told_apart(sim: SimulatorServer, tmp_pa
             assert len(set(shown)) == 23, shown
             assert all(len(text) <= table(app).label_width for text in shown)
         app = await make_app(sim, tmp_path / str(size[0]), names)
+
+
+def test_every_theme_gives_each_state_its_own_colour() -> None:
+    """One colour per state in every Textual theme (issue 25), ANSI themes included
+    (their colours are the terminal's: they once stopped the screen)."""
+    from textual.app import App
+
+    from gembatch import states
+    from gembatch.widgets.palette import _build
+
+    app: App[None] = App()
+    shown = (
+        states.Kind.PENDING,
+        states.Kind.RUNNING,
+        states.Kind.SUCCEEDED,
+        states.Kind.FAILED,
+        states.Kind.CANCELLED,
+        states.Kind.EXPIRED,
+    )
+    for name in sorted(app.available_themes):
+        app.theme = name
+        colours = _build(app.get_css_variables())
+        seen = {str(colours.kind(kind).color.name) for kind in shown}
+        assert len(seen) == len(shown), (name, seen)

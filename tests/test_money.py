@@ -41,3 +41,18 @@ def test_submit_without_files_confirms_the_old_and_new_limits(
     assert "budget: none → $1.135; jobs at once: no limit (unchanged)" in first.stdout
     second = run_cli("submit", "--max-cost", "2", "--max-running", "3", cwd=tmp_path, sim=sim)
     assert "budget: $1.135 → $2.00; jobs at once: no limit → 3" in second.stdout
+
+
+def test_counts_read_as_words_one_way() -> None:
+    """One plural rule for every count a user reads (issue 25): never "(1 lines)"."""
+    from gembatch.events import JobView, ResultsSaved
+    from gembatch.plain import describe
+
+    job = JobView(
+        "k", "batch/a.jsonl", "batches/x", "JOB_STATE_SUCCEEDED", 1, 1, 1,
+        None, None, "batch/results/a.jsonl", False, None, None,
+    )  # fmt: skip
+    one = describe(ResultsSaved(job, "batch/results/a.jsonl", 1, 1))
+    assert one == ["⇩ batch/a.jsonl: results saved to batch/results/a.jsonl (1 line, 1 failed row)"]
+    many = describe(ResultsSaved(job, "batch/results/a.jsonl", 1200, 2))
+    assert many[0].endswith("(1,200 lines, 2 failed rows)")

@@ -76,6 +76,8 @@ def _eta(run: RunProgress, now: float) -> str:
     eta, unknown = run.eta(now)
     if eta is None:
         return "ETA ? (no progress reported yet)"
-    if unknown:  # those may take longer: the run's end is not known yet
-        return f"ETA ? ({formatting.plural(unknown, 'job')} not started; others {eta_text(eta)})"
+    if unknown:  # those may take longer: the run's end is not known yet (running or not,
+        # they have reported nothing to reckon with)
+        slow = formatting.plural(unknown, "job")
+        return f"ETA ? ({slow} without progress yet; others {eta_text(eta)})"
     return f"ETA {eta_text(eta)}"

@@ -37,15 +37,40 @@ def palette(app: App) -> Palette:
 
 
 def _build(theme: dict[str, str]) -> Palette:
-    kinds = {kind: Style(color=_colour(theme, kind)) for kind in states.Kind}
-    background = Color.parse(theme.get("primary-muted", theme.get("primary", "#004578"))).hex
+    colours = {kind: _colour(theme, kind) for kind in states.Kind}
+    # One colour per state, in every theme: where the accent is also a state's colour
+    # (textual-dark's is the warning orange), cancelled takes the next that is not.
+    taken = {
+        colours[k] for k in states.Kind if k not in (states.Kind.CANCELLED, states.Kind.UNKNOWN)
+    }
+    if colours[states.Kind.CANCELLED] in taken:
+        spare = (_parsed(theme.get(name)) for name in ("primary", "secondary", "accent"))
+        colours[states.Kind.CANCELLED] = next((c for c in spare if c and c not in taken), "magenta")
+    kinds = {kind: Style(color=colour) for kind, colour in colours.items()}
+    background = _parsed(theme.get("primary-muted")) or _parsed(theme.get("primary")) or "blue"
     return Palette(kinds, Style(bgcolor=background))
 
 
 def _colour(theme: dict[str, str], kind: states.Kind) -> str:
     name = states.KIND_STYLE[kind].lstrip("$")
     if name in ("text-muted", "text-disabled"):
-        background = Color.parse(theme.get("background", "#000000"))
-        foreground = Color.parse(theme.get("foreground", "#ffffff"))
-        return background.blend(foreground, 0.6 if name == "text-muted" else 0.4).hex
-    return Color.parse(theme.get(name, "#ffffff")).hex
+        background = _parsed(theme.get("background")) or "#000000"
+        foreground = _parsed(theme.get("foreground")) or "#ffffff"
+        if not (background.startswith("#") and foreground.startswith("#")):
+            # An ANSI theme (the terminal's own colours): nothing to blend; its greys.
+            return "bright_black" if name == "text-disabled" else "default"
+        blend = 0.6 if name == "text-muted" else 0.4
+        return Color.parse(background).blend(Color.parse(foreground), blend).hex
+    return _parsed(theme.get(name)) or "default"
+
+
+def _parsed(value: str | None) -> str | None:
+    """A theme colour as Rich reads it (`#rrggbb`, or an ANSI name such as `yellow`);
+    None for what cannot be read (an ANSI colour with an alpha, `ansi_blue 50%`)."""
+    if not value:
+        return None
+    try:
+        colour = Color.parse(value)
+    except Exception:  # (textual's ColorParseError; an odd theme must not stop the screen)
+        return None
+    return colour.hex.removeprefix("ansi_") if colour.ansi is not None else colour.hex

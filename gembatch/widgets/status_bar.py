@@ -9,6 +9,7 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 
 from gembatch import formatting, states
+from gembatch.formatting import plural
 from gembatch.summary import Totals
 from gembatch.widgets.palette import palette
 
@@ -61,7 +62,7 @@ class StatusBar(Horizontal):
                     text.append(" · ", style="dim")
                 text.append(f"{count} {group}", style=colours.kind(_GROUP_KIND[group]))
         if totals.failed_rows:
-            text.append(f" ({totals.failed_rows:,} rows failed)", style="dim")
+            text.append(f" ({plural(totals.failed_rows, 'row')} failed)", style="dim")
         self._set("#totals", text)
         text = Text()
         if view_note:  # what narrows or orders the table
@@ -69,7 +70,7 @@ class StatusBar(Horizontal):
         if errors:
             if text:
                 text.append("  │  ", style="dim")
-            text.append(f"{errors} API errors", style=colours.kind(states.Kind.FAILED))
+            text.append(plural(errors, "API error"), style=colours.kind(states.Kind.FAILED))
         self._set("#notes", text)
 
     def show_poll(
