@@ -264,3 +264,35 @@ async def test_rows_repaint_with_their_new_values(sim: SimulatorServer, tmp_path
     assert "✔ succeeded" in after[0] and "2/2" in after[0]
     assert "▶ running" in after[1]  # unchanged, drawn from the cache
     assert "✔ succeeded" in after[2] and after[2] != before[2]
+
+
+async def test_what_matters_fits_at_80_and_120_columns(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """No sideways scrolling for what matters (issue 25): at 120 columns the results or
+    the reason are on screen, progress shows done of total and failed rows in one
+    cell; at 80 the footer still offers Enter, help, quit and the palette."""
+    sim.scenario.plans = [("*bad*", JobPlan(0, 0, outcome="FAILED"))]
+    app = await make_app(sim, tmp_path, [("good.jsonl", 3), ("bad.jsonl", 2)])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await poll(pilot)
+        jobs = table(app)
+        shown = [str(column.key.value) for column in jobs.ordered_columns]
+        assert shown[:4] == ["input", "state", "progress", "duration"] and "results" in shown
+        used = sum(column.width + 2 for column in jobs.ordered_columns)
+        assert used <= 120 - 2  # (the scrollbar)
+        assert cell(app, "batch/good.jsonl", "progress").endswith(" 3/3")
+        assert cell(app, "batch/bad.jsonl", "results").startswith("! ")  # the reason
+        line = next(
+            jobs.render_line(y).text for y in range(1, 3) if "bad.jsonl" in jobs.render_line(y).text
+        )
+        assert "! " in line  # drawn, not only in the table's data
+    narrow = await make_app(sim, tmp_path / "narrow", [("a.jsonl", 1)])
+    async with narrow.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        on_screen = {
+            str(key.description)
+            for key in narrow.screen.query("FooterKey")
+            if key.region.width and key.region.right <= 80
+        }
+        assert {"Details", "Help", "Quit", "palette"} <= on_screen, on_screen

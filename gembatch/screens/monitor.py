@@ -69,22 +69,24 @@ READ_AFTER_FIRST_FRAME = 5_000
 class MonitorScreen(JobActions):
     """Watches every job; runs one poll cycle at a time as a worker."""
 
+    # The footer shows these in this order and drops what does not fit: at 80 columns
+    # Enter, the job's actions, help and quit must still be there (the palette too).
     BINDINGS = [
         Binding("enter", "show_detail", "Details"),
         Binding("r", "poll_now", "Poll"),
         Binding("slash", "filter_text", "Filter"),
+        Binding("c", "cancel_job", "Cancel"),
+        Binding("R", "retry", "Retry"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "app.quit", "Quit"),
         Binding("f", "cycle_filter", "State"),
         Binding("s", "cycle_sort", "Sort"),
         Binding("v", "browse_results", "Results"),
-        Binding("c", "cancel_job", "Cancel"),
-        Binding("R", "retry", "Retry"),
-        Binding("y", "copy_path", "Copy path", show=False),
         Binding("l", "toggle_log", "Log"),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("y", "copy_path", "Copy path", show=False),
         Binding("L", "grow_log", "Log size", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("p", "toggle_pause", "Pause"),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "app.quit", "Quit"),
     ]
 
     class Finished(Message):

@@ -18,21 +18,9 @@ from gembatch import formatting, progress, states
 from gembatch.clock import Clock
 from gembatch.events import JobView
 from gembatch.summary import group_of
+from gembatch.widgets.columns import HEADINGS, LEAST, layout
 from gembatch.widgets.palette import palette
 
-# (key, heading, width). What a tired reader needs first comes first, so an 80-column
-# terminal shows name, state, progress and duration without scrolling.
-COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("input", "Input file", 26),
-    ("state", "State", 14),
-    ("progress", "Progress", formatting.BAR_WIDTH + 5),
-    ("duration", "Duration", 10),
-    ("eta", "ETA", 8),
-    ("requests", "Requests", 15),
-    ("created", "Created", 11),
-    ("ended", "Ended", 11),
-    ("results", "Results", 36),
-)
 SORTS = ("file order", "state", "duration", "end time", "name")
 SORT_KEYS: dict[str, Callable[[float], Callable[[JobView], tuple]]] = {
     # Problems first: what needs a look is at the top.
@@ -69,9 +57,6 @@ _STATE_ORDER: dict[states.Kind, int] = {
 }
 CELLS_CACHED = 2000  # about four screens of cells at 200x50
 LINES_CACHED = 200
-LABEL_WIDTH = 26  # the least the name gets; it and the results share any slack
-RESULTS_WIDTH = 36  # below this a path is unreadable; narrower terminals scroll
-CELL_PADDING = 2  # DataTable's one space each side of every cell
 
 Cells = dict[str, Text]
 
@@ -116,8 +101,8 @@ class JobTable(DataTable[Text]):
         self._cell_render_cache = LRUCache(CELLS_CACHED)
         self._row_render_cache = LRUCache(LINES_CACHED)
         self._line_cache = LRUCache(LINES_CACHED)
-        self.label_width = LABEL_WIDTH
-        self.results_width = RESULTS_WIDTH
+        # The columns shown and their widths (`columns.layout`: by priority, to fit).
+        self.widths: dict[str, int] = {}
         self.clock = clock
         self.jobs: dict[str, JobView] = {}
         self.checking: set[str] = set()
@@ -127,27 +112,38 @@ class JobTable(DataTable[Text]):
         self._shown: dict[str, Cells] = {}
 
     def on_mount(self) -> None:
-        for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
+        self._fit_columns()
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._rebuild())
 
     def on_resize(self) -> None:
         if self._fit_columns():
             self._rebuild()
 
+    @property
+    def label_width(self) -> int:
+        return self.widths.get("input", LEAST["input"])
+
+    @property
+    def results_width(self) -> int:
+        return self.widths.get("results", LEAST["results"])
+
     def _fit_columns(self) -> bool:
-        """Name and results take the width the terminal has beyond the fixed columns;
-        True when that changed the widths."""
-        fixed = sum(w for key, _, w in COLUMNS if key not in ("input", "results"))
-        slack = self.size.width - fixed - CELL_PADDING * len(COLUMNS) - 2  # 2: scrollbar
-        longest = max((len(job.label) for job in self.jobs.values()), default=LABEL_WIDTH)
-        label = max(LABEL_WIDTH, min(longest, slack - RESULTS_WIDTH))
-        results = max(RESULTS_WIDTH, slack - label)
-        if (label, results) == (self.label_width, self.results_width) or not self.columns:
+        """The columns that fit the terminal, by priority, and their widths; True when
+        that changed what is shown (the rows are then built again)."""
+        longest = max((len(job.label) for job in self.jobs.values()), default=0)
+        progress = max((len(progress_text(job)) for job in self.jobs.values()), default=0)
+        widths = layout(self.size.width, longest, formatting.BAR_WIDTH + 1 + progress)
+        if widths == self.widths and self.columns:
             return False
-        self.label_width, self.results_width = label, results
-        self.columns[ColumnKey("input")].width = label
-        self.columns[ColumnKey("results")].width = results
+        if list(widths) != list(self.widths) or not self.columns:
+            self.clear(columns=True)
+            self._shown.clear()
+            for key, width in widths.items():
+                self.add_column(HEADINGS[key], key=key, width=width)
+        else:
+            for key, width in widths.items():
+                self.columns[ColumnKey(key)].width = width
+        self.widths = widths
         return True
 
     @property
@@ -224,7 +220,7 @@ class JobTable(DataTable[Text]):
             self.jobs[job.key] = job
             if self._visible(job):
                 cells = self._cells_for(job)
-                self.add_row(*cells.values(), key=job.key)
+                self.add_row(*self._shown_cells(cells), key=job.key)
                 self._shown[job.key] = cells
                 added = True
         if added:
@@ -240,7 +236,7 @@ class JobTable(DataTable[Text]):
             self._unpainted = True
         elif visible:
             cells = self._cells_for(job)
-            self.add_row(*cells.values(), key=job.key)
+            self.add_row(*self._shown_cells(cells), key=job.key)
             self._shown[job.key] = cells
             self._layout_changed()
         elif job.key in self._shown:
@@ -344,7 +340,7 @@ class JobTable(DataTable[Text]):
         for job in self._ordered(self.jobs.values()):
             if self._visible(job):
                 cells = self._cells_for(job)
-                self.add_row(*cells.values(), key=job.key)
+                self.add_row(*self._shown_cells(cells), key=job.key)
                 self._shown[job.key] = cells
         self._layout_changed()
         if selected is not None and selected.key in self._shown:
@@ -356,7 +352,7 @@ class JobTable(DataTable[Text]):
         changed = False
         row = self._data.get(RowKey(key))
         for column, cell in new.items():
-            if _differs(old.get(column), cell) and row is not None:
+            if column in self.widths and _differs(old.get(column), cell) and row is not None:
                 # What update_cell does, less its refresh: a cycle that changes 1,000
                 # rows then repaints once, not once per cell.
                 row[ColumnKey(column)] = cell
@@ -377,6 +373,9 @@ class JobTable(DataTable[Text]):
             keys.append(str(row_key.value))
         return keys
 
+    def _shown_cells(self, cells: Cells) -> list[Text]:
+        return [cells[key] for key in self.widths]
+
     def _cells_for(self, job: JobView) -> Cells:
         now = self.clock.now()
         duration, eta = _ticking(job, now)
@@ -388,22 +387,15 @@ class JobTable(DataTable[Text]):
         state_text = f"{info.icon} {job.state_label}"
         if checking:
             state_text = f"⟳ {job.state_label}"
-        failed = job.failed_count or 0
-        counts = formatting.progress(job.done_count, job.request_count)
-        if job.state == states.QUEUED_HERE:  # not created: nothing can be done yet
-            counts = f"{job.request_count:,}" if job.request_count is not None else ""
-        if failed and states.is_terminal(job.state):
-            counts += f" ({failed:,}✘)"
         results = job.results_file or ""
         cells: Cells = {
             "input": Text(formatting.short_path(job.label, self.label_width)),
             "state": Text(state_text, style=style),
-            "progress": progress_bar(job, style),
+            "progress": progress_bar(job, style),  # with done of total, failed rows
             "duration": Text(duration, justify="right"),
             # Left-aligned: at 80 columns the column starts at the edge, and a right-aligned
             # value would sit beyond it.
             "eta": Text(eta),
-            "requests": Text(counts, justify="right"),
             "created": Text(formatting.local_time(job.create_time, now)),
             "ended": Text(formatting.local_time(job.end_time, now)),
             "results": Text(formatting.short_path(results, self.results_width)),
@@ -417,7 +409,7 @@ class JobTable(DataTable[Text]):
             # The whole width of every cell, not just its text: a row in flight must be
             # seen at a glance.
             for key, cell in cells.items():
-                width = self.columns[ColumnKey(key)].width if self.columns else len(cell)
+                width = self.widths.get(key, len(cell))
                 cell.align(cell.justify or "left", max(width, cell.cell_len))  # type: ignore[arg-type]
                 cell.stylize(row_style)
         return cells
@@ -438,22 +430,32 @@ def _ticking(job: JobView, now: float) -> tuple[str, str]:
     return formatting.duration(took, live=minutes), progress.eta_text(progress.job_eta(job, now))
 
 
+def progress_text(job: JobView) -> str:
+    """`35/40`, `3,000/3,000 (72✘)` (failed rows once the job has ended), `500` for a
+    part not created yet, `?/20` while the server has not said."""
+    if job.state == states.QUEUED_HERE:  # not created: nothing can be done yet
+        return f"{job.request_count:,}" if job.request_count is not None else ""
+    counts = formatting.progress(job.done_count, job.request_count)
+    failed = job.failed_count or 0
+    if failed and states.is_terminal(job.state):
+        counts += f" ({failed:,}✘)"
+    return counts
+
+
 def progress_bar(job: JobView, style: Style) -> Text:
-    """`━━━━━╸      54%` in the job's state colour; a dim bar and `?` while the server
-    has not said how far the job is."""
+    """`━━━━━╸     35/40` in the job's state colour: the bar and the counts in one cell
+    (they are one fact); a dim bar while the server has not said how far the job is."""
     fraction = formatting.fraction_done(job.done_count, job.request_count)
     text = Text(no_wrap=True)
-    if job.state == states.QUEUED_HERE:
+    if job.state == states.QUEUED_HERE or fraction is None:
         text.append("━" * formatting.BAR_WIDTH, style="dim")
-        return text
-    if fraction is None:
-        text.append("━" * formatting.BAR_WIDTH, style="dim")
-        text.append("    ?" if job.request_count is not None else "")
-        return text
-    filled, empty = formatting.bar(fraction)
-    text.append(filled, style=style)
-    text.append(empty, style="dim")
-    text.append(f" {fraction:4.0%}")
+    else:
+        filled, empty = formatting.bar(fraction)
+        text.append(filled, style=style)
+        text.append(empty, style="dim")
+    counts = progress_text(job)
+    if counts:
+        text.append(f" {counts}")
     return text
 
 
