@@ -109,6 +109,8 @@ def run_demo(args: argparse.Namespace) -> int:
     keep = args.dir is not None
     folder = args.dir or Path(tempfile.mkdtemp(prefix="gembatch-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
+    if not keep:
+        _remove_on_hangup(folder)
     plain = args.plain or not sys.stdout.isatty()
     # The job that never ends shows a long-running row on screen; a plain run
     # stops when everything is done, so it leaves that one out.
@@ -138,6 +140,21 @@ def run_demo(args: argparse.Namespace) -> int:
         server.stop()
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_on_hangup(folder: Path) -> None:
+    """A closed terminal (SIGHUP) or a kill (SIGTERM) ends the process without running
+    its `finally`: the demo's temporary folder would stay behind. Nothing in it is worth
+    keeping, and the terminal is gone (or the process is told to go): remove it, leave."""
+    import os
+    import signal
+
+    def leave(signum: int, _frame: object) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        os._exit(128 + signum)
+
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, leave)
 
 
 # An input submitted under `--max-running`: its parts wait in the local queue (⧗) and

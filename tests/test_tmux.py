@@ -93,3 +93,24 @@ def test_poll_in_tmux_shows_jobs_progress_to_completion(
     assert "summary: 4 jobs (4 succeeded)" in after
     records = JobFile.load(tmp_path / "job-info.jsonl").records
     assert all(r.results_file and r.remote_deleted for r in records)
+
+
+def test_closing_the_demos_terminal_leaves_no_folder(tmp_path: Path, tmux: Tmux) -> None:
+    """The demo's files live in a temporary folder: a closed terminal (SIGHUP, which
+    ends the process without its clean-up) must not leave it behind (issue 25)."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    command = (
+        f"env TMPDIR={shlex.quote(str(temp))} TERM=xterm-256color "
+        f"{shlex.quote(sys.executable)} -m gembatch demo"
+    )
+    tmux.run("new-session", "-d", "-s", "main", "-x", "100", "-y", "30", command)
+    tmux.wait_for("running", timeout=60, seen=[])
+    assert [p.name[:14] for p in temp.iterdir()] == ["gembatch-demo-"]
+    pid = int(tmux.run("display-message", "-p", "-t", "main", "#{pane_pid}").strip())
+    tmux.run("kill-server")  # the terminal goes: the demo gets SIGHUP
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)  # another process's end: we can only look again
+    assert not Path(f"/proc/{pid}").exists()
+    assert list(temp.iterdir()) == []
