@@ -207,6 +207,8 @@ async def test_overview_shows_the_run_at_a_glance(sim: SimulatorServer, tmp_path
         # fast: 6 of 6 done; slow: the simulator reports no progress yet
         assert "60%" in text and "6/10 requests" in text and "1/2 jobs done" in text
         assert "ETA ?" in text and "$" in text and "tokens" in text
+        # A narrow terminal crops the end: the cost comes before the detail (issue 25).
+        assert text.index("jobs done") < text.index("$") < text.index("requests")
 
 
 async def test_log_grows_to_full_screen_and_back(sim: SimulatorServer, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The strip above the table: the whole run in one line.
 
-`━━━━━━━━━╸          47%  ETA ~12m · 1,234/2,600 requests · 3/12 jobs · $0.42 · 5m elapsed`
+`━━━━━━━━━╸          47%  ETA ~12m · 3/12 jobs done · $0.42 · 1,234/2,600 requests · 5m elapsed`
 Most important first, so a narrow terminal crops the least useful end.
 """
 
@@ -53,12 +53,10 @@ def line(run: RunProgress, now: float, bar_style: object = "green") -> Text:
     text.append(filled, style=bar_style)  # type: ignore[arg-type]
     text.append(empty, style="dim")
     text.append(f" {fraction:4.0%}" if fraction is not None else "    ?", style="bold")
+    # What a narrow terminal must still show comes first (it crops the end): when it
+    # ends, how many jobs are done or waiting, what it costs; then the detail.
     parts = [_eta(run, now)]
-    parts.append(f"{run.requests_done:,}/{run.requests:,} requests")
     parts.append(f"{run.jobs_finished}/{formatting.plural(run.jobs, 'job')} done")
-    elapsed = run.elapsed(now)
-    if elapsed is not None and run.going:
-        parts.append(f"{formatting.duration(elapsed, live=True)} elapsed")
     if run.queued:
         parts.append(f"{run.queued} queued")
     if run.budget is not None:
@@ -66,6 +64,10 @@ def line(run: RunProgress, now: float, bar_style: object = "green") -> Text:
     elif run.cost.priced:
         tokens = run.cost.prompt_tokens + run.cost.output_tokens
         parts.append(f"{prices.dollars(run.cost.dollars)} · {formatting.compact(tokens)} tokens")
+    parts.append(f"{run.requests_done:,}/{run.requests:,} requests")
+    elapsed = run.elapsed(now)
+    if elapsed is not None and run.going:
+        parts.append(f"{formatting.duration(elapsed, live=True)} elapsed")
     text.append("  " + " · ".join(part for part in parts if part))
     return text
 
@@ -78,6 +80,5 @@ def _eta(run: RunProgress, now: float) -> str:
         return "ETA ? (no progress reported yet)"
     if unknown:  # those may take longer: the run's end is not known yet (running or not,
         # they have reported nothing to reckon with)
-        slow = formatting.plural(unknown, "job")
-        return f"ETA ? ({slow} without progress yet; others {eta_text(eta)})"
+        return f"ETA ? ({unknown:,} without progress; others {eta_text(eta)})"
     return f"ETA {eta_text(eta)}"
