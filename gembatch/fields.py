@@ -52,7 +52,16 @@ def key_of(data: Fields, batch_name: str | None) -> str:
         return f"submit:{submit_id}"
     if batch_name:
         return f"batch:{batch_name}"
-    return f"input:{input_file_of(data)}"
+    return f"{BY_INPUT}{input_file_of(data)}"
+
+
+BY_INPUT = "input:"  # the key of a record with neither a submit id nor a batch name
+
+
+def keyed_by_input(key: str) -> bool:
+    """A record with neither a submit id nor a batch name (a stray: kept, never guessed
+    at; `status` and `poll` name how many the file holds)."""
+    return key.startswith(BY_INPUT)
 
 
 def input_file_of(data: Fields) -> str:

@@ -22,6 +22,11 @@ from gembatch.summary import Cost, Totals, did_not_succeed, failure_reason
 LISTED_FAILURES = 20
 
 
+def folder_of(results_file: str) -> str:
+    """The folder a results path (relative to the job file) names, as summaries show it."""
+    return results_file.rpartition("/")[0] or "."
+
+
 @dataclass
 class History:
     """Settled jobs, counted: add a job as it settles; remove one that turned out not
@@ -47,7 +52,7 @@ class History:
             elif sign < 0:
                 self.failures = [f for f in self.failures if f[0] != job.key]
         if job.results_file and sign > 0:
-            self.folders.add(job.results_file.rpartition("/")[0] or ".")
+            self.folders.add(folder_of(job.results_file))
 
     def remove(self, job: JobView) -> None:
         self.add(job, -1)

@@ -80,7 +80,7 @@ def needs_a_look(record: JobRecord) -> bool:
 def wants_merge(group: list[JobRecord]) -> bool:
     """Split or retried inputs, and a lone job's results still in the server's order
     (rows come back in any order, shared/gemini-batch-api.md §0.12)."""
-    return needs_merge(group) or in_server_order(group)
+    return len(group) > 1 or any(needs_a_look(record) for record in group)
 
 
 def in_server_order(group: list[JobRecord]) -> bool:

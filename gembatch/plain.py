@@ -24,7 +24,7 @@ from gembatch.events import (
     ResultsSaved,
 )
 from gembatch.formatting import plural
-from gembatch.history import RunReport
+from gembatch.history import RunReport, folder_of
 from gembatch.summary import Totals, did_not_succeed, failure_reason
 
 
@@ -136,7 +136,7 @@ def summary_lines(report: RunReport) -> list[str]:
                 "`gembatch status --list --failed` lists them all"
             )
     folders = sorted(
-        history.folders | {_folder(j.results_file) for j in report.live if j.results_file}
+        history.folders | {folder_of(j.results_file) for j in report.live if j.results_file}
     )
     if folders:
         lines.append(f"  results in {', '.join(folders)}")
@@ -149,10 +149,6 @@ def summary_lines(report: RunReport) -> list[str]:
     if totals.unsaved:
         lines.append(f"  {plural(totals.unsaved, 'job')} with results not saved yet")
     return [formatting.printable(line) for line in lines]
-
-
-def _folder(results_file: str) -> str:
-    return results_file.rpartition("/")[0] or "."
 
 
 HEARTBEAT_S = 600.0

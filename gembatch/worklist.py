@@ -15,7 +15,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from gembatch import lifecycle, merge
+from gembatch import fields, lifecycle, merge
 from gembatch.events import JobView
 from gembatch.history import History
 from gembatch.jobfile import JobFile, JobRecord
@@ -109,7 +109,7 @@ class WorkList:
                 groups.setdefault(merge.group_key(record), []).append(record)
                 if merge.needs_a_look(record):
                     merging.add(id(record))
-                if fresh and record.key.startswith("input:"):
+                if fresh and fields.keyed_by_input(record.key):
                     self.strays += 1
                 if lifecycle.handled(record, self.keep_remote):
                     handled.add(id(record))

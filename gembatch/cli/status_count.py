@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gembatch import states, summary
+from gembatch import fields, states, summary
 from gembatch.events import JobView
 from gembatch.jobfile import BadLine, JobFile, LimitsRecord
 from gembatch.limits import Limits, Spend
@@ -98,7 +98,7 @@ def count_part(
         seen.totals.add(job)
         seen.cost.add(job, overrides)
         seen.spend.add(job, overrides)
-        if job.key.startswith("input:"):
+        if fields.keyed_by_input(job.key):
             seen.strays += 1
         if keep:
             seen.jobs.append(job)
