@@ -35,7 +35,7 @@ def _with_settings_checked(
     """A config file with a bad setting stops every command alike, before it does anything
     (one line naming the file and the key, exit 4); only `config init` may replace it."""
     if not (args.command == "config" and args.action == "init"):
-        from gembatch.config import load_config
+        from gembatch.cli.settings import load_config
 
         load_config()
     return handler(args)

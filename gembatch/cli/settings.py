@@ -14,10 +14,26 @@ def pick(flag: Any, configured_value: Any) -> Any:
     return configured_value if flag is None else flag
 
 
+_read: tuple[tuple[object, ...], Any] | None = None  # (the file's stamp, its settings)
+
+
 def load_config() -> Any:
+    """The config file's settings, read once per command (every command checks it at its
+    start, then asks for settings one by one): read again only if the file changed.
+    A bad setting raises ConfigError: one line, exit 4."""
+    from gembatch.config import config_path
     from gembatch.config import load_config as load
 
-    return load()  # a bad setting raises ConfigError: one line, exit 4
+    global _read
+    path = config_path()
+    try:
+        status = path.stat()
+    except OSError:  # none (the defaults), or unreadable: `load` says which, every time
+        return load(path)
+    stamp = (path, status.st_mtime_ns, status.st_size, status.st_ino)
+    if _read is None or _read[0] != stamp:
+        _read = (stamp, load(path))
+    return _read[1]
 
 
 def configured(name: str) -> Any:
@@ -74,7 +90,6 @@ def settings_lines(config: Any, path: Any, job_info: str) -> list[str]:
     from gembatch.jobfile import JobFile
     from gembatch.limits import Limits
 
-    where = f"config file {path}" if path.is_file() else "default"
     rows: list[tuple[str, str, str]] = []
     for item in fields(Config):
         if item.name in ("path", "from_file", "prices"):
@@ -83,7 +98,8 @@ def settings_lines(config: Any, path: Any, job_info: str) -> list[str]:
         source = f"config file {path}" if item.name in config.from_file else "default"
         rows.append((item.name, "not set" if value is None else str(value), source))
     price_source = "GEMBATCH_PRICES" if os.environ.get("GEMBATCH_PRICES") else None
-    prices_from = f"environment ({price_source})" if price_source else where
+    in_file = f"config file {path}" if "prices" in config.from_file else "default"
+    prices_from = f"environment ({price_source})" if price_source else in_file
     rows.append(
         (
             "prices",
