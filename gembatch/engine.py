@@ -146,7 +146,8 @@ class Engine(Chores):
         if limits.problem:
             problems.append(limits.problem)
         live = tuple(self.views())
-        self.emit(JobsLoaded(live, tuple(problems), limits.max_cost_usd, self.history))
+        earlier = tuple(self.history.totals.counts.items())
+        self.emit(JobsLoaded(live, tuple(problems), limits.max_cost_usd, earlier))
 
     @property
     def limits_problem(self) -> str:

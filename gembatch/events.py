@@ -7,14 +7,11 @@ into the engine.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gembatch import fields, formatting, states
 from gembatch.fields import count, text
 from gembatch.jobfile import JobRecord
-
-if TYPE_CHECKING:
-    from gembatch.history import History
 
 
 @dataclass(unsafe_hash=True)  # hashed and compared as if frozen; see below
@@ -136,9 +133,9 @@ class JobsLoaded(Event):
     jobs: tuple[JobView, ...]  # the jobs the run can still change
     problems: tuple[str, ...] = ()
     budget_usd: float | None = None  # the job file's budget, when it has one
-    # The settled rest of the file, counted (`gembatch.history.History`): a screen that
-    # lists every job asks the engine for their views.
-    history: History | None = None
+    # The settled rest of the file, counted by state group (`gembatch.history`): a screen
+    # that lists every job asks the engine for their views.
+    earlier: tuple[tuple[str, int], ...] = ()  # (group, jobs)
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,8 @@ def loaded_line(event: JobsLoaded) -> str:
     """`loaded 100,010 jobs: 100,000 done earlier, 10 in progress`: the history in one
     line, however long it is."""
     live = Totals.of(event.jobs)
-    earlier = event.history.totals if event.history is not None else Totals()
+    counts = dict(event.earlier)
+    earlier = Totals(counts, total=sum(counts.values()))
     total = plural(live.total + earlier.total, "job")
     if not earlier.total:
         return f"loaded {total} ({live.breakdown() or 'none'})"
