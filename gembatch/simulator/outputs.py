@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from gembatch.simulator.answers import response_for
 
 if TYPE_CHECKING:
+    from gembatch.simulator.objects import SimBatch
     from gembatch.simulator.scenario import Scenario
-    from gembatch.simulator.store import SimBatch
 
 PARTIAL_OUTCOMES = frozenset({"FAILED", "CANCELLED"})
 

@@ -7,7 +7,6 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,8 @@ from typing import Any
 from gembatch.simulator import outputs
 from gembatch.simulator.answers import inline_request, parse_input_lines, prompt_tokens
 from gembatch.simulator.errors import ApiError, file_gone, file_id_too_long
-from gembatch.simulator.scenario import JobPlan, Scenario
+from gembatch.simulator.objects import Deletion, SimBatch, SimFile
+from gembatch.simulator.scenario import Scenario
 
 __all__ = ["ApiError", "Store", "prompt_tokens"]
 
@@ -27,52 +27,6 @@ OUTPUT_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateC
 def rfc3339(seconds: float) -> str:
     moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclass
-class SimFile:
-    """An uploaded input file, or a generated output file whose bytes are made on demand."""
-
-    file_id: str
-    display_name: str
-    mime_type: str
-    created: float
-    data: bytes | None = None
-    source_batch: str | None = None  # set for generated outputs
-    spooled: Path | None = None  # an output written to disk once, served by sendfile
-
-    @property
-    def name(self) -> str:
-        return f"files/{self.file_id}"
-
-
-@dataclass
-class SimBatch:
-    """A batch job and the plan that drives its timeline."""
-
-    batch_id: str
-    display_name: str
-    model: str
-    created: float
-    plan: JobPlan
-    requests: list[dict[str, Any]]
-    input_file: str | None = None
-    cancelled_at: float | None = None
-    forced: tuple[str, float] | None = None  # (state, at) set by a test or cancel
-    output_file_id: str | None = None
-    output_rows: int = 0  # how many rows its output file holds
-
-    @property
-    def name(self) -> str:
-        return f"batches/{self.batch_id}"
-
-
-@dataclass
-class Deletion:
-    """A record of a delete call, so tests can prove nothing running was deleted."""
-
-    name: str
-    state: str
 
 
 class Store:
