@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from gembatch.errors import BadInput
 from gembatch.prices import Price, PriceError, parse_prices
 
 if sys.version_info >= (3, 11):
@@ -16,7 +17,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
-class ConfigError(Exception):
+class ConfigError(BadInput):
     """The configuration file cannot be used; the message names the file and key."""
 
 

@@ -15,6 +15,7 @@ import os
 import re
 import time
 import urllib.parse
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -196,9 +197,12 @@ class GeminiClient:
     async def create_batch(
         self,
         model: str,
-        file_name: str,
+        file_name: str | None,
         display_name: str,
         wait_when_refused: bool = True,
+        *,
+        inline: list[dict[str, Any]] | None = None,
+        embeddings: bool = False,
     ) -> RemoteJob:
         """Create a batch job; never sent twice when the first may have reached the server.
 
@@ -209,16 +213,12 @@ class GeminiClient:
         other failure raises `CreateUnconfirmed`, and the caller looks for the job by
         its display-name marker over a grace window (`creates`) before anything else.
         """
-        config = self._types.CreateBatchJobConfig(display_name=display_name)
-        what = f"create a batch for {file_name}"
+        create = self._creator(model, file_name, display_name, inline, embeddings)
+        what = f"create a batch for {file_name or display_name}"
         attempt = 0
         while True:
             try:
-                job = await self._call(
-                    what,
-                    lambda: self._aio.batches.create(model=model, src=file_name, config=config),
-                    attempts=1,
-                )
+                job = await self._call(what, create, attempts=1)
             except TransientError as error:
                 refused = error.code == 429 or not error.reached_server
                 if not refused:
@@ -234,6 +234,33 @@ class GeminiClient:
                 await asyncio.sleep(delay)
                 continue
             return await self.get_batch(job.name) if job.name else RemoteJob(name="", state="")
+
+    def _creator(
+        self,
+        model: str,
+        file_name: str | None,
+        display_name: str,
+        inline: list[dict[str, Any]] | None,
+        embeddings: bool,
+    ) -> Callable[[], Awaitable[Any]]:
+        """The create call: from an uploaded file or inline requests (`inline`); or, from
+        a file, for embeddings (`batches.create_embeddings`, experimental in the SDK:
+        its warning is expected, not news to the user)."""
+        from gembatch.inline import sdk_source
+
+        if not embeddings:
+            try:
+                src = file_name if inline is None else sdk_source(self._types, inline)
+            except ValueError as error:  # (pydantic's ValidationError): refused here
+                raise RequestError(f"a request cannot be sent: {one_line(str(error))}") from None
+            config = self._types.CreateBatchJobConfig(display_name=display_name)
+            return lambda: self._aio.batches.create(model=model, src=src, config=config)
+        if inline is not None:  # (`inline`: why embeddings are never sent so)
+            raise ValueError("embeddings batches are created from a file")
+        src = self._types.EmbeddingsBatchJobSource(file_name=file_name)
+        config = self._types.CreateEmbeddingsBatchJobConfig(display_name=display_name)
+        warnings.filterwarnings("ignore", message=r"batches\.create_embeddings\(\) is experimental")
+        return lambda: self._aio.batches.create_embeddings(model=model, src=src, config=config)
 
     async def marked_jobs(self, max_pages: int = 20) -> AsyncIterator[RemoteJob]:
         """Every job the key can see (newest first, as the service lists them), with

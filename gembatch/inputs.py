@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from gembatch.atomic import AtomicFile
+from gembatch.errors import BadInput
 
 # The Files API takes 2 GB per file; leave room for the keys we may add.
 DEFAULT_MAX_BYTES = 1_900_000_000
 
 
-class InputError(Exception):
+class InputError(BadInput):
     """An input file cannot be submitted; the message names the file and line."""
 
 
@@ -97,10 +98,13 @@ def _checked(path: Path, number: int, raw: bytes) -> tuple[dict[str, Any], Any, 
             raise InputError(f'{path}:{number}: "key" must be a string, not {type(key).__name__}')
     else:
         request, key = obj, None
-    if type(request) is not dict or type(request.get("contents")) is not list:
+    if type(request) is not dict or (
+        type(request.get("contents")) is not list and type(request.get("content")) is not dict
+    ):
         raise InputError(
-            f'{path}:{number}: a request needs "contents" (a list); see the Batch API '
-            'input format: {"key": ..., "request": {"contents": [...]}}'
+            f'{path}:{number}: a request needs "contents" (a list; "content" for an '
+            'embedding); see the Batch API input format: {"key": ..., "request": '
+            '{"contents": [...]}}'
         )
     return obj, request, key
 

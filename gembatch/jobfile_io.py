@@ -19,14 +19,17 @@ import filelock
 
 from gembatch.atomic import AtomicFile, new_file_mode
 from gembatch.clock import Clock
+from gembatch.errors import BadInput, PollerBusy
 
 
-class JobFileError(Exception):
+class JobFileError(BadInput):
     """The job file cannot be read or written; the message says what to do."""
 
 
-class PollerBusyError(JobFileError):
+class PollerBusyError(JobFileError, PollerBusy):
     """Another process is already polling this job file."""
+
+    exit_code = PollerBusy.exit_code
 
 
 # --- telling a job file from something else -----------------------------------------------

@@ -8,24 +8,28 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gembatch import states
+from gembatch import states, summary
+from gembatch.errors import GembatchError, KeyRejected
 from gembatch.formatting import same_moment
 
 
 # --- errors ---------------------------------------------------------------------------
-class GeminiError(Exception):
+class GeminiError(GembatchError):
     """An API call failed; `str()` is one line that says what to do, never the key."""
 
     retryable = False
     code: int | None = None
+    exit_code = summary.EXIT_SOME_FAILED  # what was done is recorded: run again
 
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
 
 
-class AuthError(GeminiError):
+class AuthError(GeminiError, KeyRejected):
     """The key is missing, invalid or lacks permission: polling cannot go on."""
+
+    exit_code = summary.EXIT_AUTH
 
 
 class NotFoundError(GeminiError):

@@ -24,6 +24,7 @@ from gembatch.creates import Sightings
 from gembatch.estimate import SAMPLE, Estimate, estimate
 from gembatch.formatting import plural
 from gembatch.gemini import CreateUnconfirmed, GeminiClient, GeminiError, NotFoundError
+from gembatch.inline import fits_inline, read_lines
 from gembatch.inputs import DEFAULT_MAX_BYTES, InputError, InputPlan, plan_input, write_parts
 from gembatch.jobfile import JobFile, JobRecord
 from gembatch.limits import Limits
@@ -48,6 +49,10 @@ class SubmitOptions:
     price: Price | None = None
     expect_output_tokens: int | None = None
     sample: int = SAMPLE
+    # Parts small enough go inline, in the create call itself (`inline`): no upload, no
+    # output file. `embeddings`: EmbedContentRequests, created as an embeddings batch.
+    inline: bool = False
+    embeddings: bool = False
 
 
 def options_under(limits: Limits, model: str, price: Price | None, **more: Any) -> SubmitOptions:
@@ -176,6 +181,10 @@ class Submitter:
                 fields["first_line"] = part.first_line
             if cost is not None:
                 fields["estimate"] = _share(cost, part.count / plan.requests)
+            if self.options.inline and not self.options.embeddings and fits_inline(part.size):
+                fields["inline"] = True
+            if self.options.embeddings:
+                fields["embeddings"] = True
             records.append(self._new_intent(self.relative(part.path), part.count, fields))
         if self.options.queue:
             self.job_file.append(*records)  # one rewrite for all the parts
@@ -354,7 +363,10 @@ class Submitter:
             self.report.unconfirmed.append(record.input_file)
 
     async def upload(self, record: JobRecord, path: Path) -> None:
-        """The part's file on the server (again, if the one uploaded has expired)."""
+        """The part's file on the server (again, if the one uploaded has expired); an
+        inline part is sent with its create instead."""
+        if record.data.get("inline"):
+            return
         uploaded = record.data.get("uploaded_file_name")
         if isinstance(uploaded, str) and not await self._still_uploaded(uploaded):
             uploaded = None
@@ -370,7 +382,8 @@ class Submitter:
 
     async def create(self, record: JobRecord, wait_when_refused: bool = True) -> None:
         """Create the batch of an uploaded part and record it."""
-        uploaded = str(record.data.get("uploaded_file_name"))
+        inline = read_lines(self.base / record.input_file) if record.data.get("inline") else None
+        uploaded = None if inline else str(record.data.get("uploaded_file_name"))
         display = str(
             record.batch.get("display_name")
             or intent_display_name(record.input_file, str(record.submit_id))
@@ -379,7 +392,14 @@ class Submitter:
         before = creates.note_sent(record, self.job_file.clock)
         self.job_file.save()  # before sending: a kill from here on leaves a create to look for
         try:
-            job = await self.client.create_batch(model, uploaded, display, wait_when_refused)
+            job = await self.client.create_batch(
+                model,
+                uploaded,
+                display,
+                wait_when_refused,
+                inline=inline,
+                embeddings=bool(record.data.get("embeddings")),
+            )
         except GeminiError as error:
             if not isinstance(error, CreateUnconfirmed):  # refused (429, 400): nothing made
                 creates.unnote_sent(record, before)

@@ -17,28 +17,23 @@ __all__ = ["CommandError", "error", "run"]
 
 def run(command: Callable[[], int]) -> int:
     """Run a command; map every expected failure to its documented exit code."""
-    from gembatch.config import ConfigError
-    from gembatch.gemini import AuthError, GeminiError
-    from gembatch.inputs import InputError
-    from gembatch.jobfile import JobFileError, PollerBusyError
+    from gembatch.errors import GembatchError
+    from gembatch.gemini import GeminiError
 
     try:
         return int(command())
     except CommandError as problem:
         error(str(problem))
         return problem.code
-    except PollerBusyError as busy:
-        error(str(busy))
-        return summary.EXIT_LOCKED
-    except (JobFileError, InputError, ConfigError) as problem:
-        error(str(problem))
-        return summary.EXIT_BAD_INPUT
-    except AuthError as problem:
-        error(str(problem))
-        return summary.EXIT_AUTH
     except GeminiError as problem:
-        error(f"{problem}; what was done so far is recorded, run the command again to go on")
-        return summary.EXIT_SOME_FAILED
+        if problem.exit_code == summary.EXIT_SOME_FAILED:  # (not the key: that is said as is)
+            error(f"{problem}; what was done so far is recorded, run the command again to go on")
+        else:
+            error(str(problem))
+        return problem.exit_code
+    except GembatchError as problem:  # the library's errors: each carries its exit code
+        error(str(problem))
+        return problem.exit_code
     except KeyboardInterrupt:
         error("interrupted; the job file is consistent, run the command again to resume")
         return summary.EXIT_INTERRUPTED

@@ -4,6 +4,7 @@ responses (with the token counts `countTokens` and the usage agree on)."""
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 from gembatch.simulator.errors import ApiError
@@ -43,8 +44,15 @@ def response_for(plan: JobPlan, model: str, request: dict[str, Any]) -> dict[str
     text = f"Simulated answer to: {prompt[:60]}"
     config = body.get("generationConfig") if isinstance(body, dict) else None
     if isinstance(config, dict) and config.get("responseMimeType") == "application/json":
-        # Structured output: the service answers with JSON text in the same part.
-        text = json.dumps({"answer": text, "prompt_chars": len(prompt)})
+        # Structured output: the service answers with JSON text in the same part, shaped
+        # by the schema when one is given (`responseJsonSchema` or `responseSchema`).
+        schema = config.get("responseJsonSchema") or config.get("responseSchema")
+        value = (
+            instance_of(schema, prompt)
+            if isinstance(schema, dict)
+            else {"answer": text, "prompt_chars": len(prompt)}
+        )
+        text = json.dumps(value)
     if plan.response_bytes:
         text += " " + "x" * plan.response_bytes
     prompt_count = prompt_tokens(body)
@@ -64,6 +72,44 @@ def response_for(plan: JobPlan, model: str, request: dict[str, Any]) -> dict[str
         },
         "modelVersion": model.removeprefix("models/"),
     }
+
+
+def embedding_for(plan: JobPlan, model: str, request: dict[str, Any]) -> dict[str, Any]:
+    """An EmbedContentResponse: one vector, the same for the same text. Its length is
+    the request's `outputDimensionality`, else gemini-embedding-001's default of 3,072
+    (ai.google.dev/gemini-api/docs/embeddings); embeddings carry no usage."""
+    body = request.get("request")
+    size = body.get("outputDimensionality") if isinstance(body, dict) else None
+    size = size if isinstance(size, int) and size > 0 else 3072
+    seed = zlib.crc32(_first_text(body).encode())
+    values = [round(((seed * (n + 7919)) % 20011) / 10005.5 - 1.0, 6) for n in range(size)]
+    return {"embedding": {"values": values}}
+
+
+def instance_of(schema: dict[str, Any], prompt: str, defs: dict | None = None) -> Any:
+    """A value that fits a JSON schema (as pydantic writes them: `$defs`, `$ref`,
+    `anyOf`) or the API's own schema (upper-case `type`s): what a model constrained by
+    that schema answers. Strings quote the prompt, so answers differ per request."""
+    defs = defs if defs is not None else schema.get("$defs") or schema.get("definitions") or {}
+    if "$ref" in schema:
+        return instance_of(defs.get(str(schema["$ref"]).rsplit("/", 1)[-1], {}), prompt, defs)
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = [o for o in schema.get(key) or [] if o.get("type") != "null"]
+        if options:
+            return instance_of(options[0], prompt, defs)
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = str(schema.get("type") or ("object" if "properties" in schema else "string")).lower()
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        return {name: instance_of(sub, prompt, defs) for name, sub in properties.items()}
+    if kind == "array":
+        return [instance_of(schema.get("items") or {}, prompt, defs)]
+    if kind in ("number", "integer"):
+        return len(prompt) if kind == "integer" else len(prompt) + 0.5
+    if kind == "boolean":
+        return len(prompt) % 2 == 0
+    return f"about {prompt[:40]}"
 
 
 def prompt_tokens(request: Any) -> int:
@@ -95,6 +141,8 @@ def _all_text(content: Any) -> str:
 
 def _first_text(request: Any) -> str:
     try:
+        if isinstance(request, dict) and "content" in request:  # an EmbedContentRequest
+            return str(request["content"]["parts"][0]["text"])
         return str(request["contents"][0]["parts"][0]["text"])
     except (KeyError, IndexError, TypeError):
         return ""

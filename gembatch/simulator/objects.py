@@ -44,6 +44,7 @@ class SimBatch:
     forced: tuple[str, float] | None = None  # (state, at) set by a test or cancel
     output_file_id: str | None = None
     output_rows: int = 0  # how many rows its output file holds
+    embeddings: bool = False  # an embeddings batch (`asyncBatchEmbedContent`)
 
     @property
     def name(self) -> str:

@@ -17,7 +17,7 @@ import random
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from gembatch.simulator.answers import response_for
+from gembatch.simulator.answers import embedding_for, response_for
 
 if TYPE_CHECKING:
     from gembatch.simulator.objects import SimBatch
@@ -78,7 +78,8 @@ def result_item(scenario: Scenario, batch: SimBatch, row: int) -> dict[str, Any]
             "status": "INVALID_ARGUMENT",
         }
     else:
-        item["response"] = response_for(batch.plan, batch.model, request)
+        answer = embedding_for if batch.embeddings else response_for
+        item["response"] = answer(batch.plan, batch.model, request)
     if request.get("key") is not None:
         item["key"] = request["key"]
     return item

@@ -48,7 +48,10 @@ class SimulatorApp:
             ("DELETE", re.compile(rf"^/{VERSION}/files/(?P<id>[^/:]+)$"), self.delete_file),
             (
                 "POST",
-                re.compile(rf"^/{VERSION}/models/(?P<model>[^/:]+):batchGenerateContent$"),
+                re.compile(
+                    rf"^/{VERSION}/models/(?P<model>[^/:]+):"
+                    "(?P<method>batchGenerateContent|asyncBatchEmbedContent)$"
+                ),
                 self.create_batch,
             ),
             (
@@ -263,8 +266,11 @@ class SimulatorApp:
             # this job, which exists all the same (aiohttp does not cancel a handler
             # whose client went away).
             await asyncio.sleep(delay)
+        # Embeddings batches (SDK `batches.create_embeddings`, experimental) are the same
+        # resource with EmbedContentRequests inside, answered with embeddings.
+        embeddings = match["method"] == "asyncBatchEmbedContent"
         created = self.store.create_batch(
-            f"models/{match['model']}", display_name, file_name, inline
+            f"models/{match['model']}", display_name, file_name, inline, embeddings
         )
         return web.json_response(self.store.batch_json(created))
 

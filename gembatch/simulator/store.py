@@ -164,7 +164,12 @@ class Store:
 
     # --- batches ----------------------------------------------------------------------
     def create_batch(
-        self, model: str, display_name: str, input_file: str | None, inline: list[Any] | None
+        self,
+        model: str,
+        display_name: str,
+        input_file: str | None,
+        inline: list[Any] | None,
+        embeddings: bool = False,
     ) -> SimBatch:
         with self.lock:
             if input_file is not None:
@@ -184,6 +189,7 @@ class Store:
                 plan=self.scenario.plan_for(display_name),
                 requests=requests,
                 input_file=input_file,
+                embeddings=embeddings,
             )
             self.batches[batch.batch_id] = batch
             self.creates += 1

@@ -1,0 +1,76 @@
+"""Requests sent inside the create call instead of an uploaded file: when it pays, and
+how a part's request lines become the SDK's inline source.
+
+The Batch API takes requests inline while the whole create request stays under 20 MB
+(ai.google.dev/gemini-api/docs/batch-mode, "Inline requests"; shared table in
+docs/real-service.md). Inline jobs need no upload and leave no output file: their
+answers come back in the job itself (`inlinedResponses`, read with its own `get`:
+the list leaves them out). `gemini.GeminiClient.create_batch` is the only caller of
+`sdk_source`, and hands it the SDK's `types`: nothing here imports the SDK.
+
+Embeddings never go inline: an inline embeddings batch carries no key per text (SDK
+`_EmbedContentBatch_to_mldev`), so its answers could only be matched by position, and
+inline answers come back in any order (python-genai#1909). Through a file each line
+keeps its key.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+INLINE_LIMIT_BYTES = 20_000_000  # the service's limit for one create request
+# What a part's request lines may weigh to go inline: the SDK's envelope (field names,
+# metadata, the batch's own fields) adds to the lines' bytes.
+INLINE_MAX_BYTES = 19_000_000
+
+# GenerateContentRequest fields that the SDK's InlinedRequest carries in its `config`
+# (with the generation config's own fields), and moves back up on the wire (SDK
+# batches.py `_InlinedRequest_to_mldev`, `_GenerateContentConfig_to_mldev`).
+_LIFTED = ("systemInstruction", "tools", "toolConfig", "safetySettings", "cachedContent", "labels")
+_SNAKE = {
+    "system_instruction": "systemInstruction",
+    "tool_config": "toolConfig",
+    "safety_settings": "safetySettings",
+    "cached_content": "cachedContent",
+    "generation_config": "generationConfig",
+}
+
+
+def fits_inline(lines_bytes: int) -> bool:
+    return lines_bytes <= INLINE_MAX_BYTES
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    """A part file's request lines (`{"key", "request"}`), as written by the submitter."""
+    with path.open("rb") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _camel(request: dict[str, Any]) -> dict[str, Any]:
+    return {_SNAKE.get(name, name): value for name, value in request.items()}
+
+
+def inlined_request(line: dict[str, Any]) -> dict[str, Any]:
+    """One request line as the SDK's InlinedRequest (JSON shape): contents, one
+    `config` holding the generation config and the lifted fields, and the key in
+    `metadata` (whose values the SDK types as strings)."""
+    request = _camel(line.get("request") or {})
+    config = dict(request.get("generationConfig") or {})
+    config.update((name, request[name]) for name in _LIFTED if name in request)
+    item: dict[str, Any] = {"contents": request.get("contents") or []}
+    if config:
+        item["config"] = config
+    if line.get("key") is not None:
+        item["metadata"] = {"key": str(line["key"])}
+    return item
+
+
+def sdk_source(types: Any, lines: list[dict[str, Any]]) -> list[Any]:
+    """The SDK's `src` for these lines. Each item is validated from JSON text, so bytes
+    (inline data) are read as the base64 the JSON holds, as the file path would."""
+    return [
+        types.InlinedRequest.model_validate_json(json.dumps(inlined_request(line)))
+        for line in lines
+    ]

@@ -1,0 +1,1 @@
+"""The Python library: `gembatch.Run` and what it returns (see docs/library.md)."""
