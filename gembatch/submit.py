@@ -24,7 +24,7 @@ from gembatch.creates import Sightings
 from gembatch.estimate import SAMPLE, Estimate, estimate
 from gembatch.formatting import plural
 from gembatch.gemini import CreateUnconfirmed, GeminiClient, GeminiError, NotFoundError
-from gembatch.inline import fits_inline, read_lines
+from gembatch.inline import goes_inline, read_lines
 from gembatch.inputs import DEFAULT_MAX_BYTES, InputError, InputPlan, plan_input, write_parts
 from gembatch.jobfile import JobFile, JobRecord
 from gembatch.limits import Limits
@@ -51,7 +51,7 @@ class SubmitOptions:
     sample: int = SAMPLE
     # Parts small enough go inline, in the create call itself (`inline`): no upload, no
     # output file. `embeddings`: EmbedContentRequests, created as an embeddings batch.
-    inline: bool = False
+    inline: bool | None = False  # None: when small enough (`inline.goes_inline`)
     embeddings: bool = False
 
 
@@ -181,7 +181,8 @@ class Submitter:
                 fields["first_line"] = part.first_line
             if cost is not None:
                 fields["estimate"] = _share(cost, part.count / plan.requests)
-            if self.options.inline and not self.options.embeddings and fits_inline(part.size):
+            inline = goes_inline(part.size, part.count, self.options.inline)
+            if inline and not self.options.embeddings:
                 fields["inline"] = True
             if self.options.embeddings:
                 fields["embeddings"] = True

@@ -22,7 +22,7 @@ async def retry_group(path: Path, source: Path, settings: Settings) -> None:
     price = prices.price_for(settings.model, settings.prices)
     client = GeminiClient(settings.api_key, settings.base_url, **settings.client_options)
     submitter = Submitter(
-        job_file, client, options_under(limits, settings.model, price, inline=True)
+        job_file, client, options_under(limits, settings.model, price, inline=settings.inline)
     )
     relative = str(source.relative_to(path.parent))
     said = Said()

@@ -61,12 +61,13 @@ class Run:
         interval: float = Config.interval,
         keep_remote: bool = False,
         follow_other_poller: bool = True,
+        inline: bool | None = None,
         prices: dict | None = None,
     ) -> None:
         self.path = Path(job_file)
         self.settings = Settings(
             model, max_cost, max_running, api_key, base_url, interval, keep_remote,
-            follow_other_poller, dict(prices or {}),
+            follow_other_poller, inline, dict(prices or {}),
         )  # fmt: skip
         self.display = Display(progress)
         self.last_name: str | None = None

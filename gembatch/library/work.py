@@ -39,6 +39,7 @@ class Settings:
     interval_s: float = 30.0
     keep_remote: bool = False
     follow_other_poller: bool = True
+    inline: bool | None = None  # None: small batches inline, others through a file
     prices: dict = field(default_factory=dict)
     client_options: dict = field(default_factory=dict)
 
@@ -114,7 +115,9 @@ class Work:
             raise BadInput(limits.problem)
         model = self.settings.model
         price = prices.price_for(model, self.settings.prices)
-        options = options_under(limits, model, price, inline=True, embeddings=embeddings)
+        options = options_under(
+            limits, model, price, inline=self.settings.inline, embeddings=embeddings
+        )
         said = Said()
         report = await Submitter(job_file, client, options, say=said).submit([source])
         if report.bad_inputs:
