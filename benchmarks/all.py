@@ -21,6 +21,7 @@ SCRIPTS = (
     "download.py",
     "monitor.py",
     "monitor_idle.py",
+    "library.py",
 )
 
 
