@@ -248,3 +248,49 @@ def test_progress_in_a_terminal_line_or_nothing(
     quick_run(tmp_path, sim, progress="log").map(prompts(4), name="logged")
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("logged: 100% · 4/4 requests · 1 of 1 job done") and "done" in last
+
+
+def test_a_run_follows_the_monitor_that_polls_its_job_file(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """`gembatch poll --watch` holds the job file: the library submits, then follows
+    the file that poller keeps, and returns when the poller has saved its results."""
+    quick_run(tmp_path, sim).map(prompts(2), name="first")
+    poller = subprocess.Popen(
+        [sys.executable, "-m", "gembatch", "poll", "--plain", "--watch", "--interval", "1"],
+        cwd=tmp_path,
+        env=cli_env(sim),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until((tmp_path / "job-info.jsonl.poller").exists, "the poller to take the file")
+        answers = quick_run(tmp_path, sim).map(prompts(7), name="second")
+        assert [a.ok for a in answers] == [True] * 7
+    finally:
+        poller.terminate()
+        said, _ = poller.communicate(timeout=30)
+    assert "batch/second.jsonl" in said  # the poller did the work, not a second poller
+
+
+async def test_watch_yields_the_engine_events_and_ends_with_the_run(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from gembatch.events import ResultsSaved
+
+    run = quick_run(tmp_path, sim)
+    seen: list[object] = []
+
+    async def watch() -> None:
+        async for event in run.watch():
+            seen.append(event)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0)  # (the watcher registers before the run starts)
+    answers = await run.map_async(prompts(5))
+    await asyncio.wait_for(watcher, timeout=10)  # ends by itself with the run
+    saved = [e for e in seen if isinstance(e, ResultsSaved)]
+    assert len(answers) == 5 and len(saved) == 1 and saved[0].lines == 5

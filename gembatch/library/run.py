@@ -24,7 +24,7 @@ from gembatch import export, summary
 from gembatch.atomic import AtomicFile
 from gembatch.config import Config
 from gembatch.errors import BadInput, InputsChanged, JobFailed
-from gembatch.events import CycleFinished, Event, JobView, ResultsSaved
+from gembatch.events import CycleFinished, Event, JobUpdated, JobView, ResultsSaved
 from gembatch.jobfile import JobFile
 from gembatch.library.answers import Answer, Embedding, answer_of, embedding_of, result_lines
 from gembatch.library.progress import Display, Stats
@@ -74,6 +74,7 @@ class Run:
         self._latest: Stats | None = None
         self._draw_here = True  # False while a blocking call draws from its own thread
         self._watchers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = []
+        self._work: Work | None = None
 
     # --- generating -----------------------------------------------------------------
     def map(self, prompts: Iterable[Any], **options: Any) -> list[Answer]:
@@ -172,7 +173,7 @@ class Run:
     # --- the work -------------------------------------------------------------------
     async def _through(self, name: str, lines: list[bytes], embeddings: bool, model: str):
         source = self._place(self._name(name), b"".join(lines), model)
-        work = Work(self.path, _with_model(self.settings, model), self._on_event)
+        work = self._work = Work(self.path, _with_model(self.settings, model), self._on_event)
         try:
             job_file = await work.run(source, embeddings)
         finally:
@@ -242,8 +243,15 @@ class Run:
     def _on_event(self, event: Event) -> None:
         for loop, queue in list(self._watchers):
             loop.call_soon_threadsafe(queue.put_nowait, event)
-        if isinstance(event, (CycleFinished, ResultsSaved)) and self.last_name:
-            self._latest = self._stats(None, self.last_name)
+        # Counted after each cycle and each save (and each job read while following
+        # another poller), from the job file in memory: no rereading per event.
+        work = self._work
+        if work is None or work.job_file is None:
+            return
+        if isinstance(event, (CycleFinished, ResultsSaved)) or (
+            isinstance(event, JobUpdated) and work.following
+        ):
+            self._latest = self._stats(work.job_file, self.last_name)
             if self._draw_here:
                 self.display.show(self._latest)
 

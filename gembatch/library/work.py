@@ -73,10 +73,12 @@ class Work:
         self.path = path
         self.settings = settings
         self.emit = emit
+        self.job_file: JobFile | None = None  # (read by the listener, in this thread)
+        self.following = False  # another process polls; this run reads the file
 
     async def run(self, source: Path, embeddings: bool = False) -> JobFile:
         """Submit `source` unless the job file has it already, then see it through."""
-        job_file = JobFile.load(self.path)
+        job_file = self.job_file = JobFile.load(self.path)
         limits = Limits(self.settings.max_cost, self.settings.max_running)
         save_limits(job_file, limits)
         client = GeminiClient(self.settings.api_key, self.settings.base_url, **self._client())
@@ -86,6 +88,7 @@ class Work:
             while True:
                 try:
                     with job_file.poller_lock():
+                        self.following = False
                         await self._poll(job_file, client, source, embeddings)
                         return job_file
                 except PollerBusyError:
@@ -156,7 +159,9 @@ class Work:
     async def _follow(self, job_file: JobFile, relative: str) -> bool:
         """Another process polls: read the file it keeps for one interval; True when
         this input is done."""
-        log.info("%s is polled by another process; following it", self.path)
+        if not self.following:
+            log.info("%s is polled by another process; following it", self.path)
+        self.following = True
         await asyncio.sleep(self.settings.interval_s)
         job_file.refresh()
         for record in group_of(job_file, relative):
