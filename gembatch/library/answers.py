@@ -37,6 +37,7 @@ class Answer:
 
     @property
     def ok(self) -> bool:
+        """An answer (that fits the response model, when there is one)."""
         return self.error is None
 
 
@@ -51,6 +52,7 @@ class Embedding:
 
     @property
     def ok(self) -> bool:
+        """A vector came back for this text."""
         return self.error is None
 
 

@@ -45,6 +45,7 @@ class Stats:
 
     @property
     def fraction(self) -> float:
+        """Requests done, from 0 to 1."""
         return self.done / self.requests if self.requests else 0.0
 
     @classmethod
