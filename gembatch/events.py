@@ -146,6 +146,16 @@ class JobChecking(Event):
 
 
 @dataclass(frozen=True)
+class ListingJobs(Event):
+    """The cycle's survey: one list call reads many jobs at once (`pages` read so far,
+    of at most `of_at_most`); `done` when it has ended. No one row is asked about."""
+
+    pages: int
+    of_at_most: int
+    done: bool = False
+
+
+@dataclass(frozen=True)
 class JobChecked(Event):
     """The request about this job finished (whatever its outcome)."""
 

@@ -61,7 +61,7 @@ def table(app: GembatchApp) -> JobTable:
 def cell(app: GembatchApp, label: str, column: str) -> str:
     jobs = table(app).jobs
     key = next(k for k, job in jobs.items() if job.input_file == label)
-    return table(app).get_cell(key, column).plain
+    return table(app).get_cell(key, column).plain.strip()  # (a highlighted row is padded)
 
 
 def status(app: GembatchApp) -> str:
@@ -123,8 +123,49 @@ async def test_checked_row_is_highlighted_while_in_flight(
         gate.set()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert cell(app, "batch/a.jsonl", "state") == "✔ succeeded"
+        assert cell(app, "batch/a.jsonl", "state") == "✔ succeeded"  # ⟳ gone at once
+        # The highlight lingers a moment (a request of milliseconds must reach a frame),
+        # then fades.
+        await wait_for(pilot, lambda: not table(app).checking, "the highlight to fade")
+
+
+async def test_a_download_highlights_its_own_row_only(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """The row whose results are being downloaded is the one lit, and only it: the other
+    jobs, still running, are read through the survey, which lights no row (issue 25)."""
+    sim.scenario.plans = [("batch/slow-*", JobPlan(0, 3600))]
+    jobs = [("done.jsonl", 3)] + [(f"slow-{n}.jsonl", 1) for n in range(9)]
+    app = await make_app(sim, tmp_path, jobs)
+    gate = sim.sim.hold(r"GET .*:download", times=1)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await wait_for(pilot, lambda: sim.sim.held == 1, "the download to reach the server")
+        await pilot.pause()
+        key = next(k for k, j in table(app).jobs.items() if j.input_file == "batch/done.jsonl")
+        assert table(app).checking == {key}
+        assert cell(app, "batch/done.jsonl", "state").startswith("⟳")
+        gate.set()
+        await app.workers.wait_for_complete()
+
+
+async def test_the_survey_shows_in_the_status_bar_not_on_the_rows(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """Many running jobs are read with one list call: the status bar says so, with its
+    page, and no row is lit as if asked about on its own."""
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    app = await make_app(sim, tmp_path, [(f"j{n}.jsonl", 1) for n in range(9)])
+    gate = sim.sim.hold(r"GET /v1beta/batches$", times=1)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await wait_for(pilot, lambda: sim.sim.held == 1, "the list call to reach the server")
+        await wait_for(pilot, lambda: "listing jobs: page 1 of" in status(app), "the survey")
         assert not table(app).checking
+        gate.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "listing jobs" not in status(app)
 
 
 async def test_running_duration_ticks_live(sim: SimulatorServer, tmp_path: Path) -> None:

@@ -206,13 +206,20 @@ async def test_overview_shows_the_run_at_a_glance(sim: SimulatorServer, tmp_path
         text = str(app.monitor.query_one(Overview).render())
         # fast: 6 of 6 done; slow: the simulator reports no progress yet
         assert "60%" in text and "6/10 requests" in text and "1/2 jobs done" in text
-        assert "ETA ?" in text and "$" in text and "tokens" in text
+        assert "ETA: no progress yet" in text and "$" in text and "tokens" in text
         # A narrow terminal crops the end: the cost comes before the detail (issue 25).
         assert text.index("jobs done") < text.index("$") < text.index("requests")
+        # At 80 columns the bar narrows, and the cost still shows whole (issue 25).
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        shown = app.monitor.query_one(Overview)
+        text = str(shown.render())
+        assert text.index("tokens") + len("tokens") <= shown.content_region.width
 
 
 async def test_log_grows_to_full_screen_and_back(sim: SimulatorServer, tmp_path: Path) -> None:
-    app = await make_app(sim, tmp_path, [("a.jsonl", 1)])
+    # Enough jobs that the table takes most of the screen (the log gets what it leaves).
+    app = await make_app(sim, tmp_path, [(f"{n:02d}.jsonl", 1) for n in range(30)])
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         small = app.monitor.event_log.size.height

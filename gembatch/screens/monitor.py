@@ -26,6 +26,7 @@ from gembatch.events import (
     JobsLoaded,
     JobStuck,
     JobUpdated,
+    ListingJobs,
     OutputExpiring,
     PollFailed,
     PollingStopped,
@@ -101,6 +102,7 @@ class MonitorScreen(JobActions):
         self.autostart = autostart
         self.paused = False
         self.polling = False
+        self.listing: ListingJobs | None = None  # the cycle's survey, while it runs
         self.holding = False  # a retry is submitting: no cycle may start meanwhile
         self.cycle_done = asyncio.Event()
         self.errors = 0
@@ -232,6 +234,9 @@ class MonitorScreen(JobActions):
                     self.table.set_checking(event.key, True)
                 elif isinstance(event, JobChecked):
                     self.table.set_checking(event.key, False)
+                elif isinstance(event, ListingJobs):
+                    self.listing = None if event.done else event
+                    self._refresh_clock()
                 else:
                     self._apply(event)
                     self._schedule_status()
@@ -362,7 +367,7 @@ class MonitorScreen(JobActions):
         if self._run_progress is not None:
             self.overview.show(self._run_progress, now)
         next_in = None if self.next_poll_at is None else self.next_poll_at - now
-        self.status_bar.show_poll(self.last_poll, next_in, self.polling, self.paused)
+        self.status_bar.show_poll(self.last_poll, next_in, self.polling, self.paused, self.listing)
 
     def _view_note(self) -> str:
         """What narrows or orders the table, for the status bar."""

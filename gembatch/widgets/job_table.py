@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Callable, Iterable
 
 from rich.style import Style
@@ -57,6 +58,9 @@ _STATE_ORDER: dict[states.Kind, int] = {
 }
 CELLS_CACHED = 2000  # about four screens of cells at 200x50
 LINES_CACHED = 200
+# A row stays highlighted this long at least (`set_checking`): one frame in three at
+# 0.3 s apart sees even a request of a millisecond.
+MIN_LIT_S = 0.6
 
 Cells = dict[str, Text]
 
@@ -105,7 +109,9 @@ class JobTable(DataTable[Text]):
         self.widths: dict[str, int] = {}
         self.clock = clock
         self.jobs: dict[str, JobView] = {}
-        self.checking: set[str] = set()
+        self.checking: set[str] = set()  # rows shown as being asked about
+        self._in_flight: dict[str, int] = {}  # requests in flight, by row
+        self._lit_at: dict[str, float] = {}
         self.filter_group: str | None = None
         self.filter_text = ""  # the `/` bar's text: rows whose name or batch contain it
         self.sort_by = SORTS[0]
@@ -251,12 +257,33 @@ class JobTable(DataTable[Text]):
             self.refresh()
 
     def set_checking(self, key: str, checking: bool) -> None:
+        """A request about this row's job is in flight (or ended): ⟳ in its State
+        while it is; the row's highlight lasts `MIN_LIT_S` at least, as a get or a
+        small download takes milliseconds and would otherwise never reach a frame."""
+        now = time.monotonic()
         if checking:
+            self._in_flight[key] = self._in_flight.get(key, 0) + 1
+            self._lit_at[key] = now
             self.checking.add(key)
         else:
-            self.checking.discard(key)
+            self._in_flight[key] = max(0, self._in_flight.get(key, 1) - 1)
         if key in self._shown:
-            self._refresh_row(key)
+            self._refresh_row(key)  # the ⟳ comes and goes at once; the highlight lingers
+        if checking:
+            return
+        left = self._lit_at.get(key, now) + MIN_LIT_S - now
+        if left > 0:
+            self.set_timer(left, lambda: self._unlight(key))
+        else:
+            self._unlight(key)
+
+    def _unlight(self, key: str) -> None:
+        if not self._in_flight.get(key):  # (not lit again meanwhile)
+            self._in_flight.pop(key, None)
+            self._lit_at.pop(key, None)
+            self.checking.discard(key)
+            if key in self._shown:
+                self._refresh_row(key)
 
     def set_filter(self, group: str | None) -> None:
         self.filter_group = group
@@ -385,7 +412,7 @@ class JobTable(DataTable[Text]):
         checking = job.key in self.checking
         row_style = colours.checking_background if checking else None
         state_text = f"{info.icon} {job.state_label}"
-        if checking:
+        if self._in_flight.get(job.key):  # (the icon says what is true this instant)
             state_text = f"⟳ {job.state_label}"
         results = job.results_file or ""
         cells: Cells = {

@@ -9,6 +9,7 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 
 from gembatch import formatting, states
+from gembatch.events import ListingJobs
 from gembatch.formatting import plural
 from gembatch.summary import Totals
 from gembatch.widgets.palette import palette
@@ -74,13 +75,21 @@ class StatusBar(Horizontal):
         self._set("#notes", text)
 
     def show_poll(
-        self, last_poll: float | None, next_poll_in: float | None, polling: bool, paused: bool
+        self,
+        last_poll: float | None,
+        next_poll_in: float | None,
+        polling: bool,
+        paused: bool,
+        listing: ListingJobs | None = None,
     ) -> None:
-        """The part that moves with the clock: the countdown to the next poll."""
+        """The part that moves with the clock: the countdown to the next poll, and the
+        cycle's survey while it reads the job list (one call for many jobs)."""
         text = Text()
         if paused:
             colours = palette(self.app)
             text.append("PAUSED", style=colours.kind(states.Kind.RUNNING) + Style(bold=True))
+        elif listing is not None:
+            text.append(f"listing jobs: page {listing.pages + 1} of ≤{listing.of_at_most}")
         elif polling:
             text.append("polling…")
         elif next_poll_in is not None:
