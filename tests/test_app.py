@@ -129,9 +129,7 @@ async def test_checked_row_is_highlighted_while_in_flight(
         await wait_for(pilot, lambda: not table(app).checking, "the highlight to fade")
 
 
-async def test_a_download_highlights_its_own_row_only(
-    sim: SimulatorServer, tmp_path: Path
-) -> None:
+async def test_a_download_highlights_its_own_row_only(sim: SimulatorServer, tmp_path: Path) -> None:
     """The row whose results are being downloaded is the one lit, and only it: the other
     jobs, still running, are read through the survey, which lights no row (issue 25)."""
     sim.scenario.plans = [("batch/slow-*", JobPlan(0, 3600))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -11,14 +12,17 @@ from typing import Any
 import pytest
 import time_machine
 from pytest_textual_snapshot import normalize_svg
+from rich.console import Console
 from textual._doc import take_svg_screenshot
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from gembatch.app import GembatchApp
 from gembatch.clock import FrozenClock
 from gembatch.engine import EngineOptions
 from gembatch.gemini import GeminiClient, RetryPolicy
 from gembatch.jobfile import JobFile
+from gembatch.screens.detail import JobDetailScreen
 from tests.conftest import monitor_app, wait_for
 
 NOW = 1_795_430_000.0  # 2026-11-23 10:33:20 UTC
@@ -180,6 +184,53 @@ async def open_detail(pilot: Pilot) -> None:
 
 
 DONE_SET = [r for r in RUNNING_SET if r.get("remote_deleted_at")]
+# Mid-run, as the demo is: every state, and a part waiting in the local queue.
+QUEUED_PART = {
+    "input_file": "batch/009-queued.part-1-of-2.jsonl",
+    "source_file": "batch/009-queued.jsonl",
+    "count": 30,
+    "submit_id": "a1b2c3d4e5f6",
+    "queued_at": iso(-60),
+    "batch": {"display_name": "gembatch:a1b2c3d4e5f6 batch/009-queued.part-1-of-2.jsonl",
+              "model": "models/gemini-2.5-flash"},
+}  # fmt: skip
+MID_RUN = [*RUNNING_SET, QUEUED_PART]
+
+
+def at_row(row: int, *keys: str) -> RunBefore:
+    """Settle, put the cursor on `row`, then press `keys`."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await settle(pilot)
+        for _ in range(row):
+            await pilot.press("down")
+        for key in keys:
+            await pilot.press(key)
+        await pilot.pause()
+
+    return run_before
+
+
+async def browse_results(pilot: Pilot) -> None:
+    """The results browser on 004 (200 rows, 22 failed), its files written first."""
+    base = pilot.app.monitor.poll_run.engine.base  # type: ignore[attr-defined]
+    (base / "batch/results").mkdir(parents=True, exist_ok=True)
+    with (base / "batch/004-qa-pairs.jsonl").open("w") as requests:
+        for n in range(200):
+            prompt = {"contents": [{"parts": [{"text": f"Question {n}: why is the sky blue?"}]}]}
+            requests.write(json.dumps({"key": f"q{n:03d}", "request": prompt}) + "\n")
+    with (base / "batch/results/004-qa-pairs.jsonl").open("w") as results:
+        for n in range(200):
+            if n % 9 == 4 and n < 198:
+                row: dict[str, Any] = {"error": {"code": 3, "message": "Invalid argument."}}
+            else:
+                text = f"Answer {n}: Rayleigh scattering."
+                row = {"response": {"candidates": [{"content": {"parts": [{"text": text}]},
+                                                     "finishReason": "STOP"}]}}  # fmt: skip
+            results.write(json.dumps({"key": f"q{n:03d}", **row}) + "\n")
+    await at_row(3, "v")(pilot)
+
+
 # 23 inputs whose names differ only near the start: each row must still be told apart.
 SIMILAR_SET = [
     record(
@@ -210,6 +261,16 @@ SCENARIOS: dict[str, tuple[list[dict[str, Any]], tuple[int, int], RunBefore]] = 
     "test_similar_names_at_80x24": (SIMILAR_SET, (80, 24), settle),
     "test_similar_names_at_120x36": (SIMILAR_SET, (120, 36), settle),
     "test_similar_names_at_200x50": (SIMILAR_SET, (200, 50), settle),
+    "test_mid_run_at_120x36": (MID_RUN, (120, 36), settle),
+    "test_mid_run_at_200x50": (MID_RUN, (200, 50), settle),
+    "test_detail_of_a_running_job": (MID_RUN, (110, 40), at_row(1, "enter")),
+    "test_detail_of_a_failed_job": (MID_RUN, (110, 40), at_row(2, "enter")),
+    "test_detail_of_a_queued_part": (MID_RUN, (110, 40), at_row(8, "enter")),
+    "test_help_screen": (MID_RUN, (100, 40), at_row(0, "question_mark")),
+    "test_confirm_cancel": (MID_RUN, (100, 24), at_row(1, "c")),
+    "test_confirm_retry": (MID_RUN, (100, 24), at_row(3, "R")),
+    "test_filter_bar": (MID_RUN, (100, 24), at_row(0, "slash", "s", "u", "m")),
+    "test_results_browser": (MID_RUN, (110, 30), browse_results),
 }
 
 
@@ -254,6 +315,65 @@ def test_similar_names_at_120x36(snap_compare: Any, tmp_path: Path) -> None:
 
 def test_similar_names_at_200x50(snap_compare: Any, tmp_path: Path) -> None:
     assert compare_scenario(snap_compare, tmp_path, "test_similar_names_at_200x50")
+
+
+def test_mid_run_at_120x36(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_mid_run_at_120x36")
+
+
+def test_mid_run_at_200x50(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_mid_run_at_200x50")
+
+
+def test_detail_of_a_running_job(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_detail_of_a_running_job")
+
+
+def test_detail_of_a_failed_job(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_detail_of_a_failed_job")
+
+
+def test_detail_of_a_queued_part(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_detail_of_a_queued_part")
+
+
+def test_help_screen(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_help_screen")
+
+
+def test_confirm_cancel(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_confirm_cancel")
+
+
+def test_confirm_retry(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_confirm_retry")
+
+
+def test_filter_bar(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_filter_bar")
+
+
+def test_results_browser(snap_compare: Any, tmp_path: Path) -> None:
+    assert compare_scenario(snap_compare, tmp_path, "test_results_browser")
+
+
+async def test_the_detail_of_a_queued_part_says_what_will_happen(tmp_path: Path) -> None:
+    """No internal state name, no "kept on the server" (there is no job), and neither
+    R nor v offered: nothing to retry, no results (issue 25)."""
+    app = snapshot_app(tmp_path, MID_RUN)
+    async with app.run_test(size=(110, 40)) as pilot:
+        await at_row(8, "enter")(pilot)
+        screen = app.screen
+        assert isinstance(screen, JobDetailScreen)
+        console = Console(width=110, record=True, file=io.StringIO())
+        console.print(screen._fields())  # the fields as they are drawn
+        shown = console.export_text() + str(screen.query_one("#title", Static).visual)
+        assert "QUEUED_HERE" not in shown and "kept on the server" not in shown
+        assert "nothing on the server yet" in shown and "local queue" in shown
+        offered = {b.description for (_, b, _, _) in screen.active_bindings.values() if b.show}
+        assert "Retry" not in offered and "Results" not in offered and "Back" in offered
+        await pilot.press("R")  # not offered, and does nothing
+        assert app.screen is screen
 
 
 @pytest.mark.parametrize("years", [1, 5])

@@ -58,10 +58,22 @@ class JobDetailScreen(ModalScreen[str | None]):
         self._show()
         self.set_interval(1.0, self._show)  # durations tick; states and counts change
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer only what applies: R for a job with something to run again, v for a job
+        with results (a queued part has neither)."""
+        if action == "dismiss" and self.job is not None:
+            if parameters == ("retry",):
+                return retry_scope(self.job) is not None
+            if parameters == ("browse_results",):
+                return bool(self.job.results_file)
+        return True
+
     def _show(self) -> None:
         job = self.current() or self.job
         if job is None:
             return
+        if job != self.job:
+            self.refresh_bindings()
         self.job = job
         self.query_one("#title", Static).update(Text(job.label, style="bold"))
         self.query_one("#fields", Static).update(self._fields())
@@ -77,7 +89,7 @@ class JobDetailScreen(ModalScreen[str | None]):
         usage: dict = raw["usage"] if isinstance(raw.get("usage"), dict) else {}
         took = formatting.duration(formatting.job_duration(job.create_time, job.end_time, now))
         rows: list[tuple[str, str]] = [
-            ("State", f"{job.state_info.icon} {job.state_info.label}  ({job.state or 'unknown'})"),
+            ("State", _state(job)),
             ("Batch job", job.batch_name or "not created yet"),
             ("Model", job.model or ""),
             ("Input file", job.input_file),
@@ -90,13 +102,8 @@ class JobDetailScreen(ModalScreen[str | None]):
             ("Tokens", _usage(usage)),
             ("Est. cost", _cost(job, self.prices)),
             ("Results", _results(job)),
-            (
-                "Remote",
-                "deleted " + formatting.local_time(text(raw.get("remote_deleted_at")), now)
-                if job.remote_deleted
-                else "kept on the server",
-            ),
-            ("Why", _why(job)),
+            ("Remote", _remote(job, now)),
+            ("Why", why_text(job)),
             ("Last error", job.last_error or ""),
             ("What to do", _next_step(job)),
         ]
@@ -105,6 +112,23 @@ class JobDetailScreen(ModalScreen[str | None]):
             if value:
                 table.add_row(Text(name, style="dim"), Text(value))
         return table
+
+
+def _state(job: JobView) -> str:
+    """The state in words, with the server's own name for it (none for a queued part:
+    the server has not heard of it)."""
+    shown = f"{job.state_info.icon} {job.state_info.label}"
+    if job.state == states.QUEUED_HERE:
+        return f"{shown} #{job.queue_place}" if job.queue_place else shown
+    return f"{shown}  ({job.state or 'unknown'})"
+
+
+def _remote(job: JobView, now: float) -> str:
+    if not job.batch_name:
+        return "nothing on the server yet"
+    if job.remote_deleted:
+        return "deleted " + formatting.local_time(text(job.raw.get("remote_deleted_at")), now)
+    return "on the server"
 
 
 def _results(job: JobView) -> str:
@@ -117,7 +141,7 @@ def _results(job: JobView) -> str:
     return "none: the job ended without output"
 
 
-def _why(job: JobView) -> str:
+def why_text(job: JobView) -> str:
     """Why a job ended without (all of) its results, in words."""
     kind = job.state_info.kind
     batch = job.raw.get("batch")
@@ -153,7 +177,13 @@ def retry_scope(job: JobView) -> str | None:
 
 
 def _next_step(job: JobView) -> str:
-    """For a job that did not succeed, the key (or command) that runs its requests again."""
+    """What will happen to a queued part, or for a job that did not succeed, the key (or
+    command) that runs its requests again."""
+    if job.state == states.QUEUED_HERE:
+        return (
+            "waits in the local queue; `gembatch poll` creates it when the job file's "
+            "limits allow (jobs running, budget). c on its row takes it out of the queue"
+        )
     scope = retry_scope(job)
     if scope == "job":
         return "press R to resubmit its requests (`gembatch retry`); merged results fill in"

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.screen import Screen
 
-from gembatch import states
+from gembatch import prices, states, summary
 from gembatch.events import JobView
+from gembatch.formatting import plural
 from gembatch.screens.confirm import ConfirmScreen
 from gembatch.screens.detail import RESUBMITTED, JobDetailScreen, retry_scope
 from gembatch.screens.results import ResultsScreen
@@ -36,6 +37,30 @@ def retry_label(job: JobView) -> str | None:
     return None
 
 
+def _cancel_effect(job: JobView) -> str:
+    total, done = job.request_count, job.done_count
+    if total is None or done is None:
+        counted = "Requests that have not finished"
+    else:
+        counted = f"{done:,} of {total:,} requests are done; the {total - done:,} others"
+    return f"{counted} are dropped; results already done are kept if the server returns them."
+
+
+def _retry_effect(job: JobView, overrides: dict) -> str:
+    """How many requests a retry sends, in one new job, and what they should cost."""
+    rows = (job.failed_count if retry_scope(job) == "rows" else job.request_count) or 0
+    sent = f"1 new batch job of {plural(rows, 'request')} is submitted now"
+    spent = summary.job_cost(job, overrides)
+    if spent is not None and job.request_count:
+        per_request = spent / job.request_count
+    elif job.estimate_usd is not None and job.request_count:
+        per_request = job.estimate_usd / job.request_count
+    else:
+        return f"{sent}; its cost is known once it has run (this job reported no tokens)."
+    cost = prices.dollars(per_request * rows)
+    return f"{sent}, about {cost} at batch prices (as this job's requests cost)."
+
+
 class JobActions(Screen[None]):
     """The actions on one job; the monitor screen builds on it and supplies the run."""
 
@@ -54,7 +79,7 @@ class JobActions(Screen[None]):
     def event_log(self) -> EventLog:
         return self.query_one(EventLog)
 
-    def action_poll_now(self) -> None:
+    def action_poll_now(self, quiet: bool = False) -> None:
         raise NotImplementedError  # the monitor's
 
     def _schedule_status(self) -> None:
@@ -92,12 +117,11 @@ class JobActions(Screen[None]):
                 self.cancel_job(job.key, job.label, queued)
 
         question = (
-            f"Take {job.label} out of the queue?\n\nIt was never created: nothing is "
+            f"Take {job.label} out of the queue?\n\nIts "
+            f"{plural(job.request_count or 0, 'request')} were never sent: nothing is "
             "billed, and its input stays where it is."
             if queued
-            else f"Cancel {job.label} ({job.batch_name})?\n\nRequests that have not "
-            "finished are dropped; results already done are kept if the server "
-            "returns them."
+            else f"Cancel {job.label} ({job.batch_name})?\n\n{_cancel_effect(job)}"
         )
         self.app.push_screen(
             ConfirmScreen(question, yes="Cancel job", no="Keep running"), confirmed
@@ -112,7 +136,7 @@ class JobActions(Screen[None]):
             return
         if not queued:
             self.event_log.add(f"asked the server to cancel {label}", key)
-        self.action_poll_now()
+        self.action_poll_now(quiet=True)
 
     def action_retry(self) -> None:
         job = self.table.job_under_cursor
@@ -127,7 +151,7 @@ class JobActions(Screen[None]):
             if yes:
                 self.retry_job(job.key)
 
-        question = f"{label}?\n\nNew batch jobs are submitted (and paid for) now."
+        question = f"{label}?\n\n{_retry_effect(job, self.poll_run.prices)}"
         self.app.push_screen(ConfirmScreen(question, yes="Submit", no="Not now"), confirmed)
 
     @work(group="retry", exclusive=True, exit_on_error=False)
@@ -143,7 +167,7 @@ class JobActions(Screen[None]):
         for event in events:
             self.table.upsert(event.job)
         self._schedule_status()
-        self.action_poll_now()
+        self.action_poll_now(quiet=True)
 
     def action_browse_results(self) -> None:
         job = self.table.job_under_cursor

@@ -38,10 +38,11 @@ from gembatch.events import (
 from gembatch.formatting import plural
 from gembatch.plain import describe
 from gembatch.progress import RunProgress
+from gembatch.screens.detail import why_text
 from gembatch.screens.help import HelpScreen
 from gembatch.screens.history_rows import HistoryRows
 from gembatch.screens.job_actions import JobActions
-from gembatch.summary import GROUPS, Totals
+from gembatch.summary import GROUPS, Totals, failure_reason
 from gembatch.widgets.event_log import EventLog
 from gembatch.widgets.filter_bar import FilterBar
 from gembatch.widgets.job_table import JobTable
@@ -307,7 +308,8 @@ class MonitorScreen(JobActions):
         kind = states.info(job.state).kind
         if changed_state and kind in (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.MISSING):
             self.notify(
-                f"{job.label}: {job.state_info.label}; R on its row resubmits it",
+                f"{job.label}: {job.state_info.label}: {why_text(job) or failure_reason(job)}"
+                "; R on its row resubmits it",
                 title="Job did not succeed",
                 severity="error",
                 markup=False,
@@ -383,9 +385,12 @@ class MonitorScreen(JobActions):
         return "  ".join([*parts, loading] if loading else parts)
 
     # --- actions ------------------------------------------------------------------------
-    def action_poll_now(self) -> None:
+    def action_poll_now(self, quiet: bool = False) -> None:
+        """Poll now (r); `quiet`: after an action of the user's (cancel, retry), which
+        asked for no poll, so a poll already under way needs no word."""
         if self.polling:
-            self.notify("a poll is already running", markup=False)
+            if not quiet:
+                self.notify("a poll is already running", markup=False)
             return
         if self.paused:  # one poll now; paused it stays, and says so
             self.event_log.add("polling once now; still paused (p resumes)")
