@@ -140,6 +140,7 @@ def run_demo(args: argparse.Namespace) -> int:
         server.stop()
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
+            print(f"gembatch demo: removed {folder} with its results (pass --dir to keep them)")
 
 
 def _remove_on_hangup(folder: Path) -> None:

@@ -128,7 +128,7 @@ class Engine(Chores):
     def report(self) -> RunReport:
         """What the run's end says: the live jobs, those settled in this run, the rest."""
         live = self.views()
-        return RunReport(live, list(self.worklist.settled_now), self.history)
+        return RunReport(live, list(self.worklist.settled_now), self.history, self.base)
 
     @property
     def file_problems(self) -> list[str]:

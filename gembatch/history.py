@@ -12,6 +12,7 @@ holds. The full-screen table is the one place that shows every old job, row by r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gembatch.events import JobView
 from gembatch.limits import Spend
@@ -66,6 +67,7 @@ class RunReport:
     live: list[JobView]
     settled_now: list[JobView]
     history: History
+    base: Path | None = None  # the job file's folder: results paths are relative to it
 
     @property
     def totals(self) -> Totals:

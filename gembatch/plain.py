@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from gembatch import formatting, states
@@ -115,6 +117,23 @@ def loaded_line(event: JobsLoaded) -> str:
     return f"loaded {total}: {done}" + (f", {live.breakdown()}" if live.total else "")
 
 
+def shown_folder(folder: str, base: Path | None) -> str:
+    """A results folder as the user can go to it: from the current folder, ending in
+    `/` (never "results in results"); said to be gone when it is."""
+    if base is None:
+        return f"{folder}/"
+    path = base / folder
+    try:
+        shown = os.path.relpath(path)
+    except ValueError:  # (another drive)
+        shown = ".."
+    if shown.startswith(".."):  # outside the current folder: where it is
+        shown = str(path.resolve())
+    elif not shown.startswith("."):
+        shown = f"./{shown}"
+    return f"{shown}/" if path.is_dir() else f"{shown}/ (no longer there)"
+
+
 def summary_lines(report: RunReport) -> list[str]:
     """What a run leaves at the end of a log: counts, what failed in this run and why (and
     the first of the older failures), where results are."""
@@ -140,7 +159,7 @@ def summary_lines(report: RunReport) -> list[str]:
         history.folders | {folder_of(j.results_file) for j in report.live if j.results_file}
     )
     if folders:
-        lines.append(f"  results in {', '.join(folders)}")
+        lines.append(f"  results in {', '.join(shown_folder(f, report.base) for f in folders)}")
     if totals.failed_rows:
         lines.append(
             f"  {plural(totals.failed_rows, 'row')} still failed in "

@@ -106,7 +106,7 @@ def test_poll_stop_when_done_exits_with_outcome(sim: SimulatorServer, tmp_path: 
     last = result.stdout.rstrip().splitlines()[-3:]  # the summary closes the log
     assert "summary: 2 jobs (1 succeeded, 1 failed)" in last[0]
     assert "batch/bad.jsonl: Simulated job failure. (code 13)" in last[1]
-    assert last[2].endswith("results in batch/results")
+    assert last[2].endswith("results in ./batch/results/")  # where to go, from here
 
 
 def test_poll_with_a_rejected_key_says_so(sim: SimulatorServer, tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def test_poll_in_tmux_shows_jobs_progress_to_completion(
         time.sleep(0.1)
     assert done_marker.read_text().strip() == "0"
     # Back in the shell, the summary stays in the scrollback.
-    after = tmux.wait_for("results in batch/results", timeout=10, seen=frames)
+    after = tmux.wait_for("results in ./batch/results/", timeout=10, seen=frames)
     assert "summary: 4 jobs (4 succeeded)" in after
     records = JobFile.load(tmp_path / "job-info.jsonl").records
     assert all(r.results_file and r.remote_deleted for r in records)
