@@ -29,6 +29,7 @@ from gembatch.jobfile_io import (
     PollerBusyError,
     atomic_write,
     kind_of,
+    lock_path,
     lock_problem,
     not_a_job_file,
     not_job_lines,
@@ -93,7 +94,7 @@ class JobFile:
             None,
         )
         self.write_lock = filelock.FileLock(
-            str(self.real_path) + ".lock", timeout=WRITE_LOCK_TIMEOUT_S
+            str(lock_path(self.real_path, ".lock")), timeout=WRITE_LOCK_TIMEOUT_S
         )
         self.rewrites = 0
         self._swept = False

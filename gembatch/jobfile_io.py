@@ -67,13 +67,47 @@ def not_job_lines(head: bytes) -> str:
     return "no line starts a JSON object: a CSV, or one JSON document?"
 
 
+# A job file's locks and markers live in one hidden folder beside it, not as three
+# files beside the user's own (issue 25). A lock file cannot be removed safely while
+# another process may be opening it, so they stay there, out of sight.
+LOCK_FOLDER = ".gembatch"
+
+
+def lock_path(real_path: Path, suffix: str) -> Path:
+    """Where the job file's lock or marker named by `suffix` lives."""
+    return real_path.parent / LOCK_FOLDER / f"{real_path.name}{suffix}"
+
+
+def _held_by_an_older_gembatch(real_path: Path, suffix: str) -> bool:
+    """Versions before `LOCK_FOLDER` kept their locks beside the job file: one still
+    running holds its lock there (the file is busy); a lock left behind is removed."""
+    legacy = Path(f"{real_path}{suffix}")
+    if not legacy.is_file():
+        return False
+    lock = filelock.FileLock(str(legacy), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        return True
+    except OSError:
+        return False  # (not ours to judge: the new lock decides)
+    lock.release()
+    with contextlib.suppress(OSError):
+        legacy.unlink()
+    return False
+
+
 @contextlib.contextmanager
 def poller_lock(path: Path, real_path: Path, clock: Clock) -> Iterator[None]:
     """Hold the single-poller lock of a job file for as long as the block runs."""
-    lock = filelock.FileLock(str(real_path) + ".poll.lock", timeout=0)
-    holder_path = Path(str(real_path) + ".poller")
+    lock = filelock.FileLock(str(lock_path(real_path, ".poll.lock")), timeout=0)
+    holder_path = lock_path(real_path, ".poller")
     try:
         lock.acquire()
+        if _held_by_an_older_gembatch(real_path, ".poll.lock"):
+            lock.release()
+            raise filelock.Timeout(str(real_path))
+        _held_by_an_older_gembatch(real_path, ".lock")  # (a leftover goes)
     except filelock.Timeout:
         holder = _read_holder(holder_path)
         raise PollerBusyError(
@@ -95,6 +129,8 @@ def poller_lock(path: Path, real_path: Path, clock: Clock) -> Iterator[None]:
 def lock_problem(lock: Path, error: OSError) -> JobFileError:
     """One line for a lock file we cannot create or open (another user's, a folder...)."""
     reason = (error.strerror or str(error)).lower()
+    if lock.parent.name == LOCK_FOLDER and not lock.parent.is_dir():
+        lock = lock.parent  # the hidden folder could not be made
     if lock.exists():
         return JobFileError(
             f"cannot open the lock file {lock}: {reason}; if it belongs to another user or "

@@ -27,6 +27,7 @@ from gembatch.gemini import CreateUnconfirmed, GeminiClient, GeminiError, NotFou
 from gembatch.inline import goes_inline, read_lines
 from gembatch.inputs import DEFAULT_MAX_BYTES, InputError, InputPlan, plan_input, write_parts
 from gembatch.jobfile import JobFile, JobRecord
+from gembatch.jobfile_io import lock_path
 from gembatch.limits import Limits
 from gembatch.prices import Price, dollars
 
@@ -463,7 +464,7 @@ def owner_alive(job_file: JobFile, record: JobRecord) -> bool:
 
 
 def owner_lock_path(job_file: JobFile, token: str) -> str:
-    return f"{job_file.real_path}.submit-{token}.lock"
+    return str(lock_path(job_file.real_path, f".submit-{token}.lock"))
 
 
 def _model_name(model: str) -> str:

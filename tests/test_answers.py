@@ -218,7 +218,9 @@ def test_a_lone_surrogate_does_not_stop_rewrites(sim: SimulatorServer, tmp_path:
     assert record.remote_deleted and record.data["note"] == "\ud800"
 
 
-@pytest.mark.parametrize("lock", ["job-info.jsonl.lock", "job-info.jsonl.poll.lock"])
+@pytest.mark.parametrize(
+    "lock", [".gembatch/job-info.jsonl.lock", ".gembatch/job-info.jsonl.poll.lock"]
+)
 def test_lock_files_that_are_folders(sim: SimulatorServer, tmp_path: Path, lock: str) -> None:
     seed(sim, tmp_path, [("a.jsonl", 2)])
     (tmp_path / lock).unlink(missing_ok=True)
@@ -232,7 +234,7 @@ def test_lock_files_that_are_folders(sim: SimulatorServer, tmp_path: Path, lock:
 def test_another_users_lock_file(sim: SimulatorServer, tmp_path: Path) -> None:
     """After a `sudo` run left root-owned lock files, an ordinary user gets one line."""
     seed(sim, tmp_path, [("a.jsonl", 2)])
-    lock = tmp_path / "job-info.jsonl.poll.lock"
+    lock = tmp_path / ".gembatch/job-info.jsonl.poll.lock"
     lock.write_text("")
     lock.chmod(0o400)
     result = gembatch(

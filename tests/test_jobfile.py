@@ -325,3 +325,45 @@ def test_loaded_records_stay_cold_until_changed(tmp_path: Path) -> None:
     again = JobFile.load(path)
     assert again.records[0].state == "JOB_STATE_SUCCEEDED"
     assert path.read_bytes().splitlines(keepends=True)[1] == lines[1]  # byte for byte
+
+
+def test_locks_live_in_one_hidden_folder_and_an_older_pollers_lock_is_honoured(
+    tmp_path: Path,
+) -> None:
+    """Nothing beside the user's job file but the job file (issue 25); a lock left there
+    by an older version is removed, one it still holds keeps this poller out."""
+    path = tmp_path / "job-info.jsonl"
+    path.write_text(json.dumps({"input_file": "a.jsonl", "batch": {"name": "batches/a"}}) + "\n")
+    (tmp_path / "job-info.jsonl.lock").write_text("")  # left by an older gembatch
+    job_file = JobFile.load(path)
+    with job_file.poller_lock():
+        job_file.records[0].raw["note"] = "saved under the write lock"
+        job_file.save()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".gembatch", "job-info.jsonl"]
+
+    legacy = tmp_path / "job-info.jsonl.poll.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(legacy)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(PollerBusyError), job_file.poller_lock():
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with job_file.poller_lock():  # its holder gone, the old lock is a leftover
+        pass
+    assert not legacy.exists()
+
+
+HOLD_LOCK = """
+import sys, filelock
+lock = filelock.FileLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+sys.stdin.read()
+"""

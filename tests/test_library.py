@@ -265,7 +265,9 @@ def test_a_run_follows_the_monitor_that_polls_its_job_file(
         text=True,
     )
     try:
-        wait_until((tmp_path / "job-info.jsonl.poller").exists, "the poller to take the file")
+        wait_until(
+            (tmp_path / ".gembatch/job-info.jsonl.poller").exists, "the poller to take the file"
+        )
         answers = quick_run(tmp_path, sim).map(prompts(7), name="second")
         assert [a.ok for a in answers] == [True] * 7
     finally:
