@@ -20,6 +20,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gembatch.inputs import read_requests
+
 INLINE_LIMIT_BYTES = 20_000_000  # the service's limit for one create request
 # What a part's request lines may weigh to go inline: the SDK's envelope (field names,
 # metadata, the batch's own fields) adds to the lines' bytes.
@@ -53,9 +55,8 @@ def goes_inline(size: int, count: int, choice: bool | None) -> bool:
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    """A part file's request lines (`{"key", "request"}`), as written by the submitter."""
-    with path.open("rb") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """A part's request lines (`{"key", "request"}`), keys made where a line has none."""
+    return [json.loads(request.data) for request in read_requests(path)]
 
 
 def _camel(request: dict[str, Any]) -> dict[str, Any]:

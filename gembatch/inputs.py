@@ -20,6 +20,9 @@ from gembatch.errors import BadInput
 # The Files API takes 2 GB per file; leave room for the keys we may add.
 DEFAULT_MAX_BYTES = 1_900_000_000
 
+# On a record: its input file is uploaded with keys made for the lines without one.
+KEYS_ADDED = "keys_added"
+
 
 class InputError(BadInput):
     """An input file cannot be submitted; the message names the file and line."""
@@ -51,8 +54,11 @@ class InputPlan:
 
     source: Path
     requests: int
-    needs_rewrite: bool
+    needs_rewrite: bool  # split: the parts are written beside the input
     parts: list[PartPlan] = field(default_factory=list)
+    # Some lines get a key made for them: a lone part is uploaded from a keyed copy made
+    # at upload time (`write_keyed`), so no copy is left beside the input (issue 25).
+    adds_keys: bool = False
 
 
 def generated_key(line_number: int) -> str:
@@ -134,13 +140,13 @@ def plan_input(path: Path, max_requests: int | None, max_bytes: int) -> InputPla
     keys = _KeySet()
     parts: list[PartPlan] = []
     total = 0
-    needs_rewrite = False
+    adds_keys = False
     part: PartPlan | None = None
     for number, raw in raw_lines(path):
         _, _, key = _checked(path, number, raw)
         if key is None:  # a key is made for it: the line grows
             line = _request_line(path, number, raw)
-            key, size, needs_rewrite = line.key, len(line.data), True
+            key, size, adds_keys = line.key, len(line.data), True
         else:
             size = len(raw) + (raw[-1] != 10)  # (10: a newline)
         keys.add(key)
@@ -162,12 +168,12 @@ def plan_input(path: Path, max_requests: int | None, max_bytes: int) -> InputPla
     if total == 0:
         raise InputError(f"{path}: no requests in it")
     keys.check_unique(path)
-    needs_rewrite |= len(parts) > 1
-    if needs_rewrite:
+    split = len(parts) > 1
+    if split:
         width = len(str(len(parts)))
         for number, part in enumerate(parts, start=1):
             part.path = part_path(path, f"part-{number:0{width}d}-of-{len(parts)}")
-    return InputPlan(path, total, needs_rewrite, parts)
+    return InputPlan(path, total, split, parts, adds_keys)
 
 
 class _KeySet:
@@ -224,6 +230,13 @@ def write_parts(plan: InputPlan) -> None:
         with AtomicFile(part.path) as handle:
             for _ in range(part.count):
                 handle.write(next(requests).data)
+
+
+def write_keyed(source: Path, dest: Path) -> None:
+    """Every request of `source` as uploaded, keys made where a line has none."""
+    with dest.open("wb") as handle:
+        for request in read_requests(source):
+            handle.write(request.data)
 
 
 def write_selected(source: Path, keys: set[str], dest: Path) -> int:

@@ -73,9 +73,14 @@ def not_job_lines(head: bytes) -> str:
 LOCK_FOLDER = ".gembatch"
 
 
+def hidden_folder(real_path: Path) -> Path:
+    """The job file's hidden folder (created by whoever first puts something there)."""
+    return real_path.parent / LOCK_FOLDER
+
+
 def lock_path(real_path: Path, suffix: str) -> Path:
     """Where the job file's lock or marker named by `suffix` lives."""
-    return real_path.parent / LOCK_FOLDER / f"{real_path.name}{suffix}"
+    return hidden_folder(real_path) / f"{real_path.name}{suffix}"
 
 
 def _held_by_an_older_gembatch(real_path: Path, suffix: str) -> bool:

@@ -8,10 +8,11 @@ server's jobs by that id; only when the server has none is the job created.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,17 @@ from gembatch.estimate import SAMPLE, Estimate, estimate
 from gembatch.formatting import plural
 from gembatch.gemini import CreateUnconfirmed, GeminiClient, GeminiError, NotFoundError
 from gembatch.inline import goes_inline, read_lines
-from gembatch.inputs import DEFAULT_MAX_BYTES, InputError, InputPlan, plan_input, write_parts
+from gembatch.inputs import (
+    DEFAULT_MAX_BYTES,
+    KEYS_ADDED,
+    InputError,
+    InputPlan,
+    plan_input,
+    write_keyed,
+    write_parts,
+)
 from gembatch.jobfile import JobFile, JobRecord
-from gembatch.jobfile_io import lock_path
+from gembatch.jobfile_io import hidden_folder, lock_path
 from gembatch.limits import Limits
 from gembatch.prices import Price, dollars
 
@@ -180,6 +189,8 @@ class Submitter:
             if plan.needs_rewrite:
                 fields.setdefault("source_file", source)
                 fields["first_line"] = part.first_line
+            elif plan.adds_keys:
+                fields[KEYS_ADDED] = True
             if cost is not None:
                 fields["estimate"] = _share(cost, part.count / plan.requests)
             inline = goes_inline(part.size, part.count, self.options.inline)
@@ -373,14 +384,31 @@ class Submitter:
         if isinstance(uploaded, str) and not await self._still_uploaded(uploaded):
             uploaded = None
         if not uploaded:
-            size = path.stat().st_size
-            self.say(f"uploading {record.input_file} ({formatting.byte_size(size)})")
-            listener = self.upload_progress(record.input_file) if self.upload_progress else None
-            uploaded = await self.client.upload_file(
-                path, display_name=path.name, on_progress=listener
-            )
+            with self._as_uploaded(record, path) as upload_path:
+                size = upload_path.stat().st_size
+                self.say(f"uploading {record.input_file} ({formatting.byte_size(size)})")
+                listener = self.upload_progress(record.input_file) if self.upload_progress else None
+                uploaded = await self.client.upload_file(
+                    upload_path, display_name=path.name, on_progress=listener
+                )
             record.raw["uploaded_file_name"] = uploaded
             self.job_file.save()
+
+    @contextlib.contextmanager
+    def _as_uploaded(self, record: JobRecord, path: Path) -> Iterator[Path]:
+        """The file to upload for a part: itself, or for an input whose lines get keys
+        made for them, a keyed copy in the job file's hidden folder, gone afterwards."""
+        if not record.data.get(KEYS_ADDED):
+            yield path
+            return
+        folder = hidden_folder(self.job_file.real_path)
+        folder.mkdir(exist_ok=True)
+        copy = folder / f"upload-{record.submit_id}{path.suffix or '.jsonl'}"
+        try:
+            write_keyed(path, copy)
+            yield copy
+        finally:
+            copy.unlink(missing_ok=True)
 
     async def create(self, record: JobRecord, wait_when_refused: bool = True) -> None:
         """Create the batch of an uploaded part and record it."""

@@ -69,15 +69,27 @@ def test_inputs_without_keys_get_keys_and_merge_in_order(
     source.write_text(
         "".join(json.dumps({"contents": [{"parts": [{"text": f"q{n}"}]}]}) + "\n" for n in range(5))
     )
+    before = source.read_bytes()
     result = gembatch("submit", "batch/bare.jsonl", cwd=tmp_path, sim=sim)
     assert result.returncode == 0, result.stderr
+    # Submitted as itself: no `part-1-of-1` copy beside it, the input untouched, and no
+    # keyed copy left once uploaded (issue 25).
     (record,) = JobFile.load(tmp_path / "job-info.jsonl").records
-    assert record.input_file == "batch/bare.part-1-of-1.jsonl"
-    assert record.raw["source_file"] == "batch/bare.jsonl"
+    assert record.input_file == "batch/bare.jsonl"
+    assert sorted(p.name for p in source.parent.iterdir()) == ["bare.jsonl"]
+    assert source.read_bytes() == before
+    assert not list((tmp_path / ".gembatch").glob("upload-*"))
+    uploaded = sim.store.files[record.raw["uploaded_file_name"].removeprefix("files/")]
+    assert [json.loads(line)["key"] for line in (uploaded.data or b"").splitlines()] == [
+        f"line-{n:08d}" for n in range(1, 6)
+    ]
     asyncio.run(poll_until_done(sim, tmp_path))
     merged = read_jsonl(tmp_path / "batch/results/bare.jsonl")
     assert [row["key"] for row in merged] == [f"line-{n:08d}" for n in range(1, 6)]
     assert merged[3]["response"]["candidates"][0]["content"]["parts"][0]["text"].endswith("q3")
+    assert sorted(p.name for p in (tmp_path / "batch/results").iterdir()) == ["bare.jsonl"]
+    status = gembatch("status", "--list", cwd=tmp_path, sim=sim)
+    assert "batch/bare.jsonl" in status.stdout and "part-1" not in status.stdout
 
 
 def test_bad_line_is_named_and_nothing_from_that_file_is_sent(
