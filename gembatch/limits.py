@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gembatch import prices
+from gembatch.formatting import plural
 from gembatch.jobfile import BadLine, JobFile, LimitsRecord
 from gembatch.summary import group_of, job_cost
 
@@ -207,7 +208,7 @@ class Spend:
         if budget is not None:
             text += f" of a {prices.dollars(budget, self.total)} budget"
         if self.unknown:
-            text += f" ({self.unknown} jobs without an estimate not counted)"
+            text += f" ({plural(self.unknown, 'job')} without an estimate not counted)"
         return text
 
 

@@ -35,7 +35,7 @@ def progress_text(job: JobView) -> str:
         return ""
     if job.done_count is None:
         return plural(job.request_count, "request")
-    return f"{job.done_count}/{job.request_count}"
+    return formatting.progress(job.done_count, job.request_count)
 
 
 def describe(event: Event) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 import msgspec
 
 from gembatch.atomic import AtomicFile
+from gembatch.formatting import plural
 
 RESULTS_FOLDER = "results"
 USAGE_FIELDS = (
@@ -36,7 +37,7 @@ class ShortResults(ResultsProblem):
     """
 
     def __init__(self, summary: ResultsSummary, expected: int, path: Path) -> None:
-        super().__init__(f"results have {summary.lines} lines but the job had {expected} requests")
+        super().__init__(lines_mismatch(summary.lines, expected))
         self.summary = summary
         self.expected = expected
         self.path = path
@@ -201,11 +202,13 @@ def _check_line_as_json(summary: ResultsSummary, number: int, line: bytes) -> No
     _add_usage(summary.usage, item.get("response"))
 
 
+def lines_mismatch(lines: int, expected: int) -> str:
+    return f"results have {plural(lines, 'line')} but the job had {plural(expected, 'request')}"
+
+
 def _complete(summary: ResultsSummary, expected_lines: int | None) -> ResultsSummary:
     if expected_lines is not None and summary.lines != expected_lines:
-        raise ResultsProblem(
-            f"results have {summary.lines} lines but the job had {expected_lines} requests"
-        )
+        raise ResultsProblem(lines_mismatch(summary.lines, expected_lines))
     return summary
 
 

@@ -45,7 +45,8 @@ _KNOWN: dict[str, StateInfo] = {
     "CANCELLED": StateInfo("cancelled", Kind.CANCELLED, True, "⊘"),
     "EXPIRED": StateInfo("expired", Kind.EXPIRED, True, "∅"),
     # Ours, not the API's: the server answered 404 for the job.
-    "MISSING": StateInfo("missing", Kind.MISSING, True, "?"),
+    # ("!", not "?": a "?" means "not reported yet" in progress cells, issue 25.)
+    "MISSING": StateInfo("missing", Kind.MISSING, True, "!"),
     # Ours: in the local queue (`--max-running`, `--max-cost`), not created yet.
     "QUEUED_HERE": StateInfo("queued", Kind.PENDING, False, "⧗"),
 }
@@ -109,21 +110,30 @@ def sdk_spelling(state: str | None) -> str:
 
 
 def legend() -> list[tuple[str, str]]:
-    """Each state icon once, with the states it stands for (for the help screen)."""
+    """Each state icon once, with what it stands for (for the help screen): the states
+    of one icon, and a word on the ones whose name alone could be read two ways."""
     seen: dict[str, list[str]] = {}
-    for state in (*_KNOWN.values(), NOT_CHECKED, info("SOMETHING_NEW")):
+    for state in (*_KNOWN.values(), NOT_CHECKED, NOT_SUBMITTED):
         labels = seen.setdefault(state.icon, [])
         if state.label not in labels:
             labels.append(state.label)
+    seen[_KNOWN["QUEUED"].icon] = ["pending or queued on the server"]
+    seen[_KNOWN[QUEUED_HERE].icon] = [
+        "queued here: waiting for --max-running or --max-cost, nothing created yet"
+    ]
+    seen[_KNOWN[MISSING].icon] = [
+        "missing: the server no longer knows the job (its record is kept)"
+    ]
+    seen[NOT_SUBMITTED.icon] = ["not submitted: no job created for it (yet)"]
     seen["·"] = ["a state gembatch does not know, shown as the server spells it"]
-    seen["?"] = ["missing: the server no longer knows the job (its record is kept)"]
     return [(icon, ", ".join(labels)) for icon, labels in seen.items()]
 
 
 MISSING = "MISSING"
 QUEUED_HERE = "QUEUED_HERE"
-NOT_CHECKED = StateInfo("not checked yet", Kind.PENDING, False, "…")
-NOT_SUBMITTED = StateInfo("not submitted", Kind.UNKNOWN, False, "·")
+# ("◇", not "…": a "…" marks a name shortened to fit, issue 25.)
+NOT_CHECKED = StateInfo("not checked yet", Kind.PENDING, False, "◇")
+NOT_SUBMITTED = StateInfo("not submitted", Kind.UNKNOWN, False, "○")
 
 
 def changed(before: str | None, after: str | None) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gembatch import prices, states
+from gembatch.formatting import plural
 
 if TYPE_CHECKING:
     from gembatch.events import JobView
@@ -147,7 +148,8 @@ class Cost:
     def line(self) -> str:
         if not self.priced and not self.unpriced:
             return ""
-        note = f", {self.unpriced} jobs of unknown models not counted" if self.unpriced else ""
+        unpriced = plural(self.unpriced, "job")
+        note = f", {unpriced} of unknown models not counted" if self.unpriced else ""
         return (
             f"tokens: {self.prompt_tokens:,} in, {self.output_tokens:,} out; estimated cost "
             f"{prices.dollars(self.dollars)} at batch prices (table of {prices.PRICES_AS_OF}"

@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import RichLog
 from textual.widgets.data_table import ColumnKey
 
+from gembatch import states
 from gembatch.app import GembatchApp
 from gembatch.clock import SYSTEM_CLOCK, FrozenClock
 from gembatch.demo import seed_jobs
@@ -21,7 +22,7 @@ from gembatch.engine import EngineOptions
 from gembatch.jobfile import JobFile
 from gembatch.screens.confirm import ConfirmScreen
 from gembatch.screens.detail import JobDetailScreen
-from gembatch.screens.help import HelpScreen
+from gembatch.screens.help import MARKS, HelpScreen
 from gembatch.simulator import JobPlan, SimulatorServer
 from gembatch.widgets.job_table import JobTable
 from gembatch.widgets.status_bar import StatusBar
@@ -324,6 +325,14 @@ async def test_log_toggles_and_help_opens(sim: SimulatorServer, tmp_path: Path) 
         legend = " ".join(rendered(w.content) for w in app.screen.query("Static"))
         for symbol in ("◌", "▶", "✔", "✘", "⊘", "∅", "⟳", "(22✘)"):
             assert symbol in legend
+        # Each symbol said once, each with one meaning (issue 25): the local queue's ⧗
+        # and the server's ◌ are not both just "queued"; "?" and "…" are not states.
+        rows = [icon for icon, _ in states.legend()] + [mark for mark, _ in MARKS]
+        assert len(rows) == len(set(rows))
+        assert "?" not in rows and "…" in rows
+        words = [w for _, meaning in states.legend() for w in meaning.split(": ")[0].split(", ")]
+        assert len(words) == len(set(words)), words
+        assert "queued here" in legend and "queued on the server" in legend
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 

@@ -56,3 +56,19 @@ def test_counts_read_as_words_one_way() -> None:
     assert one == ["⇩ batch/a.jsonl: results saved to batch/results/a.jsonl (1 line, 1 failed row)"]
     many = describe(ResultsSaved(job, "batch/results/a.jsonl", 1200, 2))
     assert many[0].endswith("(1,200 lines, 2 failed rows)")
+
+
+def test_numbers_read_one_way_in_one_log() -> None:
+    """A log once said "3000/3000" beside "3,000 rows" (issue 25): every count a user
+    reads has its thousands separated."""
+    from gembatch.events import JobUpdated, JobView, ResultsSaved
+    from gembatch.plain import describe
+
+    job = JobView(
+        "k", "batch/a.jsonl", "batches/x", "JOB_STATE_SUCCEEDED", 3000, 3000, 72,
+        None, None, "batch/results/a.jsonl", False, None, None,
+    )  # fmt: skip
+    (changed,) = describe(JobUpdated(job, "JOB_STATE_RUNNING"))
+    assert changed.endswith("running → succeeded  3,000/3,000")
+    (saved,) = describe(ResultsSaved(job, "batch/results/a.jsonl", 3000, 72))
+    assert "(3,000 lines, 72 failed rows)" in saved

@@ -111,7 +111,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         launched = await _launch_queued(job_file, submitter)
         created = len(report.created)  # the launcher's creates included
         print(
-            f"{plural(created, 'job')} created, {len(report.adopted)} recovered, "
+            f"{plural(created, 'job')} created, {len(report.adopted):,} recovered, "
             f"{plural(len(report.skipped), 'input')} skipped, "
             f"{plural(len(report.bad_inputs) + len(report.refused_for_budget), 'input')} "
             "refused"

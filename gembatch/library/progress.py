@@ -83,10 +83,10 @@ class Stats:
         bits = [
             f"{self.name}: {self.fraction:.0%}",
             f"{self.done:,}/{self.requests:,} requests",
-            f"{self.jobs_done} of {formatting.plural(self.jobs, 'job')} done",
+            f"{self.jobs_done:,} of {formatting.plural(self.jobs, 'job')} done",
         ]
         if self.queued:
-            bits.append(f"{self.queued} queued")
+            bits.append(f"{self.queued:,} queued")
         if not self.finished and self.eta_s is not None:
             bits.append(f"ETA {eta_text(self.eta_s)}")
         money = prices.dollars(self.cost_usd)

@@ -321,14 +321,14 @@ class MonitorScreen(JobActions):
         # table, so they are for when the log is hidden.
         if self._finished_this_cycle and not self.event_log.display:
             names = self._finished_this_cycle
-            text = names[0] if len(names) == 1 else f"{len(names)} jobs, {names[0]} first"
+            text = names[0] if len(names) == 1 else f"{len(names):,} jobs, {names[0]} first"
             self.notify(f"results saved: {text}", title="Jobs finished", timeout=4, markup=False)
         if event.all_done and not self.all_done_announced:
             self.all_done_announced = True
             totals = self._totals or Totals.of(self.table.jobs.values())
             summary = totals.breakdown()
             banner = self.query_one("#banner", Static)
-            subject = "The job is" if totals.total == 1 else f"All {totals.total} jobs are"
+            subject = "The job is" if totals.total == 1 else f"All {totals.total:,} jobs are"
             rows = (
                 f" {plural(totals.failed_rows, 'row')} still failed: R retries them."
                 if totals.failed_rows

@@ -61,7 +61,7 @@ class StatusBar(Horizontal):
             if count or group in ("in progress", "succeeded"):
                 if text:
                     text.append(" · ", style="dim")
-                text.append(f"{count} {group}", style=colours.kind(_GROUP_KIND[group]))
+                text.append(f"{count:,} {group}", style=colours.kind(_GROUP_KIND[group]))
         if totals.failed_rows:
             text.append(f" ({plural(totals.failed_rows, 'row')} failed)", style="dim")
         self._set("#totals", text)
