@@ -278,9 +278,10 @@ class JobFile:
                 f"{WRITE_LOCK_TIMEOUT_S:.0f}s; try again when it finishes"
             ) from None
         except OSError as error:
-            if error.filename != self.write_lock.lock_file:
+            lock = Path(self.write_lock.lock_file)
+            if error.filename not in (str(lock), str(lock.parent)):  # (the hidden folder's)
                 raise
-            raise lock_problem(Path(self.write_lock.lock_file), error) from None
+            raise lock_problem(lock, error) from None
 
     def append(self, *records: JobRecord) -> None:
         """Add records and save at once, in one rewrite (used by submit)."""

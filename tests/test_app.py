@@ -81,7 +81,12 @@ def palette_hits(app: GembatchApp) -> list:
 
 
 def log_text(app: GembatchApp) -> str:
-    return "\n".join(line.text for line in app.monitor.query_one(RichLog).lines)
+    """The log's lines as written: a line the log wrapped (it ends in the space it was
+    broken at) is joined back to the rest."""
+    return "".join(
+        line.text if line.text.endswith(" ") else line.text + "\n"
+        for line in app.monitor.query_one(RichLog).lines
+    )
 
 
 async def test_jobs_progress_to_done(sim: SimulatorServer, tmp_path: Path) -> None:
@@ -521,3 +526,28 @@ def test_every_theme_gives_each_state_its_own_colour() -> None:
         colours = _build(app.get_css_variables())
         seen = {str(colours.kind(kind).color.name) for kind in shown}
         assert len(seen) == len(shown), (name, seen)
+
+
+async def test_at_80_columns_every_total_and_a_failures_reason_show(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """At 80x24 the status bar once read "10 in progress · 4 succeeded · 1 fa…" and the
+    log cut a failure's reason off at the edge (issue 25). The countdown keeps its place."""
+    reason = "The model refused every request of this job: quota for the project ran out."
+    sim.scenario.plans = [("batch/00-job.jsonl", JobPlan(0, 3600, "FAILED", error_message=reason))]
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    app = await make_app(sim, tmp_path, [(f"{n:02d}-job.jsonl", 10_000) for n in range(12)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        failing = next(j for j in table(app).jobs.values() if j.input_file == "batch/00-job.jsonl")
+        sim.store.force_state(str(failing.batch_name), "FAILED")
+        await poll(pilot)
+        totals = app.monitor.query_one(StatusBar).query_one("#totals")
+        shown = str(totals.visual)  # type: ignore[attr-defined]
+        assert shown.startswith("11 in progress · 0 ✔ · 1 ✘")  # icons of the legend
+        assert totals.size.width >= len(shown)
+        assert "next poll in" in app.monitor.query_one(StatusBar).render_text()
+        log = app.monitor.query_one(RichLog)
+        rendered = [strip.text for strip in log.lines]
+        assert all(len(line.rstrip()) <= log.size.width for line in rendered)
+        assert "quota for the project ran out." in " ".join(line.strip() for line in rendered)

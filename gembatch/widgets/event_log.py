@@ -18,7 +18,8 @@ class EventLog(RichLog):
     """What happened, newest last; `history[key]` keeps each job's lines for its detail."""
 
     def __init__(self, clock: Clock, **kwargs: object) -> None:
-        super().__init__(max_lines=2000, wrap=False, markup=False, **kwargs)  # type: ignore[arg-type]
+        # Wrapped: at 80 columns a failure's reason is at the end of its line.
+        super().__init__(max_lines=2000, wrap=True, markup=False, **kwargs)  # type: ignore[arg-type]
         self.clock = clock
         self.history: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=HISTORY_PER_JOB))
         self._pending: list[str] = []

@@ -14,6 +14,10 @@ from gembatch.formatting import plural
 from gembatch.summary import Totals
 from gembatch.widgets.palette import palette
 
+# Below NARROW_BELOW columns the groups are named by their icons (the help's legend),
+# so all of them fit beside the countdown at 80 columns.
+_NARROW_NAME = {"succeeded": "✔", "failed": "✘", "cancelled/expired": "⊘/∅"}
+
 _GROUP_KIND = {
     "in progress": states.Kind.RUNNING,
     "succeeded": states.Kind.SUCCEEDED,
@@ -36,11 +40,26 @@ class StatusBar(Horizontal):
     StatusBar #poll {
         width: 36; height: 1; margin-left: 2; text-align: right; text-wrap: nowrap;
     }
+    /* Narrow: the time of the last poll goes, so every total fits at 80 columns. */
+    StatusBar.-narrow #poll { width: 18; }
     """
+
+    NARROW_BELOW = 100  # columns
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._shown: dict[str, tuple] = {}
+        self._poll_args: tuple = ()
+        self._totals_args: tuple = ()
+
+    def on_resize(self) -> None:
+        narrow = self.size.width < self.NARROW_BELOW
+        if narrow != self.has_class("-narrow"):
+            self.set_class(narrow, "-narrow")
+            if self._totals_args:
+                self.show_totals(*self._totals_args)
+            if self._poll_args:
+                self.show_poll(*self._poll_args)
 
     def compose(self) -> ComposeResult:
         yield Static(id="totals")
@@ -55,15 +74,19 @@ class StatusBar(Horizontal):
 
     def show_totals(self, totals: Totals, errors: int, view_note: str = "") -> None:
         """The parts that change with the jobs, the API errors and the view."""
+        self._totals_args = (totals, errors, view_note)
         colours = palette(self.app)
+        names = _NARROW_NAME if self.has_class("-narrow") else {}
         text = Text()
         for group, count in totals.counts.items():
             if count or group in ("in progress", "succeeded"):
                 if text:
                     text.append(" · ", style="dim")
-                text.append(f"{count:,} {group}", style=colours.kind(_GROUP_KIND[group]))
+                name = names.get(group, group)
+                text.append(f"{count:,} {name}", style=colours.kind(_GROUP_KIND[group]))
         if totals.failed_rows:
-            text.append(f" ({plural(totals.failed_rows, 'row')} failed)", style="dim")
+            rows = plural(totals.failed_rows, "row")
+            text.append(f" ({rows} ✘)" if names else f" ({rows} failed)", style="dim")
         self._set("#totals", text)
         text = Text()
         if view_note:  # what narrows or orders the table
@@ -73,6 +96,9 @@ class StatusBar(Horizontal):
                 text.append("  │  ", style="dim")
             text.append(plural(errors, "API error"), style=colours.kind(states.Kind.FAILED))
         self._set("#notes", text)
+        notes = self.query_one("#notes", Static)
+        if notes.display != bool(text):  # an empty box would still take its margin
+            notes.display = bool(text)
 
     def show_poll(
         self,
@@ -84,19 +110,26 @@ class StatusBar(Horizontal):
     ) -> None:
         """The part that moves with the clock: the countdown to the next poll, and the
         cycle's survey while it reads the job list (one call for many jobs)."""
+        self._poll_args = (last_poll, next_poll_in, polling, paused, listing)
         text = Text()
         if paused:
             colours = palette(self.app)
             text.append("PAUSED", style=colours.kind(states.Kind.RUNNING) + Style(bold=True))
         elif listing is not None:
-            text.append(f"listing jobs: page {listing.pages + 1} of ≤{listing.of_at_most}")
+            page, most = listing.pages + 1, listing.of_at_most
+            narrow = self.has_class("-narrow")
+            text.append(
+                f"listing jobs {page}/≤{most}"
+                if narrow
+                else f"listing jobs: page {page} of ≤{most}"
+            )
         elif polling:
             text.append("polling…")
         elif next_poll_in is not None:
             text.append(f"next poll in {formatting.duration(max(0, round(next_poll_in)))}")
         else:
             text.append("not polling")
-        if last_poll is not None:
+        if last_poll is not None and not self.has_class("-narrow"):
             text.append(f"  last {formatting.clock_time(last_poll)}", style="dim")
         self._set("#poll", text, layout=False)  # its width is fixed
 
