@@ -10,7 +10,7 @@ from gembatch.clock import Clock
 from gembatch.gemini import GeminiClient, NotFoundError, UnmanageableFile
 from gembatch.jobfile import JobRecord
 
-EXPIRES_ON_ITS_OWN = "expires on its own (about 48 h after the job ended)"
+EXPIRES_ON_ITS_OWN = "expires on its own (about 48h after the job ended)"
 
 
 @dataclass
