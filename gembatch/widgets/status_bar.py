@@ -41,7 +41,7 @@ class StatusBar(Horizontal):
         width: 36; height: 1; margin-left: 2; text-align: right; text-wrap: nowrap;
     }
     /* Narrow: the time of the last poll goes, so every total fits at 80 columns. */
-    StatusBar.-narrow #poll { width: 18; }
+    StatusBar.-narrow #poll { width: 20; }
     """
 
     NARROW_BELOW = 100  # columns
@@ -116,20 +116,16 @@ class StatusBar(Horizontal):
             colours = palette(self.app)
             text.append("PAUSED", style=colours.kind(states.Kind.RUNNING) + Style(bold=True))
         elif listing is not None:
-            page, most = listing.pages + 1, listing.of_at_most
-            narrow = self.has_class("-narrow")
-            text.append(
-                f"listing jobs {page}/≤{most}"
-                if narrow
-                else f"listing jobs: page {page} of ≤{most}"
-            )
+            # (The page it is on, not "of ≤22": the bound is mostly slack, and a survey
+            # usually ends on its first page.)
+            text.append(f"listing jobs: page {listing.pages + 1}")
         elif polling:
             text.append("polling…")
         elif next_poll_in is not None:
             text.append(f"next poll in {formatting.duration(max(0, round(next_poll_in)))}")
         else:
             text.append("not polling")
-        if last_poll is not None and not self.has_class("-narrow"):
+        if last_poll is not None and not self.has_class("-narrow") and listing is None:
             text.append(f"  last {formatting.clock_time(last_poll)}", style="dim")
         self._set("#poll", text, layout=False)  # its width is fixed
 
