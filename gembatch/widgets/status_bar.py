@@ -53,7 +53,7 @@ class StatusBar(Horizontal):
         self._totals_args: tuple = ()
 
     def on_resize(self) -> None:
-        narrow = self.size.width < self.NARROW_BELOW
+        narrow = self.outer_size.width < self.NARROW_BELOW
         if narrow != self.has_class("-narrow"):
             self.set_class(narrow, "-narrow")
             if self._totals_args:
