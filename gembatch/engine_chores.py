@@ -40,8 +40,8 @@ from gembatch.inputs import InputError
 from gembatch.jobfile import JobFile, JobFileError, JobRecord
 from gembatch.launcher import Launcher, queue_places
 from gembatch.lifecycle import OUTPUT_LIFETIME_S
+from gembatch.owners import owner_alive
 from gembatch.results import display_path
-from gembatch.submit import owner_alive
 from gembatch.worklist import WorkList
 
 # The API deletes batch outputs about 48 h after the job ends (or when the output

@@ -9,19 +9,14 @@ server's jobs by that id; only when the server has none is the job created.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import filelock
-
 from gembatch import creates, formatting
 from gembatch.config import Config
-from gembatch.creates import Sightings
 from gembatch.estimate import SAMPLE, Estimate, estimate
 from gembatch.formatting import plural
 from gembatch.gemini import CreateUnconfirmed, GeminiClient, GeminiError, NotFoundError
@@ -36,9 +31,11 @@ from gembatch.inputs import (
     write_parts,
 )
 from gembatch.jobfile import JobFile, JobRecord
-from gembatch.jobfile_io import hidden_folder, lock_path
+from gembatch.jobfile_io import hidden_folder
 from gembatch.limits import Limits
+from gembatch.owners import Ownership
 from gembatch.prices import Price, dollars
+from gembatch.recovery import Recovery
 
 DEFAULT_MODEL = Config.model  # (the config's default, written once there)
 
@@ -114,22 +111,15 @@ class Submitter:
         self.report = SubmitReport()
         # Held for as long as this process may own intents: another submit that finds
         # the lock taken knows the owner is alive and leaves its intents alone.
-        self.owner_token = uuid.uuid4().hex[:12]
-        self._owner_lock: filelock.FileLock | None = None
+        self.ownership = Ownership(job_file)
+        self.recovery = Recovery(self)
 
-    def _own(self) -> dict[str, object]:
-        """Take this process's owner lock (once); the `owner` field for its intents."""
-        if self._owner_lock is None:
-            self._owner_lock = filelock.FileLock(owner_lock_path(self.job_file, self.owner_token))
-            self._owner_lock.acquire()
-        return {"token": self.owner_token, "pid": os.getpid(), "host": socket.gethostname()}
+    def own(self) -> dict[str, object]:
+        return self.ownership.field()
 
     def close(self) -> None:
         """Every intent of ours is finished or recorded: let the lock file go."""
-        if self._owner_lock is not None:
-            self._owner_lock.release()
-            Path(self._owner_lock.lock_file).unlink(missing_ok=True)
-            self._owner_lock = None
+        self.ownership.close()
 
     def relative(self, path: Path) -> str:
         """How the job file names a path: relative to its folder when inside it."""
@@ -207,7 +197,7 @@ class Submitter:
         # must not leave the others unrecorded (a later submit would skip the input).
         self.job_file.append(*records)
         for record, part in zip(records, plan.parts, strict=True):
-            await self._finish(record, part.path)
+            await self.finish(record, part.path)
 
     async def _estimate(self, plan: InputPlan, source: str) -> Estimate:
         return await estimate(
@@ -241,103 +231,12 @@ class Submitter:
         return True
 
     async def reconcile(self, poller: bool = False) -> None:
-        """Finish what an interrupted submit left: intents without a batch whose owner
-        has died. An intent whose owner still runs is its owner's to finish.
-
-        A job carrying the intent's marker is adopted; with none, a create that may
-        still land is waited for (`creates`). Then `submit` creates the part; the
-        poller (`poller`) puts a queued part back in the queue, and leaves any other to
-        `gembatch submit`: it never creates a job from a record on its own say."""
-        orphans = []
-        for record in self.job_file.records:
-            if record.intent:
-                lock = self._adopt_owner_lock(record)
-                if lock is not None:
-                    orphans.append((record, lock))
-        if not orphans:
-            return
-        self.say(f"finishing {plural(len(orphans), 'interrupted submission')}")
-        try:
-            sightings = await self._look()
-            for record, _ in orphans:
-                await self._reconcile_one(record, sightings, poller)
-            await self._stop_duplicates(sightings)
-        finally:
-            for _, lock in orphans:
-                lock.release()
-                Path(lock.lock_file).unlink(missing_ok=True)
+        """Finish what an interrupted submit left (see `Recovery.reconcile`)."""
+        await self.recovery.reconcile(poller)
 
     async def sweep_duplicates(self) -> None:
         """Look for jobs that landed late for parts that already have theirs."""
-        await self._stop_duplicates(await self._look())
-
-    async def _look(self) -> Sightings:
-        ids = (str(r.submit_id) for r in self.job_file.records if r.submit_id)
-        return await creates.look(self.client, ids)
-
-    async def _stop_duplicates(self, sightings: Sightings) -> None:
-        for record in self.job_file.records:
-            if not record.batch_name:
-                continue  # an open intent's extra jobs are stopped when it is adopted
-            for job in creates.duplicates(record, sightings):
-                self.say(f"{record.display_name}: {await creates.stop_duplicate(self.client, job)}")
-                self.report.stopped_duplicates.append(job.name)
-
-    def _adopt_owner_lock(self, record: JobRecord) -> filelock.FileLock | None:
-        """The dead owner's lock, now ours; None while the owner is alive."""
-        owner = record.data.get("owner")
-        token = owner.get("token") if isinstance(owner, dict) else None
-        token = (
-            token if isinstance(token, str) and token.isalnum() else f"legacy-{record.submit_id}"
-        )
-        lock = filelock.FileLock(owner_lock_path(self.job_file, token), timeout=0)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            who = (
-                f"process {owner.get('pid')} on {owner.get('host')}"
-                if isinstance(owner, dict)
-                else "another process"
-            )
-            self.say(f"{record.input_file}: being submitted by {who}; left to it")
-            return None
-        return lock
-
-    async def _reconcile_one(self, record: JobRecord, sightings: Sightings, poller: bool) -> None:
-        found = sightings.of(record)
-        if found:
-            await self._adopt(record, found[0].name)
-            for job in creates.duplicates(record, sightings):
-                self.say(f"{record.display_name}: {await creates.stop_duplicate(self.client, job)}")
-                self.report.stopped_duplicates.append(job.name)
-            return
-        grace = self.client.create_grace_s
-        if creates.may_still_land(record, self.job_file.clock, grace):
-            self.say(
-                f"{record.display_name}: its create got no reply and has not shown up yet; "
-                f"not created again before {creates.resend_from(record, grace)}"
-            )
-            self.report.unconfirmed.append(record.input_file)
-            return
-        if record.queued:
-            record.raw.pop("owner", None)  # never created: back to its place in the queue
-            self.job_file.save()
-            return
-        if poller:
-            return  # `gembatch submit` finishes it (the poller says so)
-        record.raw["owner"] = self._own()  # ours now, should we be interrupted too
-        self.job_file.save()
-        await self._finish(record, self.base / record.input_file)
-
-    async def _adopt(self, record: JobRecord, name: str) -> None:
-        job = await self.client.get_batch(name)
-        job.update(record.ensure_batch())
-        self.job_file.save()
-        self.say(
-            f"found {name} for {record.input_file} (created before the interruption; "
-            "not created again)"
-        )
-        self.report.adopted.append(name)
+        await self.recovery.stop_duplicates(await self.recovery.look())
 
     # --- one part ---------------------------------------------------------------------
     def _new_intent(self, input_file: str, count: int, fields: dict) -> JobRecord:
@@ -345,7 +244,7 @@ class Submitter:
         (no owner: nobody has begun to create it)."""
         submit_id = uuid.uuid4().hex[:12]
         when = "queued_at" if self.options.queue else "submitted_at"
-        mine = {} if self.options.queue else {"owner": self._own()}
+        mine = {} if self.options.queue else {"owner": self.own()}
         return JobRecord(
             raw={
                 "input_file": input_file,
@@ -363,10 +262,10 @@ class Submitter:
 
     def take(self, record: JobRecord) -> None:
         """A queued part becomes our intent (saved by the caller, before any upload)."""
-        record.raw["owner"] = self._own()
+        record.raw["owner"] = self.own()
         record.raw["submitted_at"] = self.job_file.clock.iso()
 
-    async def _finish(self, record: JobRecord, path: Path) -> None:
+    async def finish(self, record: JobRecord, path: Path) -> None:
         """Upload (unless done and still there), create, and record each step. A create
         with no reply is left for a later run to find (or, after the grace window, make)."""
         await self.upload(record, path)
@@ -446,7 +345,7 @@ class Submitter:
     async def _look_for_unconfirmed(self, record: JobRecord, error: CreateUnconfirmed) -> None:
         """A create with no reply: adopt its job if it is there already (its name put in
         the record's batch), else say so and raise: a later run looks again."""
-        found = (await self._look()).of(record)
+        found = (await self.recovery.look()).of(record)
         if not found:
             grace = self.client.create_grace_s
             self.say(
@@ -473,26 +372,6 @@ def _share(cost: Estimate, share: float) -> dict[str, float | int]:
         "cost_usd": round((cost.dollars or 0.0) * share, 6),
         "sampled": cost.sampled,
     }
-
-
-def owner_alive(job_file: JobFile, record: JobRecord) -> bool:
-    """Whether the process that took this intent still runs (it holds its lock)."""
-    owner = record.data.get("owner")
-    token = owner.get("token") if isinstance(owner, dict) else None
-    if not isinstance(token, str) or not token.isalnum():
-        return False
-    lock = filelock.FileLock(owner_lock_path(job_file, token), timeout=0)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        return True
-    lock.release()
-    Path(lock.lock_file).unlink(missing_ok=True)
-    return False
-
-
-def owner_lock_path(job_file: JobFile, token: str) -> str:
-    return str(lock_path(job_file.real_path, f".submit-{token}.lock"))
 
 
 def _model_name(model: str) -> str:

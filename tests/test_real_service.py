@@ -186,7 +186,7 @@ async def test_a_live_submit_keeps_its_intent(sim: SimulatorServer, tmp_path: Pa
     second = await asyncio.to_thread(gembatch, "submit", "b.jsonl", cwd=tmp_path, sim=sim)
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"a.jsonl: being submitted by process {os.getpid()}" in second.stdout
-    await first._finish(intent, tmp_path / "a.jsonl")  # A's upload and create complete
+    await first.finish(intent, tmp_path / "a.jsonl")  # A's upload and create complete
     first.close()
     records = JobFile.load(tmp_path / "job-info.jsonl").records
     assert sorted(r.input_file for r in records) == ["a.jsonl", "b.jsonl"]

@@ -81,7 +81,7 @@ def test_poll_in_tmux_shows_jobs_progress_to_completion(
     assert "4 succeeded" in final
     for n in range(4):
         assert f"batch/{n}.jsonl" in final
-    # (by name, or by the legend's icon where the terminal is under 100 columns)
+    # (by name, or by the legend's icons where the names do not fit)
     assert "0 in progress · 4 succeeded" in final or "0 in progress · 4 ✔" in final
     assert final.count("✔ succeede") == 4  # a toast may cover the last letters
     tmux.run("send-keys", "-t", "main", "q")

@@ -15,47 +15,22 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from gembatch import formatting, progress, states
+from gembatch import formatting, states
 from gembatch.clock import Clock
 from gembatch.events import JobView
 from gembatch.summary import group_of
 from gembatch.widgets.columns import HEADINGS, LEAST, layout
+from gembatch.widgets.job_cells import (
+    SORT_KEYS,
+    SORTS,
+    changes_in,
+    differs,
+    progress_bar,
+    progress_text,
+    ticking,
+)
 from gembatch.widgets.palette import palette
 
-SORTS = ("file order", "state", "duration", "end time", "name")
-SORT_KEYS: dict[str, Callable[[float], Callable[[JobView], tuple]]] = {
-    # Problems first: what needs a look is at the top.
-    "state": lambda now: lambda job: (_STATE_ORDER.get(job.state_info.kind, 9), job.label),
-    "duration": lambda now: (
-        lambda job: (
-            -(formatting.job_duration(job.create_time, job.end_time, now) or 0.0),
-            job.label,
-        )
-    ),
-    # Most recently ended first; unfinished jobs after them.
-    "end time": lambda now: (
-        lambda job: (
-            -(formatting.parse_time(job.end_time) or 0.0),
-            job.label,
-        )
-    ),
-    "name": lambda now: lambda job: (job.label,),
-}
-_STATE_ORDER: dict[states.Kind, int] = {
-    kind: n
-    for n, kind in enumerate(
-        (
-            states.Kind.FAILED,
-            states.Kind.MISSING,
-            states.Kind.EXPIRED,
-            states.Kind.CANCELLED,
-            states.Kind.UNKNOWN,
-            states.Kind.RUNNING,
-            states.Kind.PENDING,
-            states.Kind.SUCCEEDED,
-        )
-    )
-}
 CELLS_CACHED = 2000  # about four screens of cells at 200x50
 LINES_CACHED = 200
 # A row stays highlighted this long at least (`set_checking`): one frame in three at
@@ -322,10 +297,10 @@ class JobTable(DataTable[Text]):
             if job is None or states.is_terminal(job.state):
                 continue
             shown = self._shown.get(key)
-            duration, eta = _ticking(job, now)
+            duration, eta = ticking(job, now)
             if shown is None or (shown["duration"].plain, shown["eta"].plain) != (duration, eta):
                 self._refresh_row(key)
-            quiet_until = min(quiet_until, now + _changes_in(job, now))
+            quiet_until = min(quiet_until, now + changes_in(job, now))
         self._quiet_until, self._ticked_view = quiet_until, view
 
     # --- the cursor ---------------------------------------------------------------------
@@ -379,7 +354,7 @@ class JobTable(DataTable[Text]):
         changed = False
         row = self._data.get(RowKey(key))
         for column, cell in new.items():
-            if column in self.widths and _differs(old.get(column), cell) and row is not None:
+            if column in self.widths and differs(old.get(column), cell) and row is not None:
                 # What update_cell does, less its refresh: a cycle that changes 1,000
                 # rows then repaints once, not once per cell.
                 row[ColumnKey(column)] = cell
@@ -405,7 +380,7 @@ class JobTable(DataTable[Text]):
 
     def _cells_for(self, job: JobView) -> Cells:
         now = self.clock.now()
-        duration, eta = _ticking(job, now)
+        duration, eta = ticking(job, now)
         info = job.state_info
         colours = palette(self.app)
         style = colours.kind(info.kind)
@@ -440,51 +415,3 @@ class JobTable(DataTable[Text]):
                 cell.align(cell.justify or "left", max(width, cell.cell_len))  # type: ignore[arg-type]
                 cell.stylize(row_style)
         return cells
-
-
-def _changes_in(job: JobView, now: float) -> float:
-    """Seconds until one of the job's ticking texts (duration, ETA) can read differently."""
-    took = formatting.job_duration(job.create_time, job.end_time, now)
-    duration_in = math.inf if took is None else formatting.duration_changes_in(took, live=True)
-    return min(duration_in, progress.eta_changes_in(job, now))
-
-
-def _ticking(job: JobView, now: float) -> tuple[str, str]:
-    """The two texts that move with the clock: the duration (whole minutes while the job
-    runs; once it has ended, to the second under an hour) and the ETA."""
-    took = formatting.job_duration(job.create_time, job.end_time, now)
-    minutes = not states.is_terminal(job.state) or (took or 0) >= 3600
-    return formatting.duration(took, live=minutes), progress.eta_text(progress.job_eta(job, now))
-
-
-def progress_text(job: JobView) -> str:
-    """`35/40`, `3,000/3,000 (72✘)` (failed rows once the job has ended), `500` for a
-    part not created yet, `?/20` while the server has not said."""
-    if job.state == states.QUEUED_HERE:  # not created: nothing can be done yet
-        return f"{job.request_count:,}" if job.request_count is not None else ""
-    counts = formatting.progress(job.done_count, job.request_count)
-    failed = job.failed_count or 0
-    if failed and states.is_terminal(job.state):
-        counts += f" ({failed:,}✘)"
-    return counts
-
-
-def progress_bar(job: JobView, style: Style) -> Text:
-    """`━━━━━╸     35/40` in the job's state colour: the bar and the counts in one cell
-    (they are one fact); a dim bar while the server has not said how far the job is."""
-    fraction = formatting.fraction_done(job.done_count, job.request_count)
-    text = Text(no_wrap=True)
-    if job.state == states.QUEUED_HERE or fraction is None:
-        text.append("━" * formatting.BAR_WIDTH, style="dim")
-    else:
-        filled, empty = formatting.bar(fraction)
-        text.append(filled, style=style)
-        text.append(empty, style="dim")
-    counts = progress_text(job)
-    if counts:
-        text.append(f" {counts}")
-    return text
-
-
-def _differs(old: Text | None, new: Text) -> bool:
-    return old is None or old.plain != new.plain or old.spans != new.spans or old.style != new.style

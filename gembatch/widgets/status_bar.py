@@ -14,9 +14,10 @@ from gembatch.formatting import plural
 from gembatch.summary import Totals
 from gembatch.widgets.palette import palette
 
-# Below NARROW_BELOW columns the groups are named by their icons (the help's legend),
+# Where the groups' names do not fit, they are named by their icons (the help's legend),
 # so all of them fit beside the countdown at 80 columns.
-_NARROW_NAME = {"succeeded": "✔", "failed": "✘", "cancelled/expired": "⊘/∅"}
+_ICON_NAME = {"succeeded": "✔", "failed": "✘", "cancelled/expired": "⊘/∅"}
+POLL_WIDTH = {False: 36, True: 20}  # by `-compact`
 
 _GROUP_KIND = {
     "in progress": states.Kind.RUNNING,
@@ -40,11 +41,12 @@ class StatusBar(Horizontal):
     StatusBar #poll {
         width: 36; height: 1; margin-left: 2; text-align: right; text-wrap: nowrap;
     }
-    /* Narrow: the time of the last poll goes, so every total fits at 80 columns. */
-    StatusBar.-narrow #poll { width: 20; }
+    /* Under WIDE_FROM columns the time of the last poll goes (so that every total fits
+    at 120 columns); POLL_WIDTH holds the same widths for the totals' arithmetic. */
+    StatusBar.-compact #poll { width: 20; }
     """
 
-    NARROW_BELOW = 100  # columns
+    WIDE_FROM = 160  # columns
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -53,13 +55,11 @@ class StatusBar(Horizontal):
         self._totals_args: tuple = ()
 
     def on_resize(self) -> None:
-        narrow = self.outer_size.width < self.NARROW_BELOW
-        if narrow != self.has_class("-narrow"):
-            self.set_class(narrow, "-narrow")
-            if self._totals_args:
-                self.show_totals(*self._totals_args)
-            if self._poll_args:
-                self.show_poll(*self._poll_args)
+        self.set_class(self.outer_size.width < self.WIDE_FROM, "-compact")
+        if self._totals_args:  # (words or icons: that depends on the width)
+            self.show_totals(*self._totals_args)
+        if self._poll_args:
+            self.show_poll(*self._poll_args)
 
     def compose(self) -> ComposeResult:
         yield Static(id="totals")
@@ -76,29 +76,39 @@ class StatusBar(Horizontal):
         """The parts that change with the jobs, the API errors and the view."""
         self._totals_args = (totals, errors, view_note)
         colours = palette(self.app)
-        names = _NARROW_NAME if self.has_class("-narrow") else {}
+        notes = Text()
+        if view_note:  # what narrows or orders the table
+            notes.append(view_note, style="bold")
+        if errors:
+            if notes:
+                notes.append("  │  ", style="dim")
+            notes.append(plural(errors, "API error"), style=colours.kind(states.Kind.FAILED))
+        room = self.size.width - POLL_WIDTH[self.has_class("-compact")] - 2
+        room -= notes.cell_len + 2 if notes else 0
+        text = self._totals_text(totals, words=True)
+        if self.size.width and text.cell_len > room:
+            text = self._totals_text(totals, words=False)
+        self._set("#totals", text)
+        self._set("#notes", notes)
+        box = self.query_one("#notes", Static)
+        if box.display != bool(notes):  # an empty box would still take its margin
+            box.display = bool(notes)
+
+    def _totals_text(self, totals: Totals, words: bool) -> Text:
+        """`3 in progress · 2 succeeded · 1 failed (22 rows failed)`, or with icons for
+        names: `3 in progress · 2 ✔ · 1 ✘ (22 rows ✘)`."""
+        colours = palette(self.app)
         text = Text()
         for group, count in totals.counts.items():
             if count or group in ("in progress", "succeeded"):
                 if text:
                     text.append(" · ", style="dim")
-                name = names.get(group, group)
+                name = group if words else _ICON_NAME.get(group, group)
                 text.append(f"{count:,} {name}", style=colours.kind(_GROUP_KIND[group]))
         if totals.failed_rows:
             rows = plural(totals.failed_rows, "row")
-            text.append(f" ({rows} ✘)" if names else f" ({rows} failed)", style="dim")
-        self._set("#totals", text)
-        text = Text()
-        if view_note:  # what narrows or orders the table
-            text.append(view_note, style="bold")
-        if errors:
-            if text:
-                text.append("  │  ", style="dim")
-            text.append(plural(errors, "API error"), style=colours.kind(states.Kind.FAILED))
-        self._set("#notes", text)
-        notes = self.query_one("#notes", Static)
-        if notes.display != bool(text):  # an empty box would still take its margin
-            notes.display = bool(text)
+            text.append(f" ({rows} failed)" if words else f" ({rows} ✘)", style="dim")
+        return text
 
     def show_poll(
         self,
@@ -125,7 +135,7 @@ class StatusBar(Horizontal):
             text.append(f"next poll in {formatting.duration(max(0, round(next_poll_in)))}")
         else:
             text.append("not polling")
-        if last_poll is not None and not self.has_class("-narrow") and listing is None:
+        if last_poll is not None and not self.has_class("-compact") and listing is None:
             text.append(f"  last {formatting.clock_time(last_poll)}", style="dim")
         self._set("#poll", text, layout=False)  # its width is fixed
 
