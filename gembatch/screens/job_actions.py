@@ -1,14 +1,12 @@
 """What the monitor can do to the job under the cursor: details, cancel, retry, browse or
-copy its results. Keys, the detail screen and the command palette all come here."""
+copy its results. Keys, the detail screen and the command palette all come here,
+through the monitor's `action_*` methods: the monitor holds one `JobActions`."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from textual import work
-from textual.screen import Screen
 
 from gembatch import prices, states, summary
 from gembatch.events import JobView
@@ -20,9 +18,8 @@ from gembatch.widgets.event_log import EventLog
 from gembatch.widgets.job_table import JobTable
 
 if TYPE_CHECKING:
-    from gembatch.clock import Clock
     from gembatch.pollrun import PollRun
-    from gembatch.screens.history_rows import HistoryRows
+    from gembatch.screens.monitor import MonitorScreen
 
 
 def retry_label(job: JobView) -> str | None:
@@ -61,49 +58,45 @@ def _retry_effect(job: JobView, overrides: dict) -> str:
     return f"{sent}, about {cost} at batch prices (as this job's requests cost)."
 
 
-class JobActions(Screen[None]):
-    """The actions on one job; the monitor screen builds on it and supplies the run."""
+class JobActions:
+    """The actions on one job, for the monitor that holds them (and supplies the run)."""
 
-    poll_run: PollRun
-    history_rows: HistoryRows
-    clock: Clock
-    polling: bool
-    holding: bool
-    cycle_done: asyncio.Event
+    def __init__(self, monitor: MonitorScreen) -> None:
+        self.monitor = monitor
 
     @property
     def table(self) -> JobTable:
-        return self.query_one(JobTable)
+        return self.monitor.table
 
     @property
     def event_log(self) -> EventLog:
-        return self.query_one(EventLog)
+        return self.monitor.event_log
 
-    def action_poll_now(self, quiet: bool = False) -> None:
-        raise NotImplementedError  # the monitor's
+    @property
+    def poll_run(self) -> PollRun:
+        return self.monitor.poll_run
 
-    def _schedule_status(self) -> None:
-        raise NotImplementedError  # the monitor's
-
-    def action_show_detail(self) -> None:
+    def show_detail(self) -> None:
         job = self.table.job_under_cursor
         if job is None:
             return
         key = job.key
 
         def then(action: str | None) -> None:
-            if action in ("retry", "browse_results"):
-                getattr(self, f"action_{action}")()
+            if action == "retry":
+                self.retry()
+            elif action == "browse_results":
+                self.browse_results()
 
         screen = JobDetailScreen(
-            lambda: self.history_rows.whole(self.table.jobs.get(key)),
+            lambda: self.monitor.history_rows.whole(self.table.jobs.get(key)),
             self.event_log.history[key],
-            self.clock,
+            self.monitor.clock,
             self.poll_run.prices,
         )
-        self.app.push_screen(screen, then)
+        self.monitor.app.push_screen(screen, then)
 
-    def action_cancel_job(self) -> None:
+    def cancel(self) -> None:
         job = self.table.job_under_cursor
         if job is None:
             return
@@ -114,7 +107,7 @@ class JobActions(Screen[None]):
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.cancel_job(job.key, job.label, queued)
+                self._in_worker(self._cancel(job.key, job.label, queued), group="cancel")
 
         question = (
             f"Take {job.label} out of the queue?\n\nIts "
@@ -123,22 +116,21 @@ class JobActions(Screen[None]):
             if queued
             else f"Cancel {job.label} ({job.batch_name})?\n\n{_cancel_effect(job)}"
         )
-        self.app.push_screen(
+        self.monitor.app.push_screen(
             ConfirmScreen(question, yes="Cancel job", no="Keep running"), confirmed
         )
 
-    @work(group="cancel", exit_on_error=False)
-    async def cancel_job(self, key: str, label: str, queued: bool = False) -> None:
+    async def _cancel(self, key: str, label: str, queued: bool) -> None:
         problem = await self.poll_run.cancel(key)
         if problem is not None:
             self.event_log.add(f"cancel {label}: {problem}", key)
-            self.notify(problem, title="Cancel failed", severity="error", markup=False)
+            self.monitor.notify(problem, title="Cancel failed", severity="error", markup=False)
             return
         if not queued:
             self.event_log.add(f"asked the server to cancel {label}", key)
-        self.action_poll_now(quiet=True)
+        self.monitor.action_poll_now(quiet=True)
 
-    def action_retry(self) -> None:
+    def retry(self) -> None:
         job = self.table.job_under_cursor
         if job is None:
             return
@@ -149,27 +141,27 @@ class JobActions(Screen[None]):
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.retry_job(job.key)
+                self._in_worker(self._retry(job.key), group="retry", exclusive=True)
 
         question = f"{label}?\n\n{_retry_effect(job, self.poll_run.prices)}"
-        self.app.push_screen(ConfirmScreen(question, yes="Submit", no="Not now"), confirmed)
+        self.monitor.app.push_screen(ConfirmScreen(question, yes="Submit", no="Not now"), confirmed)
 
-    @work(group="retry", exclusive=True, exit_on_error=False)
-    async def retry_job(self, key: str) -> None:
+    async def _retry(self, key: str) -> None:
+        monitor = self.monitor
         # Between cycles only: the poll and the submit share the job file and client.
-        while self.polling:
-            await self.cycle_done.wait()
-        self.holding = True
+        while monitor.polling:
+            await monitor.cycle_done.wait()
+        monitor.holding = True
         try:
             events = await self.poll_run.retry(key, lambda line: self.event_log.add(line, key))
         finally:
-            self.holding = False
+            monitor.holding = False
         for event in events:
             self.table.upsert(event.job)
-        self._schedule_status()
-        self.action_poll_now(quiet=True)
+        monitor.jobs_changed()
+        monitor.action_poll_now(quiet=True)
 
-    def action_browse_results(self) -> None:
+    def browse_results(self) -> None:
         job = self.table.job_under_cursor
         if job is None:
             return
@@ -181,7 +173,7 @@ class JobActions(Screen[None]):
         if not path.is_file():
             self._warn(f"{path} is gone; run `gembatch status {job.label}` to see why")
             return
-        whole = self.history_rows.whole(job) or job
+        whole = self.monitor.history_rows.whole(job) or job
         source = whole.raw.get("source_file") or job.input_file
         input_path = base / str(source) if source else None
         try:
@@ -189,16 +181,22 @@ class JobActions(Screen[None]):
         except OSError as error:
             self._warn(f"cannot read {path}: {error.strerror}")
             return
-        self.app.push_screen(screen)
+        self.monitor.app.push_screen(screen)
 
-    def action_copy_path(self) -> None:
+    def copy_path(self) -> None:
         job = self.table.job_under_cursor
         if job is None or not job.results_file:
             self._warn("no results path to copy")
             return
         path = str(Path(self.poll_run.engine.base, job.results_file).resolve())
-        self.app.copy_to_clipboard(path)  # OSC 52: works over ssh and in tmux
-        self.notify(f"copied {path}", markup=False, timeout=3)
+        self.monitor.app.copy_to_clipboard(path)  # OSC 52: works over ssh and in tmux
+        self.monitor.notify(f"copied {path}", markup=False, timeout=3)
+
+    def _in_worker(
+        self, work: Coroutine[object, object, None], group: str, exclusive: bool = False
+    ) -> None:
+        """Run `work` as the monitor's worker (it ends with the screen)."""
+        self.monitor.run_worker(work, group=group, exclusive=exclusive, exit_on_error=False)
 
     def _warn(self, message: str) -> None:
-        self.notify(message, severity="warning", markup=False)
+        self.monitor.notify(message, severity="warning", markup=False)

@@ -6,16 +6,15 @@ import asyncio
 import gc
 from typing import TYPE_CHECKING
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
-from gembatch import states
 from gembatch.clock import Clock
 from gembatch.events import (
     CycleFinished,
@@ -35,14 +34,13 @@ from gembatch.events import (
     ResultsMerged,
     ResultsSaved,
 )
-from gembatch.formatting import plural
-from gembatch.plain import describe
 from gembatch.progress import RunProgress
-from gembatch.screens.detail import why_text
 from gembatch.screens.help import HelpScreen
 from gembatch.screens.history_rows import HistoryRows
 from gembatch.screens.job_actions import JobActions
-from gembatch.summary import GROUPS, Totals, failure_reason
+from gembatch.screens.news import News
+from gembatch.screens.view_controls import ViewControls
+from gembatch.summary import Totals
 from gembatch.widgets.event_log import EventLog
 from gembatch.widgets.filter_bar import FilterBar
 from gembatch.widgets.job_table import JobTable
@@ -51,8 +49,6 @@ from gembatch.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from gembatch.pollrun import PollRun
-
-FILTERS: tuple[str | None, ...] = (None, *GROUPS[:4])
 
 
 class EngineEvent(Message):
@@ -68,7 +64,7 @@ class EngineEvent(Message):
 READ_AFTER_FIRST_FRAME = 5_000
 
 
-class MonitorScreen(JobActions):
+class MonitorScreen(Screen[None]):
     """Watches every job; runs one poll cycle at a time as a worker."""
 
     # The footer shows these in this order and drops what does not fit: at 80 columns
@@ -109,14 +105,23 @@ class MonitorScreen(JobActions):
         self.errors = 0
         self.last_poll: float | None = None
         self.next_poll_at: float | None = None
-        self.all_done_announced = False
         self._timer: Timer | None = None
-        self._finished_this_cycle: list[str] = []
         self._totals: Totals | None = None  # None: jobs changed since last counted
         self._run_progress: RunProgress | None = None  # likewise
         self.budget: float | None = None  # the job file's, shown against the spend
         self._status_pending = False
         self.reading = False  # going over a long job file after the first frame
+        self.actions = JobActions(self)  # what can be done to the job under the cursor
+        self.news = News(self)  # what the events say: the log's lines, toasts, the banner
+        self.view = ViewControls(self)  # filters, sort, the log's size
+
+    @property
+    def table(self) -> JobTable:
+        return self.query_one(JobTable)
+
+    @property
+    def event_log(self) -> EventLog:
+        return self.query_one(EventLog)
 
     @property
     def overview(self) -> Overview:
@@ -125,10 +130,6 @@ class MonitorScreen(JobActions):
     @property
     def status_bar(self) -> StatusBar:
         return self.query_one(StatusBar)
-
-    def _ring(self) -> None:
-        if self.bell_enabled:  # the config can mute it
-            self.app.bell()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -151,7 +152,7 @@ class MonitorScreen(JobActions):
             self._read_job_file()  # the screen draws while a long history is gone over
         else:
             self._announce()
-        self._refresh_status()
+        self.refresh_status()
 
     @work(thread=True, exit_on_error=False, group="read")
     def _read_job_file(self) -> None:
@@ -174,7 +175,7 @@ class MonitorScreen(JobActions):
         self.polling = True
         self.cycle_done.clear()
         self.next_poll_at = None
-        self._refresh_status()
+        self.refresh_status()
         self.run_cycle()
 
     @work(exclusive=True, exit_on_error=False, group="poll")
@@ -200,21 +201,21 @@ class MonitorScreen(JobActions):
                 self.post_message(self.Finished())
                 return
             self._schedule(finished.next_poll_in or self.engine.options.interval_s)
-        self._refresh_status()
+        self.refresh_status()
 
     def _on_cycle_crashed(self, error: BaseException | None) -> None:
         message = f"the poll cycle failed: {error!r}; trying again next cycle"
         self.event_log.add(message)
         self.notify(message, severity="error", markup=False)
         self._schedule(self.engine.options.interval_s)
-        self._refresh_status()
+        self.refresh_status()
 
     def _on_polling_stopped(self, event: PollingStopped) -> None:
         self.paused = True
         message = f"{event.reason}. Polling is paused; fix the key and restart gembatch."
         self.event_log.add(message)
         self.notify(message, title="API key problem", severity="error", timeout=30, markup=False)
-        self._ring()
+        self.news.ring()
 
     def _schedule(self, delay: float) -> None:
         if self.paused:
@@ -240,7 +241,7 @@ class MonitorScreen(JobActions):
                     self._refresh_clock()
                 else:
                     self._apply(event)
-                    self._schedule_status()
+                    self.jobs_changed()
             self.table.flush()
 
     def _apply(self, event: Event) -> None:
@@ -262,33 +263,24 @@ class MonitorScreen(JobActions):
                 self.event_log.add(problem)
                 self.notify(problem, title="Job file", severity="warning", markup=False)
         elif isinstance(event, CycleStarted):
-            self._finished_this_cycle.clear()
+            self.news.cycle_started()
         elif isinstance(event, JobUpdated):
             self.table.upsert(event.job)
-            self._note_job_event(event)
+            self.news.job_updated(event)
         elif isinstance(event, ResultsSaved | RemoteDeleted):
             self.table.upsert(event.job)
-            self._log_event(event, event.job.key)
-            if isinstance(event, ResultsSaved):
-                self._finished_this_cycle.append(event.job.label)
+            self.news.job_done_with(event)
         elif isinstance(event, PollFailed):
             self.errors += 1
-            self._log_event(event, event.key)
+            self.news.log(event, event.key)
         elif isinstance(event, QueueNote):
-            self._log_event(event, event.key)
+            self.news.log(event, event.key)
         elif isinstance(event, ResultsMerged):
-            self._log_event(event, None)
+            self.news.log(event, None)
         elif isinstance(event, JobStuck | OutputExpiring):
-            self._log_event(event, event.job.key)
-            self.notify(
-                describe(event)[0].lstrip("⚠ "),
-                title="Needs a look",
-                severity="warning",
-                timeout=15,
-                markup=False,
-            )
+            self.news.needs_a_look(event)
         elif isinstance(event, CycleFinished):
-            self._on_cycle_finished(event)
+            self.news.cycle_finished(event, self._totals)
             self.table.resort()
         elif isinstance(event, PollingStopped):
             self._on_polling_stopped(event)
@@ -298,68 +290,24 @@ class MonitorScreen(JobActions):
             self.set_timer(0.001, self._load_history)  # keys and frames in between
         else:
             gc.freeze()  # (as after the first load: the rows are long-lived)
-        self._schedule_status()
-
-    def _note_job_event(self, event: JobUpdated) -> None:
-        job = event.job
-        changed_state = states.changed(event.previous_state, job.state)
-        if changed_state or event.previous_state is None:
-            self._log_event(event, job.key)
-        kind = states.info(job.state).kind
-        if changed_state and kind in (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.MISSING):
-            self.notify(
-                f"{job.label}: {job.state_info.label}: {why_text(job) or failure_reason(job)}"
-                "; R on its row resubmits it",
-                title="Job did not succeed",
-                severity="error",
-                markup=False,
-            )
-            self._ring()
-
-    def _on_cycle_finished(self, event: CycleFinished) -> None:
-        # The log pane already lists each saved result; toasts would only cover the
-        # table, so they are for when the log is hidden.
-        if self._finished_this_cycle and not self.event_log.display:
-            names = self._finished_this_cycle
-            text = names[0] if len(names) == 1 else f"{len(names):,} jobs, {names[0]} first"
-            self.notify(f"results saved: {text}", title="Jobs finished", timeout=4, markup=False)
-        if event.all_done and not self.all_done_announced:
-            self.all_done_announced = True
-            totals = self._totals or Totals.of(self.table.jobs.values())
-            summary = totals.breakdown()
-            banner = self.query_one("#banner", Static)
-            subject = "The job is" if totals.total == 1 else f"All {totals.total:,} jobs are"
-            rows = (
-                f" {plural(totals.failed_rows, 'row')} still failed: R retries them."
-                if totals.failed_rows
-                else ""
-            )
-            banner.update(Text(f"{subject} done: {summary}.{rows}"))
-            banner.display = True
-            self.event_log.add("all jobs are done")
-            self.notify(f"{subject.lower()} done", title="Done", markup=False)
-            self._ring()
+        self.jobs_changed()
 
     # --- the log ------------------------------------------------------------------------
-    def _log_event(self, event: Event, key: str | None) -> None:
-        for line in describe(event):
-            self.event_log.add(line, key)
-
-    def _schedule_status(self) -> None:
+    def jobs_changed(self) -> None:
         """Refresh the status line once after a burst of events, not once per event."""
         self._totals = None
         if not self._status_pending:
             self._status_pending = True
-            self.call_later(self._refresh_status)
+            self.call_later(self.refresh_status)
 
-    def _refresh_status(self) -> None:
+    def refresh_status(self) -> None:
         self._status_pending = False
         if self._totals is None:
             self._totals = Totals.of(self.table.jobs.values())
             self._run_progress = RunProgress.of(
                 self.table.jobs.values(), self.poll_run.prices, self.budget
             )
-        self.status_bar.show_totals(self._totals, self.errors, self._view_note())
+        self.status_bar.show_totals(self._totals, self.errors, self.view.note())
         self._refresh_clock()
 
     def _refresh_clock(self) -> None:
@@ -370,19 +318,6 @@ class MonitorScreen(JobActions):
             self.overview.show(self._run_progress, now)
         next_in = None if self.next_poll_at is None else self.next_poll_at - now
         self.status_bar.show_poll(self.last_poll, next_in, self.polling, self.paused, self.listing)
-
-    def _view_note(self) -> str:
-        """What narrows or orders the table, for the status bar."""
-        table = self.table
-        parts = [f"state: {table.filter_group}"] if table.filter_group else []
-        if table.filter_text:
-            parts.append(f"filter: {table.filter_text!r}")
-        if table.sort_by != "file order":
-            parts.append(f"sort: {table.sort_by}")
-        loading = self.history_rows.note()
-        if self.reading:
-            loading = f"reading {len(self.engine.job_file.records):,} jobs…"
-        return "  ".join([*parts, loading] if loading else parts)
 
     # --- actions ------------------------------------------------------------------------
     def action_poll_now(self, quiet: bool = False) -> None:
@@ -400,61 +335,32 @@ class MonitorScreen(JobActions):
     def _on_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_show_detail()
 
+    # --- how the table and the log are looked at (`ViewControls`) ---------------------
     def action_cycle_filter(self) -> None:
-        current = FILTERS.index(self.table.filter_group)
-        self.table.set_filter(FILTERS[(current + 1) % len(FILTERS)])
-        self._refresh_status()
+        self.view.cycle_filter()
 
     def action_cycle_sort(self) -> None:
-        self.table.cycle_sort()  # the status bar says which order
-        self._refresh_status()
+        self.view.cycle_sort()
 
     def action_filter_text(self) -> None:
-        self.query_one(FilterBar).open()
+        self.view.open_filter()
 
     @on(FilterBar.TextChanged)
     def _on_filter_changed(self, event: FilterBar.TextChanged) -> None:
-        self.table.set_filter_text(event.text)
-        self._refresh_status()
+        self.view.filter_typed(event.text)
 
     @on(FilterBar.Done)
     def _on_filter_done(self, _event: FilterBar.Done) -> None:
-        self.table.set_filter_text(self.query_one(FilterBar).value)
-        self.table.focus()
-        self._refresh_status()
-
-    def action_toggle_log(self) -> None:
-        log = self.event_log
-        at_bottom = log.scroll_offset.y >= log.max_scroll_y
-        log.display = not log.display
-        self.call_after_refresh(self._after_log_resize, at_bottom)
-
-    def action_grow_log(self) -> None:
-        """Small, big, full screen, small again: for reading a burst of errors."""
-        log = self.event_log
-        at_bottom = log.scroll_offset.y >= log.max_scroll_y
-        log.display = True
-        size = log.next_size()
-        self.set_class(size == "big", "-log-big")
-        self.set_class(size == "full", "-log-full")
-        self.call_after_refresh(self._after_log_resize, at_bottom)
-
-    def _after_log_resize(self, at_bottom: bool) -> None:
-        """The keys act on the row under the cursor: the table keeps the focus whenever
-        it shows (a full-screen log took it); the log stays at its newest line unless
-        the reader had scrolled back."""
-        if self.table.display and self.focused is not self.table:
-            self.table.focus()
-        if at_bottom:
-            self.event_log.scroll_end(animate=False)
+        self.view.filter_done()
 
     def action_clear_filter(self) -> None:
-        """Escape: the text filter goes, then the state filter."""
-        if self.table.filter_text:
-            self.query_one(FilterBar).action_clear()
-        elif self.table.filter_group is not None:
-            self.table.set_filter(None)
-            self._refresh_status()
+        self.view.clear_filter()
+
+    def action_toggle_log(self) -> None:
+        self.view.toggle_log()
+
+    def action_grow_log(self) -> None:
+        self.view.grow_log()
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
@@ -467,7 +373,23 @@ class MonitorScreen(JobActions):
         else:
             self.event_log.add("resumed")
             self.start_cycle()
-        self._refresh_status()
+        self.refresh_status()
+
+    # --- the job under the cursor (`JobActions`) --------------------------------------
+    def action_show_detail(self) -> None:
+        self.actions.show_detail()
+
+    def action_cancel_job(self) -> None:
+        self.actions.cancel()
+
+    def action_retry(self) -> None:
+        self.actions.retry()
+
+    def action_browse_results(self) -> None:
+        self.actions.browse_results()
+
+    def action_copy_path(self) -> None:
+        self.actions.copy_path()
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen(self.BINDINGS))

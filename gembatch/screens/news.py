@@ -1,0 +1,112 @@
+"""What the engine's events say to the person at the monitor: the log's lines, the
+toasts, the bell and the all-done banner. The monitor holds one `News` and hands it the
+events; the table and the totals stay the monitor's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.widgets import Static
+
+from gembatch import states
+from gembatch.events import (
+    CycleFinished,
+    Event,
+    JobStuck,
+    JobUpdated,
+    OutputExpiring,
+    RemoteDeleted,
+    ResultsSaved,
+)
+from gembatch.formatting import plural
+from gembatch.plain import describe
+from gembatch.screens.detail import why_text
+from gembatch.summary import Totals, failure_reason
+from gembatch.widgets.event_log import EventLog
+
+if TYPE_CHECKING:
+    from gembatch.screens.monitor import MonitorScreen
+
+_DID_NOT_SUCCEED = (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.MISSING)
+
+
+class News:
+    """Tells the user what happened, once, in the log and (where it matters) a toast."""
+
+    def __init__(self, monitor: MonitorScreen) -> None:
+        self.monitor = monitor
+        self.finished_this_cycle: list[str] = []
+        self.all_done_announced = False
+
+    @property
+    def event_log(self) -> EventLog:
+        return self.monitor.event_log
+
+    def log(self, event: Event, key: str | None) -> None:
+        for line in describe(event):
+            self.event_log.add(line, key)
+
+    def ring(self) -> None:
+        if self.monitor.bell_enabled:  # the config can mute it
+            self.monitor.app.bell()
+
+    def cycle_started(self) -> None:
+        self.finished_this_cycle.clear()
+
+    def job_updated(self, event: JobUpdated) -> None:
+        job = event.job
+        changed_state = states.changed(event.previous_state, job.state)
+        if changed_state or event.previous_state is None:
+            self.log(event, job.key)
+        if changed_state and states.info(job.state).kind in _DID_NOT_SUCCEED:
+            self.monitor.notify(
+                f"{job.label}: {job.state_info.label}: {why_text(job) or failure_reason(job)}"
+                "; R on its row resubmits it",
+                title="Job did not succeed",
+                severity="error",
+                markup=False,
+            )
+            self.ring()
+
+    def job_done_with(self, event: ResultsSaved | RemoteDeleted) -> None:
+        self.log(event, event.job.key)
+        if isinstance(event, ResultsSaved):
+            self.finished_this_cycle.append(event.job.label)
+
+    def needs_a_look(self, event: JobStuck | OutputExpiring) -> None:
+        self.log(event, event.job.key)
+        self.monitor.notify(
+            describe(event)[0].lstrip("⚠ "),
+            title="Needs a look",
+            severity="warning",
+            timeout=15,
+            markup=False,
+        )
+
+    def cycle_finished(self, event: CycleFinished, totals: Totals | None) -> None:
+        # The log pane already lists each saved result; toasts would only cover the
+        # table, so they are for when the log is hidden.
+        names = self.finished_this_cycle
+        if names and not self.event_log.display:
+            text = names[0] if len(names) == 1 else f"{len(names):,} jobs, {names[0]} first"
+            self.monitor.notify(
+                f"results saved: {text}", title="Jobs finished", timeout=4, markup=False
+            )
+        if event.all_done and not self.all_done_announced:
+            self.all_done_announced = True
+            self._announce_all_done(totals or Totals.of(self.monitor.table.jobs.values()))
+
+    def _announce_all_done(self, totals: Totals) -> None:
+        subject = "The job is" if totals.total == 1 else f"All {totals.total:,} jobs are"
+        rows = (
+            f" {plural(totals.failed_rows, 'row')} still failed: R retries them."
+            if totals.failed_rows
+            else ""
+        )
+        banner = self.monitor.query_one("#banner", Static)
+        banner.update(Text(f"{subject} done: {totals.breakdown()}.{rows}"))
+        banner.display = True
+        self.event_log.add("all jobs are done")
+        self.monitor.notify(f"{subject.lower()} done", title="Done", markup=False)
+        self.ring()
