@@ -12,9 +12,9 @@ from textual.worker import WorkerCancelled, WorkerFailed
 
 from gembatch.commands import JumpToJob, MonitorCommands
 from gembatch.events import Event
+from gembatch.exit_codes import EXIT_INTERRUPTED, EXIT_OK
 from gembatch.pollrun import PollRun
 from gembatch.screens.monitor import EngineEvent, MonitorScreen
-from gembatch.summary import EXIT_INTERRUPTED, EXIT_OK
 
 DEFAULT_THEME = "tokyo-night"  # yellow warnings, orange accents: running vs cancelled
 

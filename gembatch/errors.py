@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from gembatch import summary
+from gembatch import exit_codes
 
 
 class GembatchError(Exception):
     """Anything gembatch cannot go on with; `str()` says why and what to do."""
 
-    exit_code: ClassVar[int] = summary.EXIT_BAD_INPUT
+    exit_code: ClassVar[int] = exit_codes.EXIT_BAD_INPUT
 
 
 class BadInput(GembatchError):
@@ -34,13 +34,13 @@ class BudgetExceeded(GembatchError):
 class KeyRejected(GembatchError):
     """The API key is missing, invalid, or lacks permission."""
 
-    exit_code = summary.EXIT_AUTH
+    exit_code = exit_codes.EXIT_AUTH
 
 
 class PollerBusy(GembatchError):
     """Another process is polling this job file: one poller per file."""
 
-    exit_code = summary.EXIT_LOCKED
+    exit_code = exit_codes.EXIT_LOCKED
 
 
 class JobFailed(GembatchError):
@@ -50,7 +50,7 @@ class JobFailed(GembatchError):
     failed jobs with their `error` (rows a job finished before it failed keep theirs),
     and `jobs` names each failed job with its reason."""
 
-    exit_code = summary.EXIT_SOME_FAILED
+    exit_code = exit_codes.EXIT_SOME_FAILED
 
     def __init__(self, message: str, answers: list | None = None, jobs: list | None = None):
         super().__init__(message)

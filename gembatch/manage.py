@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from gembatch import lifecycle, merge, states, summary
+from gembatch import exit_codes, lifecycle, merge, states
 from gembatch.cleanup import delete_remote, record_cleaned, remote_names
 from gembatch.gemini import AuthError, GeminiClient, GeminiError, NotFoundError
 from gembatch.inputs import InputError, part_path, plan_input, read_requests, write_selected
@@ -56,8 +56,8 @@ async def cancel_jobs(job_file: JobFile, client: GeminiClient, targets: list[str
                 say(f"{label}: cancel requested; `gembatch poll` records the outcome")
     job_file.save()
     if unknown:
-        return summary.EXIT_BAD_INPUT
-    return summary.EXIT_SOME_FAILED if problems else summary.EXIT_OK
+        return exit_codes.EXIT_BAD_INPUT
+    return exit_codes.EXIT_SOME_FAILED if problems else exit_codes.EXIT_OK
 
 
 @dataclass
@@ -112,7 +112,7 @@ async def run_cleanup(
         record_cleaned(item.record, cleaned, job_file.clock)
         say(f"{item.record.display_name}: {cleaned.line()}")
     job_file.save()
-    return summary.EXIT_SOME_FAILED if problems else summary.EXIT_OK
+    return exit_codes.EXIT_SOME_FAILED if problems else exit_codes.EXIT_OK
 
 
 async def retry_failed(
@@ -165,7 +165,7 @@ async def retry_failed(
         submitted += 1
     if not submitted and not problems:
         say("nothing to retry: every finished row has a success")
-    return summary.EXIT_BAD_INPUT if problems else summary.EXIT_OK
+    return exit_codes.EXIT_BAD_INPUT if problems else exit_codes.EXIT_OK
 
 
 def failed_keys(source: str, group: list[JobRecord], base: Path) -> set[str] | None:

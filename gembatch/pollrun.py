@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 
-from gembatch import summary
+from gembatch import exit_codes
 from gembatch.engine import Engine, EngineOptions
 from gembatch.events import CycleFinished, Event, JobUpdated, JobView, PollingStopped
 from gembatch.gemini import AuthError, GeminiClient, GeminiError
@@ -94,9 +94,9 @@ class PollRun:
     def outcome(self) -> int:
         """The exit code: the key, then an unwritable job file, then the jobs' states."""
         if self.key_problem is not None:
-            return summary.EXIT_AUTH
+            return exit_codes.EXIT_AUTH
         if self.engine.unrecorded or self.engine.local_problem or self.engine.limits_problem:
-            return summary.EXIT_BAD_INPUT
+            return exit_codes.EXIT_BAD_INPUT
         return self.engine.report().exit_code()
 
     async def close(self) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from gembatch import summary
+from gembatch import exit_codes
 from gembatch.formatting import plural
 
 
 class CommandError(Exception):
     """A command cannot go on: `str()` says why and what to do; `code` is the exit code."""
 
-    def __init__(self, message: str, code: int = summary.EXIT_BAD_INPUT) -> None:
+    def __init__(self, message: str, code: int = exit_codes.EXIT_BAD_INPUT) -> None:
         super().__init__(message)
         self.code = code
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gembatch import states, summary
+from gembatch import exit_codes, states
 from gembatch.errors import GembatchError, KeyRejected
 from gembatch.formatting import same_moment
 
@@ -19,7 +19,7 @@ class GeminiError(GembatchError):
 
     retryable = False
     code: int | None = None
-    exit_code = summary.EXIT_SOME_FAILED  # what was done is recorded: run again
+    exit_code = exit_codes.EXIT_SOME_FAILED  # what was done is recorded: run again
 
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
@@ -29,7 +29,7 @@ class GeminiError(GembatchError):
 class AuthError(GeminiError, KeyRejected):
     """The key is missing, invalid or lacks permission: polling cannot go on."""
 
-    exit_code = summary.EXIT_AUTH
+    exit_code = exit_codes.EXIT_AUTH
 
 
 class NotFoundError(GeminiError):

@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gembatch import summary
+from gembatch import exit_codes
 from gembatch.engine import EngineOptions
 from gembatch.gemini import GeminiClient
 from gembatch.jobfile import JobFile
@@ -66,7 +66,7 @@ def run_poll(
         code = asyncio.run(_poll_plain(run)) if screen is None else _poll_full_screen(run, screen)
     # Lines that do not parse (or are not jobs) are kept and polled around, but the file
     # needs the user: 4, whatever the jobs' state, as `status` says (`with_problems`).
-    return summary.with_problems(code, run.engine.file_problems)
+    return exit_codes.with_problems(code, run.engine.file_problems)
 
 
 def _observers(job_file: JobFile, client: GeminiClient, settings: PollSettings) -> list:
@@ -89,7 +89,7 @@ def _poll_full_screen(run: PollRun, screen: Screen) -> int:
 
     app = GembatchApp(run, title=screen.title, theme=screen.theme, bell=screen.bell)
     app.run()
-    code = app.return_code if app.return_code is not None else summary.EXIT_OK
+    code = app.return_code if app.return_code is not None else exit_codes.EXIT_OK
     # Back in the shell: a paragraph that stays in the scrollback after the screen goes.
     for line in summary_lines(run.engine.report()):
         print(line)
@@ -111,14 +111,14 @@ async def _poll_plain(run: PollRun) -> int:
         while True:
             finished = await run.cycle()
             if finished is None:  # the key was refused: said, and nothing more to do
-                raise CommandError(str(run.key_problem), summary.EXIT_AUTH)
+                raise CommandError(str(run.key_problem), exit_codes.EXIT_AUTH)
             if run.ends_after(finished):
                 break
             await asyncio.sleep(finished.next_poll_in or run.engine.options.interval_s)
     except asyncio.CancelledError:
         raise CommandError(
             "stopped; the job file is consistent, run `gembatch poll` again to resume",
-            summary.EXIT_INTERRUPTED,
+            exit_codes.EXIT_INTERRUPTED,
         ) from None
     finally:
         await run.close()

@@ -7,27 +7,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gembatch import prices, states
+
+# (The codes' table is on the ground floor: errors carry codes too.)
+from gembatch.exit_codes import (
+    EXIT_IN_PROGRESS,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+)
 from gembatch.formatting import plural
 
 if TYPE_CHECKING:
     from gembatch.events import JobView
-
-EXIT_OK = 0  # every job succeeded and is handled
-EXIT_SOME_FAILED = 1  # all finished, some failed, were cancelled, expired or went missing
-EXIT_IN_PROGRESS = 2  # some jobs are still pending or running, or results not yet saved
-EXIT_LOCKED = 3  # another poller holds the job file
-EXIT_BAD_INPUT = 4  # the job file is missing, unreadable or has lines that do not parse
-EXIT_AUTH = 5  # the API key is missing or was rejected
-EXIT_USAGE = 64  # a mistyped command or option (sysexits' EX_USAGE)
-
-EXIT_INTERRUPTED = 130
-
-
-def with_problems(code: int, problems: list[str]) -> int:
-    """A job file with lines to fix exits 4, whatever its jobs' state (status and poll).
-    Codes that say something more urgent (the key, the lock, an interruption) stay."""
-    urgent = {EXIT_LOCKED, EXIT_AUTH, EXIT_INTERRUPTED}
-    return EXIT_BAD_INPUT if problems and code not in urgent else code
 
 
 GROUPS = ("in progress", "succeeded", "failed", "cancelled/expired", "other")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gembatch import __version__, summary
+from gembatch import __version__, exit_codes
 from gembatch.cli.parser import CODES
 from gembatch.clock import FrozenClock
 from gembatch.demo import seed_jobs, write_input
@@ -85,12 +85,12 @@ def test_each_exit_code_tells_the_truth_from_a_script(sim: SimulatorServer, tmp_
     no_key = {k: v for k, v in cli_env(sim).items() if k not in ("GEMINI_API_KEY",)}
     for args in (("statuss",), ("status", "--bogus"), ("poll", "--interval", "often")):
         result = gembatch(*args, cwd=tmp_path, env=cli_env(sim))
-        assert result.returncode == summary.EXIT_USAGE, args
+        assert result.returncode == exit_codes.EXIT_USAGE, args
         assert result.stderr.strip().splitlines()[-1].startswith("gembatch: ")
     for command in ("cancel", "cleanup", "retry"):
         args = (command, "batches/x") if command == "cancel" else (command,)
         result = gembatch(*args, cwd=tmp_path, env=no_key)
-        assert result.returncode == summary.EXIT_BAD_INPUT, (command, result.stderr)
+        assert result.returncode == exit_codes.EXIT_BAD_INPUT, (command, result.stderr)
         assert "no job file at job-info.jsonl" in result.stderr
     sim.scenario.default_plan = JobPlan(0, 3600)
     seed(sim, tmp_path, [("a.jsonl", 2)])
@@ -98,7 +98,7 @@ def test_each_exit_code_tells_the_truth_from_a_script(sim: SimulatorServer, tmp_
         handle.write("{not json\n")
     for args in (("status",), ("poll", "--once", "--plain")):
         result = gembatch(*args, cwd=tmp_path, env=cli_env(sim))
-        assert result.returncode == summary.EXIT_BAD_INPUT, (args, result.stdout)
+        assert result.returncode == exit_codes.EXIT_BAD_INPUT, (args, result.stdout)
     for batch in sim.store.batches.values():  # now it finishes, its results saved
         batch.plan = JobPlan(0, 0)
     gembatch("poll", "--once", "--plain", "--keep-remote", cwd=tmp_path, env=cli_env(sim))
@@ -111,7 +111,7 @@ def test_each_exit_code_tells_the_truth_from_a_script(sim: SimulatorServer, tmp_
         text=True,
         timeout=60,
     )
-    assert refused.returncode == summary.EXIT_USAGE, refused.stderr
+    assert refused.returncode == exit_codes.EXIT_USAGE, refused.stderr
     assert "pass -y" in refused.stderr
 
 
@@ -128,7 +128,7 @@ def test_a_submit_with_an_input_over_budget_exits_1_not_4(
     result = gembatch(
         "submit", "small.jsonl", "big.jsonl", "--max-cost", "100", cwd=tmp_path, env=cli_env(sim)
     )
-    assert result.returncode == summary.EXIT_SOME_FAILED, result.stdout + result.stderr
+    assert result.returncode == exit_codes.EXIT_SOME_FAILED, result.stdout + result.stderr
     assert "more than the whole $100.00 budget" in result.stderr
     assert sim.store.creates == 1
 
@@ -149,7 +149,7 @@ def test_ctrl_c_and_sigterm_exit_130_with_the_file_consistent(
     assert poller.stdout is not None and "loaded 1 job" in poller.stdout.readline()
     poller.send_signal(signal.SIGTERM)
     _, err = poller.communicate(timeout=60)
-    assert poller.returncode == summary.EXIT_INTERRUPTED
+    assert poller.returncode == exit_codes.EXIT_INTERRUPTED
     assert err.strip().startswith("gembatch: stopped; the job file is consistent")
     assert JobFile.load(tmp_path / "job-info.jsonl").bad_lines == []
 
@@ -159,7 +159,7 @@ def test_cancel_with_a_rejected_key_exits_5(sim: SimulatorServer, tmp_path: Path
     seed(sim, tmp_path, [("a.jsonl", 2)])
     sim.scenario.api_key = "another-key"
     result = gembatch("cancel", "batch/a.jsonl", cwd=tmp_path, env=cli_env(sim))
-    assert result.returncode == summary.EXIT_AUTH, result.stdout + result.stderr
+    assert result.returncode == exit_codes.EXIT_AUTH, result.stdout + result.stderr
     assert_one_line_messages(result)
 
 
@@ -169,10 +169,10 @@ def test_results_not_on_disk_are_not_done(sim: SimulatorServer, tmp_path: Path) 
     seed(sim, tmp_path, [("a.jsonl", 2)])
     (tmp_path / "batch/results").write_text("in the way")
     result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
-    assert result.returncode == summary.EXIT_BAD_INPUT, result.stdout + result.stderr
+    assert result.returncode == exit_codes.EXIT_BAD_INPUT, result.stdout + result.stderr
     assert "batch/results is a file where the results folder should be" in result.stdout
     assert sim.store.batches and not sim.store.deletions
-    assert gembatch("status", cwd=tmp_path).returncode == summary.EXIT_IN_PROGRESS
+    assert gembatch("status", cwd=tmp_path).returncode == exit_codes.EXIT_IN_PROGRESS
 
 
 # --- bad input: one line, never a traceback ---------------------------------------------
@@ -200,7 +200,7 @@ def test_malformed_job_files_get_one_line_and_keep_every_byte(
     for command in (("status",), ("status", "--json"), ("poll", "--once")):
         result = gembatch(*command, cwd=tmp_path, env=cli_env(sim))
         assert_one_line_messages(result)
-        assert result.returncode in (summary.EXIT_BAD_INPUT, summary.EXIT_IN_PROGRESS), (
+        assert result.returncode in (exit_codes.EXIT_BAD_INPUT, exit_codes.EXIT_IN_PROGRESS), (
             command,
             result.stderr,
         )
@@ -213,7 +213,7 @@ def test_a_lone_surrogate_does_not_stop_rewrites(sim: SimulatorServer, tmp_path:
     job_file.records[0].raw["note"] = "\ud800"
     job_file.save()
     result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
-    assert result.returncode == summary.EXIT_OK, result.stderr
+    assert result.returncode == exit_codes.EXIT_OK, result.stderr
     (record,) = JobFile.load(tmp_path / "job-info.jsonl").records
     assert record.remote_deleted and record.data["note"] == "\ud800"
 
@@ -228,7 +228,7 @@ def test_lock_files_that_are_folders(sim: SimulatorServer, tmp_path: Path, lock:
     result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
     assert_one_line_messages(result)
     assert f"cannot open the lock file {tmp_path / lock}" in result.stderr + result.stdout
-    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert result.returncode == exit_codes.EXIT_BAD_INPUT
 
 
 def test_another_users_lock_file(sim: SimulatorServer, tmp_path: Path) -> None:
@@ -241,7 +241,7 @@ def test_another_users_lock_file(sim: SimulatorServer, tmp_path: Path) -> None:
         "poll", "--once", cwd=tmp_path, env=cli_env(sim), prefix=tuple(unprivileged())
     )
     assert_one_line_messages(result)
-    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert result.returncode == exit_codes.EXIT_BAD_INPUT
     assert "remove it while no gembatch runs" in result.stderr
 
 
@@ -276,7 +276,7 @@ def test_a_full_disk_is_called_a_full_disk(sim: SimulatorServer, tmp_path: Path)
         pytest.skip("this machine does not allow a private mount")
     assert "no space left on device" in result.stdout
     assert "cannot reach" not in result.stdout
-    assert result.returncode == summary.EXIT_IN_PROGRESS
+    assert result.returncode == exit_codes.EXIT_IN_PROGRESS
     assert sim.store.batches and not sim.store.deletions
 
 
@@ -285,7 +285,7 @@ def test_plain_poll_ends_by_itself_with_a_summary(sim: SimulatorServer, tmp_path
     sim.scenario.plans = [("batch/bad.jsonl", JobPlan(0, 0, outcome="FAILED"))]
     seed(sim, tmp_path, [("good.jsonl", 2), ("bad.jsonl", 2)])
     result = gembatch("poll", "--plain", "--interval", "1", cwd=tmp_path, env=cli_env(sim))
-    assert result.returncode == summary.EXIT_SOME_FAILED
+    assert result.returncode == exit_codes.EXIT_SOME_FAILED
     out = result.stdout
     assert out.count("all jobs are done") == 1
     summary_lines = out.splitlines()[-3:]
@@ -341,7 +341,7 @@ def test_submit_names_a_missing_input_before_a_missing_key(tmp_path: Path) -> No
     env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
     write_input(tmp_path / "ok.jsonl", 1)
     result = gembatch("submit", "ok.jsonl", "nope.jsonl", cwd=tmp_path, env=env)
-    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert result.returncode == exit_codes.EXIT_BAD_INPUT
     assert result.stderr == ("gembatch: no such input file: nope.jsonl; nothing was submitted\n")
 
 
@@ -390,7 +390,7 @@ def test_a_read_only_folder_gets_one_line(sim: SimulatorServer, tmp_path: Path) 
         pytest.skip(f"this machine does not allow a private remount: {result.stderr.strip()}")
     assert_one_line_messages(result)
     assert "read-only file system" in result.stderr
-    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert result.returncode == exit_codes.EXIT_BAD_INPUT
     assert (tmp_path / "job-info.jsonl").read_bytes() == before
     assert sim.store.batches and not sim.store.deletions
 
@@ -408,7 +408,7 @@ def test_rewrites_keep_every_byte_of_what_is_not_ours(sim: SimulatorServer, tmp_
     stale = tmp_path / ".job-info.jsonl.x1y2.tmp"  # left by a rewrite that was killed
     stale.write_text("half")
     result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
-    assert result.returncode == summary.EXIT_BAD_INPUT  # the bad lines are reported
+    assert result.returncode == exit_codes.EXIT_BAD_INPUT  # the bad lines are reported
     data = path.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf" + bad) and data.endswith(bad)
     (saved,) = JobFile.load(path).records
@@ -441,7 +441,7 @@ def test_the_earlier_tools_finished_records_read_as_finished(
     listed = gembatch("status", "--list", cwd=tmp_path).stdout
     assert "      batch/old.jsonl  succeeded" in listed.splitlines()
     result = gembatch("poll", "--plain", "--interval", "1", cwd=tmp_path, env=cli_env(sim))
-    assert result.returncode == summary.EXIT_OK, result.stdout + result.stderr
+    assert result.returncode == exit_codes.EXIT_OK, result.stdout + result.stderr
     (record,) = JobFile.load(path).records
     assert not record.missing and record.data["results_with_earlier_tool"]
 
@@ -452,7 +452,7 @@ def test_the_earlier_tools_lock_is_respected(sim: SimulatorServer, tmp_path: Pat
     before = (tmp_path / "job-info.jsonl").read_bytes()
     (tmp_path / "job-info.jsonl.tmp").write_text("the earlier tool, mid-write")
     result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
-    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert result.returncode == exit_codes.EXIT_BAD_INPUT
     assert "the earlier gembatch tool is writing" in result.stderr
     assert (tmp_path / "job-info.jsonl").read_bytes() == before
     assert sim.store.batches and not sim.store.deletions  # nothing deleted unrecorded

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gembatch import summary
+from gembatch import exit_codes
 from gembatch.jobfile import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
 from tests.conftest import API_KEY, GEMBATCH, cli_env, read_jsonl, seed
@@ -31,7 +31,7 @@ def gembatch(
 def test_status_groups_jobs_and_exits_in_progress(tmp_path: Path) -> None:
     shutil.copy(EXAMPLE, tmp_path / "job-info.jsonl")
     result = gembatch("status", "--list", cwd=tmp_path)
-    assert result.returncode == summary.EXIT_IN_PROGRESS
+    assert result.returncode == exit_codes.EXIT_IN_PROGRESS
     lines = result.stdout.splitlines()
     assert lines[0] == "job-info.jsonl: 3 jobs"
     assert any(line.split() == ["in", "progress", "2"] for line in lines)
@@ -47,7 +47,7 @@ def test_status_json_is_machine_readable(tmp_path: Path) -> None:
     result = gembatch("status", "--json", cwd=tmp_path)
     data = json.loads(result.stdout)
     assert data["counts"]["succeeded"] == 1 and data["counts"]["in_progress"] == 2
-    assert data["exit_code"] == result.returncode == summary.EXIT_IN_PROGRESS
+    assert data["exit_code"] == result.returncode == exit_codes.EXIT_IN_PROGRESS
     assert [job["input_file"] for job in data["jobs"]] == [
         "batch/001.jsonl",
         "batch/002.jsonl",
@@ -59,14 +59,14 @@ def test_status_reports_bad_lines_by_number(tmp_path: Path) -> None:
     path = tmp_path / "job-info.jsonl"
     path.write_bytes(EXAMPLE.read_bytes() + b"{not json\n")
     result = gembatch("status", cwd=tmp_path)
-    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert result.returncode == exit_codes.EXIT_BAD_INPUT
     assert "job-info.jsonl:4: not valid JSON" in result.stderr
     assert path.read_bytes().endswith(b"{not json\n")  # status never writes
 
 
 def test_status_without_a_job_file_says_what_to_do(tmp_path: Path) -> None:
     result = gembatch("status", cwd=tmp_path)
-    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert result.returncode == exit_codes.EXIT_BAD_INPUT
     assert result.stderr.strip() == (
         "gembatch: no job file at job-info.jsonl; submit jobs first, or pass --job-info FILE"
     )
@@ -75,17 +75,17 @@ def test_status_without_a_job_file_says_what_to_do(tmp_path: Path) -> None:
 def test_status_exits_zero_only_when_every_result_is_saved(tmp_path: Path) -> None:
     record = json.loads(EXAMPLE.read_text().splitlines()[0])  # succeeded, nothing saved
     (tmp_path / "job-info.jsonl").write_text(json.dumps(record) + "\n")
-    assert gembatch("status", cwd=tmp_path).returncode == summary.EXIT_IN_PROGRESS
+    assert gembatch("status", cwd=tmp_path).returncode == exit_codes.EXIT_IN_PROGRESS
     record.update(results_file="batch/results/001.jsonl", remote_deleted_at="2026-01-02")
     (tmp_path / "job-info.jsonl").write_text(json.dumps(record) + "\n")
-    assert gembatch("status", cwd=tmp_path).returncode == summary.EXIT_OK
+    assert gembatch("status", cwd=tmp_path).returncode == exit_codes.EXIT_OK
 
 
 # --- poll ---------------------------------------------------------------------------------
 def test_poll_plain_once_prints_events_and_saves(sim: SimulatorServer, tmp_path: Path) -> None:
     seed(sim, tmp_path, [("a.jsonl", 3), ("b.jsonl", 4)])
     result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
-    assert result.returncode == summary.EXIT_OK, result.stderr
+    assert result.returncode == exit_codes.EXIT_OK, result.stderr
     out = result.stdout
     assert "loaded 2 jobs" in out
     assert "a.jsonl: results saved to batch/results/a.jsonl (3 lines)" in out
@@ -100,7 +100,7 @@ def test_poll_stop_when_done_exits_with_outcome(sim: SimulatorServer, tmp_path: 
     result = gembatch(
         "poll", "--plain", "--stop-when-done", "--interval", "1", cwd=tmp_path, env=cli_env(sim)
     )
-    assert result.returncode == summary.EXIT_SOME_FAILED, result.stderr
+    assert result.returncode == exit_codes.EXIT_SOME_FAILED, result.stderr
     assert "bad.jsonl: running → failed" in result.stdout or "bad.jsonl: failed" in result.stdout
     assert "all jobs are done" in result.stdout
     last = result.stdout.rstrip().splitlines()[-3:]  # the summary closes the log
@@ -113,14 +113,14 @@ def test_poll_with_a_rejected_key_says_so(sim: SimulatorServer, tmp_path: Path) 
     seed(sim, tmp_path, [("a.jsonl", 2)])
     sim.scenario.api_key = "another-key"
     result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
-    assert result.returncode == summary.EXIT_AUTH
+    assert result.returncode == exit_codes.EXIT_AUTH
     assert "API key was rejected" in result.stderr and API_KEY not in result.stderr
 
 
 def test_poll_without_a_key_says_how_to_set_one(tmp_path: Path) -> None:
     shutil.copy(EXAMPLE, tmp_path / "job-info.jsonl")
     result = gembatch("poll", "--once", cwd=tmp_path)
-    assert result.returncode == summary.EXIT_AUTH
+    assert result.returncode == exit_codes.EXIT_AUTH
     assert "set GEMINI_API_KEY" in result.stderr
 
 
@@ -138,14 +138,14 @@ def test_second_poller_exits_with_lock_code(sim: SimulatorServer, tmp_path: Path
         assert first.stdout is not None
         assert "loaded 1 job (1 in progress)" in first.stdout.readline()
         second = gembatch("poll", "--plain", "--once", cwd=tmp_path, env=cli_env(sim))
-        assert second.returncode == summary.EXIT_LOCKED
+        assert second.returncode == exit_codes.EXIT_LOCKED
         assert f"already being polled by process {first.pid}" in second.stderr
         status = gembatch("status", cwd=tmp_path)  # status never needs the lock
-        assert status.returncode == summary.EXIT_IN_PROGRESS
+        assert status.returncode == exit_codes.EXIT_IN_PROGRESS
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=30)
-    assert first.returncode == summary.EXIT_INTERRUPTED
+    assert first.returncode == exit_codes.EXIT_INTERRUPTED
 
 
 def test_two_pollers_started_together_never_download_twice(
@@ -166,7 +166,7 @@ def test_two_pollers_started_together_never_download_twice(
     codes = sorted(run.wait(timeout=120) for run in runs)
     for run in runs:
         run.communicate()
-    assert codes == [summary.EXIT_OK, summary.EXIT_LOCKED]
+    assert codes == [exit_codes.EXIT_OK, exit_codes.EXIT_LOCKED]
     assert len(sim.store.downloads) == len(set(sim.store.downloads)) == 6
 
 
@@ -220,7 +220,7 @@ def test_kill_9_at_random_moments_never_loses_a_result(
         env=cli_env(sim),
         timeout=180,
     )
-    assert final.returncode == summary.EXIT_SOME_FAILED, final.stderr
+    assert final.returncode == exit_codes.EXIT_SOME_FAILED, final.stderr
     records = JobFile.load(tmp_path / "job-info.jsonl").records
     assert len(records) == len(jobs)
     for n, record in enumerate(records):
@@ -251,7 +251,7 @@ def test_poll_on_broken_job_file_keeps_it_intact(
     path.write_bytes(bad + path.read_bytes() + bad)
     result = gembatch("poll", "--once", cwd=tmp_path, env=cli_env(sim))
     # The good job is polled and saved; lines that do not parse make it a 4, as `status`.
-    expected = summary.EXIT_BAD_INPUT if bad.strip() else summary.EXIT_OK
+    expected = exit_codes.EXIT_BAD_INPUT if bad.strip() else exit_codes.EXIT_OK
     assert result.returncode == expected, result.stderr
     assert gembatch("status", cwd=tmp_path).returncode == expected
     assert (tmp_path / "batch/results/a.jsonl").is_file()

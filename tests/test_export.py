@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gembatch import summary
+from gembatch import exit_codes
 from gembatch.simulator import JobPlan, SimulatorServer
 from tests.conftest import run_cli as run
 
@@ -42,7 +42,7 @@ def test_export_has_one_row_per_request_in_input_order(
     sim.scenario.default_plan = JobPlan(0, 0, failed_row_rate=0.3)
     keys = submitted_and_polled(sim, tmp_path, 40)
     result = run("export", "batch/questions.jsonl", "--format", "csv", cwd=tmp_path, sim=sim)
-    assert result.returncode == summary.EXIT_SOME_FAILED, result.stderr  # some rows failed
+    assert result.returncode == exit_codes.EXIT_SOME_FAILED, result.stderr  # some rows failed
     table = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [row["key"] for row in table] == keys
     failed = [row for row in table if row["status"] == "failed"]
@@ -81,7 +81,7 @@ def test_export_before_any_result_says_what_to_do(sim: SimulatorServer, tmp_path
     (tmp_path / "batch/a.jsonl").write_text(json.dumps(line) + "\n")
     assert run("submit", "batch/a.jsonl", cwd=tmp_path, sim=sim).returncode == 0
     result = run("export", "batch/a.jsonl", cwd=tmp_path, sim=sim)
-    assert result.returncode == summary.EXIT_SOME_FAILED
+    assert result.returncode == exit_codes.EXIT_SOME_FAILED
     assert result.stderr.count("\n") == 1 and "no results on disk yet" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -96,7 +96,7 @@ def test_parquet_export_is_a_table_in_input_order(sim: SimulatorServer, tmp_path
     sim.scenario.default_plan = JobPlan(0, 0, failed_row_rate=0.3)
     keys = submitted_and_polled(sim, tmp_path, 30)
     result = export_parquet(sim, tmp_path)
-    assert result.returncode == summary.EXIT_SOME_FAILED, result.stderr  # some rows failed
+    assert result.returncode == exit_codes.EXIT_SOME_FAILED, result.stderr  # some rows failed
     table = pq.read_table(tmp_path / "out.parquet").to_pylist()
     assert [row["key"] for row in table] == keys
     ok = [row for row in table if row["status"] == "ok"]
@@ -115,7 +115,7 @@ def test_parquet_without_pyarrow_is_one_line_and_writes_nothing(
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('No module named pyarrow')\n")
     result = export_parquet(sim, tmp_path, PYTHONPATH=str(blocker.parent))
-    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert result.returncode == exit_codes.EXIT_BAD_INPUT
     assert result.stderr.count("\n") == 1 and "pip install 'gembatch[parquet]'" in result.stderr
     assert not (tmp_path / "out.parquet").exists()
 

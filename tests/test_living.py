@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gembatch import summary
+from gembatch import exit_codes
 from gembatch.clock import FrozenClock
 from gembatch.config import Config, ConfigError, default_text, load_config
 from gembatch.demo import seed_jobs, write_input
@@ -73,7 +73,7 @@ def test_config_init_and_path(tmp_path: Path) -> None:
     assert shown.stdout.strip() == str(path) and shown.returncode == 0
     path.write_text("interval = 'x'\n")
     broken = run("config", "path", cwd=tmp_path, env=env)
-    assert broken.returncode == summary.EXIT_BAD_INPUT and "interval must be" in broken.stderr
+    assert broken.returncode == exit_codes.EXIT_BAD_INPUT and "interval must be" in broken.stderr
 
 
 def test_flags_override_the_config_file(sim: SimulatorServer, tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_flags_override_the_config_file(sim: SimulatorServer, tmp_path: Path) ->
     assert sim.store.batches and not sim.store.deletions  # the config's keep_remote
     Path(env["GEMBATCH_CONFIG"]).write_text("interval = 'x'\n")
     refused = run("poll", "--once", cwd=tmp_path, env=env)
-    assert refused.returncode == summary.EXIT_BAD_INPUT and "interval must be" in refused.stderr
+    assert refused.returncode == exit_codes.EXIT_BAD_INPUT and "interval must be" in refused.stderr
 
 
 def test_flag_beats_config(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gembatch import summary
+from gembatch import exit_codes
 from gembatch.clock import FrozenClock
 from gembatch.demo import MODEL, seed_jobs, write_input
 from gembatch.events import OutputExpiring, PollFailed, ResultsSaved
@@ -98,7 +98,7 @@ async def test_poll_never_deletes_a_job_the_server_still_runs(
     b.raw["results_file"] = "batch/results/b.jsonl"
     job_file.save()
     result = gembatch("poll", "--once", "--plain", cwd=tmp_path, sim=sim)
-    assert result.returncode == summary.EXIT_IN_PROGRESS, result.stdout + result.stderr
+    assert result.returncode == exit_codes.EXIT_IN_PROGRESS, result.stdout + result.stderr
     assert sim.store.deletions == []
     states = [r.state for r in JobFile.load(tmp_path / "job-info.jsonl").records]
     assert states == ["JOB_STATE_RUNNING", "JOB_STATE_RUNNING"]
@@ -113,7 +113,7 @@ def test_expired_inputs_do_not_stop_polling(sim: SimulatorServer, tmp_path: Path
     asyncio.run(seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 3), ("b.jsonl", 4)]))
     clock.advance(49 * HOUR)
     result = gembatch("poll", "--plain", "--stop-when-done", cwd=tmp_path, sim=sim)
-    assert result.returncode == summary.EXIT_OK, result.stdout + result.stderr
+    assert result.returncode == exit_codes.EXIT_OK, result.stdout + result.stderr
     for record in JobFile.load(tmp_path / "job-info.jsonl").records:
         assert record.remote_deleted
         assert len(read_jsonl(tmp_path / str(record.results_file))) == record.request_count
@@ -134,13 +134,13 @@ def test_an_output_that_expired_unsaved_is_said_and_kept(
     asyncio.run(seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 3)]))
     clock.advance(49 * HOUR)  # nobody polled for two days: the output is gone
     result = gembatch("poll", "--plain", "--once", cwd=tmp_path, sim=sim)
-    assert result.returncode == summary.EXIT_SOME_FAILED, result.stdout + result.stderr
+    assert result.returncode == exit_codes.EXIT_SOME_FAILED, result.stdout + result.stderr
     assert "is gone from the server (expired or deleted)" in result.stdout
     (record,) = JobFile.load(tmp_path / "job-info.jsonl").records
     assert record.data["output_gone_at"] and not record.results_file
     assert sim.store.batches and not sim.store.deletions  # the record and the job kept
     again = gembatch("poll", "--plain", "--once", cwd=tmp_path, sim=sim)
-    assert again.returncode == summary.EXIT_SOME_FAILED  # stable, not a loop of errors
+    assert again.returncode == exit_codes.EXIT_SOME_FAILED  # stable, not a loop of errors
     downloads = [p for _, p, _ in sim.sim.request_log if p.endswith(":download")]
     assert len(downloads) == 1
 

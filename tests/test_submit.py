@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gembatch import summary
+from gembatch import exit_codes
 from gembatch.demo import seed_jobs, write_input
 from gembatch.engine import Engine, EngineOptions
 from gembatch.inputs import InputError, plan_input
@@ -101,7 +101,7 @@ def test_bad_line_is_named_and_nothing_from_that_file_is_sent(
     with bad.open("a") as handle:
         handle.write('{"key": "x", "request": {"contents": "not a list"}}\n')
     result = gembatch("submit", "bad.jsonl", "good.jsonl", cwd=tmp_path, sim=sim)
-    assert result.returncode == summary.EXIT_BAD_INPUT
+    assert result.returncode == exit_codes.EXIT_BAD_INPUT
     assert result.stderr.startswith('gembatch: bad.jsonl:4: a request needs "contents"')
     records = JobFile.load(tmp_path / "job-info.jsonl").records
     assert [r.input_file for r in records] == ["good.jsonl"]
@@ -245,7 +245,7 @@ def test_cleanup_touches_only_known_finished_jobs(sim: SimulatorServer, tmp_path
     stranger = asyncio.run(seed_jobs(make_client(sim), tmp_path / "other", [("x.jsonl", 1)]))
     stranger_name = stranger.records[0].batch_name
     refused = gembatch("cleanup", cwd=tmp_path, sim=sim)
-    assert refused.returncode == summary.EXIT_USAGE and "pass -y" in refused.stderr
+    assert refused.returncode == exit_codes.EXIT_USAGE and "pass -y" in refused.stderr
     assert not sim.store.deletions
     result = gembatch("cleanup", "-y", cwd=tmp_path, sim=sim)
     assert result.returncode == 0, result.stderr
@@ -265,7 +265,7 @@ def test_cancel_by_input_file(sim: SimulatorServer, tmp_path: Path) -> None:
     states_now = sorted(sim.store.state_of(b) for b in sim.store.batches.values())
     assert states_now == ["CANCELLED", "RUNNING"]
     unknown = gembatch("cancel", "batch/nope.jsonl", cwd=tmp_path, sim=sim)
-    assert unknown.returncode == summary.EXIT_BAD_INPUT
+    assert unknown.returncode == exit_codes.EXIT_BAD_INPUT
     assert unknown.stderr == "gembatch: no job named 'batch/nope.jsonl' in job-info.jsonl\n"
 
 

@@ -6,11 +6,8 @@ import os
 import sys
 from collections.abc import Callable
 
-from gembatch import summary
+from gembatch import exit_codes
 from gembatch.problems import CommandError, error
-
-EXIT_PIPE_CLOSED = 141  # what a shell reports for a program whose reader went away
-
 
 __all__ = ["CommandError", "error", "run"]
 
@@ -26,7 +23,7 @@ def run(command: Callable[[], int]) -> int:
         error(str(problem))
         return problem.code
     except GeminiError as problem:
-        if problem.exit_code == summary.EXIT_SOME_FAILED:  # (not the key: that is said as is)
+        if problem.exit_code == exit_codes.EXIT_SOME_FAILED:  # (not the key: that is said as is)
             error(f"{problem}; what was done so far is recorded, run the command again to go on")
         else:
             error(str(problem))
@@ -36,12 +33,12 @@ def run(command: Callable[[], int]) -> int:
         return problem.exit_code
     except KeyboardInterrupt:
         error("interrupted; the job file is consistent, run the command again to resume")
-        return summary.EXIT_INTERRUPTED
+        return exit_codes.EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader stopped (`| head`): say nothing more, and let no flush at exit fail.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_PIPE_CLOSED
+        return exit_codes.EXIT_PIPE_CLOSED
     except OSError as problem:
         where = f"{problem.filename}: " if problem.filename else ""
         error(f"{where}{(problem.strerror or str(problem)).lower()}")
-        return summary.EXIT_BAD_INPUT
+        return exit_codes.EXIT_BAD_INPUT

@@ -7,7 +7,7 @@ import io
 import sys
 from pathlib import Path
 
-from gembatch import states, summary
+from gembatch import exit_codes, states
 from gembatch.atomic import AtomicFile
 from gembatch.cli.errors import CommandError
 from gembatch.cli.status import load_existing
@@ -32,18 +32,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ValueError:
         name = str(source)
     if not source.is_file():
-        raise CommandError(f"{args.input}: no such input file", summary.EXIT_BAD_INPUT)
+        raise CommandError(f"{args.input}: no such input file", exit_codes.EXIT_BAD_INPUT)
     files = [path for path in results_files(job_file, name) if path.is_file()]
     if not files:
-        raise CommandError(_why_no_results(args.input, job_file, name), summary.EXIT_SOME_FAILED)
+        raise CommandError(_why_no_results(args.input, job_file, name), exit_codes.EXIT_SOME_FAILED)
     try:
         report = _write(args, source, files)
     except ExportError as problem:
-        raise CommandError(str(problem), summary.EXIT_BAD_INPUT) from None
+        raise CommandError(str(problem), exit_codes.EXIT_BAD_INPUT) from None
     where = str(args.output) if args.output else "stdout"
     note = f", {plural(report.failed, 'failed row')}" if report.failed else ""
     print(f"wrote {plural(report.rows, 'row')} to {where}{note}", file=sys.stderr)
-    return summary.EXIT_SOME_FAILED if report.failed else summary.EXIT_OK
+    return exit_codes.EXIT_SOME_FAILED if report.failed else exit_codes.EXIT_OK
 
 
 def _write(args: argparse.Namespace, source: Path, files: list[Path]) -> ExportReport:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from gembatch import summary
+from gembatch import exit_codes
 from gembatch.cli.errors import CommandError, error
 from gembatch.cli.settings import client_options, configured, pick, price_overrides
 from gembatch.formatting import plural
@@ -83,7 +83,7 @@ def _limits_given(args: argparse.Namespace) -> Any:
         running = checked_running(pick(args.max_running, configured("max_running")))
         return Limits(cost, running)
     except LimitError as problem:
-        raise CommandError(f"{problem}; nothing was submitted", summary.EXIT_BAD_INPUT) from None
+        raise CommandError(f"{problem}; nothing was submitted", exit_codes.EXIT_BAD_INPUT) from None
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -123,10 +123,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
             )
         )
         if report.bad_inputs or _limits_unreadable(job_file):
-            return summary.EXIT_BAD_INPUT
+            return exit_codes.EXIT_BAD_INPUT
         if report.refused_for_budget:  # a sound input, over the budget: not bad input
-            return summary.EXIT_SOME_FAILED
-        return summary.EXIT_OK
+            return exit_codes.EXIT_SOME_FAILED
+        return exit_codes.EXIT_OK
 
     return with_client(job)
 
@@ -168,7 +168,7 @@ async def _dry_run(args: argparse.Namespace, client: Any) -> int:
     print(
         f"model {model}, prices of {prices.PRICES_AS_OF}; dry run: nothing was uploaded or created"
     )
-    return summary.EXIT_BAD_INPUT if refused else summary.EXIT_OK
+    return exit_codes.EXIT_BAD_INPUT if refused else exit_codes.EXIT_OK
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -188,7 +188,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         if not plan:
             job_file.save()
             print("nothing to delete")
-            return summary.EXIT_OK
+            return exit_codes.EXIT_OK
         print("will delete:")
         for item in plan:
             print(f"  {item.record.display_name}: {', '.join(item.names)}")
@@ -196,12 +196,12 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
             if not sys.stdin.isatty():
                 raise CommandError(
                     "not deleting without confirmation; pass -y to delete without asking",
-                    summary.EXIT_USAGE,
+                    exit_codes.EXIT_USAGE,
                 )
             answer = input(f"delete these {plural(len(plan), 'job')} and their files? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing deleted")
-                return summary.EXIT_OK
+                return exit_codes.EXIT_OK
         return await run_cleanup(job_file, client, plan, say)
 
     # A running poller cleans up finished jobs by itself; two at once would race.
@@ -218,7 +218,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
         submitter = _submitter(job_file, client, args)
         code = await retry_failed(job_file, client, submitter, say)
         await _launch_queued(job_file, submitter)  # under limits, retries queue too
-        return summary.EXIT_BAD_INPUT if _limits_unreadable(job_file) else code
+        return exit_codes.EXIT_BAD_INPUT if _limits_unreadable(job_file) else code
 
     return with_client(job)
 

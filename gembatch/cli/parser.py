@@ -9,7 +9,7 @@ from typing import NoReturn
 
 from gembatch import __version__
 from gembatch.config import Config
-from gembatch.summary import EXIT_USAGE
+from gembatch.exit_codes import EXIT_USAGE
 
 DEFAULT_JOB_FILE = "job-info.jsonl"
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gembatch import prices, summary
+from gembatch import exit_codes, prices, summary
 from gembatch.cli.errors import CommandError, error
 from gembatch.cli.settings import configured, price_overrides
 from gembatch.cli.status_count import Counted, count_jobs
@@ -54,7 +54,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     problems = [*bad_lines, *problems_of(job_file, seen.strays)]
     if seen.limits is not None and seen.limits.problem:
         problems.append(seen.limits.problem)
-    code = summary.with_problems(seen.totals.exit_code(), problems)
+    code = exit_codes.with_problems(seen.totals.exit_code(), problems)
     now = job_file.clock.now()
     if args.json:
         report = _status_json(
