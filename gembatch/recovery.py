@@ -6,17 +6,40 @@ stopped.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 import filelock
 
 from gembatch import creates, owners
 from gembatch.creates import Sightings
 from gembatch.formatting import plural
-from gembatch.jobfile import JobRecord
+from gembatch.gemini import GeminiClient
+from gembatch.jobfile import JobFile, JobRecord
 
-if TYPE_CHECKING:
-    from gembatch.submit import Submitter
+
+class Tally(Protocol):
+    """What a submit reports of the recovery's work."""
+
+    adopted: list[str]
+    stopped_duplicates: list[str]
+    unconfirmed: list[str]
+
+
+class Submitter(Protocol):
+    """What the recovery needs of the submitter that holds it (`submit.Submitter`)."""
+
+    @property
+    def job_file(self) -> JobFile: ...
+    @property
+    def client(self) -> GeminiClient: ...
+    @property
+    def base(self) -> Path: ...
+    @property
+    def report(self) -> Tally: ...
+    def say(self, message: str) -> None: ...
+    def own(self) -> dict[str, object]: ...
+    async def finish(self, record: JobRecord, path: Path) -> None: ...
 
 
 class Recovery:

@@ -4,22 +4,52 @@ through the monitor's `action_*` methods: the monitor holds one `JobActions`."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
+
+from textual.app import App
 
 from gembatch import prices, states, summary
+from gembatch.clock import Clock
 from gembatch.events import JobView
 from gembatch.formatting import plural
 from gembatch.screens.confirm import ConfirmScreen
 from gembatch.screens.detail import RESUBMITTED, JobDetailScreen, retry_scope
+from gembatch.screens.history_rows import HistoryRows
 from gembatch.screens.results import ResultsScreen
 from gembatch.widgets.event_log import EventLog
 from gembatch.widgets.job_table import JobTable
 
 if TYPE_CHECKING:
     from gembatch.pollrun import PollRun
-    from gembatch.screens.monitor import MonitorScreen
+
+
+class Monitor(Protocol):
+    """What this collaborator needs of the monitor screen that holds it."""
+
+    @property
+    def app(self) -> App[Any]: ...
+    @property
+    def table(self) -> JobTable: ...
+    @property
+    def event_log(self) -> EventLog: ...
+    @property
+    def poll_run(self) -> PollRun: ...
+    @property
+    def history_rows(self) -> HistoryRows: ...
+    @property
+    def clock(self) -> Clock: ...
+
+    polling: bool
+    holding: bool
+    cycle_done: asyncio.Event
+
+    def notify(self, *args: Any, **kwargs: Any) -> None: ...
+    def run_worker(self, *args: Any, **kwargs: Any) -> Any: ...
+    def action_poll_now(self, quiet: bool = False) -> None: ...
+    def jobs_changed(self) -> None: ...
 
 
 def retry_label(job: JobView) -> str | None:
@@ -61,7 +91,7 @@ def _retry_effect(job: JobView, overrides: dict) -> str:
 class JobActions:
     """The actions on one job, for the monitor that holds them (and supplies the run)."""
 
-    def __init__(self, monitor: MonitorScreen) -> None:
+    def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor
 
     @property

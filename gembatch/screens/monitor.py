@@ -124,6 +124,14 @@ class MonitorScreen(Screen[None]):
         return self.query_one(EventLog)
 
     @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one(FilterBar)
+
+    @property
+    def banner(self) -> Static:
+        return self.query_one("#banner", Static)
+
+    @property
     def overview(self) -> Overview:
         return self.query_one(Overview)
 

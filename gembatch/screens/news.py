@@ -4,9 +4,10 @@ events; the table and the totals stay the monitor's."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from rich.text import Text
+from textual.app import App
 from textual.widgets import Static
 
 from gembatch import states
@@ -24,9 +25,25 @@ from gembatch.plain import describe
 from gembatch.screens.detail import why_text
 from gembatch.summary import Totals, failure_reason
 from gembatch.widgets.event_log import EventLog
+from gembatch.widgets.job_table import JobTable
 
-if TYPE_CHECKING:
-    from gembatch.screens.monitor import MonitorScreen
+
+class Monitor(Protocol):
+    """What this collaborator needs of the monitor screen that holds it."""
+
+    @property
+    def app(self) -> App[Any]: ...
+    @property
+    def table(self) -> JobTable: ...
+    @property
+    def event_log(self) -> EventLog: ...
+    @property
+    def banner(self) -> Static: ...
+
+    bell_enabled: bool
+
+    def notify(self, *args: Any, **kwargs: Any) -> None: ...
+
 
 _DID_NOT_SUCCEED = (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.MISSING)
 
@@ -34,7 +51,7 @@ _DID_NOT_SUCCEED = (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.MISSING
 class News:
     """Tells the user what happened, once, in the log and (where it matters) a toast."""
 
-    def __init__(self, monitor: MonitorScreen) -> None:
+    def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor
         self.finished_this_cycle: list[str] = []
         self.all_done_announced = False
@@ -104,7 +121,7 @@ class News:
             if totals.failed_rows
             else ""
         )
-        banner = self.monitor.query_one("#banner", Static)
+        banner = self.monitor.banner
         banner.update(Text(f"{subject} done: {totals.breakdown()}.{rows}"))
         banner.display = True
         self.event_log.add("all jobs are done")

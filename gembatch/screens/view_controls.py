@@ -4,7 +4,10 @@ monitor holds one `ViewControls`; its keys come here through `action_*` methods.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
+
+from textual.app import App
+from textual.widget import Widget
 
 from gembatch.summary import GROUPS
 from gembatch.widgets.event_log import EventLog
@@ -12,7 +15,34 @@ from gembatch.widgets.filter_bar import FilterBar
 from gembatch.widgets.job_table import JobTable
 
 if TYPE_CHECKING:
-    from gembatch.screens.monitor import MonitorScreen
+    from gembatch.engine import Engine
+    from gembatch.screens.history_rows import HistoryRows
+
+
+class Monitor(Protocol):
+    """What this collaborator needs of the monitor screen that holds it."""
+
+    @property
+    def app(self) -> App[Any]: ...
+    @property
+    def table(self) -> JobTable: ...
+    @property
+    def event_log(self) -> EventLog: ...
+    @property
+    def filter_bar(self) -> FilterBar: ...
+    @property
+    def history_rows(self) -> HistoryRows: ...
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def focused(self) -> Widget | None: ...
+
+    reading: bool
+
+    def refresh_status(self) -> None: ...
+    def call_after_refresh(self, *args: Any, **kwargs: Any) -> Any: ...
+    def set_class(self, *args: Any, **kwargs: Any) -> Any: ...
+
 
 FILTERS: tuple[str | None, ...] = (None, *GROUPS[:4])
 
@@ -20,7 +50,7 @@ FILTERS: tuple[str | None, ...] = (None, *GROUPS[:4])
 class ViewControls:
     """Filters, sort and log size for one monitor; each change refreshes its status."""
 
-    def __init__(self, monitor: MonitorScreen) -> None:
+    def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor
 
     @property
@@ -54,21 +84,21 @@ class ViewControls:
         self.monitor.refresh_status()
 
     def open_filter(self) -> None:
-        self.monitor.query_one(FilterBar).open()
+        self.monitor.filter_bar.open()
 
     def filter_typed(self, text: str) -> None:
         self.table.set_filter_text(text)
         self.monitor.refresh_status()
 
     def filter_done(self) -> None:
-        self.table.set_filter_text(self.monitor.query_one(FilterBar).value)
+        self.table.set_filter_text(self.monitor.filter_bar.value)
         self.table.focus()
         self.monitor.refresh_status()
 
     def clear_filter(self) -> None:
         """Escape: the text filter goes, then the state filter."""
         if self.table.filter_text:
-            self.monitor.query_one(FilterBar).action_clear()
+            self.monitor.filter_bar.action_clear()
         elif self.table.filter_group is not None:
             self.table.set_filter(None)
             self.monitor.refresh_status()
