@@ -11,7 +11,6 @@ import pytest
 from rich.console import Console
 from textual.command import CommandList
 from textual.pilot import Pilot
-from textual.widgets import RichLog
 from textual.widgets.data_table import ColumnKey
 
 from gembatch import states
@@ -24,6 +23,7 @@ from gembatch.screens.confirm import ConfirmScreen
 from gembatch.screens.detail import JobDetailScreen
 from gembatch.screens.help import MARKS, HelpScreen
 from gembatch.simulator import JobPlan, SimulatorServer
+from gembatch.widgets.event_log import STAMP_WIDTH, EventLog
 from gembatch.widgets.job_table import JobTable
 from gembatch.widgets.status_bar import StatusBar
 from tests.conftest import make_client, monitor_app, wait_for
@@ -81,12 +81,11 @@ def palette_hits(app: GembatchApp) -> list:
 
 
 def log_text(app: GembatchApp) -> str:
-    """The log's lines as written: a line the log wrapped (it ends in the space it was
-    broken at) is joined back to the rest."""
-    return "".join(
-        line.text if line.text.endswith(" ") else line.text + "\n"
-        for line in app.monitor.query_one(RichLog).lines
-    )
+    """The log's lines as written: a line the log wrapped (its rest indented under the
+    text after the time) is joined back together."""
+    lines = [line.rstrip() for line in app.monitor.query_one(EventLog).lines]
+    text = "\n".join(lines)
+    return text.replace("\n" + " " * STAMP_WIDTH, " ")
 
 
 async def test_jobs_progress_to_done(sim: SimulatorServer, tmp_path: Path) -> None:
@@ -319,7 +318,7 @@ async def test_pause_stops_and_p_resumes(sim: SimulatorServer, tmp_path: Path) -
 async def test_log_toggles_and_help_opens(sim: SimulatorServer, tmp_path: Path) -> None:
     app = await make_app(sim, tmp_path, [("a.jsonl", 1)])
     async with app.run_test(size=SIZE) as pilot:
-        log = app.monitor.query_one(RichLog)
+        log = app.monitor.query_one(EventLog)
         assert log.display
         await pilot.press("l")
         assert not log.display
@@ -547,8 +546,8 @@ async def test_at_80_columns_every_total_and_a_failures_reason_show(
         assert shown.startswith("11 in progress · 0 succeeded · 1 failed")  # (they fit)
         assert totals.size.width >= len(shown)
         assert "next poll in" in app.monitor.query_one(StatusBar).render_text()
-        log = app.monitor.query_one(RichLog)
-        rendered = [strip.text for strip in log.lines]
+        log = app.monitor.query_one(EventLog)
+        rendered = list(log.lines)
         assert all(len(line.rstrip()) <= log.size.width for line in rendered)
         assert "quota for the project ran out." in " ".join(line.strip() for line in rendered)
         await pilot.resize_terminal(60, 24)  # no room for the names: the legend's icons

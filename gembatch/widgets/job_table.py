@@ -91,6 +91,14 @@ class JobTable(DataTable[Text]):
         self.filter_text = ""  # the `/` bar's text: rows whose name or batch contain it
         self.sort_by = SORTS[0]
         self._shown: dict[str, Cells] = {}
+        # Rows off screen whose job changed: their cells are built when they are drawn
+        # or read (`_freshen`), not by the update: a cycle that changes 1,000 rows
+        # builds the few dozen on screen.
+        self._stale: set[str] = set()
+        self._screen_keys: tuple[tuple[int, int, int, int], frozenset[str]] = (
+            (-1, -1, -1, -1),
+            frozenset(),
+        )
 
     def on_mount(self) -> None:
         self._fit_columns()
@@ -119,6 +127,7 @@ class JobTable(DataTable[Text]):
         if list(widths) != list(self.widths) or not self.columns:
             self.clear(columns=True)
             self._shown.clear()
+            self._stale.clear()
             for key, width in widths.items():
                 self.add_column(HEADINGS[key], key=key, width=width)
         else:
@@ -173,6 +182,8 @@ class JobTable(DataTable[Text]):
         if row_index < 0:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
+        if row_key is not None:
+            self._freshen(row_key)
         everything = self._update_count
         version = self._row_versions.get(row_key, 0) if row_key is not None else 0
         self._update_count = ("row", version, self._layout_version)  # type: ignore[assignment]
@@ -180,6 +191,27 @@ class JobTable(DataTable[Text]):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         finally:
             self._update_count = everything
+
+    def _freshen(self, row_key: RowKey) -> None:
+        """A stale row's cells built now, before anything draws or reads them."""
+        if self._stale and row_key.value in self._stale:
+            self._stale.discard(str(row_key.value))
+            self._refresh_row(str(row_key.value), repaint=False)
+
+    def get_cell(self, row_key: RowKey | str, column_key: ColumnKey | str) -> Text:
+        self._freshen(RowKey(row_key) if isinstance(row_key, str) else row_key)
+        return super().get_cell(row_key, column_key)
+
+    def get_row(self, row_key: RowKey | str) -> list[Text]:
+        self._freshen(RowKey(row_key) if isinstance(row_key, str) else row_key)
+        return super().get_row(row_key)
+
+    def _on_screen(self) -> frozenset[str]:
+        """The keys of the rows on screen, worked out once per scroll position."""
+        view = (int(self.scroll_offset.y), self.size.height, self._layout_version, self.row_count)
+        if self._screen_keys[0] != view:
+            self._screen_keys = (view, frozenset(self._keys_on_screen()))
+        return self._screen_keys[1]
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         # Every column has a fixed width and every row is one line, so there is nothing
@@ -213,7 +245,10 @@ class JobTable(DataTable[Text]):
         self._quiet_until = 0.0  # its times may tick differently now
         visible = self._visible(job)
         if job.key in self._shown and visible:
-            self._refresh_row(job.key, repaint=False)
+            if job.key in self._on_screen():
+                self._refresh_row(job.key, repaint=False)
+            else:
+                self._stale.add(job.key)
             self._unpainted = True
         elif visible:
             cells = self._cells_for(job)
@@ -223,6 +258,7 @@ class JobTable(DataTable[Text]):
         elif job.key in self._shown:
             self.remove_row(job.key)
             del self._shown[job.key]
+            self._stale.discard(job.key)
             self._layout_changed()
 
     def flush(self) -> None:
@@ -338,6 +374,7 @@ class JobTable(DataTable[Text]):
         selected = self.job_under_cursor
         self.clear()
         self._shown.clear()
+        self._stale.clear()
         self._layout_changed()
         for job in self._ordered(self.jobs.values()):
             if self._visible(job):
@@ -349,6 +386,7 @@ class JobTable(DataTable[Text]):
             self.move_cursor(row=self.get_row_index(selected.key))
 
     def _refresh_row(self, key: str, repaint: bool = True) -> None:
+        self._stale.discard(key)
         new = self._cells_for(self.jobs[key])
         old = self._shown[key]
         changed = False
