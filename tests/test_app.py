@@ -555,3 +555,23 @@ async def test_at_80_columns_every_total_and_a_failures_reason_show(
         shown = str(totals.visual)  # type: ignore[attr-defined]
         assert shown.startswith("11 in progress · 0 ✔ · 1 ✘")
         assert totals.size.width >= len(shown)
+
+
+async def test_a_row_off_screen_shows_its_new_state_when_scrolled_to(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """Rows off screen build their cells when drawn (issue 24): one that changed while
+    out of sight reads right when the cursor gets there, and when drawn."""
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    app = await make_app(sim, tmp_path, [(f"{n:02d}-job.jsonl", 1) for n in range(40)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        last = next(j for j in table(app).jobs.values() if j.input_file == "batch/39-job.jsonl")
+        sim.store.force_state(str(last.batch_name), "FAILED")
+        await poll(pilot)
+        assert table(app).move_to(last.key)  # (as the palette's jump does)
+        await pilot.pause()
+        row = table(app).get_row_index(last.key) - int(table(app).scroll_offset.y)
+        drawn = table(app).render_line(row + 1).text  # (+1: the header)
+        assert "39-job" in drawn and "failed" in drawn
+        assert "failed" in cell(app, "batch/39-job.jsonl", "state")
