@@ -23,6 +23,7 @@ from gembatch import creates, fields, prices
 from gembatch.events import JobView
 from gembatch.formatting import clock_time, parse_time, plural
 from gembatch.gemini import GeminiError, TransientError
+from gembatch.inputs import InputError
 from gembatch.jobfile import JobFile, JobRecord
 from gembatch.limits import Limits, Spend, over_budget, spend_of
 from gembatch.quotas import next_daily_reset
@@ -224,16 +225,14 @@ class Launcher:
         except GeminiError as error:  # nothing was created: back to its place
             self._put_back(record, str(error), pause_s if error.retryable else pause_s * 10)
             return False
-        except (OSError, ValueError) as error:  # the part's file is gone or unreadable
-            reason = getattr(error, "strerror", None) or str(error)
-            why = (
-                f"cannot read {record.input_file} ({reason}); restore it, or take the part "
-                "out with `gembatch cancel`"
-            )
-            self._put_back(record, why, REFUSED_PAUSE_MAX_S)
+        except (OSError, ValueError, InputError) as error:  # its file: gone, unreadable
+            self._put_back(record, _unreadable(record, error), REFUSED_PAUSE_MAX_S)
             return False
         try:
             await self.submitter.create(record, wait_when_refused=False)
+        except InputError as error:  # an inline part's lines, read before anything is sent
+            self._put_back(record, _unreadable(record, error), REFUSED_PAUSE_MAX_S)
+            return False
         except TransientError as error:
             if error.daily_quota:  # no use before the day's reset: every part waits for it
                 reset = next_daily_reset(self.clock.now())
@@ -274,3 +273,15 @@ class Launcher:
         self.on_change(record, None)
         wait = f"until {clock_time(until)}" if until is not None else f"for {pause:.0f}s"
         self.say(f"{record.display_name}: {why}; back in the queue {wait}", record.key)
+
+
+def _unreadable(record: JobRecord, error: Exception) -> str:
+    """Why a queued part cannot be sent: its input is gone, unreadable or has a bad line
+    (an input whose keys are made at upload is read again then)."""
+    if isinstance(error, InputError):
+        return f"{error}; fix it, or take the part out with `gembatch cancel`"
+    reason = getattr(error, "strerror", None) or str(error)
+    return (
+        f"cannot read {record.input_file} ({reason}); restore it, or take the part "
+        "out with `gembatch cancel`"
+    )

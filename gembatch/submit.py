@@ -9,6 +9,7 @@ server's jobs by that id; only when the server has none is the job created.
 from __future__ import annotations
 
 import contextlib
+import glob
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -300,14 +301,32 @@ class Submitter:
         if not record.data.get(KEYS_ADDED):
             yield path
             return
-        folder = hidden_folder(self.job_file.real_path)
-        folder.mkdir(exist_ok=True)
-        copy = folder / f"upload-{record.submit_id}{path.suffix or '.jsonl'}"
+        copy = self._keyed_copy(str(record.submit_id))
+        copy.parent.mkdir(exist_ok=True)
         try:
             write_keyed(path, copy)
             yield copy
         finally:
             copy.unlink(missing_ok=True)
+
+    def _keyed_copy(self, submit_id: str) -> Path:
+        real = self.job_file.real_path
+        return hidden_folder(real) / f"{real.name}.upload-{submit_id}.jsonl"
+
+    def sweep_keyed_copies(self) -> None:
+        """Keyed copies a killed upload left (up to 2 GB each): those of parts that are
+        uploaded, created or gone. One whose part still waits for its upload may be
+        another process's, in the middle of it: it stays."""
+        waiting = {
+            str(r.submit_id)
+            for r in self.job_file.records
+            if r.submit_id and not r.data.get("uploaded_file_name") and not r.batch_name
+        }
+        stem = f"{self.job_file.real_path.name}.upload-"
+        folder = hidden_folder(self.job_file.real_path)
+        for copy in folder.glob(f"{glob.escape(stem)}*.jsonl") if folder.is_dir() else ():
+            if copy.name[len(stem) : -len(".jsonl")] not in waiting:
+                copy.unlink(missing_ok=True)
 
     async def create(self, record: JobRecord, wait_when_refused: bool = True) -> None:
         """Create the batch of an uploaded part and record it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import io
 import json
 import time
@@ -575,3 +577,27 @@ async def test_a_row_off_screen_shows_its_new_state_when_scrolled_to(
         drawn = table(app).render_line(row + 1).text  # (+1: the header)
         assert "39-job" in drawn and "failed" in drawn
         assert "failed" in cell(app, "batch/39-job.jsonl", "state")
+
+
+async def test_a_row_drawn_before_shows_its_change_when_scrolled_back_to(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """Scrolled away (the wheel: no cursor move), a drawn row changes, and is scrolled back
+    to: it shows the change, not the line drawn before."""
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    app = await make_app(sim, tmp_path, [(f"{n:02d}-job.jsonl", 1) for n in range(40)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await poll(pilot)
+        first = next(j for j in table(app).jobs.values() if j.input_file == "batch/00-job.jsonl")
+        assert "running" in table(app).render_line(1).text
+        table(app).scroll_end(animate=False)
+        await pilot.pause()
+        table(app).upsert(dataclasses.replace(first, state="JOB_STATE_FAILED"))  # one row
+        table(app).flush()
+        await pilot.pause()
+        table(app).scroll_home(animate=False)
+        await pilot.pause()
+        screen = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+        row = next(line for line in screen.split("<text") if "00-job" in line)
+        state = screen.split("00-job.jsonl", 1)[1][:400]
+        assert "failed" in state and "running" not in state.split("01-job")[0], row

@@ -78,16 +78,25 @@ def test_inputs_without_keys_get_keys_and_merge_in_order(
     assert record.input_file == "batch/bare.jsonl"
     assert sorted(p.name for p in source.parent.iterdir()) == ["bare.jsonl"]
     assert source.read_bytes() == before
-    assert not list((tmp_path / ".gembatch").glob("upload-*"))
+    assert not list((tmp_path / ".gembatch").glob("*.upload-*"))
+    # A copy a killed upload left behind (its part long since created) is swept.
+    leftover = tmp_path / ".gembatch/job-info.jsonl.upload-0123456789ab.jsonl"
+    leftover.write_text("{}\n")
     uploaded = sim.store.files[record.raw["uploaded_file_name"].removeprefix("files/")]
     assert [json.loads(line)["key"] for line in (uploaded.data or b"").splitlines()] == [
         f"line-{n:08d}" for n in range(1, 6)
     ]
+    write_input(tmp_path / "batch/more.jsonl", 2)
+    assert gembatch("submit", "batch/more.jsonl", cwd=tmp_path, sim=sim).returncode == 0
+    assert not leftover.exists()  # (each submit looks; so does a poll finishing an intent)
     asyncio.run(poll_until_done(sim, tmp_path))
     merged = read_jsonl(tmp_path / "batch/results/bare.jsonl")
     assert [row["key"] for row in merged] == [f"line-{n:08d}" for n in range(1, 6)]
     assert merged[3]["response"]["candidates"][0]["content"]["parts"][0]["text"].endswith("q3")
-    assert sorted(p.name for p in (tmp_path / "batch/results").iterdir()) == ["bare.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "batch/results").iterdir()) == [
+        "bare.jsonl",
+        "more.jsonl",
+    ]
     status = gembatch("status", "--list", cwd=tmp_path, sim=sim)
     assert "batch/bare.jsonl" in status.stdout and "part-1" not in status.stdout
 

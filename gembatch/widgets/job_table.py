@@ -249,6 +249,9 @@ class JobTable(DataTable[Text]):
                 self._refresh_row(job.key, repaint=False)
             else:
                 self._stale.add(job.key)
+                # Lines drawn before are cached by their position: drawn again, the row
+                # is built anew (its cells stay cached by the rows' own versions).
+                self._update_count += 1
             self._unpainted = True
         elif visible:
             cells = self._cells_for(job)
