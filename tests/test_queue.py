@@ -439,3 +439,26 @@ def test_a_queued_part_whose_file_is_gone_is_held_and_named(
     assert slow_sim.store.creates == 2  # parts 1 and 2; none after the missing one
     queued = [r for r in JobFile.load(tmp_path / "job-info.jsonl").records if r.queued]
     assert len(queued) == 4 and not any(r.data.get("last_error") for r in queued)
+
+
+def test_a_queued_bare_input_with_a_bad_line_is_held_with_the_line_named(
+    slow_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """A bare input (no keys) is read again when its keys are made at upload: a line
+    broken while it waited holds the part, with the line named, and the cycle goes on."""
+    write_input(tmp_path, 3, name="first")
+    bare = tmp_path / "batch/bare.jsonl"
+    bare.write_text('{"contents": [{"parts": [{"text": "hi"}]}]}\n' * 3)
+    args = ("submit", "batch/first.jsonl", "batch/bare.jsonl", "--max-running", "1")
+    assert run_cli(*args, cwd=tmp_path, sim=slow_sim).returncode == 0
+    bare.write_text(bare.read_text() + "{broken\n")
+    (first,) = [r for r in JobFile.load(tmp_path / "job-info.jsonl").records if r.batch_name]
+    slow_sim.store.force_state(str(first.batch_name), "SUCCEEDED")  # room for the next
+    polled = run_cli("poll", "--plain", "--once", cwd=tmp_path, sim=slow_sim)
+    assert "Traceback" not in polled.stderr and "cycle failed" not in polled.stdout
+    assert "batch/bare.jsonl:4: not valid JSON" in polled.stdout, polled.stdout
+    assert polled.returncode == 2, polled.stdout + polled.stderr  # not done, not crashed
+    held = [r for r in JobFile.load(tmp_path / "job-info.jsonl").records if r.queued]
+    assert [r.input_file for r in held] == ["batch/bare.jsonl"]
+    assert "fix it, or take the part out with `gembatch cancel`" in str(held[0].data["last_error"])
+    assert slow_sim.store.creates == 1
