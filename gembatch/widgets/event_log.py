@@ -47,8 +47,10 @@ class EventLog(Log):
         """Lines wider than the log, broken at spaces and indented under the text after
         their time (at 80 columns a failure's reason is at the end of its line); the
         rest, nearly all, as they are."""
-        width = self.scrollable_content_region.width
-        if width < 40:  # not laid out yet
+        # Hidden (`l`) or not laid out yet, it has no width: the screen's, less a
+        # scrollbar, is what it will have.
+        width = self.scrollable_content_region.width or self.app.size.width - 1
+        if width < 40:
             return lines
         out: list[str] = []
         for line in lines:
