@@ -17,7 +17,7 @@ from gembatch.widgets.palette import palette
 # Where the groups' names do not fit, they are named by their icons (the help's legend),
 # so all of them fit beside the countdown at 80 columns.
 _ICON_NAME = {"succeeded": "✔", "failed": "✘", "cancelled/expired": "⊘/∅"}
-POLL_WIDTH = {False: 36, True: 24}  # by `-compact`
+POLL_WIDTH = {False: 36, True: 20}  # by `-compact`
 
 _GROUP_KIND = {
     "in progress": states.Kind.RUNNING,
@@ -43,7 +43,7 @@ class StatusBar(Horizontal):
     }
     /* Under WIDE_FROM columns the time of the last poll goes (so that every total fits
     at 120 columns); POLL_WIDTH holds the same widths for the totals' arithmetic. */
-    StatusBar.-compact #poll { width: 24; }  /* "listing jobs: page 120" */
+    StatusBar.-compact #poll { width: 20; }
     """
 
     WIDE_FROM = 160  # columns
@@ -128,7 +128,9 @@ class StatusBar(Horizontal):
         elif listing is not None:
             # (The page it is on, not "of ≤22": the bound is mostly slack, and a survey
             # usually ends on its first page.)
-            text.append(f"listing jobs: page {listing.pages + 1}")
+            page = listing.pages + 1  # ("listing: page 1200" still fits the compact box)
+            compact = self.has_class("-compact")
+            text.append(f"listing: page {page}" if compact else f"listing jobs: page {page}")
         elif polling:
             text.append("polling…")
         elif next_poll_in is not None:
