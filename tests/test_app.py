@@ -194,8 +194,8 @@ async def test_running_duration_ticks_live(sim: SimulatorServer, tmp_path: Path)
         third = cell(app, "batch/a.jsonl", "duration")
         # ... and until that minute ends, a tick does not even look at the rows.
         looked: list[int] = []
-        rows_on_screen = table(app)._keys_on_screen
-        table(app)._keys_on_screen = lambda: looked.append(1) or rows_on_screen()  # type: ignore[method-assign]
+        rows_on_screen = table(app).keys_on_screen
+        table(app).keys_on_screen = lambda: looked.append(1) or rows_on_screen()  # type: ignore[method-assign]
         clock.advance(10)
         app.monitor._tick()
         assert not looked

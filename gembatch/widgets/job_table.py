@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
-from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.cache import LRUCache
-from textual.coordinate import Coordinate
-from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from gembatch import formatting, states
 from gembatch.clock import Clock
 from gembatch.events import JobView
 from gembatch.summary import group_of
+from gembatch.widgets.cached_table import CachedRowsTable
 from gembatch.widgets.columns import HEADINGS, LEAST, layout
 from gembatch.widgets.job_cells import (
     SORT_KEYS,
@@ -31,8 +27,6 @@ from gembatch.widgets.job_cells import (
 )
 from gembatch.widgets.palette import palette
 
-CELLS_CACHED = 2000  # about four screens of cells at 200x50
-LINES_CACHED = 200
 # A row stays highlighted this long at least (`set_checking`): one frame in three at
 # 0.3 s apart sees even a request of a millisecond.
 MIN_LIT_S = 0.6
@@ -40,7 +34,7 @@ MIN_LIT_S = 0.6
 Cells = dict[str, Text]
 
 
-class JobTable(DataTable[Text]):
+class JobTable(CachedRowsTable):
     """Jobs by row key; a change re-renders one row and updates only the cells that differ."""
 
     DEFAULT_CSS = """
@@ -50,22 +44,14 @@ class JobTable(DataTable[Text]):
     BINDINGS = [Binding("enter", "select_cursor", "Details")]
 
     def __init__(self, clock: Clock, **kwargs: object) -> None:
-        # Bumped whenever rows are added, removed or cleared: the only changes that move
-        # rows. DataTable keys its row-order caches on every cell update instead, which
-        # rebuilds 10,000-entry lists each time a duration ticks.
-        self._layout_version = 0
         self._unpainted = False
         # The tick has nothing to do until this moment, while the rows on screen stay
         # as they were (`tick`): long jobs' durations change once a minute.
         self._quiet_until = 0.0
         self._ticked_view: tuple[int, int, int] = (0, 0, 0)
-        self._row_order_cache: dict[str, tuple[tuple[int, int], list]] = {}
-        # Each row's own version, for the cell cache (see `_render_cell`). Rows added
-        # later start at 0: nothing of them is cached yet.
-        self._row_versions: dict[RowKey, int] = {}
-        self._versions = itertools.count(1)
         # The name column stays put when the table scrolls sideways.
         super().__init__(
+            lambda key: self._refresh_row(key, repaint=False),
             cursor_type="row",
             zebra_stripes=True,
             fixed_columns=1,
@@ -73,13 +59,6 @@ class JobTable(DataTable[Text]):
             cursor_foreground_priority="renderable",
             **kwargs,  # type: ignore[arg-type]
         )
-        # Cells and lines are cached per version, and old versions are never drawn
-        # again: caches the size of a few screens, not DataTable's 10,000 cells and
-        # 1,000 rows and lines, keep a monitor that runs for days from holding
-        # thousands of stale renders (the rows' cache holds the cells' segments too).
-        self._cell_render_cache = LRUCache(CELLS_CACHED)
-        self._row_render_cache = LRUCache(LINES_CACHED)
-        self._line_cache = LRUCache(LINES_CACHED)
         # The columns shown and their widths (`columns.layout`: by priority, to fit).
         self.widths: dict[str, int] = {}
         self.clock = clock
@@ -91,14 +70,6 @@ class JobTable(DataTable[Text]):
         self.filter_text = ""  # the `/` bar's text: rows whose name or batch contain it
         self.sort_by = SORTS[0]
         self._shown: dict[str, Cells] = {}
-        # Rows off screen whose job changed: their cells are built when they are drawn
-        # or read (`_freshen`), not by the update: a cycle that changes 1,000 rows
-        # builds the few dozen on screen.
-        self._stale: set[str] = set()
-        self._screen_keys: tuple[tuple[int, int, int, int], frozenset[str]] = (
-            (-1, -1, -1, -1),
-            frozenset(),
-        )
 
     def on_mount(self) -> None:
         self._fit_columns()
@@ -127,7 +98,7 @@ class JobTable(DataTable[Text]):
         if list(widths) != list(self.widths) or not self.columns:
             self.clear(columns=True)
             self._shown.clear()
-            self._stale.clear()
+            self.forget_stale()
             for key, width in widths.items():
                 self.add_column(HEADINGS[key], key=key, width=width)
         else:
@@ -136,87 +107,9 @@ class JobTable(DataTable[Text]):
         self.widths = widths
         return True
 
-    @property
-    def ordered_rows(self) -> list:  # type: ignore[override]
-        return self._cached("rows", lambda: DataTable.ordered_rows.fget(self))  # type: ignore[attr-defined]
-
-    @property
-    def ordered_columns(self) -> list:  # type: ignore[override]
-        # The columns are fixed at mount; DataTable rebuilds this list twice per added row.
-        columns = self._row_order_cache.get("columns")
-        if columns is None or len(columns[1]) != len(self.columns):
-            columns = ((0, 0), DataTable.ordered_columns.fget(self))  # type: ignore[attr-defined]
-            self._row_order_cache["columns"] = columns
-        return columns[1]
-
-    @property
-    def _y_offsets(self) -> list[tuple[RowKey, int]]:  # type: ignore[override]
-        return self._cached("offsets", lambda: DataTable._y_offsets.fget(self))  # type: ignore[attr-defined]
-
-    def _cached(self, name: str, compute: Callable[[], list]) -> list:
-        key = (self._layout_version, self.row_count)
-        known = self._row_order_cache.get(name)
-        if known is None or known[0] != key:
-            known = (key, compute())
-            self._row_order_cache[name] = known
-        return known[1]
-
     def _layout_changed(self) -> None:
-        self._layout_version += 1
+        super()._layout_changed()
         self._quiet_until = 0.0
-
-    def _render_cell(  # type: ignore[override]
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list:
-        # DataTable keys its rendered cells on one counter that every cell change bumps,
-        # so a duration ticking in one row renders every cell on screen again (most of an
-        # idle monitor's CPU). Keyed by the row's own version and the row layout instead,
-        # only the cells of rows that changed are rendered again. Everything else that
-        # changes how cells look (resize, theme, columns) clears the caches anyway.
-        if row_index < 0:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        if row_key is not None:
-            self._freshen(row_key)
-        everything = self._update_count
-        version = self._row_versions.get(row_key, 0) if row_key is not None else 0
-        self._update_count = ("row", version, self._layout_version)  # type: ignore[assignment]
-        try:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        finally:
-            self._update_count = everything
-
-    def _freshen(self, row_key: RowKey) -> None:
-        """A stale row's cells built now, before anything draws or reads them."""
-        if self._stale and row_key.value in self._stale:
-            self._stale.discard(str(row_key.value))
-            self._refresh_row(str(row_key.value), repaint=False)
-
-    def get_cell(self, row_key: RowKey | str, column_key: ColumnKey | str) -> Text:
-        self._freshen(RowKey(row_key) if isinstance(row_key, str) else row_key)
-        return super().get_cell(row_key, column_key)
-
-    def get_row(self, row_key: RowKey | str) -> list[Text]:
-        self._freshen(RowKey(row_key) if isinstance(row_key, str) else row_key)
-        return super().get_row(row_key)
-
-    def _on_screen(self) -> frozenset[str]:
-        """The keys of the rows on screen, worked out once per scroll position."""
-        view = (int(self.scroll_offset.y), self.size.height, self._layout_version, self.row_count)
-        if self._screen_keys[0] != view:
-            self._screen_keys = (view, frozenset(self._keys_on_screen()))
-        return self._screen_keys[1]
-
-    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
-        # Every column has a fixed width and every row is one line, so there is nothing
-        # to measure; DataTable would measure each new cell (4 s for 10,000 rows).
-        super()._update_dimensions(())
 
     # --- data in ------------------------------------------------------------------------
     def load(self, jobs: Iterable[JobView]) -> None:
@@ -245,13 +138,10 @@ class JobTable(DataTable[Text]):
         self._quiet_until = 0.0  # its times may tick differently now
         visible = self._visible(job)
         if job.key in self._shown and visible:
-            if job.key in self._on_screen():
+            if job.key in self.keys_on_screen():
                 self._refresh_row(job.key, repaint=False)
             else:
-                self._stale.add(job.key)
-                # Lines drawn before are cached by their position: drawn again, the row
-                # is built anew (its cells stay cached by the rows' own versions).
-                self._update_count += 1
+                self.mark_stale(job.key)
             self._unpainted = True
         elif visible:
             cells = self._cells_for(job)
@@ -261,7 +151,7 @@ class JobTable(DataTable[Text]):
         elif job.key in self._shown:
             self.remove_row(job.key)
             del self._shown[job.key]
-            self._stale.discard(job.key)
+            self.forget_stale(job.key)
             self._layout_changed()
 
     def flush(self) -> None:
@@ -331,7 +221,7 @@ class JobTable(DataTable[Text]):
         if now < self._quiet_until and view == self._ticked_view:
             return
         quiet_until = math.inf
-        for key in self._keys_on_screen():
+        for key in self.keys_on_screen():
             job = self.jobs.get(key)
             if job is None or states.is_terminal(job.state):
                 continue
@@ -377,7 +267,7 @@ class JobTable(DataTable[Text]):
         selected = self.job_under_cursor
         self.clear()
         self._shown.clear()
-        self._stale.clear()
+        self.forget_stale()
         self._layout_changed()
         for job in self._ordered(self.jobs.values()):
             if self._visible(job):
@@ -389,7 +279,7 @@ class JobTable(DataTable[Text]):
             self.move_cursor(row=self.get_row_index(selected.key))
 
     def _refresh_row(self, key: str, repaint: bool = True) -> None:
-        self._stale.discard(key)
+        self.forget_stale(key)
         new = self._cells_for(self.jobs[key])
         old = self._shown[key]
         changed = False
@@ -402,19 +292,9 @@ class JobTable(DataTable[Text]):
                 changed = True
         self._shown[key] = new
         if changed:
-            self._row_versions[RowKey(key)] = next(self._versions)
-            self._update_count += 1
+            self.row_changed(key)
             if repaint:
                 self.refresh()
-
-    def _keys_on_screen(self) -> list[str]:
-        first = max(0, int(self.scroll_offset.y) - 1)
-        last = min(self.row_count, first + self.size.height + 2)
-        keys = []
-        for row in range(first, last):
-            row_key, _ = self.coordinate_to_cell_key(Coordinate(row, 0))
-            keys.append(str(row_key.value))
-        return keys
 
     def _shown_cells(self, cells: Cells) -> list[Text]:
         return [cells[key] for key in self.widths]
