@@ -9,8 +9,6 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from textual.app import App
-
 from gembatch import prices, states, summary
 from gembatch.clock import Clock
 from gembatch.events import JobView
@@ -18,23 +16,16 @@ from gembatch.formatting import plural
 from gembatch.screens.confirm import ConfirmScreen
 from gembatch.screens.detail import RESUBMITTED, JobDetailScreen, retry_scope
 from gembatch.screens.history_rows import HistoryRows
+from gembatch.screens.monitor_part import MonitorPart, MonitorView
 from gembatch.screens.results import ResultsScreen
-from gembatch.widgets.event_log import EventLog
-from gembatch.widgets.job_table import JobTable
 
 if TYPE_CHECKING:
     from gembatch.pollrun import PollRun
 
 
-class Monitor(Protocol):
-    """What this collaborator needs of the monitor screen that holds it."""
+class Monitor(MonitorView, Protocol):
+    """What the job actions need of the monitor screen besides its table and log."""
 
-    @property
-    def app(self) -> App[Any]: ...
-    @property
-    def table(self) -> JobTable: ...
-    @property
-    def event_log(self) -> EventLog: ...
     @property
     def poll_run(self) -> PollRun: ...
     @property
@@ -46,7 +37,6 @@ class Monitor(Protocol):
     holding: bool
     cycle_done: asyncio.Event
 
-    def notify(self, *args: Any, **kwargs: Any) -> None: ...
     def run_worker(self, *args: Any, **kwargs: Any) -> Any: ...
     def action_poll_now(self, quiet: bool = False) -> None: ...
     def jobs_changed(self) -> None: ...
@@ -88,19 +78,8 @@ def _retry_effect(job: JobView, overrides: dict) -> str:
     return f"{sent}, about {cost} at batch prices (as this job's requests cost)."
 
 
-class JobActions:
+class JobActions(MonitorPart[Monitor]):
     """The actions on one job, for the monitor that holds them (and supplies the run)."""
-
-    def __init__(self, monitor: Monitor) -> None:
-        self.monitor = monitor
-
-    @property
-    def table(self) -> JobTable:
-        return self.monitor.table
-
-    @property
-    def event_log(self) -> EventLog:
-        return self.monitor.event_log
 
     @property
     def poll_run(self) -> PollRun:

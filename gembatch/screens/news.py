@@ -4,10 +4,9 @@ events; the table and the totals stay the monitor's."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from rich.text import Text
-from textual.app import App
 from textual.widgets import Static
 
 from gembatch import states
@@ -23,42 +22,29 @@ from gembatch.events import (
 from gembatch.formatting import plural
 from gembatch.plain import describe
 from gembatch.screens.detail import why_text
+from gembatch.screens.monitor_part import MonitorPart, MonitorView
 from gembatch.summary import Totals, failure_reason
-from gembatch.widgets.event_log import EventLog
-from gembatch.widgets.job_table import JobTable
 
 
-class Monitor(Protocol):
-    """What this collaborator needs of the monitor screen that holds it."""
+class Monitor(MonitorView, Protocol):
+    """What the news needs of the monitor screen besides its table and log."""
 
-    @property
-    def app(self) -> App[Any]: ...
-    @property
-    def table(self) -> JobTable: ...
-    @property
-    def event_log(self) -> EventLog: ...
     @property
     def banner(self) -> Static: ...
 
     bell_enabled: bool
 
-    def notify(self, *args: Any, **kwargs: Any) -> None: ...
-
 
 _DID_NOT_SUCCEED = (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.MISSING)
 
 
-class News:
+class News(MonitorPart[Monitor]):
     """Tells the user what happened, once, in the log and (where it matters) a toast."""
 
     def __init__(self, monitor: Monitor) -> None:
-        self.monitor = monitor
+        super().__init__(monitor)
         self.finished_this_cycle: list[str] = []
         self.all_done_announced = False
-
-    @property
-    def event_log(self) -> EventLog:
-        return self.monitor.event_log
 
     def log(self, event: Event, key: str | None) -> None:
         for line in describe(event):

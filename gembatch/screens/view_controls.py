@@ -6,28 +6,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from textual.app import App
 from textual.widget import Widget
 
+from gembatch.screens.monitor_part import MonitorPart, MonitorView
 from gembatch.summary import GROUPS
-from gembatch.widgets.event_log import EventLog
 from gembatch.widgets.filter_bar import FilterBar
-from gembatch.widgets.job_table import JobTable
 
 if TYPE_CHECKING:
     from gembatch.engine import Engine
     from gembatch.screens.history_rows import HistoryRows
 
 
-class Monitor(Protocol):
-    """What this collaborator needs of the monitor screen that holds it."""
+class Monitor(MonitorView, Protocol):
+    """What the view's controls need of the monitor screen besides its table and log."""
 
-    @property
-    def app(self) -> App[Any]: ...
-    @property
-    def table(self) -> JobTable: ...
-    @property
-    def event_log(self) -> EventLog: ...
     @property
     def filter_bar(self) -> FilterBar: ...
     @property
@@ -47,19 +39,8 @@ class Monitor(Protocol):
 FILTERS: tuple[str | None, ...] = (None, *GROUPS[:4])
 
 
-class ViewControls:
+class ViewControls(MonitorPart[Monitor]):
     """Filters, sort and log size for one monitor; each change refreshes its status."""
-
-    def __init__(self, monitor: Monitor) -> None:
-        self.monitor = monitor
-
-    @property
-    def table(self) -> JobTable:
-        return self.monitor.table
-
-    @property
-    def event_log(self) -> EventLog:
-        return self.monitor.event_log
 
     def note(self) -> str:
         """What narrows or orders the table, for the status bar."""
