@@ -17,7 +17,10 @@ from gembatch.widgets.palette import palette
 # Where the groups' names do not fit, they are named by their icons (the help's legend),
 # so all of them fit beside the countdown at 80 columns.
 _ICON_NAME = {"succeeded": "✔", "failed": "✘", "cancelled/expired": "⊘/∅"}
-POLL_WIDTH = {False: 36, True: 20}  # by `-compact`
+# The countdown's box, by `-compact`: under WIDE_FROM columns the time of the last poll
+# goes, so that every total fits at 120 columns. Set here, not in CSS: the totals'
+# arithmetic reads the same numbers.
+POLL_WIDTH = {False: 36, True: 20}
 
 _GROUP_KIND = {
     "in progress": states.Kind.RUNNING,
@@ -38,12 +41,7 @@ class StatusBar(Horizontal):
     StatusBar { height: 1; padding: 0 1; background: $panel; }
     StatusBar #totals { width: 1fr; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     StatusBar #notes { width: auto; height: 1; margin-left: 2; }  /* never runs into the totals */
-    StatusBar #poll {
-        width: 36; height: 1; margin-left: 2; text-align: right; text-wrap: nowrap;
-    }
-    /* Under WIDE_FROM columns the time of the last poll goes (so that every total fits
-    at 120 columns); POLL_WIDTH holds the same widths for the totals' arithmetic. */
-    StatusBar.-compact #poll { width: 20; }
+    StatusBar #poll { height: 1; margin-left: 2; text-align: right; text-wrap: nowrap; }
     """
 
     WIDE_FROM = 160  # columns
@@ -54,8 +52,13 @@ class StatusBar(Horizontal):
         self._poll_args: tuple = ()
         self._totals_args: tuple = ()
 
+    def on_mount(self) -> None:
+        self.query_one("#poll").styles.width = POLL_WIDTH[False]
+
     def on_resize(self) -> None:
-        self.set_class(self.outer_size.width < self.WIDE_FROM, "-compact")
+        compact = self.outer_size.width < self.WIDE_FROM
+        self.set_class(compact, "-compact")
+        self.query_one("#poll").styles.width = POLL_WIDTH[compact]
         if self._totals_args:  # (words or icons: that depends on the width)
             self.show_totals(*self._totals_args)
         if self._poll_args:
