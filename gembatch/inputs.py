@@ -54,7 +54,7 @@ class InputPlan:
 
     source: Path
     requests: int
-    needs_rewrite: bool  # split: the parts are written beside the input
+    split: bool  # in parts, each written beside the input
     parts: list[PartPlan] = field(default_factory=list)
     # Some lines get a key made for them: a lone part is uploaded from a keyed copy made
     # at upload time (`write_keyed`), so no copy is left beside the input (issue 25).
@@ -223,7 +223,7 @@ def part_path(source: Path, label: str) -> Path:
 
 def write_parts(plan: InputPlan) -> None:
     """Write the planned parts next to the input, each atomically."""
-    if not plan.needs_rewrite:
+    if not plan.split:
         return
     requests = read_requests(plan.source)
     for part in plan.parts:

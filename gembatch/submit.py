@@ -170,14 +170,14 @@ class Submitter:
         if cost is not None and not self._affordable(cost, source):
             self.report.refused_for_budget.append(str(plan.source))
             return
-        if plan.needs_rewrite:
+        if plan.split:
             write_parts(plan)
         if len(plan.parts) > 1:
             self.say(f"{source}: {plan.requests:,} requests in {len(plan.parts)} parts")
         records = []
         for part in plan.parts:
             fields = dict(extra)
-            if plan.needs_rewrite:
+            if plan.split:
                 fields.setdefault("source_file", source)
                 fields["first_line"] = part.first_line
             elif plan.adds_keys:
