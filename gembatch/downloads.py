@@ -27,8 +27,6 @@ from gembatch.gemini import (
 from gembatch.inputs import InputError, read_requests
 from gembatch.jobfile import JobRecord
 from gembatch.results import (
-    ResultsProblem,
-    ResultsSummary,
     ShortResults,
     display_path,
     inline_result_lines,
@@ -37,6 +35,7 @@ from gembatch.results import (
     save_atomically,
     verify_existing,
 )
+from gembatch.results_check import ResultsProblem, ResultsSummary
 
 # A short output is fetched again with growing pauses; after this many downloads that
 # all gave the same line count, the server's output is taken as final (what it lacks
