@@ -44,8 +44,7 @@ class History:
 
     def add(self, job: JobView, sign: int = 1) -> None:
         self.totals.add(job, sign)
-        self.cost.add(job, self.overrides, sign)
-        self.spend.add(job, self.overrides, sign)
+        self.spend.add_priced(job, self.cost.add(job, self.overrides, sign), sign)
         if did_not_succeed(job):
             self.failure_count += sign
             if sign > 0 and len(self.failures) < LISTED_FAILURES:

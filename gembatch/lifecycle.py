@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from gembatch import fields
+from gembatch import fields, states
 from gembatch.clock import Clock
+from gembatch.events import JobView
 from gembatch.formatting import parse_time
 from gembatch.jobfile import JobRecord
 
@@ -110,18 +111,53 @@ def cancellable(record: JobRecord) -> bool:
 
 
 def handled(record: JobRecord, keep_remote: bool = False) -> bool:
-    """Nothing left to do: results saved where wanted, and the remote cleaned up.
+    """Nothing left to do: results saved where wanted, and the remote cleaned up."""
+    data = record.data
+    batch = fields.batch_of(data)
+    name = fields.batch_name_of(data, batch)
+    state = fields.effective_state_of(data, batch, name)
+    return handled_job(
+        state,
+        name,
+        fields.output_gone_of(data),
+        fields.results_wanted_of(data, batch, state),
+        fields.results_file_of(data),
+        fields.remote_deleted_of(data),
+        keep_remote,
+    )
 
-    A missing job and a job whose output expired unsaved are handled too (nothing more
-    can be done); they count as failures, never as done.
-    """
-    if not record.is_terminal:
+
+def view_handled(job: JobView, keep_remote: bool = False) -> bool:
+    """`handled`, for a view already built (a run's start views every record once)."""
+    return handled_job(
+        job.state,
+        job.batch_name,
+        job.results_lost,
+        job.results_wanted,
+        job.results_file,
+        job.remote_deleted,
+        keep_remote,
+    )
+
+
+def handled_job(
+    state: str | None,
+    batch_name: str | None,
+    output_gone: bool,
+    wanted: bool,
+    results_file: str | None,
+    remote_deleted: bool,
+    keep_remote: bool,
+) -> bool:
+    """The rule. A missing job and a job whose output expired unsaved are handled too
+    (nothing more can be done); they count as failures, never as done."""
+    if not states.is_terminal(state):
         return False
-    if record.missing or output_gone(record) or not record.batch_name:
+    if state == states.MISSING or output_gone or not batch_name:
         return True  # (no batch: cancelled in the local queue, never created)
-    if results_wanted(record) and not record.results_file:
+    if wanted and not results_file:
         return False
-    return keep_remote or record.remote_deleted
+    return keep_remote or remote_deleted
 
 
 def group_finished(group: Iterable[JobRecord], base: Path) -> bool:

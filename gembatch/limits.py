@@ -192,8 +192,12 @@ class Spend:
 
     def add(self, job: JobView, overrides: dict, sign: int = 1) -> None:
         """Count one more job (`sign` -1: take one counted before back out)."""
+        self.add_priced(job, job_cost(job, overrides) if job.usage else None, sign)
+
+    def add_priced(self, job: JobView, cost: float | None, sign: int = 1) -> None:
+        """`add`, with the job's `job_cost` already worked out (by `Cost.add`)."""
         if job.usage:
-            self.actual += sign * (job_cost(job, overrides) or 0.0)
+            self.actual += sign * (cost or 0.0)
         elif job.batch_name and group_of(job) in ("in progress", "succeeded"):
             if job.estimate_usd is None:
                 self.unknown += sign

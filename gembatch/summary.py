@@ -120,20 +120,24 @@ class Cost:
     priced: int = 0
     unpriced: int = 0  # jobs of models the price table does not know
 
-    def add(self, job: JobView, overrides: dict, sign: int = 1) -> None:
-        """Count one more job's tokens and cost (`sign` -1: take it back out)."""
+    def add(self, job: JobView, overrides: dict, sign: int = 1) -> float | None:
+        """Count one more job's tokens and cost (`sign` -1: take it back out); returns
+        the job's cost, as `job_cost` says it (so a tally that also counts the spend
+        prices each job once)."""
         usage = job.usage
         if not usage:
-            return
+            return None
         prompt, output = prices.token_counts(usage)
         self.prompt_tokens += sign * prompt
         self.output_tokens += sign * output
         price = prices.price_for(job.model, overrides)
         if price is None:
             self.unpriced += sign
-        else:
-            self.dollars += sign * prices.at_price(prompt, output, price)
-            self.priced += sign
+            return None
+        dollars = prices.at_price(prompt, output, price)
+        self.dollars += sign * dollars
+        self.priced += sign
+        return dollars
 
     def line(self) -> str:
         if not self.priced and not self.unpriced:

@@ -109,12 +109,15 @@ class WorkList:
                 groups.setdefault(merge.group_key(record), []).append(record)
                 if merge.needs_a_look(record):
                     merging.add(id(record))
-                if fresh and fields.keyed_by_input(record.key):
-                    self.strays += 1
-                if lifecycle.handled(record, self.keep_remote):
+                if fresh:  # (the view the history counts, built once, says it all)
+                    view = JobView.of(record, whole=False)
+                    if fields.keyed_by_input(view.key):
+                        self.strays += 1
+                    if lifecycle.view_handled(view, self.keep_remote):
+                        handled.add(id(record))
+                        self.history.add(view)
+                elif lifecycle.handled(record, self.keep_remote):
                     handled.add(id(record))
-                    if fresh:
-                        self.history.add(JobView.of(record, whole=False))
         keep: set[int] = set()
         settled: list[int] = []
         for key, group in groups.items():

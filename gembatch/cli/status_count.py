@@ -96,8 +96,7 @@ def count_part(
             if seen.queued == 1:
                 seen.next_estimate = job.estimate_usd
         seen.totals.add(job)
-        seen.cost.add(job, overrides)
-        seen.spend.add(job, overrides)
+        seen.spend.add_priced(job, seen.cost.add(job, overrides))
         if fields.keyed_by_input(job.key):
             seen.strays += 1
         if keep:
