@@ -121,6 +121,10 @@ class Engine(Chores):
         self._places = queue_places(records)
         return [self._view(record) for record in records]
 
+    def live_keys(self) -> list[str]:
+        """The keys of the jobs this run can still change (the rest is in `history`)."""
+        return [record.key for record in self.worklist.records()]
+
     @property
     def history(self) -> History:
         return self.worklist.history

@@ -41,6 +41,7 @@ class History:
     failures: list[tuple[str, str, str]] = field(default_factory=list)
     failure_count: int = 0
     folders: set[str] = field(default_factory=set)  # where results were saved
+    requests: int = 0  # of the settled jobs (all finished): the monitor's overview
 
     def add(self, job: JobView, sign: int = 1) -> None:
         self.totals.add(job, sign)
@@ -51,6 +52,7 @@ class History:
                 self.failures.append((job.key, job.label, failure_reason(job)))
             elif sign < 0:
                 self.failures = [f for f in self.failures if f[0] != job.key]
+        self.requests += sign * (job.request_count or 0)
         if job.results_file and sign > 0:
             self.folders.add(folder_of(job.results_file))
 

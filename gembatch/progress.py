@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 from gembatch import formatting, states
 from gembatch.limits import Spend
-from gembatch.summary import Cost, cost_of, group_of
+from gembatch.summary import Cost, add_up, cost_of, group_of
 
 if TYPE_CHECKING:
     from gembatch.events import JobView
+    from gembatch.history import History
 
 
 def job_eta(job: JobView, now: float) -> float | None:
@@ -102,8 +103,22 @@ class RunProgress:
     _fastest_growth: float | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def of(cls, jobs: Iterable[JobView], prices: dict, budget: float | None = None) -> RunProgress:
+    def of(
+        cls,
+        jobs: Iterable[JobView],
+        prices: dict,
+        budget: float | None = None,
+        earlier: History | None = None,
+    ) -> RunProgress:
+        """Over `jobs`, and the settled jobs `earlier` counted (all finished), when given:
+        a long history is not gone over again each time a live job changes. The time
+        elapsed is that of the jobs given (with a history, the oldest still going, not
+        the first of a year of jobs)."""
         run = cls(budget=budget)
+        if earlier is not None:
+            run.jobs = run.jobs_finished = earlier.totals.total
+            run.requests = run.requests_done = earlier.requests
+            add_up(run.spend, earlier.spend)
         views = list(jobs)
         for job in views:
             run.spend.add(job, prices)
@@ -124,6 +139,8 @@ class RunProgress:
                 run.requests_done += min(job.done_count, total)
             run.going.append(job)
         run.cost = cost_of(views, prices)
+        if earlier is not None:
+            add_up(run.cost, earlier.cost)
         return run
 
     @property

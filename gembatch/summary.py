@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gembatch import prices, states
 
@@ -149,6 +150,18 @@ class Cost:
             f"{prices.dollars(self.dollars)} at batch prices (table of {prices.PRICES_AS_OF}"
             f"{note})"
         )
+
+
+def add_up(tally: Any, more: Any) -> None:
+    """Add each count of `more` to `tally` (dataclasses of numbers and of dicts of them:
+    `Totals`, `Cost`, `Spend`), for tallies made apart (two halves, history and live)."""
+    for name in (f.name for f in dataclasses.fields(tally)):
+        mine, theirs = getattr(tally, name), getattr(more, name)
+        if isinstance(mine, dict):
+            for key, value in theirs.items():
+                mine[key] = mine.get(key, 0) + value
+        else:
+            setattr(tally, name, mine + theirs)
 
 
 def job_cost(job: JobView, overrides: dict) -> float | None:

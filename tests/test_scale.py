@@ -226,9 +226,13 @@ async def test_the_monitor_shows_live_jobs_first_and_the_history_after(
     """A long history (issue 24): the first frame holds the live jobs, the earlier ones
     arrive after it, a chunk at a time, until the table lists every job; an old job's
     detail still shows its whole record."""
+    from textual.widgets import Static
+
     from gembatch.engine import EngineOptions
     from gembatch.screens.detail import JobDetailScreen
     from gembatch.screens.monitor import READ_AFTER_FIRST_FRAME
+    from gembatch.widgets.overview import Overview
+    from gembatch.widgets.status_bar import StatusBar
     from tests.conftest import monitor_app, wait_for
 
     sim.scenario.default_plan = JobPlan(0, 3600)
@@ -242,6 +246,15 @@ async def test_the_monitor_shows_live_jobs_first_and_the_history_after(
         await wait_for(pilot, lambda: table.row_count > 0, "the first rows")
         first_rows = table.row_count
         assert str(table.get_row_at(0)[0]).endswith("live.jsonl")
+        # Every job is counted from the first rows on, not only the rows in so far; the
+        # time elapsed is the live job's, not that of a history a year old.
+        assert first_rows < history
+        monitor.refresh_status()
+        overview = str(monitor.query_one(Overview).render())
+        assert f"{history:,}/{history + 1:,} jobs done" in overview, overview
+        assert "d " not in overview.partition("requests")[2], overview
+        bar = str(monitor.query_one(StatusBar).query_one("#totals", Static).render())
+        assert f"{history - history // 10:,} succeeded" in bar, bar
         await wait_for(pilot, lambda: not monitor.history_rows.loading, "the history")
         assert first_rows < history  # the history came after the first rows
         assert table.row_count == history + 1

@@ -9,7 +9,7 @@ import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gembatch import fields, states, summary
 from gembatch.events import JobView
@@ -49,7 +49,7 @@ class Counted:
             (self.cost, later.cost),
             (self.spend, later.spend),
         ):
-            _add_up(tally, more)
+            summary.add_up(tally, more)
         if self.limits is None:
             self.limits = later.limits
         if self.next_estimate is None and not self.queued:
@@ -156,14 +156,3 @@ def _count_second_half(path: str, middle: int, overrides: dict, sender: Connecti
     except Exception:  # no traceback from here: the parent's one pass says what is wrong
         return
     sender.send((job_file.scanned, seen))
-
-
-def _add_up(tally: Any, more: Any) -> None:
-    """Add each count of `more` to `tally` (dataclasses of numbers and of dicts of them)."""
-    for name in (f.name for f in dataclasses.fields(tally)):
-        mine, theirs = getattr(tally, name), getattr(more, name)
-        if isinstance(mine, dict):
-            for key, value in theirs.items():
-                mine[key] = mine.get(key, 0) + value
-        else:
-            setattr(tally, name, mine + theirs)

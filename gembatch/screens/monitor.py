@@ -288,7 +288,7 @@ class MonitorScreen(Screen[None]):
         elif isinstance(event, JobStuck | OutputExpiring):
             self.news.needs_a_look(event)
         elif isinstance(event, CycleFinished):
-            self.news.cycle_finished(event, self._totals)
+            self.news.cycle_finished(event, self.totals())
             self.table.resort()
         elif isinstance(event, PollingStopped):
             self._on_polling_stopped(event)
@@ -310,13 +310,23 @@ class MonitorScreen(Screen[None]):
 
     def refresh_status(self) -> None:
         self._status_pending = False
-        if self._totals is None:
-            self._totals = Totals.of(self.table.jobs.values())
-            self._run_progress = RunProgress.of(
-                self.table.jobs.values(), self.poll_run.prices, self.budget
-            )
-        self.status_bar.show_totals(self._totals, self.errors, self.view.note())
+        self.status_bar.show_totals(self.totals(), self.errors, self.view.note())
         self._refresh_clock()
+
+    def totals(self) -> Totals:
+        """Every job counted: the settled ones as the engine counted them, once, and the
+        live ones as shown (so rows of the history still to come change nothing, and a
+        burst of updates costs what the live jobs cost, not the table's length)."""
+        if self._totals is None:
+            if self.reading:  # nothing counted yet (the status bar's note says why)
+                return Totals()
+            history = self.engine.history
+            live = [self.table.jobs[k] for k in self.engine.live_keys() if k in self.table.jobs]
+            self._totals = history.totals.plus(Totals.of(live))
+            self._run_progress = RunProgress.of(
+                live, self.poll_run.prices, self.budget, earlier=history
+            )
+        return self._totals
 
     def _refresh_clock(self) -> None:
         """What moves with the clock, each second: the run's ETA and elapsed time (drawn

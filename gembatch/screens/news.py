@@ -87,7 +87,7 @@ class News(MonitorPart[Monitor]):
             markup=False,
         )
 
-    def cycle_finished(self, event: CycleFinished, totals: Totals | None) -> None:
+    def cycle_finished(self, event: CycleFinished, totals: Totals) -> None:
         # The log pane already lists each saved result; toasts would only cover the
         # table, so they are for when the log is hidden.
         names = self.finished_this_cycle
@@ -98,7 +98,7 @@ class News(MonitorPart[Monitor]):
             )
         if event.all_done and not self.all_done_announced:
             self.all_done_announced = True
-            self._announce_all_done(totals or Totals.of(self.monitor.table.jobs.values()))
+            self._announce_all_done(totals)
 
     def _announce_all_done(self, totals: Totals) -> None:
         subject = "The job is" if totals.total == 1 else f"All {totals.total:,} jobs are"

@@ -68,7 +68,7 @@ def line(
     # ends, how many jobs are done or waiting, what it costs; then the detail.
     eta, unknown = _eta(run, now)
     parts = [eta]
-    parts.append(f"{run.jobs_finished}/{formatting.plural(run.jobs, 'job')} done")
+    parts.append(f"{run.jobs_finished:,}/{formatting.plural(run.jobs, 'job')} done")
     if run.queued:
         parts.append(f"{run.queued} queued")
     if run.budget is not None:
