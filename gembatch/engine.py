@@ -79,6 +79,7 @@ class Engine(Chores):
         self.saver = ResultsSaver(self.base, client, self.options.results_folder, self.clock)
         # What cycles scan: the records less the groups with nothing left to do.
         self.worklist = WorkList(job_file, self.base, self.options.keep_remote)
+        self._live_keys: tuple[int, list[str]] = (-1, [])  # (work list version, keys)
         self._check_slots = asyncio.Semaphore(self.options.concurrency)
         self._download_slots = asyncio.Semaphore(self.options.downloads)
         self._not_found = GoneTally()  # the one rule for "gone" (`gone`)
@@ -122,8 +123,13 @@ class Engine(Chores):
         return [self._view(record) for record in records]
 
     def live_keys(self) -> list[str]:
-        """The keys of the jobs this run can still change (the rest is in `history`)."""
-        return [record.key for record in self.worklist.records()]
+        """The keys of the jobs this run can still change (the rest is in `history`);
+        asked after every burst of updates, so worked out only when the list changes
+        (a record's key never does)."""
+        records = self.worklist.records()
+        if self._live_keys[0] != self.worklist.version:
+            self._live_keys = (self.worklist.version, [record.key for record in records])
+        return self._live_keys[1]
 
     @property
     def history(self) -> History:

@@ -200,9 +200,8 @@ class DesktopNotifier:
         if self.command is None:
             return
         if isinstance(event, JobUpdated):
-            kind = states.info(event.job.state).kind
             changed = states.changed(event.previous_state, event.job.state)
-            if changed and kind in (states.Kind.FAILED, states.Kind.EXPIRED):
+            if changed and states.alarming(event.job.state):
                 self._send(f"{event.job.label}: {event.job.state_info.label}")
         elif isinstance(event, CycleFinished) and event.all_done and not self._all_done_sent:
             self._all_done_sent = True

@@ -55,7 +55,8 @@ def _lines(event: Event) -> list[str]:
         info = job.state_info
         before = f"{states.info(event.previous_state).label} → " if event.previous_state else ""
         extra = f"  {progress_text(job)}" if progress_text(job) else ""
-        why = f"  ({job.last_error})" if info.kind in _FAILURES and job.last_error else ""
+        ended_badly = info.kind in states.DID_NOT_SUCCEED
+        why = f"  ({job.last_error})" if ended_badly and job.last_error else ""
         return [f"{info.icon} {job.label}: {before}{info.label}{extra}{why}"]
     if isinstance(event, ResultsSaved):
         failed = f", {plural(event.failed_rows, 'failed row')}" if event.failed_rows else ""
@@ -99,9 +100,6 @@ def _lines(event: Event) -> list[str]:
         wait = f"next poll in {event.next_poll_in:.0f}s"
         return [f"checked {plural(event.checked, 'job')}{errors}; {wait}"]
     return []
-
-
-_FAILURES = (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.CANCELLED, states.Kind.MISSING)
 
 
 def loaded_line(event: JobsLoaded) -> str:

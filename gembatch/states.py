@@ -96,6 +96,18 @@ def info(state: str | None) -> StateInfo:
     return StateInfo(name, Kind.UNKNOWN, False, "·")
 
 
+# Kinds of a job that ended without its results: summaries list them with their reason,
+# the log gives the reason, and `R` (or `gembatch retry`) runs them again whole.
+DID_NOT_SUCCEED = frozenset({Kind.FAILED, Kind.EXPIRED, Kind.CANCELLED, Kind.MISSING})
+
+
+def alarming(state: str | None) -> bool:
+    """Ended without its results, and not by a cancel (the user's own doing): worth a
+    toast, the bell and a desktop notice."""
+    kind = info(state).kind
+    return kind in DID_NOT_SUCCEED and kind is not Kind.CANCELLED
+
+
 def is_terminal(state: str | None) -> bool:
     """True only for states after which the server will never change the job."""
     return info(state).terminal

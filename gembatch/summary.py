@@ -44,7 +44,8 @@ def group_of(job: JobView) -> str:
     return _GROUP_OF_KIND[states.info(job.state).kind]
 
 
-FAILED_GROUPS = ("failed", "cancelled/expired")
+# The groups of the kinds that did not succeed ("failed", "cancelled/expired").
+FAILED_GROUPS = frozenset(_GROUP_OF_KIND[kind] for kind in states.DID_NOT_SUCCEED)
 
 
 def did_not_succeed(job: JobView) -> bool:

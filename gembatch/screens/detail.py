@@ -162,14 +162,10 @@ def why_text(job: JobView) -> str:
     return ""
 
 
-# Jobs that ended without finishing: R runs all their requests again.
-RESUBMITTED = (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.CANCELLED, states.Kind.MISSING)
-
-
 def retry_scope(job: JobView) -> str | None:
     """What `R` (and `gembatch retry`) would run again: the whole "job", its failed
     "rows", or None. The detail screen, the monitor's key and the palette all ask here."""
-    if job.state_info.kind in RESUBMITTED or job.results_lost:
+    if job.state_info.kind in states.DID_NOT_SUCCEED or job.results_lost:
         return "job"
     if job.failed_count and job.results_file:
         return "rows"

@@ -14,7 +14,7 @@ from gembatch.clock import Clock
 from gembatch.events import JobView
 from gembatch.formatting import plural
 from gembatch.screens.confirm import ConfirmScreen
-from gembatch.screens.detail import RESUBMITTED, JobDetailScreen, retry_scope
+from gembatch.screens.detail import JobDetailScreen, retry_scope
 from gembatch.screens.history_rows import HistoryRows
 from gembatch.screens.monitor_part import MonitorPart, MonitorView
 from gembatch.screens.results import ResultsScreen
@@ -48,7 +48,7 @@ def retry_label(job: JobView) -> str | None:
     if scope == "rows":
         return f"Retry the {job.failed_count:,} failed rows of {job.label}"
     if scope == "job":
-        failed_as_a_whole = job.state_info.kind in RESUBMITTED
+        failed_as_a_whole = job.state_info.kind in states.DID_NOT_SUCCEED
         why = job.state_info.label if failed_as_a_whole else "its output expired"
         return f"Resubmit {job.label} ({why})"
     return None

@@ -35,9 +35,6 @@ class Monitor(MonitorView, Protocol):
     bell_enabled: bool
 
 
-_DID_NOT_SUCCEED = (states.Kind.FAILED, states.Kind.EXPIRED, states.Kind.MISSING)
-
-
 class News(MonitorPart[Monitor]):
     """Tells the user what happened, once, in the log and (where it matters) a toast."""
 
@@ -62,7 +59,7 @@ class News(MonitorPart[Monitor]):
         changed_state = states.changed(event.previous_state, job.state)
         if changed_state or event.previous_state is None:
             self.log(event, job.key)
-        if changed_state and states.info(job.state).kind in _DID_NOT_SUCCEED:
+        if changed_state and states.alarming(job.state):
             self.monitor.notify(
                 f"{job.label}: {job.state_info.label}: {why_text(job) or failure_reason(job)}"
                 "; R on its row resubmits it",
