@@ -68,9 +68,9 @@ GEMBATCH = """
 import asyncio, json, sys, time
 sys.path.insert(0, {here!r})
 from _harness import current_rss_mb, peak_rss_mb
-from gembatch.engine import Engine, EngineOptions
-from gembatch.gemini import GeminiClient
-from gembatch.jobfile import JobFile
+from gembatch.engine.loop import Engine, EngineOptions
+from gembatch.gemini.client import GeminiClient
+from gembatch.jobfile.file import JobFile
 
 async def main():
     url, job_file_path = sys.argv[1], sys.argv[2]

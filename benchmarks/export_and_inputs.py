@@ -22,10 +22,11 @@ from pathlib import Path
 
 from _harness import API_KEY, PeakRss, SimSpec, SimulatorProcess, bench_folder, machine, table
 
-from gembatch import estimate, prices
-from gembatch.export import rows, write
-from gembatch.gemini import GeminiClient
+from gembatch import prices
+from gembatch.gemini.client import GeminiClient
 from gembatch.inputs import plan_input
+from gembatch.intake import estimate
+from gembatch.results.export import rows, write
 
 
 class Sink(io.StringIO):

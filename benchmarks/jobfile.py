@@ -19,10 +19,10 @@ from pathlib import Path
 
 from _harness import bench_folder, machine, table
 
-from gembatch.demo import seed_jobs
-from gembatch.engine import Engine, EngineOptions
-from gembatch.gemini import GeminiClient
-from gembatch.jobfile import JobFile, atomic_write
+from gembatch.cli.demo import seed_jobs
+from gembatch.engine.loop import Engine, EngineOptions
+from gembatch.gemini.client import GeminiClient
+from gembatch.jobfile.file import JobFile, atomic_write
 from gembatch.simulator import JobPlan, Scenario, SimulatorServer
 
 RECORD = {

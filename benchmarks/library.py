@@ -23,7 +23,7 @@ from pathlib import Path
 from _harness import API_KEY, bench_folder, machine, table
 
 import gembatch
-from gembatch.inline import INLINE_MAX_REQUESTS
+from gembatch.gemini.inline import INLINE_MAX_REQUESTS
 
 MODEL = "gemini-2.5-flash"
 INTERVAL_S = 0.05

@@ -21,14 +21,15 @@ from _harness import bench_folder, machine, table
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from gembatch.app import GembatchApp
 from gembatch.clock import SYSTEM_CLOCK
-from gembatch.events import JobUpdated, JobView
-from gembatch.gemini import GeminiClient, RetryPolicy
-from gembatch.jobfile import JobFile
-from gembatch.pollrun import PollRun
-from gembatch.screens.monitor import EngineEvent
-from gembatch.widgets.job_table import JobTable
+from gembatch.engine.events import JobUpdated
+from gembatch.engine.run import PollRun
+from gembatch.gemini.client import GeminiClient, RetryPolicy
+from gembatch.jobfile.file import JobFile
+from gembatch.jobfile.view import JobView
+from gembatch.tui.app import GembatchApp
+from gembatch.tui.screens.monitor import EngineEvent
+from gembatch.tui.widgets.job_table import JobTable
 
 SIZE = (140, 45)
 # Times relative to the run, never fixed dates: jobs half an hour old show seconds that

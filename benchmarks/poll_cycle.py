@@ -29,11 +29,11 @@ from _harness import (
     write_job_file,
 )
 
-from gembatch import engine as engine_module
-from gembatch.engine import Engine, EngineOptions
-from gembatch.events import JobUpdated
-from gembatch.gemini import GeminiClient
-from gembatch.jobfile import JobFile
+from gembatch.engine import loop as engine_module
+from gembatch.engine.events import JobUpdated
+from gembatch.engine.loop import Engine, EngineOptions
+from gembatch.gemini.client import GeminiClient
+from gembatch.jobfile.file import JobFile
 
 
 def serial_cycle(url: str, names: list[str]) -> float:

@@ -55,9 +55,9 @@ def _write(folder: Path, names: list[str], handled: int) -> Path:
 
 
 def _one_run(handled: int, jobs: int, out: multiprocessing.Queue) -> None:
-    from gembatch.engine import Engine, EngineOptions
-    from gembatch.gemini import GeminiClient
-    from gembatch.jobfile import JobFile
+    from gembatch.engine.loop import Engine, EngineOptions
+    from gembatch.gemini.client import GeminiClient
+    from gembatch.jobfile.file import JobFile
     from gembatch.simulator import JobPlan, Scenario, SimulatorServer
 
     server = SimulatorServer(Scenario(seed=1, default_plan=JobPlan(0, 10**9)))

@@ -33,7 +33,7 @@ ONE_PASS = (
     "import sys\n"
     "from pathlib import Path\n"
     "from gembatch.cli.status_count import count_part\n"
-    "from gembatch.jobfile import JobFile\n"
+    "from gembatch.jobfile.file import JobFile\n"
     "count_part(JobFile(Path(sys.argv[1])), {}, False)\n"
 )
 

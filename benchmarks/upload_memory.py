@@ -20,7 +20,7 @@ from pathlib import Path
 
 from _harness import API_KEY, PeakRss, SimSpec, SimulatorProcess, bench_folder, machine, table
 
-from gembatch.gemini import GeminiClient
+from gembatch.gemini.client import GeminiClient
 
 TARGET_MB = 100.0  # "flat": the peak growth, whatever the size of the file
 

@@ -137,7 +137,7 @@ def _check_ranges(config: Config, path: Path) -> None:
         raise ConfigError(f"{path}: create_grace must be 0 or more seconds, under a day")
     if config.stuck_after_hours <= 0:
         raise ConfigError(f"{path}: stuck_after_hours must be more than 0")
-    from gembatch.limits import LimitError, checked_cost, checked_running
+    from gembatch.limit_rules import LimitError, checked_cost, checked_running
 
     try:  # the limits' own rules, as for the flags and the job file's limits line
         checked_cost(config.max_cost)

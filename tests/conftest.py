@@ -16,14 +16,14 @@ import pytest
 import time_machine
 from textual.pilot import Pilot
 
-from gembatch.app import GembatchApp
-from gembatch.demo import seed_jobs
-from gembatch.engine import Engine, EngineOptions
-from gembatch.events import Event
-from gembatch.gemini import GeminiClient, RetryPolicy
-from gembatch.jobfile import JobFile
-from gembatch.pollrun import PollRun
+from gembatch.cli.demo import seed_jobs
+from gembatch.engine.events import Event
+from gembatch.engine.loop import Engine, EngineOptions
+from gembatch.engine.run import PollRun
+from gembatch.gemini.client import GeminiClient, RetryPolicy
+from gembatch.jobfile.file import JobFile
 from gembatch.simulator import JobPlan, Scenario, SimulatorServer
+from gembatch.tui.app import GembatchApp
 
 API_KEY = "test-key-7f3a9c"
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from gembatch import __version__, exit_codes
+from gembatch.cli.demo import seed_jobs, write_input
 from gembatch.cli.parser import CODES
 from gembatch.clock import FrozenClock
-from gembatch.demo import seed_jobs, write_input
-from gembatch.engine import Engine
-from gembatch.jobfile import JobFile
-from gembatch.plain import PlainPrinter
+from gembatch.engine.loop import Engine
+from gembatch.engine.plain import PlainPrinter
+from gembatch.jobfile.file import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
 from tests.conftest import GEMBATCH, cli_env, make_client, seed, unprivileged
 

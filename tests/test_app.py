@@ -16,18 +16,18 @@ from textual.pilot import Pilot
 from textual.widgets.data_table import ColumnKey
 
 from gembatch import states
-from gembatch.app import GembatchApp
+from gembatch.cli.demo import seed_jobs
 from gembatch.clock import SYSTEM_CLOCK, FrozenClock
-from gembatch.demo import seed_jobs
-from gembatch.engine import EngineOptions
-from gembatch.jobfile import JobFile
-from gembatch.screens.confirm import ConfirmScreen
-from gembatch.screens.detail import JobDetailScreen
-from gembatch.screens.help import MARKS, HelpScreen
+from gembatch.engine.loop import EngineOptions
+from gembatch.jobfile.file import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
-from gembatch.widgets.event_log import STAMP_WIDTH, EventLog
-from gembatch.widgets.job_table import JobTable
-from gembatch.widgets.status_bar import StatusBar
+from gembatch.tui.app import GembatchApp
+from gembatch.tui.screens.confirm import ConfirmScreen
+from gembatch.tui.screens.detail import JobDetailScreen
+from gembatch.tui.screens.help import MARKS, HelpScreen
+from gembatch.tui.widgets.event_log import STAMP_WIDTH, EventLog
+from gembatch.tui.widgets.job_table import JobTable
+from gembatch.tui.widgets.status_bar import StatusBar
 from tests.conftest import make_client, monitor_app, wait_for
 
 SIZE = (110, 30)
@@ -512,7 +512,7 @@ def test_every_theme_gives_each_state_its_own_colour() -> None:
     from textual.app import App
 
     from gembatch import states
-    from gembatch.widgets.palette import _build
+    from gembatch.tui.widgets.palette import _build
 
     app: App[None] = App()
     shown = (

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gembatch import exit_codes
-from gembatch.jobfile import JobFile
+from gembatch.jobfile.file import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
 from tests.conftest import API_KEY, GEMBATCH, cli_env, read_jsonl, seed
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from gembatch import prices
-from gembatch.jobfile import JobFile
+from gembatch.jobfile.file import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
 from tests.conftest import run_cli as run
 

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from gembatch import states
-from gembatch.demo import seed_jobs
-from gembatch.engine import Engine
-from gembatch.events import (
+from gembatch.cli.demo import seed_jobs
+from gembatch.engine.events import (
     CycleFinished,
     Event,
     JobChecking,
@@ -21,9 +20,10 @@ from gembatch.events import (
     RemoteDeleted,
     ResultsSaved,
 )
-from gembatch.gemini import AuthError
-from gembatch.jobfile import JobFile, JobRecord
-from gembatch.results import results_path_for
+from gembatch.engine.loop import Engine
+from gembatch.gemini.client import AuthError
+from gembatch.jobfile.file import JobFile, JobRecord
+from gembatch.results.files import results_path_for
 from gembatch.simulator import FaultRule, Faults, JobPlan, SimulatorServer
 from tests.conftest import engine_for, make_client, read_jsonl
 
@@ -336,7 +336,7 @@ async def test_records_without_batch_name_are_reported(tmp_path: Path) -> None:
     path = tmp_path / "job-info.jsonl"
     path.write_text(json.dumps({"input_file": "batch/1.jsonl", "submit_id": "s1"}) + "\n")
     events: list[Event] = []
-    from gembatch.gemini import GeminiClient
+    from gembatch.gemini.client import GeminiClient
 
     engine = Engine(
         JobFile.load(path),

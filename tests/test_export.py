@@ -125,7 +125,7 @@ def test_export_streams_in_bounded_memory(fmt: str) -> None:
     """200,000 rows through the writer: memory stays flat (rows are never gathered)."""
     import tracemalloc
 
-    from gembatch.export import COLUMNS, write
+    from gembatch.results.export import COLUMNS, write
 
     class Sink:
         def write(self, text: str) -> int:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from gembatch.cli import main, status_count
 from gembatch.cli.parser import CODES
-from gembatch.records import loads_line
+from gembatch.jobfile.records import loads_line
 from gembatch.simulator import SimulatorServer
 from tests.conftest import API_KEY
 

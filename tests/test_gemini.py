@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gembatch.demo import write_input
-from gembatch.gemini import (
+from gembatch.cli.demo import write_input
+from gembatch.gemini.client import (
     AuthError,
     GeminiClient,
     NotFoundError,

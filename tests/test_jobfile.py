@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gembatch import states
-from gembatch.jobfile import JobFile, JobFileError, JobRecord, PollerBusyError
+from gembatch.jobfile.file import JobFile, JobFileError, JobRecord, PollerBusyError
 from tests.conftest import unprivileged
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "job-info.jsonl.example"
@@ -132,7 +132,7 @@ def test_unwritable_folder_gives_a_clear_error(tmp_path: Path) -> None:
     folder.mkdir()
     folder.chmod(0o500)
     script = textwrap.dedent(f"""
-        from gembatch.jobfile import JobFile, JobFileError, JobRecord
+        from gembatch.jobfile.file import JobFile, JobFileError, JobRecord
         job_file = JobFile.load({str(folder / "job-info.jsonl")!r})
         job_file.entries.append(JobRecord(raw={{"input_file": "x"}}))
         try:
@@ -166,7 +166,7 @@ def test_second_poller_is_told_who_holds_the_file(tmp_path: Path) -> None:
             "-c",
             textwrap.dedent(f"""
             import sys
-            from gembatch.jobfile import JobFile
+            from gembatch.jobfile.file import JobFile
             with JobFile.load({str(path)!r}).poller_lock():
                 print("locked", flush=True)
                 sys.stdin.read()
@@ -193,7 +193,7 @@ def test_second_poller_is_told_who_holds_the_file(tmp_path: Path) -> None:
 
 WRITER = textwrap.dedent("""
     import sys
-    from gembatch.jobfile import JobFile
+    from gembatch.jobfile.file import JobFile
     path, rounds = sys.argv[1], int(sys.argv[2])
     job_file = JobFile.load(path)
     print("ready", flush=True)

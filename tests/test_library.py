@@ -18,7 +18,7 @@ import pytest
 from pydantic import BaseModel
 
 import gembatch
-from gembatch.jobfile import JobFile
+from gembatch.jobfile.file import JobFile
 from gembatch.simulator.scenario import JobPlan, Scenario
 from gembatch.simulator.server import SimulatorServer
 from tests.conftest import API_KEY, cli_env, fast_scenario, run_cli
@@ -281,7 +281,7 @@ async def test_watch_yields_the_engine_events_and_ends_with_the_run(
 ) -> None:
     import asyncio
 
-    from gembatch.events import ResultsSaved
+    from gembatch.engine.events import ResultsSaved
 
     run = quick_run(tmp_path, sim)
     seen: list[object] = []

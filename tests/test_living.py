@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from gembatch import exit_codes
+from gembatch.cli.demo import seed_jobs, write_input
 from gembatch.clock import FrozenClock
 from gembatch.config import Config, ConfigError, default_text, load_config
-from gembatch.demo import seed_jobs, write_input
-from gembatch.engine import Engine, EngineOptions
-from gembatch.events import Event, JobStuck, OutputExpiring, PollFailed
-from gembatch.jobfile import JobFile
-from gembatch.observers import EventLog, Fanout, HookRunner
+from gembatch.engine.events import Event, JobStuck, OutputExpiring, PollFailed
+from gembatch.engine.loop import Engine, EngineOptions
+from gembatch.engine.observers import EventLog, Fanout, HookRunner
+from gembatch.jobfile.file import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
 from tests.conftest import API_KEY, GEMBATCH, cli_env, make_client, run_cli
 

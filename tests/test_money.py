@@ -45,8 +45,9 @@ def test_submit_without_files_confirms_the_old_and_new_limits(
 
 def test_counts_read_as_words_one_way() -> None:
     """One plural rule for every count a user reads (issue 25): never "(1 lines)"."""
-    from gembatch.events import JobView, ResultsSaved
-    from gembatch.plain import describe
+    from gembatch.engine.events import ResultsSaved
+    from gembatch.engine.plain import describe
+    from gembatch.jobfile.view import JobView
 
     job = JobView(
         "k", "batch/a.jsonl", "batches/x", "JOB_STATE_SUCCEEDED", 1, 1, 1,
@@ -61,8 +62,9 @@ def test_counts_read_as_words_one_way() -> None:
 def test_numbers_read_one_way_in_one_log() -> None:
     """A log once said "3000/3000" beside "3,000 rows" (issue 25): every count a user
     reads has its thousands separated."""
-    from gembatch.events import JobUpdated, JobView, ResultsSaved
-    from gembatch.plain import describe
+    from gembatch.engine.events import JobUpdated, ResultsSaved
+    from gembatch.engine.plain import describe
+    from gembatch.jobfile.view import JobView
 
     job = JobView(
         "k", "batch/a.jsonl", "batches/x", "JOB_STATE_SUCCEEDED", 3000, 3000, 72,

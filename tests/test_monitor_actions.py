@@ -10,14 +10,14 @@ from pathlib import Path
 
 from textual.app import App
 
-from gembatch.jobfile import JobFile
-from gembatch.screens.confirm import ConfirmScreen
-from gembatch.screens.detail import JobDetailScreen
-from gembatch.screens.results import ResultDetailScreen, ResultsScreen
+from gembatch.jobfile.file import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
-from gembatch.widgets.filter_bar import FilterBar
-from gembatch.widgets.overview import Overview
-from gembatch.widgets.results_view import ResultsView
+from gembatch.tui.screens.confirm import ConfirmScreen
+from gembatch.tui.screens.detail import JobDetailScreen
+from gembatch.tui.screens.results import ResultDetailScreen, ResultsScreen
+from gembatch.tui.widgets.filter_bar import FilterBar
+from gembatch.tui.widgets.overview import Overview
+from gembatch.tui.widgets.results_view import ResultsView
 from tests.conftest import wait_for
 from tests.test_app import (
     SIZE,

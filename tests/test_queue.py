@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 
 from gembatch.clock import Clock
-from gembatch.engine import Engine, EngineOptions
-from gembatch.events import QueueNote
-from gembatch.jobfile import JobFile
-from gembatch.screens.confirm import ConfirmScreen
+from gembatch.engine.events import QueueNote
+from gembatch.engine.loop import Engine, EngineOptions
+from gembatch.jobfile.file import JobFile
 from gembatch.simulator import FaultRule, JobPlan, Scenario, SimulatorServer
-from gembatch.widgets.overview import Overview
+from gembatch.tui.screens.confirm import ConfirmScreen
+from gembatch.tui.widgets.overview import Overview
 from tests.conftest import (
     GEMBATCH,
     cli_env,
@@ -389,7 +389,7 @@ def test_a_daily_quota_stops_creating_until_it_resets(
     shared/gemini-batch-api.md §0.15) is not retried as if per minute: the queue waits
     for the reset, midnight Pacific time, says so, and sends no create before then."""
     from gembatch.formatting import parse_time
-    from gembatch.quotas import next_daily_reset
+    from gembatch.gemini.quotas import next_daily_reset
 
     quota = "GenerateContentBatchRequestsPerDayPerProjectPerModel"
     slow_sim.scenario.faults.rules.append(FaultRule(CREATE, 429, times=-1, quota_id=quota))
@@ -412,7 +412,7 @@ def test_the_next_daily_reset_is_midnight_pacific_across_a_clock_change() -> Non
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from gembatch.quotas import next_daily_reset
+    from gembatch.gemini.quotas import next_daily_reset
 
     pacific = ZoneInfo("America/Los_Angeles")
     for moment in ("2026-03-07T23:30:00", "2026-03-08T12:00:00", "2026-11-01T00:30:00"):

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from gembatch import exit_codes
+from gembatch.cli.demo import MODEL, seed_jobs, write_input
 from gembatch.clock import FrozenClock
-from gembatch.demo import MODEL, seed_jobs, write_input
-from gembatch.events import OutputExpiring, PollFailed, ResultsSaved
-from gembatch.gemini import AuthError, GeminiClient
-from gembatch.jobfile import JobFile, JobFileError, JobRecord, PollerBusyError
+from gembatch.engine.events import OutputExpiring, PollFailed, ResultsSaved
+from gembatch.gemini.client import AuthError, GeminiClient
+from gembatch.intake.submit import SubmitOptions, Submitter
+from gembatch.jobfile.file import JobFile, JobFileError, JobRecord, PollerBusyError
 from gembatch.simulator import FaultRule, Faults, JobPlan, SimulatorServer
-from gembatch.submit import SubmitOptions, Submitter
 from tests.conftest import API_KEY, GEMBATCH, cli_env, engine_for, make_client, read_jsonl
 
 HOUR = 3600.0

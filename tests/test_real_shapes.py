@@ -21,12 +21,12 @@ import pytest
 from google import genai
 from google.genai import errors
 
+from gembatch.cli.demo import seed_jobs, write_input
 from gembatch.clock import FrozenClock
-from gembatch.demo import seed_jobs, write_input
-from gembatch.events import PollFailed, QueueNote, RemoteDeleted
-from gembatch.jobfile import JobFile
+from gembatch.engine.events import PollFailed, QueueNote, RemoteDeleted
+from gembatch.intake.submit import SubmitOptions, Submitter
+from gembatch.jobfile.file import JobFile
 from gembatch.simulator import FaultRule, JobPlan, SimulatorServer
-from gembatch.submit import SubmitOptions, Submitter
 from tests.conftest import (
     API_KEY,
     GEMBATCH,

@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gembatch.results_check import (
+from gembatch.results.check import (
     USAGE_FIELDS,
     ResultsProblem,
     ResultsSummary,

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from gembatch import lifecycle
-from gembatch.demo import seed_jobs
-from gembatch.jobfile import JobFile
+from gembatch.cli.demo import seed_jobs
+from gembatch.jobfile import lifecycle
+from gembatch.jobfile.file import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
 from tests.conftest import engine_for, make_client
 
@@ -177,10 +177,10 @@ async def test_a_run_start_and_end_cost_one_view_per_live_job(
     """A poll's start, its cycle and its summary over 20,000 handled records (issue 24):
     each line parsed twice at most (the load, the work list's one pass), no view built
     of a settled record after that pass, and the summary sized by this run."""
-    from gembatch import records
-    from gembatch.events import JobView
-    from gembatch.plain import summary_lines
-    from gembatch.pollrun import PollRun
+    from gembatch.engine.plain import summary_lines
+    from gembatch.engine.run import PollRun
+    from gembatch.jobfile import records
+    from gembatch.jobfile.view import JobView
 
     sim.scenario.default_plan = JobPlan(0, 3600)
     seeded = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 2), ("b.jsonl", 2)])
@@ -228,11 +228,11 @@ async def test_the_monitor_shows_live_jobs_first_and_the_history_after(
     detail still shows its whole record."""
     from textual.widgets import Static
 
-    from gembatch.engine import EngineOptions
-    from gembatch.screens.detail import JobDetailScreen
-    from gembatch.screens.monitor import READ_AFTER_FIRST_FRAME
-    from gembatch.widgets.overview import Overview
-    from gembatch.widgets.status_bar import StatusBar
+    from gembatch.engine.loop import EngineOptions
+    from gembatch.tui.screens.detail import JobDetailScreen
+    from gembatch.tui.screens.monitor import READ_AFTER_FIRST_FRAME
+    from gembatch.tui.widgets.overview import Overview
+    from gembatch.tui.widgets.status_bar import StatusBar
     from tests.conftest import monitor_app, wait_for
 
     sim.scenario.default_plan = JobPlan(0, 3600)

@@ -14,7 +14,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from gembatch.demo import write_input
+from gembatch.cli.demo import write_input
 from gembatch.simulator import FaultRule, JobPlan, SimulatorServer
 from tests.conftest import API_KEY, read_jsonl
 

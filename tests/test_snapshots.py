@@ -17,12 +17,12 @@ from textual._doc import take_svg_screenshot
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from gembatch.app import GembatchApp
 from gembatch.clock import FrozenClock
-from gembatch.engine import EngineOptions
-from gembatch.gemini import GeminiClient, RetryPolicy
-from gembatch.jobfile import JobFile
-from gembatch.screens.detail import JobDetailScreen
+from gembatch.engine.loop import EngineOptions
+from gembatch.gemini.client import GeminiClient, RetryPolicy
+from gembatch.jobfile.file import JobFile
+from gembatch.tui.app import GembatchApp
+from gembatch.tui.screens.detail import JobDetailScreen
 from tests.conftest import monitor_app, wait_for
 
 NOW = 1_795_430_000.0  # 2026-11-23 10:33:20 UTC

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from gembatch import exit_codes
-from gembatch.demo import seed_jobs, write_input
-from gembatch.engine import Engine, EngineOptions
+from gembatch.cli.demo import seed_jobs, write_input
+from gembatch.engine.loop import Engine, EngineOptions
 from gembatch.inputs import InputError, plan_input
-from gembatch.jobfile import JobFile
+from gembatch.intake.submit import SubmitOptions, Submitter
+from gembatch.jobfile.file import JobFile
 from gembatch.simulator import Faults, JobPlan, SimulatorServer
-from gembatch.submit import SubmitOptions, Submitter
 from tests.conftest import GEMBATCH, cli_env, make_client, read_jsonl, run_cli
 
 
@@ -337,7 +337,7 @@ def test_upload_progress_follows_the_bytes(sim: SimulatorServer, tmp_path: Path)
     import asyncio
     import io as stdio
 
-    from gembatch.upload_progress import UploadProgress
+    from gembatch.gemini.upload_progress import UploadProgress
 
     source = tmp_path / "big.jsonl"
     line = json.dumps({"contents": [{"parts": [{"text": "x" * 1000}]}]}) + "\n"

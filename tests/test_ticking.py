@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gembatch import progress
 from gembatch.clock import FrozenClock
-from gembatch.engine import EngineOptions
-from gembatch.events import JobView
-from gembatch.gemini import GeminiClient, RetryPolicy
-from gembatch.jobfile import JobFile, JobRecord
-from gembatch.widgets import overview
-from gembatch.widgets.job_table import JobTable
+from gembatch.engine.loop import EngineOptions
+from gembatch.gemini.client import GeminiClient, RetryPolicy
+from gembatch.jobfile.file import JobFile, JobRecord
+from gembatch.jobfile.view import JobView
+from gembatch.report import progress
+from gembatch.tui.widgets import overview
+from gembatch.tui.widgets.job_table import JobTable
 from tests.conftest import monitor_app
 
 NOW = 1_795_430_000.0

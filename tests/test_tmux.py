@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gembatch.demo import seed_jobs
-from gembatch.jobfile import JobFile
+from gembatch.cli.demo import seed_jobs
+from gembatch.jobfile.file import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
 from tests.conftest import cli_env, make_client
 

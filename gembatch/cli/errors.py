@@ -15,7 +15,7 @@ __all__ = ["CommandError", "error", "run"]
 def run(command: Callable[[], int]) -> int:
     """Run a command; map every expected failure to its documented exit code."""
     from gembatch.errors import GembatchError
-    from gembatch.gemini import GeminiError
+    from gembatch.gemini.client import GeminiError
 
     try:
         return int(command())

@@ -11,7 +11,9 @@ from gembatch import exit_codes, states
 from gembatch.atomic import AtomicFile
 from gembatch.cli.errors import CommandError
 from gembatch.cli.status import load_existing
-from gembatch.export import (
+from gembatch.formatting import plural
+from gembatch.jobfile.file import JobFile
+from gembatch.results.export import (
     ExportError,
     ExportReport,
     results_files,
@@ -19,8 +21,6 @@ from gembatch.export import (
     write,
     write_parquet,
 )
-from gembatch.formatting import plural
-from gembatch.jobfile import JobFile
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -65,8 +65,8 @@ def _write(args: argparse.Namespace, source: Path, files: list[Path]) -> ExportR
 
 def _why_no_results(shown: object, job_file: JobFile, name: str) -> str:
     """Why an input has no results on disk, and what will bring them."""
-    from gembatch import lifecycle
-    from gembatch.merge import group_key
+    from gembatch.jobfile import lifecycle
+    from gembatch.results.merge import group_key
 
     group = [r for r in job_file.records if group_key(r) == name or r.input_file == name]
     if not group:

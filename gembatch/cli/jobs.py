@@ -13,7 +13,7 @@ from gembatch import exit_codes
 from gembatch.cli.errors import CommandError, error
 from gembatch.cli.settings import client_options, configured, pick, price_overrides
 from gembatch.formatting import plural
-from gembatch.jobfile import JobFile
+from gembatch.jobfile.file import JobFile
 
 
 def say(line: str) -> None:
@@ -38,7 +38,7 @@ def _existing_job_file(args: argparse.Namespace) -> JobFile:
 
 def with_client(job: Callable[[Any], Awaitable[int]]) -> int:
     """Run `job(client)` and close the client; errors go to `errors.run` to be mapped."""
-    from gembatch.gemini import GeminiClient
+    from gembatch.gemini.client import GeminiClient
 
     client = GeminiClient(**client_options())  # no key: AuthError, exit 5
 
@@ -55,10 +55,10 @@ def _submitter(job_file: JobFile, client: Any, args: argparse.Namespace) -> Any:
     """A submitter for the flags and config; under the job file's limits, parts queue."""
     from gembatch import prices
     from gembatch.cli.settings import price_overrides
+    from gembatch.gemini.upload_progress import UploadProgress
     from gembatch.inputs import DEFAULT_MAX_BYTES
-    from gembatch.limits import Limits
-    from gembatch.submit import Submitter, options_under
-    from gembatch.upload_progress import UploadProgress
+    from gembatch.intake.submit import Submitter, options_under
+    from gembatch.report.limits import Limits
 
     model = getattr(args, "model", None) or configured("model")
     options = options_under(
@@ -76,7 +76,8 @@ def _submitter(job_file: JobFile, client: Any, args: argparse.Namespace) -> Any:
 
 def _limits_given(args: argparse.Namespace) -> Any:
     """`--max-cost` and `--max-running` (or the config's), checked: one line if not valid."""
-    from gembatch.limits import LimitError, Limits, checked_cost, checked_running
+    from gembatch.limit_rules import LimitError, checked_cost, checked_running
+    from gembatch.report.limits import Limits
 
     try:
         cost = checked_cost(pick(args.max_cost, configured("max_cost")))
@@ -101,7 +102,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     job_file = _job_file(args)
 
     async def job(client: Any) -> int:
-        from gembatch.limits import save_limits
+        from gembatch.report.limits import save_limits
 
         changed = save_limits(job_file, limits)  # kept in the job file: later runs honour them
         if changed and not args.inputs:
@@ -133,16 +134,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def _limits_unreadable(job_file: JobFile) -> bool:
     """The limits line is damaged (said by the queue as it held the parts): exit 4."""
-    from gembatch.limits import Limits
+    from gembatch.report.limits import Limits
 
     return bool(Limits.of(job_file).problem)
 
 
 async def _dry_run(args: argparse.Namespace, client: Any) -> int:
     """What `submit` would make and cost; nothing is written, uploaded or created."""
-    from gembatch import estimate, prices
+    from gembatch import prices
     from gembatch.cli.settings import price_overrides
     from gembatch.inputs import DEFAULT_MAX_BYTES, InputError, plan_input
+    from gembatch.intake import estimate
 
     model = args.model or configured("model")
     price = prices.price_for(model, price_overrides(configured("prices")))
@@ -172,14 +174,14 @@ async def _dry_run(args: argparse.Namespace, client: Any) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from gembatch.manage import cancel_jobs
+    from gembatch.engine.actions import cancel_jobs
 
     job_file = _existing_job_file(args)
     return with_client(lambda client: cancel_jobs(job_file, client, args.jobs, say))
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
-    from gembatch.manage import plan_cleanup, run_cleanup
+    from gembatch.engine.actions import plan_cleanup, run_cleanup
 
     job_file = _existing_job_file(args)
 
@@ -210,7 +212,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from gembatch.manage import retry_failed
+    from gembatch.engine.actions import retry_failed
 
     job_file = _existing_job_file(args)
 
@@ -225,7 +227,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 async def _launch_queued(job_file: JobFile, submitter: Any) -> Any:
     """Create the queued parts the job file's limits allow now; say what still waits."""
-    from gembatch.launcher import Launcher
+    from gembatch.engine.queue import Launcher
 
     launched = await Launcher(
         job_file,

@@ -1,15 +1,15 @@
-"""`gembatch poll`: the job file, the mode, the config; the run itself is `gembatch.run`."""
+"""`gembatch poll`: the job file, the mode, the config; the run itself is `cli.run_poll`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from gembatch.cli.run_poll import PollSettings, Screen, run_poll
 from gembatch.cli.settings import load_config, pick, price_overrides
 from gembatch.cli.status import load_existing
-from gembatch.engine import EngineOptions
+from gembatch.engine.loop import EngineOptions
 from gembatch.problems import CommandError, error
-from gembatch.run import PollSettings, Screen, run_poll
 
 
 def cmd_poll(args: argparse.Namespace) -> int:

@@ -51,7 +51,7 @@ def client_options() -> dict[str, Any]:
 
 
 def price_overrides(configured_prices: dict) -> dict:
-    from gembatch import summary
+    from gembatch.report import summary
 
     overrides, problem = summary.price_overrides(configured_prices)
     if problem:
@@ -86,9 +86,9 @@ def settings_lines(config: Any, path: Any, job_info: str) -> list[str]:
     from pathlib import Path
 
     from gembatch.config import Config
-    from gembatch.gemini import DEFAULT_BASE_URL, api_key_from_env
-    from gembatch.jobfile import JobFile
-    from gembatch.limits import Limits
+    from gembatch.gemini.client import DEFAULT_BASE_URL, api_key_from_env
+    from gembatch.jobfile.file import JobFile
+    from gembatch.report.limits import Limits
 
     rows: list[tuple[str, str, str]] = []
     for item in fields(Config):
@@ -136,7 +136,7 @@ def settings_lines(config: Any, path: Any, job_info: str) -> list[str]:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from gembatch.observers import log_path
+    from gembatch.engine.observers import log_path
 
     path = log_path()
     if args.tail is None:
@@ -152,6 +152,6 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gembatch.demo import run_demo
+    from gembatch.cli.demo import run_demo
 
     return run_demo(args)

@@ -7,14 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gembatch import exit_codes, prices, summary
+from gembatch import exit_codes, prices
 from gembatch.cli.errors import CommandError, error
 from gembatch.cli.settings import configured, price_overrides
 from gembatch.cli.status_count import Counted, count_jobs
 from gembatch.formatting import plural
-from gembatch.jobfile import JobFile
-from gembatch.limits import Limits, over_budget
+from gembatch.jobfile.file import JobFile
 from gembatch.problems import strays_problem
+from gembatch.report import summary
+from gembatch.report.limits import Limits, over_budget
 
 
 def load_existing(args: argparse.Namespace) -> JobFile:
@@ -147,7 +148,7 @@ def _status_json(
     code: int,
     now: float,
 ) -> dict[str, Any]:
-    from gembatch.progress import RunProgress
+    from gembatch.report.progress import RunProgress
 
     run_eta, not_started = RunProgress.of(jobs, {}).eta(now)
     return {
@@ -172,7 +173,7 @@ def _status_json(
 
 
 def _job_json(job: Any, overrides: dict, now: float) -> dict[str, Any]:
-    from gembatch.progress import job_eta
+    from gembatch.report.progress import job_eta
 
     eta = job_eta(job, now)
     usage = job.usage or {}

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gembatch import fields, states, summary
-from gembatch.events import JobView
-from gembatch.jobfile import BadLine, JobFile, LimitsRecord
-from gembatch.limits import Limits, Spend
+from gembatch import states
+from gembatch.jobfile import fields
+from gembatch.jobfile.file import BadLine, JobFile, LimitsRecord
+from gembatch.jobfile.view import JobView
+from gembatch.report import summary
+from gembatch.report.limits import Limits, Spend
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gembatch import formatting, progress
-from gembatch.events import JobView
-from gembatch.plain import progress_text
+from gembatch import formatting
+from gembatch.engine.plain import progress_text
+from gembatch.jobfile.view import JobView
+from gembatch.report import progress
 
 
 def job_rows(jobs: Iterable[JobView], now: float) -> list[str]:

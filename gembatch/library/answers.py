@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gembatch import merge
-from gembatch.export import NO_RESULT
-from gembatch.results_index import parse_row
+from gembatch.results import merge
+from gembatch.results.export import NO_RESULT
+from gembatch.results.index import parse_row
 
 
 @dataclass

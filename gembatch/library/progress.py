@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from gembatch import formatting, prices
-from gembatch.events import JobView
-from gembatch.progress import RunProgress, eta_text
-from gembatch.summary import did_not_succeed
+from gembatch.jobfile.view import JobView
+from gembatch.report.progress import RunProgress, eta_text
+from gembatch.report.summary import did_not_succeed
 
 LOG_EVERY_S = 30.0  # a log (not a terminal) gets a line this often, and the last one
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from gembatch import prices
+from gembatch.engine.actions import retry_failed
 from gembatch.errors import BadInput
-from gembatch.gemini import GeminiClient
-from gembatch.jobfile import JobFile
+from gembatch.gemini.client import GeminiClient
+from gembatch.intake.submit import Submitter, options_under
+from gembatch.jobfile.file import JobFile
 from gembatch.library.work import Said, Settings
-from gembatch.limits import Limits
-from gembatch.manage import retry_failed
-from gembatch.submit import Submitter, options_under
+from gembatch.report.limits import Limits
 
 
 async def retry_group(path: Path, source: Path, settings: Settings) -> None:

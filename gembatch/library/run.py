@@ -20,16 +20,18 @@ from collections.abc import AsyncIterator, Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gembatch import export, summary
 from gembatch.atomic import AtomicFile
 from gembatch.config import Config
+from gembatch.engine.events import CycleFinished, Event, JobUpdated, ResultsSaved
 from gembatch.errors import BadInput, InputsChanged, JobFailed
-from gembatch.events import CycleFinished, Event, JobUpdated, JobView, ResultsSaved
-from gembatch.jobfile import JobFile
+from gembatch.jobfile.file import JobFile
+from gembatch.jobfile.view import JobView
 from gembatch.library.answers import Answer, Embedding, answer_of, embedding_of, result_lines
 from gembatch.library.progress import Display, Stats
 from gembatch.library.requests import KeyOf, Shared, embed_lines, request_lines
 from gembatch.library.work import Settings, Work, group_of, settled
+from gembatch.report import summary
+from gembatch.results import export
 
 T = TypeVar("T")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -159,7 +161,7 @@ class Run:
         return self._stats(job_file, self.last_name)
 
     async def watch(self) -> AsyncIterator[Event]:
-        """The engine's events (`gembatch.events`) while this Run's work goes on, for
+        """The engine's events (`gembatch.engine.events`) while this Run's work goes on, for
         programs that react to them; ends when the work in progress ends."""
         queue: asyncio.Queue = asyncio.Queue()
         entry = (asyncio.get_running_loop(), queue)

@@ -14,15 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gembatch import lifecycle, merge, prices
-from gembatch.engine import EngineOptions
+from gembatch import prices
+from gembatch.engine.events import Event
+from gembatch.engine.loop import EngineOptions
+from gembatch.engine.run import PollRun
 from gembatch.errors import BadInput, BudgetExceeded, KeyRejected
-from gembatch.events import Event, JobView
-from gembatch.gemini import GeminiClient
-from gembatch.jobfile import JobFile, JobRecord, PollerBusyError
-from gembatch.limits import Limits, save_limits
-from gembatch.pollrun import PollRun
-from gembatch.submit import SubmitReport, Submitter, options_under
+from gembatch.gemini.client import GeminiClient
+from gembatch.intake.submit import SubmitReport, Submitter, options_under
+from gembatch.jobfile import lifecycle
+from gembatch.jobfile.file import JobFile, JobRecord, PollerBusyError
+from gembatch.jobfile.view import JobView
+from gembatch.report.limits import Limits, save_limits
+from gembatch.results import merge
 
 log = logging.getLogger("gembatch")
 
@@ -169,6 +172,6 @@ class Work:
         return settled(group_of(job_file, relative), self.settings.keep_remote)
 
     def emit_view(self, record: JobRecord) -> None:
-        from gembatch.events import JobUpdated
+        from gembatch.engine.events import JobUpdated
 
         self.emit(JobUpdated(JobView.of(record)))

@@ -1,0 +1,1 @@
+"""The poll engine: its loop, chores, queue, cleanup, actions, events and work list."""

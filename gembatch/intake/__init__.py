@@ -1,0 +1,1 @@
+"""What goes in: inputs read and checked, estimates, limits, submit and its recovery."""

@@ -1,0 +1,171 @@
+"""What a submit would cost, before anything is uploaded: `gembatch submit --dry-run`.
+
+Every line is validated and the parts planned exactly as a real submit does. Input
+tokens come from the service's own `countTokens` on a sample of requests spread evenly
+through the input, extrapolated to all of them with a 95% interval (exact when every
+request is sampled). Output tokens cannot be known in advance: they are the caller's
+`--expect-output-tokens` per request, or left out of the cost (and said so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import statistics
+from dataclasses import dataclass
+
+from gembatch import prices
+from gembatch.gemini.client import GeminiClient
+from gembatch.inputs import InputPlan, raw_lines
+
+SAMPLE = 200
+CONCURRENCY = 8
+Z_95 = 1.96
+
+
+@dataclass
+class Estimate:
+    """One input's (or the run's) size, tokens and cost."""
+
+    label: str
+    parts: int
+    requests: int
+    size: int
+    sampled: int
+    input_tokens: float
+    input_margin: float  # +/- at 95%
+    output_tokens: int | None
+    dollars: float | None
+    dollars_margin: float | None
+    counted: tuple[str, ...] = ("contents",)  # the parts of the requests counted
+
+    def line(self) -> str:
+        from gembatch.formatting import byte_size, plural
+
+        exact = not self.input_margin or not self.input_tokens
+        share = "" if exact else f" ±{self.input_margin / self.input_tokens:.1%}"
+        sample = "all counted" if self.sampled == self.requests else f"{self.sampled} sampled"
+        sample += f"; counted: {', '.join(self.counted)}"
+        text = (
+            f"{self.label}: {plural(self.requests, 'request')} in {plural(self.parts, 'part')}, "
+            f"{byte_size(self.size)}; input ≈ {self.input_tokens:,.0f} tokens{share} ({sample})"
+        )
+        if self.output_tokens is not None:
+            text += f"; output {self.output_tokens:,} tokens (as expected)"
+        if self.dollars is not None:
+            margin = f" ± {prices.dollars(self.dollars_margin)}" if self.dollars_margin else ""
+            text += f"; ≈ {prices.dollars(self.dollars)}{margin} at batch prices"
+        return text
+
+
+def sample_positions(requests: int, size: int) -> set[int]:
+    """Up to `size` request positions spread evenly through the input."""
+    if requests <= size:
+        return set(range(requests))
+    return {math.floor(n * requests / size) for n in range(size)}
+
+
+async def estimate(
+    plan: InputPlan,
+    label: str,
+    client: GeminiClient,
+    model: str,
+    price: prices.Price | None,
+    expect_output: int | None,
+    sample: int = SAMPLE,
+) -> Estimate:
+    wanted = sample_positions(plan.requests, sample)
+    # Only the sampled lines are parsed: the input was validated when it was planned,
+    # and a second full parse would double the dry run of a 1 GB input.
+    requests = [
+        _request(raw)
+        for position, (_, raw) in enumerate(raw_lines(plan.source))
+        if position in wanted
+    ]
+    slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def count(request: dict) -> int:
+        async with slots:
+            return await client.count_tokens(model, request)
+
+    counts = await asyncio.gather(*(count(request) for request in requests))
+    mean = statistics.fmean(counts)
+    margin = 0.0
+    if len(counts) < plan.requests and len(counts) > 1:
+        # Sampling without replacement: the finite population correction applies.
+        spread = statistics.stdev(counts) / math.sqrt(len(counts))
+        correction = math.sqrt((plan.requests - len(counts)) / (plan.requests - 1))
+        margin = Z_95 * spread * correction * plan.requests
+    tokens = mean * plan.requests
+    output = None if expect_output is None else expect_output * plan.requests
+    dollars = margin_dollars = None
+    if price is not None:
+        dollars = (tokens * price.input + (output or 0) * price.output) / 1_000_000
+        margin_dollars = margin * price.input / 1_000_000
+    return Estimate(
+        label,
+        len(plan.parts),
+        plan.requests,
+        sum(part.size for part in plan.parts),
+        len(counts),
+        tokens,
+        margin,
+        output,
+        dollars,
+        margin_dollars,
+        tuple(counted_parts(requests)),
+    )
+
+
+def total(estimates: list[Estimate]) -> Estimate:
+    """The run: sums, with independent margins added in quadrature."""
+    priced = [e for e in estimates if e.dollars is not None]
+    outputs = [e.output_tokens for e in estimates if e.output_tokens is not None]
+    return Estimate(
+        "total",
+        sum(e.parts for e in estimates),
+        sum(e.requests for e in estimates),
+        sum(e.size for e in estimates),
+        sum(e.sampled for e in estimates),
+        sum(e.input_tokens for e in estimates),
+        math.sqrt(sum(e.input_margin**2 for e in estimates)),
+        sum(outputs) if len(outputs) == len(estimates) else None,
+        sum(e.dollars or 0.0 for e in priced) if len(priced) == len(estimates) else None,
+        math.sqrt(sum((e.dollars_margin or 0.0) ** 2 for e in priced)) if priced else None,
+        tuple(dict.fromkeys(part for e in estimates for part in e.counted)),
+    )
+
+
+def _request(line: bytes) -> dict:
+    """A line's request, whole: what is counted is what is billed."""
+    obj = json.loads(line)
+    request = obj.get("request", obj) if isinstance(obj, dict) else {}
+    return request if isinstance(request, dict) else {}
+
+
+COUNTED_PARTS = (
+    ("systemInstruction", "system instruction"),
+    ("tools", "tools"),
+    ("toolConfig", "tool config"),
+    ("cachedContent", "cached content"),
+)
+
+
+def counted_parts(requests: list[dict]) -> list[str]:
+    """What the sampled requests hold beyond their contents, all of it counted."""
+    names = ["contents"]
+    for key, name in COUNTED_PARTS:
+        if any(key in r or _snake(key) in r for r in requests):
+            names.append(name)
+    configs = [r.get("generationConfig") or r.get("generation_config") or {} for r in requests]
+    if any(
+        isinstance(c, dict) and ("responseSchema" in c or "responseJsonSchema" in c)
+        for c in configs
+    ):
+        names.append("response schema")
+    return names
+
+
+def _snake(key: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)

@@ -1,0 +1,1 @@
+"""The job file: its lines, records, fields, disk writes and the data-safety rules."""

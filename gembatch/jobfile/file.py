@@ -1,0 +1,406 @@
+"""The job file (`job-info.jsonl`): reading, atomic merge-on-write, locks (its lines: `records`).
+
+Rules this module keeps (see shared/design.md):
+- unknown fields survive every rewrite; a record that did not change is written
+  back byte for byte;
+- a line that does not parse stays where it stood, byte for byte, and is reported;
+- a rewrite is atomic (temp file, fsync, `os.replace`, fsync of the folder);
+- writers hold a `filelock` lock on a side file and merge with what is on disk,
+  so a record another process added meanwhile is never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+import filelock
+
+from gembatch.clock import SYSTEM_CLOCK, Clock
+from gembatch.jobfile.disk import (
+    HEAD_BYTES,
+    JobFileError,
+    PollerBusyError,
+    atomic_write,
+    kind_of,
+    lock_path,
+    lock_problem,
+    not_a_job_file,
+    not_job_lines,
+    poller_lock,
+)
+from gembatch.jobfile.records import (
+    BadLine,
+    Entry,
+    JobRecord,
+    LimitsRecord,
+    apply_patch,
+    parse_lines,
+    scan_lines,
+)
+
+__all__ = [
+    "BadLine",
+    "JobFile",
+    "JobFileError",
+    "JobRecord",
+    "LimitsRecord",
+    "PollerBusyError",
+    "atomic_write",
+    "parse_lines",
+]
+
+WRITE_LOCK_TIMEOUT_S = 30.0
+T = TypeVar("T")
+
+
+# A `job-info.jsonl.tmp` younger than this is the earlier tool's write in progress.
+EARLIER_TOOL_LOCK_S = 600.0
+
+
+def _unique_keys(records: list[JobRecord]) -> list[str]:
+    seen: dict[str, int] = {}
+    keys = []
+    for record in records:
+        base = record.key
+        seen[base] = seen.get(base, 0) + 1
+        keys.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return keys
+
+
+class JobFile:
+    """A job file on disk and the records read from it."""
+
+    def __init__(self, path: str | os.PathLike[str], clock: Clock = SYSTEM_CLOCK) -> None:
+        self.path = Path(path)
+        # Locks and rewrites go to the file itself: two names for one file (a symlink)
+        # must share one lock, and a rewrite must not replace the link with a copy.
+        self.real_path = Path(os.path.realpath(self.path))
+        # The times this file records, and every time shown beside its jobs, come from here.
+        self.clock = clock
+        self.entries: list[Entry] = []
+        # Bumped when records are replaced by others (read from disk); with the number
+        # of entries it tells readers whether the set of records changed.
+        self._replaced = 0
+        self._records: tuple[tuple[int, int], list[JobRecord], LimitsRecord | None] = (
+            (-1, -1),
+            [],
+            None,
+        )
+        self.write_lock = filelock.FileLock(
+            str(lock_path(self.real_path, ".lock")), timeout=WRITE_LOCK_TIMEOUT_S
+        )
+        self.rewrites = 0
+        self._swept = False
+        self._seen_signature: tuple[int, int, int] | None = None
+        # What we last read or wrote: its length and digest, so a file that others only
+        # appended to is recognised and just its new tail is parsed.
+        self._known_length = 0
+        self._known_digest = b""
+        self.scanned: tuple[int, int] | None = None  # (device, inode) of the last scan
+
+    # --- reading --------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], clock: Clock = SYSTEM_CLOCK) -> JobFile:
+        job_file = cls(path, clock)
+        job_file._seen_signature = job_file._disk_signature()
+        data = job_file._read_bytes()
+        job_file.entries = parse_lines(data)
+        job_file._remember(data)
+        return job_file
+
+    def _remember(self, data: bytes) -> None:
+        self._known_length = len(data)
+        self._known_digest = hashlib.sha1(data).digest()
+
+    def _remember_written(self, written: tuple[int, bytes]) -> None:
+        self._known_length, self._known_digest = written
+
+    def _appended_tail(self, data: bytes) -> list[Entry] | None:
+        """The entries after what we know, if the file only grew since; else None."""
+        known = self._known_length
+        if len(data) < known or (known and data[known - 1 : known] != b"\n"):
+            return None  # shrank, or the last line we knew was unfinished
+        if hashlib.sha1(data[:known]).digest() != self._known_digest:
+            return None
+        return parse_lines(data[known:], first_line=len(self.entries) + 1)
+
+    def _read_bytes(self) -> bytes:
+        handle = self._open()
+        if handle is None:
+            return b""
+        with handle:
+            return self._mapped_errors(handle.read)
+
+    def _open(self) -> BinaryIO | None:
+        """The file for reading (None when there is none), or a one-line JobFileError."""
+
+        def checked_open() -> BinaryIO:
+            status = self.real_path.stat()
+            if not stat.S_ISREG(status.st_mode):  # (a FIFO would hang every command)
+                raise JobFileError(not_a_job_file(self.path, kind_of(status.st_mode)))
+            if status.st_nlink > 1:
+                raise JobFileError(
+                    f"{self.path} has {status.st_nlink} hard links; gembatch replaces the file "
+                    "whole on every write, which would split them: use a symlink or a single name"
+                )
+            handle = self.path.open("rb")
+            why = not_job_lines(handle.read(HEAD_BYTES))
+            if why:
+                handle.close()
+                raise JobFileError(not_a_job_file(self.path, why))
+            handle.seek(0)
+            return handle
+
+        try:
+            return self._mapped_errors(checked_open)
+        except FileNotFoundError:
+            return None
+
+    def _mapped_errors(self, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except FileNotFoundError:
+            raise
+        except IsADirectoryError:
+            raise JobFileError(
+                f"{self.path} is a folder, not a job file; pass --job-info FILE"
+            ) from None
+        except PermissionError:
+            raise JobFileError(
+                f"cannot read {self.path}: permission denied; check its owner and mode"
+            ) from None
+        except OSError as error:
+            raise JobFileError(
+                f"cannot read {self.path}: {error.strerror}; pass --job-info FILE"
+            ) from None
+
+    @property
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    @property
+    def generation(self) -> tuple[int, int]:
+        """Changes whenever the set of records does (not when a record's fields do)."""
+        return (self._replaced, len(self.entries))
+
+    @property
+    def records(self) -> list[JobRecord]:
+        """The job records, in file order; kept until the set changes (do not modify)."""
+        return self._sorted_entries()[0]
+
+    @property
+    def limits(self) -> LimitsRecord | None:
+        """The settings line (budget, queue size), if the file has one."""
+        return self._sorted_entries()[1]
+
+    def _sorted_entries(self) -> tuple[list[JobRecord], LimitsRecord | None]:
+        if self._records[0] != self.generation:
+            records, limits = [], None
+            for entry in self.entries:
+                if type(entry) is JobRecord:
+                    records.append(entry)
+                elif isinstance(entry, LimitsRecord) and limits is None:
+                    limits = entry  # a second one (hand-copied) is kept, not obeyed
+            self._records = (self.generation, records, limits)
+        return self._records[1], self._records[2]
+
+    def _keyed(self) -> list[JobRecord]:
+        """Everything merged by key: the job records and the settings line."""
+        records, limits = self._sorted_entries()
+        return records if limits is None else [*records, limits]
+
+    @property
+    def bad_lines(self) -> list[BadLine]:
+        return [e for e in self.entries if isinstance(e, BadLine) and not e.is_blank]
+
+    def bad_line_messages(self) -> list[str]:
+        return [self.bad_line_message(bad) for bad in self.bad_lines]
+
+    def bad_line_message(self, bad: BadLine) -> str:
+        return f"{self.path}:{bad.line_number}: {bad.reason}; kept as is, fix or remove it by hand"
+
+    def scan(self, start: int = 0, end: int | None = None) -> Iterator[tuple[Entry, Any]]:
+        """Every line once, as it is read, with what it parsed to; nothing is kept (the
+        job file's `entries` stay empty). For a count over a million records.
+
+        `start` and `end`: the byte range to read, from the start of a line (lines are
+        numbered from 1 there). `scanned` says which file was read: (device, inode).
+        """
+        handle = self._open()
+        if handle is None:
+            return
+        with handle:
+            status = os.fstat(handle.fileno())
+            self.scanned = (status.st_dev, status.st_ino)
+            handle.seek(start)
+            yield from scan_lines(handle if end is None else _lines_before(handle, end - start))
+
+    def refresh(self) -> list[JobRecord]:
+        """Take in what others wrote since we last looked; returns records new to us."""
+        signature = self._disk_signature()
+        if signature is not None and signature == self._seen_signature:
+            return []
+        known = {id(record) for record in self.records}
+        data = self._read_bytes()
+        tail = self._appended_tail(data)
+        if tail is not None:
+            self.entries = [*self.entries, *tail]
+        else:
+            self.entries = self._merge(parse_lines(data))
+            self._replaced += 1
+        self._remember(data)
+        self._seen_signature = signature
+        return [record for record in self.records if id(record) not in known]
+
+    def _disk_signature(self) -> tuple[int, int, int] | None:
+        try:
+            stat = self.real_path.stat()
+        except OSError:
+            return None
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+    # --- writing --------------------------------------------------------------------
+    def save(self, before_replace: Callable[[], None] | None = None) -> None:
+        """Merge our changes with the file on disk and replace it atomically."""
+        try:
+            with self.write_lock:
+                self._save_locked(before_replace)
+        except filelock.Timeout:
+            raise JobFileError(
+                f"{self.path}: another gembatch process has held the write lock for "
+                f"{WRITE_LOCK_TIMEOUT_S:.0f}s; try again when it finishes"
+            ) from None
+        except OSError as error:
+            lock = Path(self.write_lock.lock_file)
+            if error.filename not in (str(lock), str(lock.parent)):  # (the hidden folder's)
+                raise
+            raise lock_problem(lock, error) from None
+
+    def append(self, *records: JobRecord) -> None:
+        """Add records and save at once, in one rewrite (used by submit)."""
+        for record in records:
+            record.original_line = None
+            record._touched = True
+        self.entries.extend(records)
+        self.save()
+
+    def _save_locked(self, before_replace: Callable[[], None] | None) -> None:
+        self._respect_earlier_tool()
+        if not self._swept:
+            self._sweep_stale_temp_files()
+        if self._disk_signature() == self._seen_signature and self._seen_signature is not None:
+            merged = self._settle_own_changes()  # nobody else wrote: no need to re-read
+        else:
+            disk = self._read_bytes()
+            tail = self._appended_tail(disk)
+            if tail is not None:  # others only appended: keep ours, add theirs
+                merged = [*self._settle_own_changes(), *tail]
+            else:
+                merged = self._merge(parse_lines(disk))
+                self._replaced += 1
+        # Streamed: a million-record file is never held twice in memory as one string.
+        lines = (_entry_bytes(entry) for entry in merged)
+        written = atomic_write(self.real_path, lines, before_replace=before_replace)
+        self.rewrites += 1
+        for entry in merged:
+            if isinstance(entry, JobRecord) and entry.touched:
+                entry.mark_saved(entry.serialise())
+        self.entries = merged
+        self._remember_written(written)
+        self._seen_signature = self._disk_signature()
+
+    def _respect_earlier_tool(self) -> None:
+        """The earlier gembatch locks by creating `job-info.jsonl.tmp` (O_EXCL) and writes
+        it before renaming it over the file: while a fresh one exists, it is writing."""
+        marker = Path(str(self.real_path) + ".tmp")
+        try:
+            age = self.clock.now() - marker.stat().st_mtime
+        except OSError:
+            return
+        if age < EARLIER_TOOL_LOCK_S:
+            raise JobFileError(
+                f"{marker} exists ({age:.0f}s old): the earlier gembatch tool is writing "
+                f"{self.path}; try again when it has finished (or remove {marker.name} if "
+                "it is not running)"
+            )
+
+    def _sweep_stale_temp_files(self) -> None:
+        """Temp files of ours that a killed rewrite left; under the write lock no other
+        writer can be midway, so every one of them is stale."""
+        self._swept = True
+        folder = self.real_path.parent
+        for stale in folder.glob(f".{glob.escape(self.real_path.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+    def _settle_own_changes(self) -> list[Entry]:
+        """Touched records that did not really change go back to their original bytes."""
+        for record in self._keyed():
+            if record.touched and record.original_line is not None and not record.changes():
+                record.mark_saved(record.original_line)
+        return list(self.entries)
+
+    def _merge(self, disk_entries: list[Entry]) -> list[Entry]:
+        """Lay our changes over what is on disk now; keep whatever others added."""
+        ours = self._keyed()
+        our_by_key = dict(zip(_unique_keys(ours), ours, strict=True))
+        disk_records = [e for e in disk_entries if isinstance(e, JobRecord)]
+        disk_key_of = dict(zip(map(id, disk_records), _unique_keys(disk_records), strict=True))
+        merged: list[Entry] = []
+        used: set[str] = set()
+        for entry in disk_entries:
+            mine = None
+            if isinstance(entry, JobRecord):
+                key = disk_key_of[id(entry)]
+                mine = our_by_key.get(key)
+            if mine is None:
+                merged.append(entry)  # a bad line, or a record someone else added
+                continue
+            assert isinstance(entry, JobRecord)  # only records have keys
+            used.add(key)
+            patch = mine.changes()
+            mine._raw = entry.data
+            if patch:
+                apply_patch(mine._raw, patch)
+                mine.original_line = entry.original_line
+                mine._touched = True  # serialise afresh
+            else:
+                mine.mark_saved(entry.original_line or entry.serialise())
+            merged.append(mine)
+        for key, record in our_by_key.items():
+            if key in used:
+                continue
+            # New records are added; a record someone else removed stays removed
+            # unless we changed it since, because then dropping it would lose data.
+            if record.original_line is None or record.changes():
+                record.original_line = None
+                record._touched = True
+                merged.append(record)
+        return merged
+
+    # --- the poller's exclusive ownership ----------------------------------------------
+    def poller_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the single-poller lock for as long as the block runs."""
+        return poller_lock(self.path, self.real_path, self.clock)
+
+
+def _entry_bytes(entry: Entry) -> bytes:
+    if isinstance(entry, BadLine):
+        return entry.data if entry.data.endswith(b"\n") else entry.data + b"\n"
+    return entry.serialise()
+
+
+def _lines_before(handle: BinaryIO, length: int) -> Iterator[bytes]:
+    """The lines of the next `length` bytes (the last one ends there)."""
+    for line in handle:
+        if length <= 0:
+            return
+        yield line[:length]
+        length -= len(line)

@@ -1,0 +1,394 @@
+"""One line of the job file: a record (with its typed views and change tracking) or a
+line that does not parse, kept byte for byte; and how file bytes become those."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from gembatch import states
+from gembatch.jobfile import fields
+from gembatch.jobfile.fields import text
+
+DELETED = object()  # marks a removed field in a record's patch
+
+
+class JobRecord:
+    """One job line: the object as read, plus typed views of the fields we use.
+
+    Reading goes through `data` (and the typed properties); changing goes through `raw`
+    or `ensure_batch()`, which mark the record touched. Only touched records are
+    compared with their original line at save time, so a file of 100,000 jobs costs
+    what its changed records cost, and an untouched record is written back byte for byte.
+
+    A record is *cold* when it keeps only its original line: a parsed JSON object costs
+    about four times its line, and a long-lived job file is mostly finished jobs nobody
+    asks about. `data` parses a cold record for the caller without keeping the result;
+    `warm()` keeps it (for the records a poll works on), `cool()` lets it go again.
+    """
+
+    __slots__ = ("_raw", "_touched", "original_line")
+
+    def __init__(self, raw: dict[str, Any] | None, original_line: bytes | None = None) -> None:
+        if raw is None and original_line is None:
+            raise ValueError("a record needs its object or its line")
+        self._raw = raw
+        self.original_line = original_line  # None: not on disk yet
+        self._touched = original_line is None
+
+    def __repr__(self) -> str:
+        return f"JobRecord({self.data!r})"
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The record for changing; marks it for comparison at the next save."""
+        self._touched = True
+        return self.warm()
+
+    @raw.setter
+    def raw(self, value: dict[str, Any]) -> None:
+        self._raw = value
+        self._touched = True
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The record for reading only (a cold record's is parsed afresh each time)."""
+        if self._raw is not None:
+            return self._raw
+        assert self.original_line is not None
+        return _parse_line(self.original_line)
+
+    def warm(self) -> dict[str, Any]:
+        """Keep the parsed object from now on; returns it."""
+        if self._raw is None:
+            self._raw = self.data
+        return self._raw
+
+    def cool(self) -> None:
+        """Drop the parsed object of an unchanged record: its line says it all."""
+        if not self._touched and self.original_line is not None:
+            self._raw = None
+
+    @property
+    def cold(self) -> bool:
+        return self._raw is None
+
+    @contextmanager
+    def warmed(self) -> Iterator[JobRecord]:
+        """Parsed once for a run of reads (the typed properties each read `data`), then
+        cold again if it was."""
+        was_cold = self._raw is None
+        self.warm()
+        try:
+            yield self
+        finally:
+            if was_cold:
+                self.cool()
+
+    # --- identity (the rules themselves are in `fields`) ---------------------------
+    @property
+    def batch_name(self) -> str | None:
+        data = self.data
+        return fields.batch_name_of(data, fields.batch_of(data))
+
+    @property
+    def submit_id(self) -> str | None:
+        return text(self.data.get("submit_id"))
+
+    @property
+    def key(self) -> str:
+        """An identity that never changes over the record's life (`fields.key_of`)."""
+        data = self.data
+        return fields.key_of(data, fields.batch_name_of(data, fields.batch_of(data)))
+
+    # --- typed views ----------------------------------------------------------------
+    @property
+    def input_file(self) -> str:
+        return fields.input_file_of(self.data)
+
+    @property
+    def batch(self) -> dict[str, Any]:
+        """The `batch` object as stored (read-only view; empty when absent)."""
+        return fields.batch_of(self.data)
+
+    def ensure_batch(self) -> dict[str, Any]:
+        """The `batch` object for changing, created beside an old-form `job_name` if needed."""
+        raw = self.raw
+        batch = raw.get("batch")
+        if not isinstance(batch, dict):
+            batch = {}
+            if self.batch_name:
+                batch["name"] = self.batch_name
+            raw["batch"] = batch
+        return batch
+
+    @property
+    def state(self) -> str | None:
+        data = self.data
+        return fields.state_of(data, fields.batch_of(data))
+
+    @property
+    def legacy_finished(self) -> bool:
+        """A record the earlier tool wrote when a job had finished (`final_state`)."""
+        final = self.data.get("final_state")
+        return "batch" not in self.data and isinstance(final, str) and states.is_terminal(final)
+
+    @property
+    def missing(self) -> bool:
+        """The server answered 404 for this job; its last known state is kept."""
+        return fields.missing_of(self.data)
+
+    @property
+    def effective_state(self) -> str | None:
+        data = self.data
+        batch = fields.batch_of(data)
+        return fields.effective_state_of(data, batch, fields.batch_name_of(data, batch))
+
+    # --- the local queue (`submit --max-running/--max-cost`) --------------------------
+    @property
+    def queued(self) -> bool:
+        """In the local queue: recorded, not created yet, and not cancelled."""
+        data = self.data
+        batch = fields.batch_of(data)
+        name = fields.batch_name_of(data, batch)
+        return fields.queued_of(data, name, fields.state_of(data, batch))
+
+    @property
+    def waiting(self) -> bool:
+        """Queued and not taken: nobody has begun to upload or create it, so it can be
+        created (or cancelled) without asking the server first."""
+        return self.queued and "owner" not in self.data
+
+    @property
+    def intent(self) -> bool:
+        """Taken for creating and not created yet: a create may have reached the server,
+        so only the owner, or whoever outlives it, may finish it (after listing)."""
+        return (
+            bool(self.submit_id)
+            and not self.batch_name
+            and not states.is_terminal(self.state)
+            and not self.waiting
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        return states.is_terminal(self.effective_state)
+
+    @property
+    def request_count(self) -> int | None:
+        return fields.request_count_of(self.data)
+
+    @property
+    def results_file(self) -> str | None:
+        return fields.results_file_of(self.data)
+
+    @property
+    def remote_deleted(self) -> bool:
+        return fields.remote_deleted_of(self.data)
+
+    @property
+    def display_name(self) -> str:
+        return self.input_file or self.batch_name or self.submit_id or "(unnamed job)"
+
+    # --- change tracking ------------------------------------------------------------
+    @property
+    def touched(self) -> bool:
+        return self._touched
+
+    def changes(self) -> dict[str, Any]:
+        """What changed since it was read, as a nested patch (`DELETED` marks removals)."""
+        if not self._touched or self._raw is None:
+            return {}
+        original = loads_line(self.original_line) if self.original_line is not None else {}
+        return diff(original if isinstance(original, dict) else {}, self._raw)
+
+    def mark_saved(self, line: bytes) -> None:
+        self.original_line = line
+        self._touched = False
+
+    def serialise(self) -> bytes:
+        """The record's line; an unchanged record keeps its exact original bytes."""
+        if self.original_line is not None and not self._touched:
+            return self.original_line
+        text = json.dumps(self.data, ensure_ascii=False, separators=(", ", ": "))
+        try:
+            return text.encode() + b"\n"
+        except UnicodeEncodeError:
+            # A lone surrogate ("\ud800" in the file) has no UTF-8 form: write the
+            # record with escapes, which reads back to the same value.
+            return json.dumps(self.data, separators=(", ", ": ")).encode() + b"\n"
+
+
+class LimitsRecord(JobRecord):
+    """The job file's own settings line (`{"gembatch_limits": {...}}`): the budget and
+    the queue's size, kept with the jobs so that every process and every restart
+    honours them. Merged like a record (by its fixed key), never shown as a job."""
+
+    __slots__ = ()
+    FIELD = "gembatch_limits"
+
+    @property
+    def key(self) -> str:
+        return "gembatch:limits"
+
+    @property
+    def values(self) -> dict[str, Any]:
+        values = self.data.get(self.FIELD)
+        return values if isinstance(values, dict) else {}
+
+
+@dataclass
+class BadLine:
+    """A line that did not parse as a JSON object; kept byte for byte."""
+
+    line_number: int
+    data: bytes
+    reason: str
+
+    @property
+    def is_blank(self) -> bool:
+        return not self.data.strip()
+
+
+Entry = JobRecord | BadLine
+
+
+def diff(old: Any, new: Any) -> dict[str, Any]:
+    patch: dict[str, Any] = {}
+    for key in new.keys() | old.keys():
+        if key not in new:
+            patch[key] = DELETED
+        elif key not in old or old[key] != new[key]:
+            if isinstance(old.get(key), dict) and isinstance(new[key], dict):
+                patch[key] = diff(old[key], new[key])
+            else:
+                patch[key] = copy.deepcopy(new[key])
+    return patch
+
+
+def apply_patch(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if value is DELETED:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            apply_patch(target[key], value)
+        else:
+            target[key] = value
+
+
+def parse_lines(data: bytes, first_line: int = 1) -> list[Entry]:
+    """Split raw file bytes into records and bad lines, keeping every byte.
+
+    Lines end at LF only (a bare CR inside a bad line is its own byte, not a line end);
+    a UTF-8 byte order mark is accepted; no line, however deep or long its numbers,
+    can make more than itself unreadable. Records are kept cold (their line only).
+    """
+    return [entry for entry, _ in scan_lines(_lf_lines(data), first_line)]
+
+
+def scan_lines(lines: Iterable[bytes], first_line: int = 1) -> Iterator[tuple[Entry, Any]]:
+    """Each line as an entry, with the object it parsed to (None for a bad line): for a
+    reader that looks at every record once and keeps none (`status` on a million)."""
+    for number, line in enumerate(lines, start=first_line):
+        try:
+            obj = loads_line(line)
+        except _Blank:
+            yield BadLine(number, line, "blank line"), None
+            continue
+        except UnicodeDecodeError:
+            yield BadLine(number, line, "not UTF-8 text"), None
+            continue
+        except RecursionError:
+            yield BadLine(number, line, "nested too deeply to read"), None
+            continue
+        except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
+            yield BadLine(number, line, f"not valid JSON ({_json_reason(exc)})"), None
+            continue
+        if not isinstance(obj, dict):
+            yield BadLine(number, line, "not a JSON object"), None
+            continue
+        if not line.endswith(b"\n"):
+            line += b"\n"
+        kind = LimitsRecord if LimitsRecord.FIELD in obj else JobRecord
+        yield kind(raw=None, original_line=line), obj
+
+
+def _parse_line(line: bytes) -> dict[str, Any]:
+    """A line `parse_lines` accepted as an object, parsed again the same way."""
+    return loads_line(line)  # type: ignore[no-any-return]
+
+
+_decode = msgspec.json.Decoder().decode
+# Lines parsed so far in this process: what a run costs grows with this, which a test
+# counts (one parse per record at load, one for the work list; none per cycle).
+parses = 0
+
+
+# Both readers give up where the interpreter's recursion limit does, and how much of it
+# is left depends on how deep the caller is: one line could read as a record in one
+# process and as too deep in another (`status` counts a big file in two). A line is
+# judged too deep by its own nesting, whoever reads it.
+MAX_DEPTH = 500
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _too_deep(line: bytes) -> bool:
+    if line.count(b"[") + line.count(b"{") <= MAX_DEPTH:  # (every usual record)
+        return False
+    depth = deepest = 0
+    for byte in _STRING.sub(b"", line):  # brackets inside strings do not nest
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in b"]}":
+            depth -= 1
+    return deepest > MAX_DEPTH
+
+
+class _Blank(ValueError):
+    """A line of nothing but white space."""
+
+
+def loads_line(line: bytes) -> Any:
+    """What one job-file line holds, as the standard `json` module reads it.
+
+    msgspec reads the lines of a job file five times as fast, and it accepts only
+    strict JSON in UTF-8, which `json` reads to the same value (whole numbers of any
+    size included). Anything it refuses (a byte order mark, NaN, a lone surrogate, a
+    number past a float's range, white space JSON does not know, a broken line) is
+    read by `json`, whose verdict stands.
+    """
+    global parses
+    parses += 1
+    if _too_deep(line):
+        raise RecursionError(line)
+    try:
+        return _decode(line)
+    except msgspec.DecodeError:
+        pass
+    text = line.strip()
+    if not text:
+        raise _Blank(line)
+    return json.loads(text.decode("utf-8-sig"))
+
+
+def _lf_lines(data: bytes) -> Iterator[bytes]:
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        yield data[start:end]
+        start = end
+
+
+def _json_reason(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg.removesuffix(' at')}, column {exc.colno}"
+    return "a number too long to read" if "digits" in str(exc) else exc.__class__.__name__

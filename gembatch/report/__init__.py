@@ -1,0 +1,1 @@
+"""What a run reports: totals, exit-code groups, cost, progress, the counted history."""

@@ -1,0 +1,1 @@
+"""What comes out: results paths, verified saves, downloads, merges, the index, export."""

@@ -1,0 +1,145 @@
+"""Results files: where they go and how they are written (checked by `results_check`)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from gembatch.atomic import AtomicFile
+from gembatch.results.check import (
+    ResultsProblem,
+    ResultsSummary,
+    VerifyingFile,
+    lines_mismatch,
+    summarise,
+)
+
+RESULTS_FOLDER = "results"
+
+
+class ShortResults(ResultsProblem):
+    """Every line parses, but there are fewer (or more) than the job had requests.
+
+    What came is paid work: it was kept at `path`, not thrown away.
+    """
+
+    def __init__(self, summary: ResultsSummary, expected: int, path: Path) -> None:
+        super().__init__(lines_mismatch(summary.lines, expected))
+        self.summary = summary
+        self.expected = expected
+        self.path = path
+
+
+def results_path_for(
+    input_file: str, base: Path, batch_name: str | None = None, folder_name: str = RESULTS_FOLDER
+) -> Path:
+    """`<input dir>/results/<input name>`, never outside the results folder.
+
+    `base` is the job file's folder; relative input paths are read from there. An
+    input outside it (`../../x`, `/abs/x`) puts its results in `<base>/results/`.
+    """
+    base = base.resolve()
+    source = Path(input_file) if input_file else Path()
+    name = _safe_name(source.name) or _safe_name((batch_name or "job").replace("/", "-"))
+    folder = (base / source.parent).resolve() / folder_name
+    if source.is_absolute() or not _inside(folder, base):
+        folder = base / folder_name
+    path = (folder / name).resolve()
+    if not _inside(path, folder.resolve()):  # a name like '..' after all the above
+        path = folder / f"{_safe_name((batch_name or 'job').replace('/', '-'))}.jsonl"
+    return path
+
+
+def _safe_name(name: str) -> str:
+    name = re.sub(r"[\x00/\\]", "_", name).strip()
+    return "" if name in ("", ".", "..") else name
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def display_path(path: Path, base: Path) -> str:
+    """The path relative to the job file's folder when it lies inside, else absolute."""
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+async def save_atomically(
+    dest: Path,
+    write: Callable[[BinaryIO], Awaitable[Any]],
+    expected_lines: int | None,
+    short_dest: Path | None = None,
+) -> ResultsSummary:
+    """Let `write` fill a temp file beside `dest`, verify it, fsync it and rename it.
+
+    Lines that do not parse keep nothing. A count that differs from `expected_lines`
+    is renamed to `short_dest` instead (when given) and raised as `ShortResults`.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    writer = AtomicFile(dest, suffix=".part")
+    with writer as handle:
+        target = VerifyingFile(handle)
+        try:
+            await write(target)  # type: ignore[arg-type]
+        finally:
+            target.finish()
+        summary = target.result()
+        short = expected_lines is not None and summary.lines != expected_lines
+        if short and short_dest is None:
+            writer.discard()
+        elif short and short_dest is not None:
+            writer.dest = short_dest
+    if short:
+        assert expected_lines is not None
+        raise ShortResults(summary, expected_lines, short_dest or dest)
+    return summary
+
+
+def remove_stale_parts(folder: Path) -> None:
+    """Drop the half-written downloads a killed process left in a results folder. Only
+    the poller writes there, under its lock: before its first save, all are stale."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return  # not there yet (made on the first save) or unreadable (the save says so)
+    for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(".part"):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+
+
+def verify_existing(dest: Path, expected_lines: int | None) -> ResultsSummary | None:
+    """A complete results file already on disk (a crash after its rename), or None."""
+    if not dest.is_file():
+        return None
+    try:
+        with dest.open("rb") as handle:
+            return summarise(handle, expected_lines)
+    except ResultsProblem:
+        return None
+
+
+def inline_result_lines(responses: list[dict[str, Any]]) -> Iterable[bytes]:
+    """One JSONL line per inline response, keyed like the file output (`key` on top)."""
+    for index, item in enumerate(responses):
+        line: dict[str, Any] = {}
+        metadata = item.get("metadata") if isinstance(item, dict) else None
+        key = metadata.get("key") if isinstance(metadata, dict) else None
+        line["key"] = key if key is not None else str(index)
+        if isinstance(item, dict) and item.get("error") is not None:
+            line["error"] = item["error"]
+        else:
+            line["response"] = item.get("response") if isinstance(item, dict) else item
+        yield (json.dumps(line, ensure_ascii=False) + "\n").encode()

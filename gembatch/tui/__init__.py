@@ -1,0 +1,1 @@
+"""The full-screen monitor (Textual): the app, its commands, screens and widgets."""

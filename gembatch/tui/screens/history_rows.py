@@ -1,0 +1,91 @@
+"""The settled jobs' rows, added to the table a chunk at a time after the first frame.
+
+A job file that has run for months holds thousands of jobs nobody will act on again.
+The monitor shows the live ones at once (the first frame) and then the history, a
+chunk per turn of the event loop, so that keys work and the screen draws while a
+hundred thousand rows arrive. Those rows hold a summary view; the whole record (for the
+detail screen) is read again when one is opened.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from gembatch.jobfile.file import JobRecord
+from gembatch.jobfile.view import JobView
+
+if TYPE_CHECKING:
+    from gembatch.engine.loop import Engine
+    from gembatch.tui.widgets.job_table import JobTable
+
+CHUNK = 1_000  # rows a turn: about 0.1 s here, short enough for a key to be felt
+
+
+class HistoryRows:
+    """Feeds the table the settled jobs' rows; knows their records for a whole view."""
+
+    def __init__(self, engine: Engine, table: JobTable) -> None:
+        self.engine = engine
+        self.table = table
+        self.total = 0
+        self.loaded = 0
+        self._records: Iterator[JobRecord] | None = None
+        self._by_key: dict[str, JobRecord] = {}
+
+    def in_file_order(self, live: Iterable[JobView]) -> Iterator[JobView]:
+        """Every job at once, in file order: for a short file, whose first frame this
+        costs nothing (the live `views` given, the settled ones viewed here)."""
+        views = {view.key: view for view in live}
+        for record in self.engine.job_file.records:
+            with record.warmed():
+                key = record.key
+                if key in views:
+                    yield views[key]
+                else:
+                    self._by_key[key] = record
+                    yield JobView.of(record, whole=False)
+
+    def start(self) -> bool:
+        """After the job file was read (the live rows shown): True when there are rows
+        to come."""
+        self.total = self.engine.history.totals.total
+        if self.total:
+            self._records = iter(self.engine.worklist.settled_records())
+        return bool(self.total)
+
+    @property
+    def loading(self) -> bool:
+        return self._records is not None
+
+    def next_chunk(self) -> bool:
+        """Add the next chunk of rows; False once every row is in."""
+        if self._records is None:
+            return False
+        records = list(itertools.islice(self._records, CHUNK))
+        views = []
+        for record in records:
+            view = JobView.of(record, whole=False)
+            if view.key not in self.table.jobs:  # (a live row is newer than its history)
+                self._by_key[view.key] = record
+                views.append(view)
+        self.table.add_jobs(views)
+        self.loaded += len(views)
+        if len(records) < CHUNK:
+            self._records = None
+            self.table.flush()  # a sort or filter chosen meanwhile covers them all now
+        return self._records is not None
+
+    def whole(self, job: JobView | None) -> JobView | None:
+        """The job with its whole record (`raw`), for the detail screen and the results."""
+        if job is None or job.raw:
+            return job
+        record = self._by_key.get(job.key)
+        return JobView.of(record) if record is not None else job
+
+    def note(self) -> str:
+        """For the status bar while rows are still arriving."""
+        if not self.loading:
+            return ""
+        return f"loading earlier jobs: {self.loaded:,} of {self.total:,}"
