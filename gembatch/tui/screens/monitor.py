@@ -34,12 +34,11 @@ from gembatch.engine.events import (
     ResultsMerged,
     ResultsSaved,
 )
-from gembatch.report.progress import RunProgress
-from gembatch.report.summary import Totals
 from gembatch.tui.screens.help import HelpScreen
 from gembatch.tui.screens.history_rows import HistoryRows
 from gembatch.tui.screens.job_actions import JobActions
 from gembatch.tui.screens.news import News
+from gembatch.tui.screens.run_counts import RunCounts
 from gembatch.tui.screens.view_controls import ViewControls
 from gembatch.tui.widgets.event_log import EventLog
 from gembatch.tui.widgets.filter_bar import FilterBar
@@ -106,14 +105,13 @@ class MonitorScreen(Screen[None]):
         self.last_poll: float | None = None
         self.next_poll_at: float | None = None
         self._timer: Timer | None = None
-        self._totals: Totals | None = None  # None: jobs changed since last counted
-        self._run_progress: RunProgress | None = None  # likewise
         self.budget: float | None = None  # the job file's, shown against the spend
         self._status_pending = False
         self.reading = False  # going over a long job file after the first frame
         self.actions = JobActions(self)  # what can be done to the job under the cursor
         self.news = News(self)  # what the events say: the log's lines, toasts, the banner
         self.view = ViewControls(self)  # filters, sort, the log's size
+        self.counts = RunCounts(self)  # every job, for the status bar and the overview
 
     @property
     def table(self) -> JobTable:
@@ -288,7 +286,7 @@ class MonitorScreen(Screen[None]):
         elif isinstance(event, JobStuck | OutputExpiring):
             self.news.needs_a_look(event)
         elif isinstance(event, CycleFinished):
-            self.news.cycle_finished(event, self.totals())
+            self.news.cycle_finished(event, self.counts.totals())
             self.table.resort()
         elif isinstance(event, PollingStopped):
             self._on_polling_stopped(event)
@@ -303,37 +301,22 @@ class MonitorScreen(Screen[None]):
     # --- the log ------------------------------------------------------------------------
     def jobs_changed(self) -> None:
         """Refresh the status line once after a burst of events, not once per event."""
-        self._totals = None
+        self.counts.forget()
         if not self._status_pending:
             self._status_pending = True
             self.call_later(self.refresh_status)
 
     def refresh_status(self) -> None:
         self._status_pending = False
-        self.status_bar.show_totals(self.totals(), self.errors, self.view.note())
+        self.status_bar.show_totals(self.counts.totals(), self.errors, self.view.note())
         self._refresh_clock()
-
-    def totals(self) -> Totals:
-        """Every job counted: the settled ones as the engine counted them, once, and the
-        live ones as shown (so rows of the history still to come change nothing, and a
-        burst of updates costs what the live jobs cost, not the table's length)."""
-        if self._totals is None:
-            if self.reading:  # nothing counted yet (the status bar's note says why)
-                return Totals()
-            history = self.engine.history
-            live = [self.table.jobs[k] for k in self.engine.live_keys() if k in self.table.jobs]
-            self._totals = history.totals.plus(Totals.of(live))
-            self._run_progress = RunProgress.of(
-                live, self.poll_run.prices, self.budget, earlier=history
-            )
-        return self._totals
 
     def _refresh_clock(self) -> None:
         """What moves with the clock, each second: the run's ETA and elapsed time (drawn
         again only when their text changes) and the countdown to the next poll."""
         now = self.clock.now()
-        if self._run_progress is not None:
-            self.overview.show(self._run_progress, now)
+        if self.counts.progress is not None:
+            self.overview.show(self.counts.progress, now)
         next_in = None if self.next_poll_at is None else self.next_poll_at - now
         self.status_bar.show_poll(self.last_poll, next_in, self.polling, self.paused, self.listing)
 
