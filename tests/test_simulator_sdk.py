@@ -18,6 +18,19 @@ from gembatch.cli.demo import write_input
 from gembatch.simulator import FaultRule, JobPlan, SimulatorServer
 from tests.conftest import API_KEY, read_jsonl
 
+ONE_REQUEST: list[types.InlinedRequestOrDict] = [{"contents": [{"parts": [{"text": "x"}]}]}]
+
+
+def named(value: str | None) -> str:
+    """A name the SDK types as optional, which these calls must have."""
+    assert value, "the SDK returned no name"
+    return value
+
+
+def dest_of(job: types.BatchJob) -> types.BatchJobDestination:
+    assert job.dest is not None, "the finished job has no destination"
+    return job.dest
+
 
 def sdk(server: SimulatorServer, version: str | None = None) -> genai.Client:
     options = types.HttpOptions(base_url=server.base_url)
@@ -37,23 +50,23 @@ def test_file_job_round_trip(sim: SimulatorServer, tmp_path: Path, version: str 
     )
     assert uploaded.size_bytes == source.stat().st_size
     job = client.batches.create(
-        model="gemini-2.5-flash", src=uploaded.name, config={"display_name": "in.jsonl"}
+        model="gemini-2.5-flash", src=named(uploaded.name), config={"display_name": "in.jsonl"}
     )
-    job = client.batches.get(name=job.name)
+    job = client.batches.get(name=named(job.name))
     assert job.state == types.JobState.JOB_STATE_SUCCEEDED
-    assert job.dest is not None and job.dest.file_name == f"files/batch-{job.name.split('/')[1]}"
+    assert named(dest_of(job).file_name) == f"files/batch-{named(job.name).split('/')[1]}"
     out = tmp_path / "out.jsonl"
-    client.files.download(file=job.dest.file_name, destination=str(out))
+    client.files.download(file=named(dest_of(job).file_name), destination=str(out))
     rows = read_jsonl(out)
     # In an order of the server's own (shared/gemini-batch-api.md §0.12): join by key.
     assert sorted(row["key"] for row in rows) == [f"{n:06d}" for n in range(20)]
     failed = [row for row in rows if "error" in row]
     assert 0 < len(failed) < 20
     assert all("response" in row for row in rows if "error" not in row)
-    client.batches.delete(name=job.name)
-    client.files.delete(name=uploaded.name)
+    client.batches.delete(name=named(job.name))
+    client.files.delete(name=named(uploaded.name))
     with pytest.raises(errors.ClientError) as caught:
-        client.batches.get(name=job.name)
+        client.batches.get(name=named(job.name))
     assert caught.value.code == 404
 
 
@@ -67,38 +80,42 @@ def test_documented_download_path_serves_the_same_bytes(
     source = tmp_path / "in.jsonl"
     write_input(source, 3)
     uploaded = client.files.upload(file=source, config={"mime_type": "jsonl"})
-    job = client.batches.create(model="m", src=uploaded.name)
-    output = client.files.get(name=client.batches.get(name=job.name).dest.file_name)
+    job = client.batches.create(model="m", src=named(uploaded.name))
+    output = client.files.get(
+        name=named(dest_of(client.batches.get(name=named(job.name))).file_name)
+    )
     assert output.download_uri and "/download/v1beta/" in output.download_uri
     request = urllib.request.Request(output.download_uri, headers={"x-goog-api-key": API_KEY})
     with urllib.request.urlopen(request) as response:
         documented = response.read()
-    assert documented == client.files.download(file=output.name)
+    assert documented == client.files.download(file=named(output.name))
 
 
 def test_inline_job_round_trip(sim: SimulatorServer) -> None:
     client = sdk(sim)
-    requests = [
+    requests: list[types.InlinedRequestOrDict] = [
         {"contents": [{"parts": [{"text": f"q{n}"}]}], "metadata": {"key": f"k{n}"}}
         for n in range(4)
     ]
     job = client.batches.create(model="gemini-2.5-flash", src=requests)
-    job = client.batches.get(name=job.name)
+    job = client.batches.get(name=named(job.name))
     assert job.done
-    by_key = {r.metadata["key"]: r for r in job.dest.inlined_responses}  # any order (§0.12)
+    answers = dest_of(job).inlined_responses or []
+    by_key = {(r.metadata or {})["key"]: r for r in answers}  # in any order (§0.12)
     assert sorted(by_key) == ["k0", "k1", "k2", "k3"]
-    assert by_key["k2"].response.text.startswith("Simulated answer to: q2")
+    answer = by_key["k2"].response
+    assert answer is not None and (answer.text or "").startswith("Simulated answer to: q2")
 
 
 def test_job_timeline_and_cancel(sim: SimulatorServer) -> None:
     sim.scenario.default_plan = JobPlan(pending_s=3600, running_s=3600)
     client = sdk(sim)
-    job = client.batches.create(model="m", src=[{"contents": [{"parts": [{"text": "x"}]}]}])
-    assert client.batches.get(name=job.name).state == types.JobState.JOB_STATE_PENDING
-    client.batches.cancel(name=job.name)
-    assert client.batches.get(name=job.name).state == types.JobState.JOB_STATE_CANCELLED
+    job = client.batches.create(model="m", src=ONE_REQUEST)
+    assert client.batches.get(name=named(job.name)).state == types.JobState.JOB_STATE_PENDING
+    client.batches.cancel(name=named(job.name))
+    assert client.batches.get(name=named(job.name)).state == types.JobState.JOB_STATE_CANCELLED
     with pytest.raises(errors.ClientError):
-        client.batches.cancel(name=job.name)  # only pending or running jobs can be cancelled
+        client.batches.cancel(name=named(job.name))  # only pending or running jobs can be cancelled
 
 
 def test_pagination_lists_every_job_and_file(sim: SimulatorServer, tmp_path: Path) -> None:
@@ -107,7 +124,7 @@ def test_pagination_lists_every_job_and_file(sim: SimulatorServer, tmp_path: Pat
     write_input(source, 1)
     for _ in range(7):
         uploaded = client.files.upload(file=source, config={"mime_type": "jsonl"})
-        client.batches.create(model="m", src=uploaded.name)
+        client.batches.create(model="m", src=named(uploaded.name))
     jobs = list(client.batches.list(config={"page_size": 3}))
     assert len(jobs) == 7 and len({job.name for job in jobs}) == 7
     files = list(client.files.list(config={"page_size": 4}))
@@ -121,15 +138,15 @@ def test_pagination_lists_every_job_and_file(sim: SimulatorServer, tmp_path: Pat
     [(429, errors.ClientError), (500, errors.ServerError), (503, errors.ServerError)],
 )
 def test_injected_errors_surface_as_sdk_exceptions(
-    sim: SimulatorServer, code: int, exception: type[Exception]
+    sim: SimulatorServer, code: int, exception: type[errors.APIError]
 ) -> None:
     client = sdk(sim)
-    job = client.batches.create(model="m", src=[{"contents": [{"parts": [{"text": "x"}]}]}])
+    job = client.batches.create(model="m", src=ONE_REQUEST)
     sim.scenario.faults.rules.append(FaultRule(r"GET /v1/batches/", code, times=1))
     with pytest.raises(exception) as caught:
-        client.batches.get(name=job.name)
+        client.batches.get(name=named(job.name))
     assert caught.value.code == code
-    assert client.batches.get(name=job.name).name == job.name  # the fault was one-shot
+    assert client.batches.get(name=named(job.name)).name == job.name  # the fault was one-shot
 
 
 def test_wrong_key_is_rejected_like_the_real_service(sim: SimulatorServer) -> None:
@@ -151,8 +168,9 @@ def test_same_seed_gives_the_same_failed_rows(tmp_path: Path) -> None:
             source = tmp_path / "in.jsonl"
             write_input(source, 30)
             uploaded = client.files.upload(file=source, config={"mime_type": "jsonl"})
-            job = client.batches.get(name=client.batches.create(model="m", src=uploaded.name).name)
-            data = client.files.download(file=job.dest.file_name)
+            created = client.batches.create(model="m", src=named(uploaded.name))
+            job = client.batches.get(name=named(created.name))
+            data = client.files.download(file=named(dest_of(job).file_name))
         return [row["key"] for row in map(json.loads, data.splitlines()) if "error" in row]
 
     first = failed_keys()
