@@ -6,13 +6,13 @@ PYTHON ?= python3
 install:  ## the package with what the tests need
 	$(PYTHON) -m pip install -e '.[test]'
 
-test:  ## the whole suite, as CI runs it (lint included)
+test:  ## the whole suite, as CI runs it after `make lint`
 	$(PYTHON) -m pytest
 
 lint:  ## style, types and the import contracts, without the rest of the suite
 	$(PYTHON) -m ruff check gembatch tests benchmarks
 	$(PYTHON) -m ruff format --check gembatch tests benchmarks
-	$(PYTHON) -m mypy gembatch
+	$(PYTHON) -m mypy gembatch tests
 	lint-imports
 
 bench:  ## every benchmark in turn (minutes; see benchmarks/README.md)

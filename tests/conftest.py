@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import time_machine
@@ -196,3 +197,11 @@ def run_cli(
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def as_inline(requests: list[dict[str, Any]]) -> list[Any]:
+    """Inline requests as the SDK's own type (its `create` is typed for those; the JSON
+    sent is the same as for the dicts)."""
+    from google.genai import types
+
+    return [types.InlinedRequest.model_validate(request) for request in requests]

@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 from textual.command import CommandList
 from textual.pilot import Pilot
+from textual.widgets import Static
 from textual.widgets.data_table import ColumnKey
 
 from gembatch import states
@@ -195,7 +196,12 @@ async def test_running_duration_ticks_live(sim: SimulatorServer, tmp_path: Path)
         # ... and until that minute ends, a tick does not even look at the rows.
         looked: list[int] = []
         rows_on_screen = table(app).keys_on_screen
-        table(app).keys_on_screen = lambda: looked.append(1) or rows_on_screen()  # type: ignore[method-assign]
+
+        def counted_keys_on_screen() -> frozenset[str]:
+            looked.append(1)
+            return rows_on_screen()
+
+        table(app).keys_on_screen = counted_keys_on_screen  # type: ignore[method-assign]
         clock.advance(10)
         app.monitor._tick()
         assert not looked
@@ -214,7 +220,7 @@ async def test_enter_opens_detail_and_escape_returns(sim: SimulatorServer, tmp_p
         await poll(pilot)
         await pilot.press("enter")
         assert isinstance(app.screen, JobDetailScreen)
-        text = " ".join(rendered(w.content) for w in app.screen.query("Static"))
+        text = " ".join(rendered(w.content) for w in app.screen.query(Static))
         record = JobFile.load(tmp_path / "job-info.jsonl").records[0]
         assert str(record.batch_name) in text
         assert "20 in all" in text and "failed" in text
@@ -232,7 +238,7 @@ async def test_detail_of_a_failed_job_says_what_to_do(sim: SimulatorServer, tmp_
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot)
         await pilot.press("enter")
-        text = " ".join(rendered(w.content) for w in app.screen.query("Static"))
+        text = " ".join(rendered(w.content) for w in app.screen.query(Static))
         assert "Simulated job failure." in text
         assert "none: the job ended without output" in text and "not saved yet" not in text
         assert "press R to resubmit its requests" in text
@@ -329,7 +335,7 @@ async def test_log_toggles_and_help_opens(sim: SimulatorServer, tmp_path: Path) 
         assert log.display
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        legend = " ".join(rendered(w.content) for w in app.screen.query("Static"))
+        legend = " ".join(rendered(w.content) for w in app.screen.query(Static))
         for symbol in ("◌", "▶", "✔", "✘", "⊘", "∅", "⟳", "(22✘)"):
             assert symbol in legend
         # Each symbol said once, each with one meaning (issue 25): the local queue's ⧗
@@ -386,7 +392,7 @@ async def test_failed_job_rings_the_bell_and_toasts(
         titles = [n.title for n in app._notifications]
         assert "Job did not succeed" in titles and "Done" in titles
         assert "Jobs finished" not in titles  # the visible log says it; no toast over the table
-        banner = app.monitor.query_one("#banner")
+        banner = app.monitor.query_one("#banner", Static)
         assert banner.display and "The job is done: 1 failed." in rendered(banner.content)
 
 
@@ -461,7 +467,9 @@ async def test_finished_jobs_toast_when_the_log_is_hidden(
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot)
         await pilot.press("l")
-        sim.store.force_state(str(table(app).job_under_cursor.batch_name), "SUCCEEDED")
+        job = table(app).job_under_cursor
+        assert job is not None
+        sim.store.force_state(str(job.batch_name), "SUCCEEDED")
         await poll(pilot)
         assert any(
             n.title == "Jobs finished" and "batch/a.jsonl" in n.message for n in app._notifications
@@ -526,7 +534,7 @@ def test_every_theme_gives_each_state_its_own_colour() -> None:
     for name in sorted(app.available_themes):
         app.theme = name
         colours = _build(app.get_css_variables())
-        seen = {str(colours.kind(kind).color.name) for kind in shown}
+        seen = {str(getattr(colours.kind(kind).color, "name", None)) for kind in shown}
         assert len(seen) == len(shown), (name, seen)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,7 +54,7 @@ async def test_transient_errors_are_retried(sim: SimulatorServer, tmp_path: Path
     client = make_client(sim)
     name = await submit(client, tmp_path)
     sim.scenario.faults.rules.append(FaultRule("GET /v1beta/batches/", 429, times=2))
-    retried = []
+    retried: list[Any] = []
     client.on_retry = retried.append
     assert (await client.get_batch(name)).name == name
     assert [error.code for error in retried] == [429, 429]

@@ -111,7 +111,7 @@ def test_settings_pass_through_untouched_and_sdk_objects_are_prompts(
         types.Content(role="user", parts=[types.Part(text="an SDK Content")]),
     ]
     answers = run.map(given, system_instruction="Be brief.", generation_config={"topK": 3})
-    assert [a.text.removeprefix("Simulated answer to: ") for a in answers] == [
+    assert [(a.text or "").removeprefix("Simulated answer to: ") for a in answers] == [
         "plain text",
         "a dict",
         "an SDK Content",

@@ -1,39 +1,12 @@
-"""The code stays ruff-clean and type-checks, as the style guide asks."""
+"""Rules of the code that no linter knows. (Ruff, mypy and the import contracts run
+beside the suite, not in it: `make lint`, the pre-commit hooks and `.ci/run`.)"""
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def test_ruff_finds_nothing() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "gembatch", "tests", "benchmarks"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_mypy_finds_nothing() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy", "gembatch"], cwd=ROOT, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_the_import_contracts_hold() -> None:
-    """pyproject.toml's contracts: no Textual below the screen, no API client in it."""
-    lint_imports = Path(sys.executable).with_name("lint-imports")
-    command = [str(lint_imports)] if lint_imports.exists() else ["lint-imports"]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "0 broken" in result.stdout
 
 
 def test_only_the_clock_module_reads_the_time_of_day() -> None:

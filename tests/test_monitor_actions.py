@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from textual.app import App
+from textual.widgets import Static
 
 from gembatch.jobfile.file import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
@@ -133,7 +134,7 @@ async def test_detail_screen_updates_live(sim: SimulatorServer, tmp_path: Path) 
     app = await make_app(sim, tmp_path, [("a.jsonl", 2)])
 
     def detail_text() -> str:
-        return " ".join(rendered(w.content) for w in app.screen.query("Static"))
+        return " ".join(rendered(w.content) for w in app.screen.query(Static))
 
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot)
@@ -167,7 +168,7 @@ async def test_results_browser_lists_rows_filters_failed_and_opens_one(
         first_failed = json.loads(lines[failed[0]])
         await pilot.press("enter")
         assert isinstance(app.screen, ResultDetailScreen)
-        text = " ".join(rendered(w.content) for w in app.screen.query("Static"))
+        text = " ".join(rendered(w.content) for w in app.screen.query(Static))
         assert first_failed["key"] in text and "failed:" in text
         assert '"contents"' in text  # the request, joined from the input by its key
         await pilot.press("escape", "escape")
@@ -300,7 +301,7 @@ async def test_what_matters_fits_at_80_and_120_columns(
     async with narrow.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         on_screen = {
-            str(key.description)
+            str(getattr(key, "description", ""))
             for key in narrow.screen.query("FooterKey")
             if key.region.width and key.region.right <= 80
         }

@@ -30,6 +30,7 @@ from gembatch.simulator import FaultRule, JobPlan, SimulatorServer
 from tests.conftest import (
     API_KEY,
     GEMBATCH,
+    as_inline,
     cli_env,
     engine_for,
     make_client,
@@ -94,10 +95,12 @@ def test_output_rows_come_back_in_an_order_of_their_own(
     assert sorted(keys) == [f"{n:06d}" for n in range(20)] and keys != sorted(keys)
     inline = client.batches.create(
         model="gemini-2.5-flash",
-        src=[
-            {"contents": [{"parts": [{"text": f"q{n}"}]}], "metadata": {"key": f"k{n:02d}"}}
-            for n in range(20)
-        ],
+        src=as_inline(
+            [
+                {"contents": [{"parts": [{"text": f"q{n}"}]}], "metadata": {"key": f"k{n:02d}"}}
+                for n in range(20)
+            ]
+        ),
     )
     responses = client.batches.get(name=str(inline.name)).dest.inlined_responses  # type: ignore[union-attr]
     inline_keys = [r.metadata["key"] for r in responses]  # type: ignore[index,union-attr]
@@ -109,7 +112,9 @@ def test_output_rows_come_back_in_an_order_of_their_own(
         model="gemini-2.5-flash", src=upload(client, tmp_path / "in.jsonl")
     )
     output = client.batches.get(name=str(again.name)).dest.file_name  # type: ignore[union-attr]
-    in_order = [json.loads(line)["key"] for line in client.files.download(file=output).splitlines()]
+    in_order = [
+        json.loads(line)["key"] for line in client.files.download(file=str(output)).splitlines()
+    ]
     assert in_order == sorted(in_order)
 
 
@@ -134,7 +139,7 @@ def test_v1alpha_is_served_like_v1beta(sim: SimulatorServer) -> None:
     """The earlier tool our users migrate from speaks v1alpha (shared/gemini-batch-api.md §1)."""
     client = sdk(sim, "v1alpha")
     job = client.batches.create(
-        model="gemini-2.5-flash", src=[{"contents": [{"parts": [{"text": "x"}]}]}]
+        model="gemini-2.5-flash", src=as_inline([{"contents": [{"parts": [{"text": "x"}]}]}])
     )
     assert client.batches.get(name=str(job.name)).name == job.name
 
@@ -190,7 +195,7 @@ def test_the_simulator_command_line_fails_whole_jobs(tmp_path: Path) -> None:
             vertexai=False, api_key="k", http_options={"base_url": url, "api_version": "v1beta"}
         )
         job = client.batches.create(
-            model="gemini-2.5-flash", src=[{"contents": [{"parts": [{"text": "x"}]}]}]
+            model="gemini-2.5-flash", src=as_inline([{"contents": [{"parts": [{"text": "x"}]}]}])
         )
         state = client.batches.get(name=str(job.name)).state
         assert state is not None and state.name == "JOB_STATE_FAILED"
@@ -249,7 +254,9 @@ async def test_an_unreadable_output_is_warned_about_from_the_end_time(
     ended = record.batch["end_time"]
     from gembatch.formatting import parse_time
 
-    assert parse_time(record.data["output_expires_at"]) == parse_time(ended) + 48 * 3600
+    ended_at = parse_time(ended)
+    assert ended_at is not None
+    assert parse_time(record.data["output_expires_at"]) == ended_at + 48 * 3600
     gets = [
         p
         for m, p, _ in sim.sim.request_log

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ from gembatch.jobfile.file import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
 from tests.conftest import engine_for, make_client
 
-HANDLED = {
+HANDLED: dict[str, Any] = {
     "count": 1,
     "batch": {
         "state": "JOB_STATE_SUCCEEDED",

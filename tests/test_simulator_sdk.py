@@ -16,9 +16,9 @@ from google.genai import errors, types
 
 from gembatch.cli.demo import write_input
 from gembatch.simulator import FaultRule, JobPlan, SimulatorServer
-from tests.conftest import API_KEY, read_jsonl
+from tests.conftest import API_KEY, as_inline, read_jsonl
 
-ONE_REQUEST: list[types.InlinedRequestOrDict] = [{"contents": [{"parts": [{"text": "x"}]}]}]
+ONE_REQUEST = as_inline([{"contents": [{"parts": [{"text": "x"}]}]}])
 
 
 def named(value: str | None) -> str:
@@ -93,10 +93,12 @@ def test_documented_download_path_serves_the_same_bytes(
 
 def test_inline_job_round_trip(sim: SimulatorServer) -> None:
     client = sdk(sim)
-    requests: list[types.InlinedRequestOrDict] = [
-        {"contents": [{"parts": [{"text": f"q{n}"}]}], "metadata": {"key": f"k{n}"}}
-        for n in range(4)
-    ]
+    requests = as_inline(
+        [
+            {"contents": [{"parts": [{"text": f"q{n}"}]}], "metadata": {"key": f"k{n}"}}
+            for n in range(4)
+        ]
+    )
     job = client.batches.create(model="gemini-2.5-flash", src=requests)
     job = client.batches.get(name=named(job.name))
     assert job.done

@@ -180,7 +180,7 @@ async def test_crash_after_create_is_recovered_without_a_second_job(
             raise KeyboardInterrupt("power cut")
         real_save()
 
-    job_file.save = save_then_crash  # type: ignore[method-assign]
+    job_file.save = save_then_crash  # type: ignore[method-assign,assignment]
     with pytest.raises(KeyboardInterrupt):
         await Submitter(job_file, make_client(sim), SubmitOptions(), say=lambda _: None).submit(
             [tmp_path / "a.jsonl"]

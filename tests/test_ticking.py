@@ -94,9 +94,12 @@ async def test_the_monitor_redraws_etas_when_they_change_and_sleeps_between(
     app = monitor_app(JobFile.load(path, clock), client, EngineOptions(interval_s=3600))
     lines_built: list[float] = []
     real_line = overview.line
-    monkeypatch.setattr(
-        overview, "line", lambda run, now, *a: lines_built.append(now) or real_line(run, now, *a)
-    )
+
+    def counted_line(run: progress.RunProgress, now: float, *rest: Any) -> Any:
+        lines_built.append(now)
+        return real_line(run, now, *rest)
+
+    monkeypatch.setattr(overview, "line", counted_line)
     async with app.run_test(size=(120, 20)) as pilot:
         await pilot.pause()
         table = app.monitor.query_one(JobTable)
