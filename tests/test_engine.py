@@ -175,14 +175,14 @@ async def test_restart_finishes_what_a_crash_left(sim: SimulatorServer, tmp_path
     engine, _ = engine_for(sim, job_file)
     a, b = job_file.records
     remote = await engine.client.get_batch(str(a.batch_name))
-    await engine._save_results(a, remote)
+    await engine.results.save(a, remote)
     assert (tmp_path / "batch/results/a.jsonl").is_file()
     # Crash 2: b recorded as done with results, but the remote not yet deleted.
     b.ensure_batch()["state"] = "JOB_STATE_SUCCEEDED"
     (tmp_path / "batch/results").mkdir(exist_ok=True)
     engine2, _ = engine_for(sim, job_file)
     remote_b = await engine2.client.get_batch(str(b.batch_name))
-    await engine2._save_results(b, remote_b)
+    await engine2.results.save(b, remote_b)
     job_file.save()
     restarted, _events = engine_for(sim, JobFile.load(job_file.path))
     await run_until_done(restarted)

@@ -124,5 +124,6 @@ async def _poll_plain(run: PollRun) -> int:
         await run.close()
     printer.summary(run.engine.report())
     if run.engine.unrecorded:
-        error(f"{run.engine.save_problem}; results already on disk are adopted by the next run")
+        problem = run.engine.book.save_problem
+        error(f"{problem}; results already on disk are adopted by the next run")
     return run.outcome()

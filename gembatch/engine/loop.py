@@ -1,7 +1,5 @@
-"""The poll loop: check jobs, save results, record, then clean up; never print.
-
-Order per job (shared/design.md, "the order that keeps data safe"; the rules
-themselves are in `lifecycle`):
+"""The poll loop: check jobs, then the steps after them (`steps`). Order per job
+(design: "the order that keeps data safe"; the rules themselves in `lifecycle`):
 1. results streamed to a temp file, verified, renamed into place (`downloads`);
 2. the new state and the results path written to the job file (one rewrite per cycle);
 3. only then, and only for jobs this run saw the server call finished, the remote
@@ -16,7 +14,7 @@ import math
 from collections.abc import Callable
 
 from gembatch import states
-from gembatch.engine.chores import Chores, EngineOptions
+from gembatch.engine.book import CycleBook
 from gembatch.engine.events import (
     CycleFinished,
     CycleStarted,
@@ -27,7 +25,9 @@ from gembatch.engine.events import (
     JobUpdated,
     ListingJobs,
 )
+from gembatch.engine.options import EngineOptions
 from gembatch.engine.queue import Launcher, cancel_queued, queue_places
+from gembatch.engine.steps import Cleaner, MergeStep, QueueRunner, ResultsStep
 from gembatch.engine.worklist import WorkList
 from gembatch.formatting import plural
 from gembatch.gemini.client import (
@@ -62,7 +62,7 @@ LIST_SLACK_PAGES = 20
 __all__ = ["Engine", "EngineOptions"]
 
 
-class Engine(Chores):
+class Engine:
     """Drives every job in one job file towards saved results and a clean remote."""
 
     def __init__(
@@ -82,34 +82,31 @@ class Engine(Chores):
         # What cycles scan: the records less the groups with nothing left to do.
         self.worklist = WorkList(job_file, self.base, self.options.keep_remote)
         self._live_keys: tuple[int, list[str]] = (-1, [])  # (work list version, keys)
-        self._check_slots = asyncio.Semaphore(self.options.concurrency)
-        self._download_slots = asyncio.Semaphore(self.options.downloads)
+        self.check_slots = asyncio.Semaphore(self.options.concurrency)
         self._not_found = GoneTally()  # the one rule for "gone" (`gone`)
         # Jobs this run has seen the server call finished: the only ones it may delete.
-        self._confirmed: set[str] = set()
+        self.confirmed: set[str] = set()
         self._forbidden: list[JobRecord] = []
-        self._dirty = False
-        self.save_problem = ""  # why the job file could not be written, if it could not
+        self.book = CycleBook(job_file, self.emit)  # changes, failures, the queue's news
         # A problem on our own disk that no retry can mend (a file where the results
         # folder should be): said once, and plain mode stops on it (exit 4).
         self.local_problem = ""
-        self._cycle_errors = 0
-        self._rate_limited = False
-        self._server_wait = 0.0
         self.backoff = 1.0
         self.cycles = 0
-        self._warned: set[str] = set()
         # The local queue: parts created as the job file's limits allow.
-        submitter = Submitter(job_file, client, SubmitOptions(), say=self._note)
+        submitter = Submitter(job_file, client, SubmitOptions(), say=self.book.note)
         self.launcher = Launcher(
             job_file,
             submitter,
             worklist=self.worklist,
-            say=lambda message, key: self._note(message, key),
-            on_change=self._queue_moved,
+            say=lambda message, key: self.book.note(message, key),
+            on_change=self.book.queue_moved,
         )
-        self._places: dict[str, int] = {}
-        self._noted: set[str] = set()
+        # The steps after the checks, in the order `run_cycle` takes them.
+        self.results = ResultsStep(self)
+        self.merges = MergeStep(self)
+        self.cleaner = Cleaner(self)
+        self.queue = QueueRunner(self)
 
     # --- views ------------------------------------------------------------------------
     def set_prices(self, overrides: dict) -> None:
@@ -121,8 +118,8 @@ class Engine(Chores):
         """The jobs this run can still change (the work list's), in file order; the
         settled rest is counted in `history`, not viewed."""
         records = self.worklist.records()
-        self._places = queue_places(records)
-        return [self._view(record) for record in records]
+        self.book.places = queue_places(records)
+        return [self.book.view(record) for record in records]
 
     def live_keys(self) -> list[str]:
         """The keys of the jobs this run can still change (the rest is in `history`);
@@ -193,16 +190,13 @@ class Engine(Chores):
         backoff = min(
             max(self.options.interval_s, MAX_BACKOFF_S), self.options.interval_s * self.backoff
         )
-        return max(backoff, self._server_wait)
+        return max(backoff, self.book.server_wait)
 
     # --- one cycle --------------------------------------------------------------------
     async def run_cycle(self) -> CycleFinished:
         """Check every job that needs it once, save what finished, then clean up."""
         self.emit(CycleStarted(self.clock.now()))
         self.cycles += 1
-        self._cycle_errors = 0
-        self._rate_limited = False
-        self._server_wait = 0.0
         changed = self.job_file.refresh()
         if changed:
             self.saver.forget_claims()
@@ -219,49 +213,49 @@ class Engine(Chores):
             if isinstance(outcome, BaseException) and not isinstance(outcome, GeminiError):
                 raise outcome
         auth_error = auth_error or self._settle_forbidden(len(visits))
-        saved = self._save_if_dirty()
+        saved = self.book.save_if_dirty()
         if auth_error is not None:
             raise auth_error
         if saved:
-            await self._merge_finished_groups()
+            await self.merges.run()
         if saved and not self.options.keep_remote:
-            await self._clean_confirmed()
+            await self.cleaner.run()
             # Written now, not at the next cycle's end: a kill during the next cycle's
             # downloads must not lose a deletion already made (and logged).
-            self._save_if_dirty()
+            self.book.save_if_dirty()
         if saved and (self.launcher.pending or self._intents_to_settle()):
-            await self._run_queue()
-        self.backoff = min(self.backoff * 2, 64.0) if self._rate_limited else 1.0
-        self._warn_about_age()
+            await self.queue.run()
+        self.backoff = min(self.backoff * 2, 64.0) if self.book.rate_limited else 1.0
+        self.results.warn_about_age()
         self.worklist.settle()
         all_done = self.all_done()
         finished = CycleFinished(
             finished_at=self.clock.now(),
             checked=len(visits),
-            errors=self._cycle_errors,
+            errors=self.book.cycle_errors,
             next_poll_in=None if all_done else self.next_interval(),
             all_done=all_done,
             rewrites=self.job_file.rewrites,
-            stalled="" if all_done else self._stalled(),
+            stalled="" if all_done else self.queue.stalled(),
         )
         self.emit(finished)
         return finished
 
     def close(self) -> None:
         """Write down anything not yet recorded (deletions from the last cycle)."""
-        self._save_if_dirty()
+        self.book.save_if_dirty()
 
     @property
     def unrecorded(self) -> bool:
         """Changes the job file could not take (a full disk, a read-only folder)."""
-        return self._dirty
+        return self.book.dirty
 
     def _needs_visit(self, record: JobRecord) -> bool:
         if lifecycle.needs_visit(record, self.base, self.clock):
             return True
         return (
             not self.options.keep_remote
-            and record.key not in self._confirmed
+            and record.key not in self.confirmed
             and lifecycle.awaits_cleanup(record, self.base)
         )
 
@@ -289,7 +283,7 @@ class Engine(Chores):
         except AuthError:
             raise
         except GeminiError as error:  # fall back to one get per job for the rest
-            self._fail(
+            self.book.fail(
                 f"listing jobs failed ({error}); checking them one by one",
                 transient=error.retryable,
                 error=error,
@@ -304,7 +298,7 @@ class Engine(Chores):
             self._not_found.found(record.key)
             self._apply_remote(record, listed)
             return
-        async with self._check_slots:
+        async with self.check_slots:
             self.emit(JobChecking(record.key))
             try:
                 remote = await self.client.get_batch(name)
@@ -317,14 +311,14 @@ class Engine(Chores):
             except AuthError:
                 raise
             except GeminiError as error:
-                self._fail(str(error), record, transient=error.retryable, error=error)
+                self.book.fail(str(error), record, transient=error.retryable, error=error)
                 return
             finally:
                 self.emit(JobChecked(record.key))
         self._not_found.found(record.key)
         self._apply_remote(record, remote)
         if states.is_terminal(remote.state) and lifecycle.results_due(record, self.base):
-            await self._save_results(record, remote)
+            await self.results.save(record, remote)
 
     def _settle_forbidden(self, visited: int) -> AuthError | None:
         """A 403 for one job is about that job; for every job checked, about the key."""
@@ -343,7 +337,7 @@ class Engine(Chores):
     def _on_not_found(self, record: JobRecord, how: str = "not found (404)") -> None:
         if not self._not_found.answer(record.key, self.cycles):
             if not gone.expected(record, self.base):  # (a deletion an earlier run made)
-                self._fail(
+                self.book.fail(
                     f"{record.display_name}: the server answered {record.batch_name} {how}; "
                     "will check once more",
                     record,
@@ -352,23 +346,23 @@ class Engine(Chores):
         if lifecycle.results_due(record, self.base) and self.saver.adopt(
             record, self.job_file.records
         ):
-            self._changed(record)  # results an earlier run saved but did not record
+            self.book.changed(record)  # results an earlier run saved but did not record
         verdict = gone.meaning(record, self.base)
         if verdict is Gone.CLEANED:
             # Finished, nothing left to save, and the job gone: an earlier run deleted it
             # and was stopped before it could write that down (or before its files went).
             # Gone is the server's word that it is finished: what is left of it may go.
-            self._confirmed.add(record.key)
+            self.confirmed.add(record.key)
             return
         if verdict is Gone.EARLIER_TOOL:
             record.raw["remote_deleted_at"] = self.clock.iso()
             record.raw["results_with_earlier_tool"] = True
-            self._changed(record)
+            self.book.changed(record)
             return
         record.raw["missing_since"] = self.clock.iso()
         record.raw["last_error"] = f"{record.batch_name} {how} on the server"
-        self._changed(record, previous=record.state)
-        self._fail(
+        self.book.changed(record, previous=record.state)
+        self.book.fail(
             f"{record.display_name}: {record.batch_name} is gone from the server; marked "
             "missing (its record is kept)",
             record,
@@ -377,9 +371,9 @@ class Engine(Chores):
 
     def _apply_remote(self, record: JobRecord, remote: RemoteJob) -> None:
         if states.is_terminal(remote.state):
-            self._confirmed.add(record.key)
+            self.confirmed.add(record.key)
         else:
-            self._confirmed.discard(record.key)
+            self.confirmed.discard(record.key)
         previous = record.state
         before = (record.state, record.data.get("stats"), record.batch.get("dest"))
         remote.update(record.ensure_batch())
@@ -388,15 +382,15 @@ class Engine(Chores):
         if remote.error_message:
             record.raw["last_error"] = remote.error_message
         if before != (record.state, record.data.get("stats"), record.batch.get("dest")):
-            self._changed(record, previous)
+            self.book.changed(record, previous)
 
     # --- user actions -------------------------------------------------------------------
     async def cancel(self, key: str) -> None:
         """Ask the server to cancel one job; the next check records the outcome."""
         record = next((r for r in self.job_file.records if r.key == key), None)
         if record is not None and record.queued:
-            self._note(cancel_queued(self.job_file, record), key)
-            self.emit(JobUpdated(self._view(record), states.QUEUED_HERE))
+            self.book.note(cancel_queued(self.job_file, record), key)
+            self.emit(JobUpdated(self.book.view(record), states.QUEUED_HERE))
             return
         if record is None or not record.batch_name:
             raise GeminiError(f"no job {key} in {self.job_file.path}")
