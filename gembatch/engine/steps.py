@@ -7,7 +7,7 @@ acts on what the checks recorded, and reports through the engine's `CycleBook`.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from gembatch import formatting
 from gembatch.engine.cleanup import delete_remote, record_cleaned, remote_names
@@ -36,7 +36,36 @@ from gembatch.results import merge
 from gembatch.results.files import display_path
 
 if TYPE_CHECKING:
-    from gembatch.engine.loop import Engine
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from gembatch.clock import Clock
+    from gembatch.engine.book import CycleBook
+    from gembatch.engine.events import Event
+    from gembatch.engine.options import EngineOptions
+    from gembatch.engine.queue import Launcher
+    from gembatch.engine.worklist import WorkList
+    from gembatch.gemini.client import GeminiClient
+    from gembatch.jobfile.file import JobFile
+    from gembatch.results.downloads import ResultsSaver
+
+
+class Engine(Protocol):
+    """What the steps use of the engine that holds them (`loop.Engine`)."""
+
+    job_file: JobFile
+    base: Path
+    clock: Clock
+    client: GeminiClient
+    options: EngineOptions
+    emit: Callable[[Event], None]
+    worklist: WorkList
+    saver: ResultsSaver
+    launcher: Launcher
+    book: CycleBook
+    confirmed: set[str]  # jobs this run saw the server call finished
+    check_slots: asyncio.Semaphore
+    local_problem: str
 
 
 class Step:
