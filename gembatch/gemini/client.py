@@ -13,17 +13,16 @@ import dataclasses
 import json
 import os
 import re
-import time
 import urllib.parse
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from gembatch.config import Config
-from gembatch.gemini.download_watch import LocalWriteFailed, WatchedWriter, rewind
+from gembatch.gemini.download_watch import LocalWriteFailed, download_watched, rewind
 from gembatch.gemini.errors import RetryPolicy, classify
+from gembatch.gemini.inline import create_call
 from gembatch.gemini.remote import (
     AuthError,
     BatchStats,
@@ -64,7 +63,6 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 # (`GOOGLE_GENAI_API_VERSION`) would rewrite every path (§0.13). `v1beta` is the version
 # every page of the Batch API's documentation uses.
 API_VERSION = "v1beta"
-DOWNLOAD_STALL_S = 120.0
 # `application/json` is what the cookbook ends up using; `jsonl` and `application/jsonl`
 # are each reported refused at times (shared/gemini-batch-api.md §0.2).
 UPLOAD_MIME_TYPES = ("application/json", "jsonl", "application/jsonl", "text/plain")
@@ -213,7 +211,9 @@ class GeminiClient:
         other failure raises `CreateUnconfirmed`, and the caller looks for the job by
         its display-name marker over a grace window (`creates`) before anything else.
         """
-        create = self._creator(model, file_name, display_name, inline, embeddings)
+        create = create_call(
+            self._aio, self._types, model, file_name, display_name, inline, embeddings
+        )
         what = f"create a batch for {file_name or display_name}"
         attempt = 0
         while True:
@@ -234,33 +234,6 @@ class GeminiClient:
                 await asyncio.sleep(delay)
                 continue
             return await self.get_batch(job.name) if job.name else RemoteJob(name="", state="")
-
-    def _creator(
-        self,
-        model: str,
-        file_name: str | None,
-        display_name: str,
-        inline: list[dict[str, Any]] | None,
-        embeddings: bool,
-    ) -> Callable[[], Awaitable[Any]]:
-        """The create call: from an uploaded file or inline requests (`inline`); or, from
-        a file, for embeddings (`batches.create_embeddings`, experimental in the SDK:
-        its warning is expected, not news to the user)."""
-        from gembatch.gemini.inline import sdk_source
-
-        if not embeddings:
-            try:
-                src = file_name if inline is None else sdk_source(self._types, inline)
-            except ValueError as error:  # (pydantic's ValidationError): refused here
-                raise RequestError(f"a request cannot be sent: {one_line(str(error))}") from None
-            config = self._types.CreateBatchJobConfig(display_name=display_name)
-            return lambda: self._aio.batches.create(model=model, src=src, config=config)
-        if inline is not None:  # (`inline`: why embeddings are never sent so)
-            raise ValueError("embeddings batches are created from a file")
-        src = self._types.EmbeddingsBatchJobSource(file_name=file_name)
-        config = self._types.CreateEmbeddingsBatchJobConfig(display_name=display_name)
-        warnings.filterwarnings("ignore", message=r"batches\.create_embeddings\(\) is experimental")
-        return lambda: self._aio.batches.create_embeddings(model=model, src=src, config=config)
 
     async def marked_jobs(self, max_pages: int = 20) -> AsyncIterator[RemoteJob]:
         """Every job the key can see (newest first, as the service lists them), with
@@ -360,36 +333,10 @@ class GeminiClient:
         """Stream a generated file into `destination`; returns the bytes written."""
         return await self._call(
             f"download {name}",
-            lambda: self._download_once(name, destination, on_progress),
+            lambda: download_watched(self._aio, self._types, name, destination, on_progress),
             name,
             before_retry=lambda: rewind(destination),
         )
-
-    async def _download_once(
-        self, name: str, destination: BinaryIO, on_progress: Callable[[int], None] | None
-    ) -> int:
-        writer = WatchedWriter(destination, on_progress)
-        # Large files take long: no total timeout, but a stall watchdog instead.
-        config = self._types.DownloadFileConfig(
-            http_options=self._types.HttpOptions(timeout=24 * 3600 * 1000)
-        )
-        task = asyncio.ensure_future(
-            self._aio.files.download(file=name, destination=writer, config=config)  # type: ignore[arg-type,call-overload]
-        )
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=min(5.0, DOWNLOAD_STALL_S / 4))
-                if done:
-                    task.result()
-                    return writer.written
-                if time.monotonic() - writer.last_progress > DOWNLOAD_STALL_S:
-                    task.cancel()
-                    raise TransientError(
-                        f"download of {name} stalled for {DOWNLOAD_STALL_S:.0f}s; will retry"
-                    )
-        finally:
-            if not task.done():
-                task.cancel()
 
     # --- the retry loop -------------------------------------------------------------
     async def _call(

@@ -17,9 +17,12 @@ keeps its key.
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from gembatch.gemini.remote import RequestError, one_line
 from gembatch.inputs import read_requests
 
 INLINE_LIMIT_BYTES = 20_000_000  # the service's limit for one create request
@@ -85,3 +88,30 @@ def sdk_source(types: Any, lines: list[dict[str, Any]]) -> list[Any]:
         types.InlinedRequest.model_validate_json(json.dumps(inlined_request(line)))
         for line in lines
     ]
+
+
+def create_call(
+    aio: Any,
+    types: Any,
+    model: str,
+    file_name: str | None,
+    display_name: str,
+    inline: list[dict[str, Any]] | None,
+    embeddings: bool,
+) -> Callable[[], Awaitable[Any]]:
+    """The create call: from an uploaded file or inline requests (`inline`); or, from
+    a file, for embeddings (`batches.create_embeddings`, experimental in the SDK:
+    its warning is expected, not news to the user)."""
+    if not embeddings:
+        try:
+            src = file_name if inline is None else sdk_source(types, inline)
+        except ValueError as error:  # (pydantic's ValidationError): refused here
+            raise RequestError(f"a request cannot be sent: {one_line(str(error))}") from None
+        config = types.CreateBatchJobConfig(display_name=display_name)
+        return lambda: aio.batches.create(model=model, src=src, config=config)  # type: ignore[no-any-return]
+    if inline is not None:  # (`inline`: why embeddings are never sent so)
+        raise ValueError("embeddings batches are created from a file")
+    src = types.EmbeddingsBatchJobSource(file_name=file_name)
+    config = types.CreateEmbeddingsBatchJobConfig(display_name=display_name)
+    warnings.filterwarnings("ignore", message=r"batches\.create_embeddings\(\) is experimental")
+    return lambda: aio.batches.create_embeddings(model=model, src=src, config=config)  # type: ignore[no-any-return]
