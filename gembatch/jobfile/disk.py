@@ -20,6 +20,7 @@ import filelock
 from gembatch.atomic import AtomicFile, new_file_mode
 from gembatch.clock import Clock
 from gembatch.errors import BadInput, PollerBusy
+from gembatch.jobfile.records import BadLine, Entry
 
 
 class JobFileError(BadInput):
@@ -195,3 +196,19 @@ def _write_hashed(handle: BinaryIO, chunks: Iterable[bytes]) -> tuple[int, bytes
     handle.write(block)
     digest.update(block)
     return length + len(block), digest.digest()
+
+
+def lines_before(handle: BinaryIO, length: int) -> Iterator[bytes]:
+    """The lines of the next `length` bytes (the last one ends there)."""
+    for line in handle:
+        if length <= 0:
+            return
+        yield line[:length]
+        length -= len(line)
+
+
+def entry_bytes(entry: Entry) -> bytes:
+    """An entry as its line in the file (a bad line byte for byte, ended)."""
+    if not isinstance(entry, BadLine):
+        return entry.serialise()
+    return entry.data if entry.data.endswith(b"\n") else entry.data + b"\n"

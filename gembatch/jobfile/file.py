@@ -28,7 +28,9 @@ from gembatch.jobfile.disk import (
     JobFileError,
     PollerBusyError,
     atomic_write,
+    entry_bytes,
     kind_of,
+    lines_before,
     lock_path,
     lock_problem,
     not_a_job_file,
@@ -240,7 +242,7 @@ class JobFile:
             status = os.fstat(handle.fileno())
             self.scanned = (status.st_dev, status.st_ino)
             handle.seek(start)
-            yield from scan_lines(handle if end is None else _lines_before(handle, end - start))
+            yield from scan_lines(handle if end is None else lines_before(handle, end - start))
 
     def refresh(self) -> list[JobRecord]:
         """Take in what others wrote since we last looked; returns records new to us."""
@@ -306,7 +308,7 @@ class JobFile:
                 merged = self._merge(parse_lines(disk))
                 self._replaced += 1
         # Streamed: a million-record file is never held twice in memory as one string.
-        lines = (_entry_bytes(entry) for entry in merged)
+        lines = (entry_bytes(entry) for entry in merged)
         written = atomic_write(self.real_path, lines, before_replace=before_replace)
         self.rewrites += 1
         for entry in merged:
@@ -389,18 +391,3 @@ class JobFile:
     def poller_lock(self) -> contextlib.AbstractContextManager[None]:
         """Hold the single-poller lock for as long as the block runs."""
         return poller_lock(self.path, self.real_path, self.clock)
-
-
-def _entry_bytes(entry: Entry) -> bytes:
-    if isinstance(entry, BadLine):
-        return entry.data if entry.data.endswith(b"\n") else entry.data + b"\n"
-    return entry.serialise()
-
-
-def _lines_before(handle: BinaryIO, length: int) -> Iterator[bytes]:
-    """The lines of the next `length` bytes (the last one ends there)."""
-    for line in handle:
-        if length <= 0:
-            return
-        yield line[:length]
-        length -= len(line)
