@@ -19,8 +19,8 @@ from pydantic import BaseModel
 
 import gembatch
 from gembatch.jobfile.file import JobFile
+from gembatch.simulator import SimulatorServer
 from gembatch.simulator.scenario import JobPlan, Scenario
-from gembatch.simulator.server import SimulatorServer
 from tests.conftest import API_KEY, cli_env, fast_scenario, run_cli
 from tests.test_queue import wait_until
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from gembatch.simulator.server import SimulatorServer
+from gembatch.simulator import SimulatorServer
 from tests.conftest import API_KEY
 
 CELLS = [

@@ -6,8 +6,8 @@ import argparse
 import asyncio
 import contextlib
 
+from gembatch.simulator.running import SimulatorServer
 from gembatch.simulator.scenario import Faults, JobPlan, Scenario
-from gembatch.simulator.server import SimulatorServer
 
 
 def main(argv: list[str] | None = None) -> None:
