@@ -1,1 +1,1 @@
-"""The poll engine: its loop, chores, queue, cleanup, actions, events and work list."""
+"""The poll engine: its loop, the steps after the checks, the queue, cleanup, actions, events."""

@@ -3,7 +3,7 @@
 - Which answers say so: a 404 for the job, or a 403 about that one job (the real
   service's answer for a missing file, shared/gemini-batch-api.md §0.1; whether a
   deleted batch answers 403 or 404 is unknown). A 403 for every job checked is about
-  the key, not the jobs (`api_errors` and the engine's `_settle_forbidden`).
+  the key, not the jobs (`gemini.errors` and the engine's `_settle_forbidden`).
 - How many: `NOT_FOUND_CONFIRMATIONS` answers in a row, in separate rounds (poll
   cycles): one can be a brand-new job the server has not finished registering, or a
   passing fault. Two records of one job (a hand-copied line) cannot confirm each other.
