@@ -88,14 +88,9 @@ class Totals:
             self.unsaved += sign
 
     def plus(self, other: Totals) -> Totals:
-        """These counts and those of other jobs, together."""
-        both = Totals(dict(self.counts))
-        for group, n in other.counts.items():
-            both.counts[group] += n
-        both.failed_rows = self.failed_rows + other.failed_rows
-        both.jobs_with_failed_rows = self.jobs_with_failed_rows + other.jobs_with_failed_rows
-        both.unsaved = self.unsaved + other.unsaved
-        both.total = self.total + other.total
+        """These counts and those of other jobs, together (a new tally)."""
+        both = dataclasses.replace(self, counts=dict(self.counts))
+        add_up(both, other)
         return both
 
     def breakdown(self) -> str:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -88,10 +88,7 @@ def _check_line(summary: ResultsSummary, number: int, line: bytes | bytearray | 
     if response is msgspec.UNSET:
         summary.failed_rows += 1  # (the only sure sign: see `_check_line_as_json`)
     elif response is not None and response.usageMetadata is not None:
-        totals = summary.usage
-        for name, value in zip(USAGE_FIELDS, _usage_values(response.usageMetadata), strict=True):
-            if value is not None:
-                totals[name] = totals.get(name, 0) + value
+        _add_usage(summary.usage, _usage_values(response.usageMetadata))
 
 
 def _check_line_as_json(summary: ResultsSummary, number: int, line: bytes) -> None:
@@ -111,16 +108,20 @@ def _check_line_as_json(summary: ResultsSummary, number: int, line: bytes) -> No
     usage = item.get("response")
     usage = usage.get("usageMetadata") if isinstance(usage, dict) else None
     if isinstance(usage, dict):
-        for name in USAGE_FIELDS:
-            value = usage.get(name)
-            if isinstance(value, int):
-                summary.usage[name] = summary.usage.get(name, 0) + value
+        _add_usage(summary.usage, map(usage.get, USAGE_FIELDS))
+
+
+def _add_usage(totals: dict[str, int], values: Iterable[Any]) -> None:
+    """Token counts, in USAGE_FIELDS' order, added up; anything but a number skipped
+    (either reader's values: msgspec's typed ones, or whatever `json` found)."""
+    for name, value in zip(USAGE_FIELDS, values, strict=True):
+        if isinstance(value, int):
+            totals[name] = totals.get(name, 0) + value
 
 
 class _LineChecker:
     """Checks lines as chunks arrive (msgspec reads a results line at over 2 GB/s here).
-    Memory stays at one chunk and one unfinished line
-    whatever the file size."""
+    Memory stays at one chunk and one unfinished line whatever the file size."""
 
     def __init__(self) -> None:
         self.summary = ResultsSummary()
