@@ -46,6 +46,7 @@ COMMANDS = {
     "poll": "poll",
     "status": "status",
     "submit": "jobs",
+    "prepare": "prepare",
     "cancel": "jobs",
     "cleanup": "jobs",
     "retry": "jobs",

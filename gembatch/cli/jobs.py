@@ -88,6 +88,10 @@ def _limits_given(args: argparse.Namespace) -> Any:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from gembatch.cli.prepare import building, input_for_submit
+
+    if building(args):  # requests made from files, lines or a table first
+        args.inputs = [input_for_submit(args, list(args.inputs))]
     missing = [str(path) for path in args.inputs if not Path(path).is_file()]
     if missing:  # said before anything else, the key included: nothing was sent
         raise CommandError(f"no such input file: {', '.join(missing)}; nothing was submitted")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from gembatch import __version__
+from gembatch.cli.prepare import add_build_options
 from gembatch.config import Config
 from gembatch.exit_codes import EXIT_USAGE
 
@@ -128,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         type=Path,
         metavar="FILE",
-        help="JSONL inputs; none with --max-cost/--max-running: change the limits and "
-        "create the queued parts they now allow",
+        help="JSONL inputs (with --prompt: files or folders to make requests of); none "
+        "with --max-cost/--max-running: change the limits and create the queued parts "
+        "they now allow",
     )
     submit.add_argument(
         "-m", "--model", default=None, help=f"model for the jobs (default: {Config.model})"
@@ -182,6 +184,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="at most N jobs pending or running at once; the rest wait in the local queue "
         "and `gembatch poll` creates them as others finish (config: max_running)",
     )
+    add_build_options(submit)
+
+    prepare = _command(
+        commands,
+        "prepare",
+        "write the request JSONL that `submit --prompt/--lines/--csv` would send",
+        'gembatch prepare --prompt "Extract the invoice" invoices/ -o batch/invoices.jsonl',
+        (0, 1, 4),
+    )
+    prepare.add_argument("files", nargs="*", type=Path, metavar="FILE", help="files or folders")
+    prepare.add_argument(
+        "-o", "--output", type=Path, default=Path("-"), help="where to write (default: stdout)"
+    )
+    add_build_options(prepare)
 
     cancel = _command(
         commands,

@@ -94,7 +94,8 @@ async def plan_cleanup(job_file: JobFile, client: GeminiClient, say: Say) -> lis
         if not lifecycle.may_delete(record, base, confirmed_finished=True):
             say(f"{record.display_name}: results not saved yet; kept (run `gembatch poll`)")
             continue
-        plan.append(Deletion(record, remote_names(record, remote.output_file)))
+        names = remote_names(record, remote.output_file, job_file.records)
+        plan.append(Deletion(record, names))
     return plan
 
 

@@ -1,13 +1,15 @@
-"""Deleting what a finished job left on the server: the batch job, its uploaded input
-and its output file. Whether a job may be cleaned up is `lifecycle.may_delete`'s call;
-this is how, for both `gembatch poll` and `gembatch cleanup`."""
+"""Deleting what a finished job left on the server: the batch job, its uploaded input,
+its output file and the media its requests named. Whether a job may be cleaned up is
+`lifecycle.may_delete`'s call; this is how, for both `gembatch poll` and `cleanup`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gembatch.clock import Clock
 from gembatch.gemini.client import GeminiClient, NotFoundError, UnmanageableFile
+from gembatch.intake import media
 from gembatch.jobfile.file import JobRecord
 
 EXPIRES_ON_ITS_OWN = "expires on its own (about 48h after the job ended)"
@@ -27,13 +29,18 @@ class Cleaned:
         return "; ".join(parts)
 
 
-def remote_names(record: JobRecord, output_file: str | None = None) -> list[str]:
-    """The job first, then its files: a job deleted but a file left is only clutter."""
+def remote_names(
+    record: JobRecord, output_file: str | None = None, others: Iterable[JobRecord] = ()
+) -> list[str]:
+    """The job first, then its files: a job deleted but a file left is only clutter.
+    Its media too, unless one of `others` still needs them (`media.deletable`)."""
     names = [str(record.batch_name)]
     output = output_file or record.batch.get("dest", {}).get("file_name")
     for name in (record.data.get("uploaded_file_name"), output):
         if isinstance(name, str) and name and name not in names:
             names.append(name)
+    if record.data.get(media.MEDIA):
+        names += media.deletable(record, [r for r in others if r.data.get(media.MEDIA)])
     return names
 
 
@@ -61,5 +68,6 @@ async def delete_remote(client: GeminiClient, names: list[str]) -> Cleaned:
 def record_cleaned(record: JobRecord, cleaned: Cleaned, clock: Clock) -> None:
     """The job's remote side is done with: deleted, or left to expire on its own."""
     record.raw["remote_deleted_at"] = clock.iso()
+    media.mark_deleted(record, cleaned.deleted)
     if cleaned.left_to_expire:
         record.raw["left_to_expire"] = cleaned.left_to_expire

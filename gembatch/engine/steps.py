@@ -243,7 +243,8 @@ class Cleaner(Step):
         async with self.engine.check_slots:
             self.emit(JobChecking(record.key))
             try:
-                cleaned = await delete_remote(self.client, remote_names(record))
+                names = remote_names(record, others=self.worklist.records())
+                cleaned = await delete_remote(self.client, names)
             except AuthError:
                 raise
             except GeminiError as error:

@@ -14,10 +14,14 @@ import json
 import math
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 from gembatch import prices
 from gembatch.gemini.client import GeminiClient
 from gembatch.inputs import InputPlan, raw_lines
+from gembatch.intake.media import file_data_parts, is_local, mentions_files
+from gembatch.intake.sources import mime_of
+from gembatch.media_tokens import media_tokens
 
 SAMPLE = 200
 CONCURRENCY = 8
@@ -39,6 +43,8 @@ class Estimate:
     dollars: float | None
     dollars_margin: float | None
     counted: tuple[str, ...] = ("contents",)  # the parts of the requests counted
+    media_files: int = 0  # local media the requests name, to be uploaded
+    media_bytes: int = 0
 
     def line(self) -> str:
         from gembatch.formatting import byte_size, plural
@@ -51,6 +57,11 @@ class Estimate:
             f"{self.label}: {plural(self.requests, 'request')} in {plural(self.parts, 'part')}, "
             f"{byte_size(self.size)}; input ≈ {self.input_tokens:,.0f} tokens{share} ({sample})"
         )
+        if self.media_files:
+            text += (
+                f"; {plural(self.media_files, 'media file')} ({byte_size(self.media_bytes)}) "
+                "to upload, their tokens counted here by the documented rules"
+            )
         if self.output_tokens is not None:
             text += f"; output {self.output_tokens:,} tokens (as expected)"
         if self.dollars is not None:
@@ -84,10 +95,12 @@ async def estimate(
         if position in wanted
     ]
     slots = asyncio.Semaphore(CONCURRENCY)
+    local = LocalMedia(plan.source.parent)
 
     async def count(request: dict) -> int:
+        sent, media_tokens = local.split(request)
         async with slots:
-            return await client.count_tokens(model, request)
+            return await client.count_tokens(model, sent) + media_tokens
 
     counts = await asyncio.gather(*(count(request) for request in requests))
     mean = statistics.fmean(counts)
@@ -115,6 +128,7 @@ async def estimate(
         dollars,
         margin_dollars,
         tuple(counted_parts(requests)),
+        *local.files_named(plan.source),
     )
 
 
@@ -134,6 +148,8 @@ def total(estimates: list[Estimate]) -> Estimate:
         sum(e.dollars or 0.0 for e in priced) if len(priced) == len(estimates) else None,
         math.sqrt(sum((e.dollars_margin or 0.0) ** 2 for e in priced)) if priced else None,
         tuple(dict.fromkeys(part for e in estimates for part in e.counted)),
+        sum(e.media_files for e in estimates),
+        sum(e.media_bytes for e in estimates),
     )
 
 
@@ -169,3 +185,56 @@ def counted_parts(requests: list[dict]) -> list[str]:
 
 def _snake(key: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+
+
+class LocalMedia:
+    """The local media requests name: the service cannot count what it has not been
+    sent, so their tokens are counted here (`gembatch.media_tokens`) and their parts
+    left out of what is sent to `countTokens`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._tokens: dict[Path, int] = {}
+
+    def split(self, request: dict) -> tuple[dict, int]:
+        """The request without its local media, and their tokens."""
+        if not any(is_local(_uri(d)) for d in file_data_parts(request)):
+            return request, 0
+        copy = json.loads(json.dumps(request))
+        tokens = 0
+        for content in copy.get("contents") or []:
+            kept = []
+            for part in content.get("parts") or []:
+                data = part.get("fileData") or part.get("file_data")
+                if isinstance(data, dict) and is_local(_uri(data)):
+                    tokens += self._tokens_of(self.folder / str(_uri(data)), data)
+                else:
+                    kept.append(part)
+            content["parts"] = kept or [{"text": ""}]
+        return copy, tokens
+
+    def _tokens_of(self, path: Path, data: dict) -> int:
+        if path not in self._tokens:
+            mime = str(data.get("mimeType") or data.get("mime_type") or mime_of(path))
+            try:
+                self._tokens[path] = media_tokens(mime, path.read_bytes())
+            except OSError:
+                self._tokens[path] = 0  # (said when the part is sent: left out)
+        return self._tokens[path]
+
+    def files_named(self, source: Path) -> tuple[int, int]:
+        """How many local media files the whole input names, and their bytes."""
+        if not mentions_files(source):
+            return 0, 0
+        named = {
+            self.folder / str(_uri(data))
+            for _, raw in raw_lines(source)
+            for data in file_data_parts(_request(raw))
+            if is_local(_uri(data))
+        }
+        sizes = [p.stat().st_size for p in named if p.is_file()]
+        return len(sizes), sum(sizes)
+
+
+def _uri(data: dict) -> object:
+    return data.get("fileUri") or data.get("file_uri")

@@ -8,10 +8,8 @@ server's jobs by that id; only when the server has none is the job created.
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,14 +25,13 @@ from gembatch.inputs import (
     InputError,
     InputPlan,
     plan_input,
-    write_keyed,
     write_parts,
 )
-from gembatch.intake import creates
+from gembatch.intake import copies, creates
 from gembatch.intake.estimate import SAMPLE, Estimate, estimate
+from gembatch.intake.media import LOCAL_MEDIA, MediaUploads, mentions_files
 from gembatch.intake.owners import Ownership
 from gembatch.intake.recovery import Recovery
-from gembatch.jobfile.disk import hidden_folder
 from gembatch.jobfile.file import JobFile, JobRecord
 from gembatch.prices import Price, dollars
 from gembatch.report.limits import Limits
@@ -115,6 +112,7 @@ class Submitter:
         # the lock taken knows the owner is alive and leaves its intents alone.
         self.ownership = Ownership(job_file)
         self.recovery = Recovery(self)
+        self.media = MediaUploads(self)
 
     def own(self) -> dict[str, object]:
         return self.ownership.field()
@@ -175,9 +173,10 @@ class Submitter:
             write_parts(plan)
         if len(plan.parts) > 1:
             self.say(f"{source}: {plan.requests:,} requests in {len(plan.parts)} parts")
+        local_media = mentions_files(plan.source)
         records = []
         for part in plan.parts:
-            fields = dict(extra)
+            fields = dict(extra, **({LOCAL_MEDIA: True} if local_media else {}))
             if plan.split:
                 fields.setdefault("source_file", source)
                 fields["first_line"] = part.first_line
@@ -279,13 +278,14 @@ class Submitter:
     async def upload(self, record: JobRecord, path: Path) -> None:
         """The part's file on the server (again, if the one uploaded has expired); an
         inline part is sent with its create instead."""
-        if record.data.get("inline"):
-            return
-        uploaded = record.data.get("uploaded_file_name")
+        inline = bool(record.data.get("inline"))
+        uploaded = None if inline else record.data.get("uploaded_file_name")
         if isinstance(uploaded, str) and not await self._still_uploaded(uploaded):
             uploaded = None
-        if not uploaded:
-            with self._as_uploaded(record, path) as upload_path:
+        if record.data.get(LOCAL_MEDIA) and not uploaded:
+            path = await self.media.resolve(record, path, self._resolved(record))
+        if not uploaded and not inline:
+            with copies.as_uploaded(self.job_file, record, path) as upload_path:
                 size = upload_path.stat().st_size
                 self.say(f"uploading {record.input_file} ({formatting.byte_size(size)})")
                 listener = self.upload_progress(record.input_file) if self.upload_progress else None
@@ -294,44 +294,21 @@ class Submitter:
                 )
             record.raw["uploaded_file_name"] = uploaded
             self.job_file.save()
+            self._resolved(record).unlink(missing_ok=True)
 
-    @contextlib.contextmanager
-    def _as_uploaded(self, record: JobRecord, path: Path) -> Iterator[Path]:
-        """The file to upload for a part: itself, or for an input whose lines get keys
-        made for them, a keyed copy in the job file's hidden folder, gone afterwards."""
-        if not record.data.get(KEYS_ADDED):
-            yield path
-            return
-        copy = self._keyed_copy(str(record.submit_id))
-        copy.parent.mkdir(exist_ok=True)
-        try:
-            write_keyed(path, copy)
-            yield copy
-        finally:
-            copy.unlink(missing_ok=True)
-
-    def _keyed_copy(self, submit_id: str) -> Path:
-        real = self.job_file.real_path
-        return hidden_folder(real) / f"{real.name}.upload-{submit_id}.jsonl"
+    def _resolved(self, record: JobRecord) -> Path:
+        return copies.copy_path(self.job_file, "media", str(record.submit_id))
 
     def sweep_keyed_copies(self) -> None:
-        """Keyed copies a killed upload left (up to 2 GB each): those of parts that are
-        uploaded, created or gone. One whose part still waits for its upload may be
-        another process's, in the middle of it: it stays."""
-        waiting = {
-            str(r.submit_id)
-            for r in self.job_file.records
-            if r.submit_id and not r.data.get("uploaded_file_name") and not r.batch_name
-        }
-        stem = f"{self.job_file.real_path.name}.upload-"
-        folder = hidden_folder(self.job_file.real_path)
-        for copy in folder.glob(f"{glob.escape(stem)}*.jsonl") if folder.is_dir() else ():
-            if copy.name[len(stem) : -len(".jsonl")] not in waiting:
-                copy.unlink(missing_ok=True)
+        copies.sweep(self.job_file)
 
     async def create(self, record: JobRecord, wait_when_refused: bool = True) -> None:
         """Create the batch of an uploaded part and record it."""
-        inline = read_lines(self.base / record.input_file) if record.data.get("inline") else None
+        sent = self._resolved(record) if record.data.get(LOCAL_MEDIA) else None
+        if record.data.get("inline"):
+            inline = read_lines(sent if sent else self.base / record.input_file)
+        else:
+            inline = None
         uploaded = None if inline else str(record.data.get("uploaded_file_name"))
         display = str(
             record.batch.get("display_name")
@@ -358,6 +335,8 @@ class Submitter:
             job = await self.client.get_batch(str(record.batch.get("name")))
         job.update(record.ensure_batch())
         self.job_file.save()
+        if sent:
+            sent.unlink(missing_ok=True)
         requests = plural(record.request_count or 0, "request")
         self.say(f"created {job.name} for {record.input_file} ({requests})")
         self.report.created.append(job.name)

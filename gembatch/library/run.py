@@ -24,11 +24,11 @@ from gembatch.atomic import AtomicFile
 from gembatch.config import Config
 from gembatch.engine.events import CycleFinished, Event, JobUpdated, ResultsSaved
 from gembatch.errors import BadInput, InputsChanged, JobFailed
+from gembatch.intake.requests import KeyOf, Shared, embed_lines, request_lines
 from gembatch.jobfile.file import JobFile
 from gembatch.jobfile.view import JobView
 from gembatch.library.answers import Answer, Embedding, answer_of, embedding_of, result_lines
 from gembatch.library.progress import Display, Stats
-from gembatch.library.requests import KeyOf, Shared, embed_lines, request_lines
 from gembatch.library.work import Settings, Work, group_of, settled
 from gembatch.report import summary
 from gembatch.results import export

@@ -55,7 +55,7 @@ def response_for(plan: JobPlan, model: str, request: dict[str, Any]) -> dict[str
         text = json.dumps(value)
     if plan.response_bytes:
         text += " " + "x" * plan.response_bytes
-    prompt_count = prompt_tokens(body)
+    prompt_count = prompt_tokens(body) + int(request.get("media_tokens") or 0)
     answer_tokens = max(1, len(text) // 4)
     return {
         "candidates": [

@@ -45,6 +45,7 @@ class SimBatch:
     output_file_id: str | None = None
     output_rows: int = 0  # how many rows its output file holds
     embeddings: bool = False  # an embeddings batch (`asyncBatchEmbedContent`)
+    media_lost: dict[int, str] | None = None  # rows whose media were gone as it ran
 
     @property
     def name(self) -> str:

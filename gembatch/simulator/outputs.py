@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from gembatch.simulator.answers import embedding_for, response_for
+from gembatch.simulator.media import missing_error
 
 if TYPE_CHECKING:
     from gembatch.simulator.objects import SimBatch
@@ -27,6 +28,8 @@ PARTIAL_OUTCOMES = frozenset({"FAILED", "CANCELLED"})
 
 
 def row_failed(scenario: Scenario, batch: SimBatch, row: int) -> bool:
+    if batch.media_lost and row in batch.media_lost:
+        return True
     rate = batch.plan.failed_row_rate
     return rate > 0 and scenario.chance("row", batch.batch_id, row) < rate
 
@@ -71,7 +74,9 @@ def result_item(scenario: Scenario, batch: SimBatch, row: int) -> dict[str, Any]
     """One output row: `response`, or `error` for a failed row; `key` when the input had one."""
     request = batch.requests[row]
     item: dict[str, Any] = dict(request.get("extra") or {})  # copied back (§0.4)
-    if row_failed(scenario, batch, row):
+    if batch.media_lost and row in batch.media_lost:
+        item["error"] = missing_error(batch.media_lost[row])
+    elif row_failed(scenario, batch, row):
         item["error"] = {
             "code": 3,
             "message": f"Simulated failure of row {row}.",

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gembatch.simulator import media
 from gembatch.simulator.interference import Interference
 from gembatch.simulator.scenario import Scenario
 from gembatch.simulator.store import ApiError, Store, prompt_tokens
@@ -137,7 +138,8 @@ class SimulatorApp:
         version = match["v"]
         command = request.headers.get("X-Goog-Upload-Command", "").lower()
         if "start" in command:
-            body = await request.json() if request.can_read_body else {}
+            # (`body_exists`: `can_read_body` is False once dispatch has read the body)
+            body = await request.json() if request.body_exists else {}
             meta = body.get("file", {}) if isinstance(body, dict) else {}
             mime_type = (
                 request.headers.get("X-Goog-Upload-Header-Content-Type")
@@ -237,7 +239,9 @@ class SimulatorApp:
         body = await self._json_body(request)
         whole = body.get("generateContentRequest") if isinstance(body, dict) else None
         if isinstance(whole, dict):  # the REST form that counts the whole request (§0.14)
-            return web.json_response({"totalTokens": prompt_tokens(whole)})
+            with self.store.lock:
+                tokens = prompt_tokens(whole) + media.tokens_of(whole, self.store.files)
+            return web.json_response({"totalTokens": tokens})
         contents = body.get("contents") if isinstance(body, dict) else None
         if not isinstance(contents, list):
             raise ApiError(400, "* CountTokensRequest.contents: contents is not specified")

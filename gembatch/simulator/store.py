@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gembatch.simulator import outputs
+from gembatch.simulator import media, outputs
 from gembatch.simulator.answers import inline_request, parse_input_lines, prompt_tokens
 from gembatch.simulator.errors import ApiError, file_gone, file_id_too_long
 from gembatch.simulator.objects import Deletion, SimBatch, SimFile
@@ -44,6 +44,7 @@ class Store:
         self.creates = 0  # batches created, deleted ones included
         self.created: list[tuple[str, str]] = []  # (name, display name) of every create
         self.peak_active = 0  # the most jobs pending or running at one time
+        self.gone_at: dict[str, float] = {}  # file id -> when deleted or expired
 
     def new_id(self, kind: str) -> str:
         """A seeded id of `[a-z0-9]`: 36 characters for a batch, as the real service's
@@ -88,6 +89,7 @@ class Store:
             self._expire_files()
             if self.files.pop(file_id, None) is None:
                 raise file_gone(file_id)
+            self.gone_at[file_id] = self.clock()
             self.deletions.append(Deletion(f"files/{file_id}", "FILE"))
 
     def _expire_files(self) -> None:
@@ -95,7 +97,7 @@ class Store:
         ttl = self.scenario.file_ttl_s
         now = self.clock()
         for file_id in [i for i, f in self.files.items() if now >= f.created + ttl]:
-            del self.files[file_id]
+            self.gone_at[file_id] = self.files.pop(file_id).created + ttl
 
     def file_json(self, sim_file: SimFile, base_url: str, version: str) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -181,6 +183,7 @@ class Store:
             else:
                 requests = [inline_request(item, n) for n, item in enumerate(inline or [])]
             self._check_enqueued_tokens(model, requests)
+            media.note_requests(requests, self.files)
             batch = SimBatch(
                 batch_id=self.new_id("batch"),
                 display_name=display_name,
@@ -291,6 +294,7 @@ class Store:
         for batch in self.batches.values():
             if batch.output_file_id or batch.input_file is None or not self._output_ready(batch):
                 continue
+            self._settle_media(batch)
             rows = self._rows_given(batch)
             if rows == 0 and self.state_of(batch) != "SUCCEEDED":
                 continue
@@ -305,6 +309,12 @@ class Store:
             self.files[output.file_id] = output
             batch.output_file_id = output.file_id
             batch.output_rows = rows
+
+    def _settle_media(self, batch: SimBatch) -> None:
+        """Which rows lost their media while the job ran (known once it has ended)."""
+        ended = self.ended_at(batch)
+        if batch.media_lost is None and ended is not None:
+            batch.media_lost = media.lost_rows(batch.requests, ended, self.gone_at)
 
     def _rows_given(self, batch: SimBatch) -> int:
         return outputs.rows_given(self.scenario, batch, self.state_of(batch), self.ended_at(batch))
@@ -350,6 +360,7 @@ class Store:
         if state not in TERMINAL:
             return None
         if batch.input_file is None:
+            self._settle_media(batch)
             rows = self._rows_given(batch)
             if rows == 0 and state != "SUCCEEDED":
                 return None

@@ -1,5 +1,7 @@
-"""What a program hands `Run.map` or `Run.embed`, as the request lines of an input file
-(`{"key", "request"}`, the REST JSON the Batch API reads), written once per run.
+"""Prompts as the request lines of an input file (`{"key", "request"}`, the REST JSON
+the Batch API reads): what a program hands `Run.map` or `Run.embed`, and what
+`gembatch submit --prompt` / `gembatch prepare` build from files, lines and tables
+(`intake.sources`).
 
 A prompt may be a string, a GenerateContentRequest-shaped dict (camelCase, as on the
 wire, or snake_case: both are read by the service), or an SDK `types` object (a

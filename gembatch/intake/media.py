@@ -1,0 +1,269 @@
+"""Local media a part's requests name (`fileData.fileUri` holding a path, not a URL):
+uploaded through the Files API when the part is created, with the same care as inputs.
+
+- Close to creation: a part waiting in the local queue is resolved when it is taken,
+  so it never names media that expired meanwhile (uploads live 48 h).
+- Once per content: a file whose bytes (sha256) another record uploaded, still alive
+  for `REUSE_LEFT_S`, is named again instead of uploaded again, across parts and runs.
+- Crash-safe: each upload is recorded (`media` on the part's record: the file, its
+  sha256 and bytes, and a marker put in the display name) before it is sent, and its
+  name after; an upload a kill interrupted is found again by its marker, or redone.
+- A file that cannot be uploaded (gone, unreadable, refused) leaves out the requests
+  that name it, each reported with the file and why; the rest go ahead.
+- Deleted after the results are saved: when the part is cleaned up, with every other
+  record that names the same upload ended (`deletable`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gembatch import states
+from gembatch.formatting import parse_time
+from gembatch.gemini.client import GeminiError
+from gembatch.gemini.media import MediaFile, listed_files, upload_media
+from gembatch.inputs import read_requests
+from gembatch.intake.sources import mime_of
+from gembatch.jobfile.file import JobRecord
+
+if TYPE_CHECKING:
+    from gembatch.intake.submit import Submitter
+
+MEDIA = "media"  # the record's uploads: [{"file", "sha256", "bytes", "mime", "marker", ...}]
+LOCAL_MEDIA = "local_media"  # the part's requests name local files, uploaded when created
+LEFT_OUT = "media_left_out"  # [{"key", "file", "why"}]: requests sent without their media
+# An upload is named again while it has this long to live: a job may take 24 h (the
+# Batch API's target turnaround), and the service reads media when it runs the request.
+REUSE_LEFT_S = 25 * 3600
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_local(uri: object) -> bool:
+    return isinstance(uri, str) and bool(uri) and not _URL.match(uri)
+
+
+def mentions_files(path: Path) -> bool:
+    """Whether an input may name local media (a quick scan for the field's name)."""
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            window = tail + chunk
+            if b'"fileUri"' in window or b'"file_uri"' in window:
+                return True
+            tail = chunk[-16:]
+    return False
+
+
+def file_data_parts(request: Any) -> Iterator[dict[str, Any]]:
+    """Every `fileData` object of a request's contents and system instruction."""
+    contents = list(request.get("contents") or []) if isinstance(request, dict) else []
+    for name in ("systemInstruction", "system_instruction"):
+        if isinstance(request, dict) and isinstance(request.get(name), dict):
+            contents.append(request[name])
+    for content in contents:
+        for part in content.get("parts") or [] if isinstance(content, dict) else []:
+            data = part.get("fileData") or part.get("file_data") if isinstance(part, dict) else None
+            if isinstance(data, dict):
+                yield data
+
+
+def _uri_field(data: dict[str, Any]) -> str:
+    return "fileUri" if "fileUri" in data else "file_uri"
+
+
+@dataclass
+class Local:
+    """One local file named by a part: what it is and where it went."""
+
+    path: Path
+    entry: dict[str, Any]  # as recorded on the part
+    uri: str | None = None
+    why: str = ""  # why it could not be uploaded
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def alive(records: list[JobRecord], now: float) -> dict[str, dict[str, Any]]:
+    """Uploads that may be named again, by sha256: not deleted (by any record naming
+    them), and with `REUSE_LEFT_S` left to live."""
+    entries = [e for r in records for e in r.data.get(MEDIA) or [] if isinstance(e, dict)]
+    deleted = {e.get("name") for e in entries if e.get("deleted")}
+    found: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        expires = parse_time(entry.get("expires"))
+        named = entry.get("name") and entry["name"] not in deleted
+        if named and expires is not None and expires - now >= REUSE_LEFT_S:
+            found[str(entry.get("sha256"))] = entry
+    return found
+
+
+def deletable(record: JobRecord, records: list[JobRecord]) -> list[str]:
+    """The record's uploads no other record still needs: each one named only by jobs
+    that have ended (the service reads media while it runs a request)."""
+    mine = {e.get("name") for e in record.data.get(MEDIA) or [] if not e.get("deleted")}
+    mine.discard(None)
+    for other in records:
+        if other is record or states.is_terminal(other.effective_state):
+            continue
+        mine -= {e.get("name") for e in other.data.get(MEDIA) or [] if isinstance(e, dict)}
+    return sorted(str(name) for name in mine)
+
+
+def mark_deleted(record: JobRecord, names: list[str]) -> None:
+    for entry in record.raw.get(MEDIA) or []:
+        if entry.get("name") in names:
+            entry["deleted"] = True
+
+
+@dataclass
+class Resolution:
+    """A part's local files, by the URI its requests name them with."""
+
+    locals: dict[str, Local] = field(default_factory=dict)
+
+    def uri_for(self, uri: str) -> Local | None:
+        return self.locals.get(uri)
+
+
+class MediaUploads:
+    """Resolves the local media of the parts one submitter creates."""
+
+    def __init__(self, submitter: Submitter) -> None:
+        self.submitter = submitter
+        self.job_file = submitter.job_file
+        self.say: Callable[[str], None] = submitter.say
+        self._listed: list[MediaFile] | None = None
+
+    async def resolve(self, record: JobRecord, part: Path, copy: Path) -> Path:
+        """Write `copy`: the part's requests with each local file uploaded (or one
+        alive upload of the same bytes) and named by its URI."""
+        folder = self._folder_of(record)
+        resolution = self._locals(part, folder)
+        previous = {e.get("sha256"): e for e in record.data.get(MEDIA) or []}
+        record.raw[MEDIA] = [self._entry_for(one, previous) for one in resolution.locals.values()]
+        await self._upload_missing(record, resolution)
+        left_out = self._write(part, copy, resolution)
+        if left_out:
+            record.raw[LEFT_OUT] = left_out
+            for item in left_out[:5]:
+                self.say(f"{record.display_name}: {item['key']} sent without {item['file']}: "
+                         f"{item['why']}; that request is left out")  # fmt: skip
+        self._save(record)
+        return copy
+
+    def _folder_of(self, record: JobRecord) -> Path:
+        source = record.data.get("source_file") or record.input_file
+        return (self.submitter.base / str(source)).parent
+
+    def _locals(self, part: Path, folder: Path) -> Resolution:
+        resolution = Resolution()
+        for line in read_requests(part):
+            request = json.loads(line.data).get("request")
+            for data in file_data_parts(request):
+                uri = data.get(_uri_field(data))
+                if is_local(uri) and uri not in resolution.locals:
+                    path = (folder / str(uri)).resolve()
+                    mime = str(data.get("mimeType") or data.get("mime_type") or mime_of(path))
+                    resolution.locals[str(uri)] = Local(path, {"mime": mime})
+        return resolution
+
+    def _entry_for(self, local: Local, previous: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+        try:
+            sha = _sha256(local.path)
+            size = local.path.stat().st_size
+        except OSError as error:
+            local.why = f"cannot be read ({error.strerror or error})"
+            local.entry = {**local.entry, "file": self.submitter.relative(local.path)}
+            return {**local.entry, "why": local.why}
+        entry = dict(previous.get(sha) or {})
+        entry.update(local.entry, file=self.submitter.relative(local.path), sha256=sha, bytes=size)
+        entry.setdefault("marker", f"[gbm:{sha[:16]}]")
+        local.entry = entry
+        return entry
+
+    async def _upload_missing(self, record: JobRecord, resolution: Resolution) -> None:
+        reusable = alive(self.job_file.records, self.job_file.clock.now())
+        for local in resolution.locals.values():
+            if local.why:
+                continue
+            found = reusable.get(local.entry["sha256"])
+            if found is None and "name" in local.entry:
+                local.entry.pop("name")  # deleted, or too close to its expiry: anew
+            if found is not None:
+                local.entry.update(name=found["name"], uri=found["uri"], expires=found["expires"])
+            else:
+                await self._upload(record, local)
+            local.uri = local.entry.get("uri")
+
+    async def _upload(self, record: JobRecord, local: Local) -> None:
+        entry = local.entry
+        try:
+            # Sent before (a kill came before its name was recorded): found, or anew.
+            uploaded = await self._interrupted(entry["marker"]) if entry.get("sent_at") else None
+            if uploaded is None:
+                entry["sent_at"] = self.job_file.clock.iso()
+                self._save(record)  # before sending: a kill from here on leaves it to find
+                shown = f"{entry['marker']} {local.path.name}"
+                client = self.submitter.client
+                uploaded = await upload_media(client, local.path, entry["mime"], shown)
+        except GeminiError as error:
+            local.why = entry["why"] = str(error)
+            return
+        except OSError as error:
+            local.why = entry["why"] = f"cannot be read ({error.strerror or error})"
+            return
+        entry.pop("why", None)
+        entry.update(name=uploaded.name, uri=uploaded.uri, expires=uploaded.expires)
+        self._save(record)
+
+    def _save(self, record: JobRecord) -> None:
+        """Save a change made inside the record's `media` list (which its own change
+        tracking cannot see: touched here)."""
+        record.raw.setdefault(MEDIA, [])
+        self.job_file.save()
+
+    async def _interrupted(self, marker: str) -> MediaFile | None:
+        """An upload a kill cut off: on the server already if it finished."""
+        if self._listed is None:
+            self._listed = await listed_files(self.submitter.client)
+        return next((f for f in self._listed if f.display_name.startswith(marker)), None)
+
+    def _write(self, part: Path, copy: Path, resolution: Resolution) -> list[dict[str, str]]:
+        left_out: list[dict[str, str]] = []
+        copy.parent.mkdir(exist_ok=True)
+        with copy.open("wb") as handle:
+            for line in read_requests(part):
+                obj = json.loads(line.data)
+                missing = self._name_uploads(obj.get("request"), resolution)
+                if missing is None:
+                    handle.write((json.dumps(obj, ensure_ascii=False) + "\n").encode())
+                else:
+                    left_out.append({"key": line.key, "file": missing.entry["file"],
+                                     "why": missing.why})  # fmt: skip
+        return left_out
+
+    @staticmethod
+    def _name_uploads(request: Any, resolution: Resolution) -> Local | None:
+        """Put each upload's URI in the request; the first file that has none, if any."""
+        for data in file_data_parts(request):
+            field_name = _uri_field(data)
+            local = resolution.uri_for(str(data.get(field_name)))
+            if local is None:
+                continue
+            if local.uri is None:
+                return local
+            data[field_name] = local.uri
+            data.setdefault("mimeType", local.entry["mime"])
+        return None

@@ -1,0 +1,244 @@
+"""From a folder and a prompt to a batch: requests made from files, lines and tables,
+local media uploaded when their part is created and deleted after its results are
+saved (gembatch.intake.sources, gembatch.intake.media), against the simulator."""
+
+from __future__ import annotations
+
+import json
+import signal
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+from gembatch.jobfile.file import JobFile
+from gembatch.results.export import NO_RESULT
+from gembatch.simulator import JobPlan, SimulatorServer
+from tests.conftest import GEMBATCH, cli_env, read_jsonl, run_cli
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"title": {"type": "string"}, "pages": {"type": "integer"}},
+}
+
+
+def png(width: int, height: int) -> bytes:
+    """A real (tiny, grey) PNG of that size."""
+    rows = b"".join(b"\x00" + b"\x80" * (width * 3) for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+
+
+def pdf(pages: int, text: str) -> bytes:
+    objects = b"".join(b"%d 0 obj << /Type /Page >> endobj\n" % n for n in range(pages))
+    return b"%PDF-1.4\n% " + text.encode() + b"\n" + objects + b"%%EOF\n"
+
+
+def make_folder(folder: Path, each: int = 20) -> list[str]:
+    """`each` text files, PNGs and PDFs, all different; their keys, in path order."""
+    folder.mkdir(parents=True)
+    for n in range(each):
+        (folder / f"note-{n:02d}.txt").write_text(f"note {n}: the meeting moved to room {n}")
+        (folder / f"scan-{n:02d}.png").write_bytes(png(40 + n, 30))
+        (folder / f"invoice-{n:02d}.pdf").write_bytes(pdf(1 + n % 3, f"invoice {n}"))
+    return sorted(f"{folder.name}/{p.name}" for p in folder.iterdir())
+
+
+def media_on_server(sim: SimulatorServer) -> list[str]:
+    with sim.store.lock:
+        return [
+            f.display_name for f in sim.store.files.values() if f.display_name.startswith("[gbm:")
+        ]
+
+
+def test_a_folder_and_a_prompt_run_end_to_end_with_nothing_left_on_the_server(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    keys = make_folder(tmp_path / "docs")
+    (tmp_path / "invoice.schema.json").write_text(json.dumps(SCHEMA))
+    submit = run_cli(
+        "submit", "--prompt", "Give the title", "docs", "--schema", "invoice.schema.json",
+        "--name", "docs", cwd=tmp_path, sim=sim,
+    )  # fmt: skip
+    assert submit.returncode == 0, submit.stderr
+    assert "60 requests, 40 media files" in submit.stdout
+    poll = run_cli("poll", "--plain", "--interval", "0.05", cwd=tmp_path, sim=sim)
+    assert poll.returncode == 0, poll.stdout + poll.stderr
+    rows = read_jsonl(tmp_path / "batch/results/docs.jsonl")
+    assert [row["key"] for row in rows] == keys  # each answer joined to its file, in order
+    for row in rows:
+        answer = json.loads(row["response"]["candidates"][0]["content"]["parts"][0]["text"])
+        assert set(answer) == {"title", "pages"}
+    assert media_on_server(sim) == []  # every upload deleted once its results were saved
+    record = JobFile.load(tmp_path / "job-info.jsonl").records[0]
+    assert len(record.data["media"]) == 40
+    assert all(entry["deleted"] for entry in record.data["media"])
+
+
+def test_prepare_writes_what_submit_sends(sim: SimulatorServer, tmp_path: Path) -> None:
+    make_folder(tmp_path / "docs", each=3)
+    prepared = run_cli(
+        "prepare", "--prompt", "Summarise", "docs", "--system", "Be brief", "-o",
+        "batch/docs.jsonl", cwd=tmp_path, sim=sim,
+    )  # fmt: skip
+    assert prepared.returncode == 0, prepared.stderr
+    written = (tmp_path / "batch/docs.jsonl").read_bytes()
+    submit = run_cli(
+        "submit", "--prompt", "Summarise", "docs", "--system", "Be brief", "--name", "docs",
+        cwd=tmp_path, sim=sim,
+    )  # fmt: skip
+    assert submit.returncode == 0, submit.stderr
+    assert (tmp_path / "batch/docs.jsonl").read_bytes() == written
+    # What the server received: the same requests, each local file named by its upload.
+    (batch,) = sim.store.batches.values()
+    sent = [(r["key"], r["request"]) for r in batch.requests]
+    local = [(r["key"], r["request"]) for r in map(json.loads, written.splitlines())]
+    assert [key for key, _ in sent] == [key for key, _ in local]
+    media = [f for f in sim.store.files.values() if f.display_name.startswith("[gbm:")]
+    uploads = {f.display_name.split("] ", 1)[1]: f for f in media}
+    for (_, request), (key, original) in zip(sent, local, strict=True):
+        part, was = request["contents"][0]["parts"][1], original["contents"][0]["parts"][1]
+        if "text" in was:
+            assert part == was
+        else:
+            named = uploads[Path(key).name]
+            assert part["fileData"]["fileUri"].endswith(named.name)
+            assert was["fileData"]["fileUri"] == f"../{key}"
+        assert request["systemInstruction"] == original["systemInstruction"]
+
+
+def test_two_runs_over_the_same_files_upload_each_file_once(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    sim.scenario.default_plan = JobPlan(pending_s=3600.0, running_s=0.0)  # both stay pending
+    make_folder(tmp_path / "docs", each=5)
+    for prompt, name in (("Summarise", "first"), ("Translate", "second")):
+        result = run_cli(
+            "submit", "--prompt", prompt, "docs", "--name", name, cwd=tmp_path, sim=sim
+        )
+        assert result.returncode == 0, result.stderr
+    assert len(media_on_server(sim)) == 10  # 5 PNGs and 5 PDFs, uploaded once for both runs
+    assert len(sim.store.batches) == 2
+    for batch in sim.store.batches.values():
+        sim.store.force_state(batch.name, "SUCCEEDED")
+    poll = run_cli("poll", "--plain", "--interval", "0.05", cwd=tmp_path, sim=sim)
+    assert poll.returncode == 0, poll.stdout + poll.stderr
+    assert media_on_server(sim) == []
+
+
+def test_a_file_gone_before_its_upload_leaves_out_its_request_only(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    make_folder(tmp_path / "docs", each=2)
+    prepared = run_cli("prepare", "--prompt", "Read", "docs", "-o", "batch/docs.jsonl",
+                       cwd=tmp_path, sim=sim)  # fmt: skip
+    assert prepared.returncode == 0, prepared.stderr
+    (tmp_path / "docs/scan-01.png").unlink()
+    submit = run_cli("submit", "batch/docs.jsonl", cwd=tmp_path, sim=sim)
+    assert "docs/scan-01.png" in submit.stdout + submit.stderr
+    assert "cannot be read" in submit.stdout + submit.stderr
+    poll = run_cli("poll", "--plain", "--interval", "0.05", cwd=tmp_path, sim=sim)
+    rows = read_jsonl(tmp_path / "batch/results/docs.jsonl")
+    assert "docs/scan-01.png" not in {row["key"] for row in rows}
+    assert len(rows) == 5
+    assert poll.returncode == 0, poll.stdout  # the job succeeded; the row was never sent
+    assert media_on_server(sim) == []
+    export = run_cli("export", "batch/docs.jsonl", "--format", "jsonl", cwd=tmp_path, sim=sim)
+    exported = {row["key"]: row for row in map(json.loads, export.stdout.splitlines())}
+    assert list(exported) == sorted(exported)  # every request, in input order
+    assert exported["docs/scan-01.png"]["error"] == NO_RESULT
+
+
+def test_media_deleted_while_its_job_runs_fails_its_row_as_the_service_does(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """The service reads media when it runs a request: a file gone by then fails the
+    row with its answer for a missing file (403 PERMISSION_DENIED, "... or it may not
+    exist", shared/gemini-batch-api.md §0.1; the batch row's exact shape is not
+    documented: the Status shape of §5)."""
+    sim.scenario.default_plan = JobPlan(pending_s=3600.0, running_s=0.0)
+    make_folder(tmp_path / "docs", each=1)
+    assert run_cli("submit", "--prompt", "Read", "docs", cwd=tmp_path, sim=sim).returncode == 0
+    (upload,) = [f for f in sim.store.files.values() if f.display_name.endswith("scan-00.png")]
+    sim.store.delete_file(upload.file_id)
+    (batch,) = sim.store.batches.values()
+    sim.store.force_state(batch.name, "SUCCEEDED")
+    poll = run_cli("poll", "--plain", "--interval", "0.05", cwd=tmp_path, sim=sim)
+    assert "1 failed row" in poll.stdout, poll.stdout
+    rows = read_jsonl(next((tmp_path / "batch/results").glob("*.jsonl")))
+    (failed,) = [row for row in rows if "error" in row]
+    assert failed["key"] == "docs/scan-00.png"
+    assert failed["error"]["status"] == "PERMISSION_DENIED"
+    assert "may not exist" in failed["error"]["message"]
+
+
+def test_kill_9_during_media_uploads_then_again_uploads_each_file_once(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """Killed at whatever moment the fifth upload call has been answered (a start or a
+    finished file): any instant must do, a finished upload the record never learned of
+    included (found again by the marker in its display name)."""
+    make_folder(tmp_path / "docs", each=4)
+    submit = subprocess.Popen(
+        [*GEMBATCH, "submit", "--prompt", "Read", "docs", "--name", "docs"],
+        cwd=tmp_path, env=cli_env(sim), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    sim.sim.wait_for(r"POST /upload", count=5)
+    submit.send_signal(signal.SIGKILL)
+    submit.wait()
+    assert len(media_on_server(sim)) < 8  # killed midway
+    again = run_cli("submit", "--prompt", "Read", "docs", "--name", "docs", cwd=tmp_path, sim=sim)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(media_on_server(sim)) == 8  # each PNG and PDF on the server once
+    poll = run_cli("poll", "--plain", "--interval", "0.05", cwd=tmp_path, sim=sim)
+    assert poll.returncode == 0, poll.stdout + poll.stderr
+    assert len(read_jsonl(tmp_path / "batch/results/docs.jsonl")) == 12
+    assert media_on_server(sim) == []
+
+
+def test_a_csv_of_ten_thousand_rows_with_a_template_runs_end_to_end(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    rows = ["id,city,country"] + [f"c{n},City {n},Land {n % 7}" for n in range(10_000)]
+    (tmp_path / "cities.csv").write_text("\n".join(rows) + "\n")
+    submit = run_cli(
+        "submit", "--csv", "cities.csv", "--template", "Where is {city} in {country}?",
+        "--key-column", "id", "--name", "cities", cwd=tmp_path, sim=sim,
+    )  # fmt: skip
+    assert submit.returncode == 0, submit.stderr
+    poll = run_cli("poll", "--plain", "--interval", "0.05", cwd=tmp_path, sim=sim)
+    assert poll.returncode == 0, poll.stdout + poll.stderr
+    results = read_jsonl(tmp_path / "batch/results/cities.jsonl")
+    assert [row["key"] for row in results] == [f"c{n}" for n in range(10_000)]
+    answer = results[1234]["response"]["candidates"][0]["content"]["parts"][0]["text"]
+    assert "Where is City 1234 in Land 2?" in answer
+
+
+def test_lines_and_a_missing_column_say_what_to_do(sim: SimulatorServer, tmp_path: Path) -> None:
+    (tmp_path / "questions.txt").write_text("Why is the sky blue?\n\nWhat is rain?\n")
+    prepared = run_cli("prepare", "--lines", "questions.txt", cwd=tmp_path, sim=sim)
+    assert [json.loads(line)["key"] for line in prepared.stdout.splitlines()] == ["1", "3"]
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    bad = run_cli("prepare", "--csv", "t.csv", "--template", "{c}", cwd=tmp_path, sim=sim)
+    assert bad.returncode == 4
+    assert bad.stderr.strip().splitlines()[-1].startswith("gembatch: t.csv: no column 'c'")
+
+
+def test_the_dry_run_counts_media_by_the_documented_rules(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.pdf").write_bytes(pdf(3, "a"))  # 3 pages: 3 x 258 tokens
+    (folder / "b.png").write_bytes(png(1000, 500))  # 2 x 1 tiles of 768 px: 2 x 258
+    dry = run_cli("submit", "--prompt", "x" * 40, "docs", "--dry-run", cwd=tmp_path, sim=sim)
+    assert dry.returncode == 0, dry.stderr
+    assert "2 media files" in dry.stdout
+    # 10 tokens of prompt text per request, plus the media.
+    assert "input ≈ 1,310 tokens" in dry.stdout
+    assert not sim.store.files  # a dry run uploads nothing
