@@ -124,6 +124,8 @@ def test_two_runs_over_the_same_files_upload_each_file_once(
         assert result.returncode == 0, result.stderr
     assert len(media_on_server(sim)) == 10  # 5 PNGs and 5 PDFs, uploaded once for both runs
     assert len(sim.store.batches) == 2
+    status = run_cli("status", cwd=tmp_path, sim=sim)
+    assert "media: 10 uploaded files" in status.stdout
     for batch in sim.store.batches.values():
         sim.store.force_state(batch.name, "SUCCEEDED")
     poll = run_cli("poll", "--plain", "--interval", "0.05", cwd=tmp_path, sim=sim)
@@ -242,3 +244,21 @@ def test_the_dry_run_counts_media_by_the_documented_rules(
     # 10 tokens of prompt text per request, plus the media.
     assert "input ≈ 1,310 tokens" in dry.stdout
     assert not sim.store.files  # a dry run uploads nothing
+
+
+def test_kill_9_while_the_poller_cleans_up_leaves_no_media_behind(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    make_folder(tmp_path / "docs", each=4)
+    assert run_cli("submit", "--prompt", "Read", "docs", cwd=tmp_path, sim=sim).returncode == 0
+    poller = subprocess.Popen(
+        [*GEMBATCH, "poll", "--plain", "--interval", "0.05"],
+        cwd=tmp_path, env=cli_env(sim), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    sim.sim.wait_for(r"DELETE /v1beta/files", count=2)  # the job deleted, its media going
+    poller.send_signal(signal.SIGKILL)
+    poller.wait()
+    again = run_cli("poll", "--plain", "--interval", "0.05", cwd=tmp_path, sim=sim)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert media_on_server(sim) == []
+    assert "media:" not in run_cli("status", cwd=tmp_path, sim=sim).stdout

@@ -12,6 +12,7 @@ from gembatch.cli.errors import CommandError, error
 from gembatch.cli.settings import configured, price_overrides
 from gembatch.cli.status_count import Counted, count_jobs
 from gembatch.formatting import plural
+from gembatch.intake.media_records import on_server_line
 from gembatch.jobfile.file import JobFile
 from gembatch.problems import strays_problem
 from gembatch.report import summary
@@ -68,8 +69,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         _print_groups(job_file.path, listed, seen.totals, args.list or args.failed, now)
         if seen.cost.line():
             print(seen.cost.line())
-        for line in _limits_lines(seen):
-            print(line)
+        for line in [*_limits_lines(seen), on_server_line(seen.media)]:
+            if line:
+                print(line)
         for message in problems:
             error(message)
     return code

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gembatch import states
+from gembatch.intake import media_records as media
 from gembatch.jobfile import fields
 from gembatch.jobfile.file import BadLine, JobFile, LimitsRecord
 from gembatch.jobfile.view import JobView
@@ -39,6 +40,7 @@ class Counted:
     queued: int = 0
     next_estimate: float | None = None  # of the part first in the queue
     lines: int = 0
+    media: dict[str, int] = field(default_factory=dict)  # uploads not deleted: bytes
 
     def then(self, later: Counted) -> Counted:
         """These counts followed by those of the lines after ours."""
@@ -59,6 +61,7 @@ class Counted:
         self.strays += later.strays
         self.queued += later.queued
         self.lines += later.lines
+        self.media.update(later.media)
         return self
 
 
@@ -91,6 +94,8 @@ def count_part(
                     entry.data.get(LimitsRecord.FIELD), str(job_file.path)
                 )
             continue
+        if obj.get(media.MEDIA):
+            media.tally(obj[media.MEDIA], seen.media)
         job = JobView.of(entry, whole=False)
         if job.state == states.QUEUED_HERE:
             seen.queued += 1

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from gembatch.clock import Clock
 from gembatch.gemini.client import GeminiClient, NotFoundError, UnmanageableFile
-from gembatch.intake import media
+from gembatch.intake import media_records as media
 from gembatch.jobfile.file import JobRecord
 
 EXPIRES_ON_ITS_OWN = "expires on its own (about 48h after the job ended)"

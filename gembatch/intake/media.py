@@ -24,23 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gembatch import states
-from gembatch.formatting import parse_time
 from gembatch.gemini.client import GeminiError
 from gembatch.gemini.media import MediaFile, listed_files, upload_media
 from gembatch.inputs import read_requests
+from gembatch.intake.media_records import MEDIA, alive
 from gembatch.intake.sources import mime_of
 from gembatch.jobfile.file import JobRecord
 
 if TYPE_CHECKING:
     from gembatch.intake.submit import Submitter
 
-MEDIA = "media"  # the record's uploads: [{"file", "sha256", "bytes", "mime", "marker", ...}]
 LOCAL_MEDIA = "local_media"  # the part's requests name local files, uploaded when created
 LEFT_OUT = "media_left_out"  # [{"key", "file", "why"}]: requests sent without their media
-# An upload is named again while it has this long to live: a job may take 24 h (the
-# Batch API's target turnaround), and the service reads media when it runs the request.
-REUSE_LEFT_S = 25 * 3600
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -93,38 +88,6 @@ def _sha256(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def alive(records: list[JobRecord], now: float) -> dict[str, dict[str, Any]]:
-    """Uploads that may be named again, by sha256: not deleted (by any record naming
-    them), and with `REUSE_LEFT_S` left to live."""
-    entries = [e for r in records for e in r.data.get(MEDIA) or [] if isinstance(e, dict)]
-    deleted = {e.get("name") for e in entries if e.get("deleted")}
-    found: dict[str, dict[str, Any]] = {}
-    for entry in entries:
-        expires = parse_time(entry.get("expires"))
-        named = entry.get("name") and entry["name"] not in deleted
-        if named and expires is not None and expires - now >= REUSE_LEFT_S:
-            found[str(entry.get("sha256"))] = entry
-    return found
-
-
-def deletable(record: JobRecord, records: list[JobRecord]) -> list[str]:
-    """The record's uploads no other record still needs: each one named only by jobs
-    that have ended (the service reads media while it runs a request)."""
-    mine = {e.get("name") for e in record.data.get(MEDIA) or [] if not e.get("deleted")}
-    mine.discard(None)
-    for other in records:
-        if other is record or states.is_terminal(other.effective_state):
-            continue
-        mine -= {e.get("name") for e in other.data.get(MEDIA) or [] if isinstance(e, dict)}
-    return sorted(str(name) for name in mine)
-
-
-def mark_deleted(record: JobRecord, names: list[str]) -> None:
-    for entry in record.raw.get(MEDIA) or []:
-        if entry.get("name") in names:
-            entry["deleted"] = True
 
 
 @dataclass

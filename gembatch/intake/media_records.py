@@ -1,0 +1,72 @@
+"""What the job file records of a part's media uploads (`media` on its record: each
+file's path, sha256, bytes and MIME type, the marker put in its display name, and once
+uploaded its name, URI and expiry; `deleted` once gone), and the rules read from it:
+which uploads may be named again, which may be deleted, what `status` shows. Light:
+`status` and the cleanup import it without the upload machinery (`intake.media`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gembatch import states
+from gembatch.formatting import byte_size, parse_time
+from gembatch.jobfile.file import JobRecord
+
+MEDIA = "media"
+# An upload is named again while it has this long to live: a job may take 24 h (the
+# Batch API's target turnaround), and the service reads media when it runs the request.
+REUSE_LEFT_S = 25 * 3600
+
+
+def alive(records: list[JobRecord], now: float) -> dict[str, dict[str, Any]]:
+    """Uploads that may be named again, by sha256: not deleted (by any record naming
+    them), and with `REUSE_LEFT_S` left to live."""
+    entries = [e for r in records for e in r.data.get(MEDIA) or [] if isinstance(e, dict)]
+    deleted = {e.get("name") for e in entries if e.get("deleted")}
+    found: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        expires = parse_time(entry.get("expires"))
+        named = entry.get("name") and entry["name"] not in deleted
+        if named and expires is not None and expires - now >= REUSE_LEFT_S:
+            found[str(entry.get("sha256"))] = entry
+    return found
+
+
+def deletable(record: JobRecord, records: list[JobRecord]) -> list[str]:
+    """The record's uploads no other record still needs: each one named only by jobs
+    that have ended (the service reads media while it runs a request)."""
+    mine = {e.get("name") for e in record.data.get(MEDIA) or [] if not e.get("deleted")}
+    mine.discard(None)
+    for other in records:
+        if other is record or states.is_terminal(other.effective_state):
+            continue
+        mine -= {e.get("name") for e in other.data.get(MEDIA) or [] if isinstance(e, dict)}
+    return sorted(str(name) for name in mine)
+
+
+def mark_deleted(record: JobRecord, names: list[str]) -> None:
+    for entry in record.raw.get(MEDIA) or []:
+        if entry.get("name") in names:
+            entry["deleted"] = True
+
+
+def tally(entries: list[Any], on_server: dict[str, int]) -> None:
+    """Add a record's uploads that were not deleted to `on_server` (name: bytes); one
+    deleted by any record is taken back out."""
+    for entry in entries:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if name and entry.get("deleted"):
+            on_server[name] = -1  # (deleted: kept as a mark, left out by `on_server`)
+        elif name and on_server.get(name) != -1:
+            on_server[name] = int(entry.get("bytes") or 0)
+
+
+def on_server_line(on_server: dict[str, int]) -> str:
+    """`media: 40 files (1.2 MB) on the server, deleted once ...`, or ""."""
+    sizes = [size for size in on_server.values() if size >= 0]
+    if not sizes:
+        return ""
+    return (
+        f"media: {len(sizes):,} uploaded files ({byte_size(sum(sizes))}) on the server, "
+        "deleted once their jobs have ended and their results are saved"
+    )
