@@ -262,3 +262,30 @@ def test_kill_9_while_the_poller_cleans_up_leaves_no_media_behind(
     assert again.returncode == 0, again.stdout + again.stderr
     assert media_on_server(sim) == []
     assert "media:" not in run_cli("status", cwd=tmp_path, sim=sim).stdout
+
+
+def test_the_library_runs_a_list_of_files_and_a_prompt_into_a_response_model(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """The invoice example: files plus a prompt plus a pydantic model (inline, as a run
+    this small is sent: the media named in the create call itself)."""
+    from pydantic import BaseModel
+
+    import gembatch
+    from tests.conftest import API_KEY
+
+    class Invoice(BaseModel):
+        number: str
+        total: float
+
+    keys = make_folder(tmp_path / "invoices", each=2)
+    run = gembatch.Run(
+        tmp_path / "job-info.jsonl", api_key=API_KEY, base_url=sim.base_url, interval=0.05,
+        progress=False,
+    )  # fmt: skip
+    answers = run.map_files([tmp_path / "invoices"], "Extract the invoice", response_model=Invoice)
+    assert [a.key for a in answers] == keys
+    assert all(isinstance(a.parsed, Invoice) for a in answers)
+    (record,) = JobFile.load(tmp_path / "job-info.jsonl").records
+    assert record.data.get("inline")
+    assert media_on_server(sim) == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterable
@@ -34,6 +35,7 @@ from gembatch.report import summary
 from gembatch.results import export
 
 T = TypeVar("T")
+log = logging.getLogger("gembatch")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 REDRAW_S = 0.5  # how often a blocking call redraws its progress
 EMBEDDING_MODEL = "gemini-embedding-001"
@@ -110,6 +112,39 @@ class Run:
         keys, lines = request_lines(prompts, key, shared)
         job_file = await self._through(name, lines, embeddings=False, model=self.settings.model)
         return self._answers(job_file, name, keys, response_model)
+
+    def map_files(self, files: Iterable[str | Path], prompt: str, **options: Any) -> list[Answer]:
+        """One request per file (a folder: every file under it): `prompt`, then the file,
+        text put in as text, PDFs, images, audio and video uploaded when the job is
+        created and deleted once its results are saved. Answers in the files' order,
+        each keyed by its path; see `map_files_async` for the options."""
+        return self._blocking(self.map_files_async(files, prompt, **options))
+
+    async def map_files_async(
+        self,
+        files: Iterable[str | Path],
+        prompt: str,
+        *,
+        name: str = "files",
+        response_model: type | None = None,
+        system_instruction: Any = None,
+        generation_config: dict[str, Any] | None = None,
+    ) -> list[Answer]:
+        """`map_files` for programs with an event loop. A file that cannot be used (a
+        type Gemini does not read, over 2 GB, unreadable) is left out with a warning
+        naming it; the rest go ahead."""
+        from gembatch.intake import sources
+
+        shared = Shared(system_instruction, None, dict(generation_config or {}), response_model)
+        folder = self.path.parent
+        paths = [Path(f) for f in files]
+        built = sources.from_files(paths, sources.Recipe(prompt, shared), folder / "batch", folder)
+        for problem in built.left_out:
+            log.warning("%s; left out", problem)
+        job_file = await self._through(
+            name, built.lines, embeddings=False, model=self.settings.model
+        )
+        return self._answers(job_file, name, built.keys, response_model)
 
     # --- embeddings -----------------------------------------------------------------
     def embed(self, texts: Iterable[Any], **options: Any) -> list[Embedding]:
