@@ -5,9 +5,10 @@ uploaded through the Files API when the part is created, with the same care as i
   so it never names media that expired meanwhile (uploads live 48 h).
 - Once per content: a file whose bytes (sha256) another record uploaded, still alive
   for `REUSE_LEFT_S`, is named again instead of uploaded again, across parts and runs.
-- Crash-safe: each upload is recorded (`media` on the part's record: the file, its
-  sha256 and bytes, and a marker put in the display name) before it is sent, and its
-  name after; an upload a kill interrupted is found again by its marker, or redone.
+- Crash-safe: every upload is recorded (`media` on the part's record: the file, its
+  sha256 and bytes, and a marker put in the display name) before any is sent, and
+  their names every few seconds and at the end; an upload whose name a kill lost is
+  found again by its marker, or redone. Eight go at once.
 - A file that cannot be uploaded (gone, unreadable, refused) leaves out the requests
   that name it, each reported with the file and why; the rest go ahead.
 - Deleted after the results are saved: when the part is cleaned up, with every other
@@ -16,6 +17,7 @@ uploaded through the Files API when the part is created, with the same care as i
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gembatch.gemini.client import GeminiError
-from gembatch.gemini.media import MediaFile, listed_files, upload_media
+from gembatch.gemini.media import listed_files, upload_media
 from gembatch.inputs import read_requests
 from gembatch.intake.media_records import MEDIA, alive
 from gembatch.intake.sources import mime_of
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 
 LOCAL_MEDIA = "local_media"  # the part's requests name local files, uploaded when created
 LEFT_OUT = "media_left_out"  # [{"key", "file", "why"}]: requests sent without their media
+UPLOADS_AT_ONCE = 8  # small files: the round trips, not the bytes, are what takes time
+SAVE_EVERY_S = 2.0  # names recorded this often while uploading (and at the end)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -107,7 +111,7 @@ class MediaUploads:
         self.submitter = submitter
         self.job_file = submitter.job_file
         self.say: Callable[[str], None] = submitter.say
-        self._listed: list[MediaFile] | None = None
+        self._saved_at = 0.0
 
     async def resolve(self, record: JobRecord, part: Path, copy: Path) -> Path:
         """Write `copy`: the part's requests with each local file uploaded (or one
@@ -158,29 +162,44 @@ class MediaUploads:
 
     async def _upload_missing(self, record: JobRecord, resolution: Resolution) -> None:
         reusable = alive(self.job_file.records, self.job_file.clock.now())
+        wanted = []
         for local in resolution.locals.values():
-            if local.why:
-                continue
-            found = reusable.get(local.entry["sha256"])
-            if found is None and "name" in local.entry:
-                local.entry.pop("name")  # deleted, or too close to its expiry: anew
+            found = None if local.why else reusable.get(local.entry["sha256"])
             if found is not None:
                 local.entry.update(name=found["name"], uri=found["uri"], expires=found["expires"])
-            else:
-                await self._upload(record, local)
+            elif not local.why:
+                local.entry.pop("name", None)  # deleted, or too close to its expiry: anew
+                wanted.append(local)
+        await self._adopt_interrupted(wanted)
+        wanted = [local for local in wanted if "name" not in local.entry]
+        for local in wanted:
+            local.entry["sent_at"] = self.job_file.clock.iso()
+        self._save(record)  # every marker before anything is sent: a kill leaves them to find
+        slots = asyncio.Semaphore(UPLOADS_AT_ONCE)
+        await asyncio.gather(*(self._upload(record, local, slots) for local in wanted))
+        for local in resolution.locals.values():
             local.uri = local.entry.get("uri")
 
-    async def _upload(self, record: JobRecord, local: Local) -> None:
+    async def _adopt_interrupted(self, wanted: list[Local]) -> None:
+        """Uploads an earlier run sent (a kill came before their names were recorded):
+        on the server already if they finished, found by their markers."""
+        if not any(local.entry.get("sent_at") for local in wanted):
+            return
+        listed = await listed_files(self.submitter.client)
+        for local in wanted:
+            marker = local.entry["marker"]
+            found = next((f for f in listed if f.display_name.startswith(marker)), None)
+            if found is not None and local.entry.get("sent_at"):
+                local.entry.update(name=found.name, uri=found.uri, expires=found.expires)
+
+    async def _upload(self, record: JobRecord, local: Local, slots: asyncio.Semaphore) -> None:
         entry = local.entry
+        shown = f"{entry['marker']} {local.path.name}"
         try:
-            # Sent before (a kill came before its name was recorded): found, or anew.
-            uploaded = await self._interrupted(entry["marker"]) if entry.get("sent_at") else None
-            if uploaded is None:
-                entry["sent_at"] = self.job_file.clock.iso()
-                self._save(record)  # before sending: a kill from here on leaves it to find
-                shown = f"{entry['marker']} {local.path.name}"
-                client = self.submitter.client
-                uploaded = await upload_media(client, local.path, entry["mime"], shown)
+            async with slots:
+                uploaded = await upload_media(
+                    self.submitter.client, local.path, entry["mime"], shown
+                )
         except GeminiError as error:
             local.why = entry["why"] = str(error)
             return
@@ -189,19 +208,15 @@ class MediaUploads:
             return
         entry.pop("why", None)
         entry.update(name=uploaded.name, uri=uploaded.uri, expires=uploaded.expires)
-        self._save(record)
+        if self.job_file.clock.now() - self._saved_at >= SAVE_EVERY_S:
+            self._save(record)  # now and then: a kill costs a listing, not the uploads
 
     def _save(self, record: JobRecord) -> None:
         """Save a change made inside the record's `media` list (which its own change
         tracking cannot see: touched here)."""
         record.raw.setdefault(MEDIA, [])
         self.job_file.save()
-
-    async def _interrupted(self, marker: str) -> MediaFile | None:
-        """An upload a kill cut off: on the server already if it finished."""
-        if self._listed is None:
-            self._listed = await listed_files(self.submitter.client)
-        return next((f for f in self._listed if f.display_name.startswith(marker)), None)
+        self._saved_at = self.job_file.clock.now()
 
     def _write(self, part: Path, copy: Path, resolution: Resolution) -> list[dict[str, str]]:
         left_out: list[dict[str, str]] = []
