@@ -127,13 +127,10 @@ def _classify_api_error(
 
 
 def _is_network_error(exc: BaseException) -> bool:
-    try:
-        import aiohttp
+    import aiohttp  # (imported when a call fails, not when gembatch starts)
 
-        if isinstance(exc, aiohttp.ClientError):
-            return True
-    except ImportError:  # pragma: no cover - aiohttp is a dependency
-        pass
+    if isinstance(exc, aiohttp.ClientError):
+        return True
     return isinstance(exc, (ConnectionError, OSError)) or type(exc).__name__ in {
         "ConnectError",
         "ReadTimeout",
@@ -144,13 +141,10 @@ def _is_network_error(exc: BaseException) -> bool:
 
 def _never_connected(exc: BaseException) -> bool:
     """The connection itself failed: the request never reached the server."""
-    try:
-        import aiohttp
+    import aiohttp
 
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            return True
-    except ImportError:  # pragma: no cover - aiohttp is a dependency
-        pass
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return True
     return isinstance(exc, ConnectionRefusedError) or type(exc).__name__ == "ConnectError"
 
 
