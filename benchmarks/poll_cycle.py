@@ -29,7 +29,7 @@ from _harness import (
     write_job_file,
 )
 
-from gembatch.engine import loop as engine_module
+from gembatch.engine import survey as survey_module
 from gembatch.engine.events import JobUpdated
 from gembatch.engine.loop import Engine, EngineOptions
 from gembatch.gemini.client import GeminiClient
@@ -49,7 +49,7 @@ def serial_cycle(url: str, names: list[str]) -> float:
 async def gembatch_cycles(
     url: str, names: list[str], concurrency: int, use_list: bool
 ) -> tuple[float, float, int]:
-    engine_module.LIST_THRESHOLD = 32 if use_list else 10**9
+    survey_module.LIST_THRESHOLD = 32 if use_list else 10**9
     folder = bench_folder("bench-poll-")
     job_file = JobFile.load(write_job_file(folder, names))
     client = GeminiClient(api_key=API_KEY, base_url=url)

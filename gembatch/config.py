@@ -151,44 +151,76 @@ def _check_ranges(config: Config, path: Path) -> None:
 
 def default_text() -> str:
     """The commented configuration `gembatch config init` writes, from the defaults."""
-    d = Config()
-    return f"""\
+    defaults = Config()
+    return (
+        _HEADER
+        + _polling_text(defaults)
+        + _output_text(defaults)
+        + _notices_text(defaults)
+        + _COMMENTED_OUT
+    )
+
+
+_HEADER = """\
 # gembatch configuration. Command-line flags override these settings.
 # Delete a line (or the file) to go back to the built-in default.
 
+"""
+
+
+def _polling_text(defaults: Config) -> str:
+    """The model and how the poll loop talks to the API."""
+    return f"""\
 # Model for `gembatch submit` when -m is not given.
-model = "{d.model}"
+model = "{defaults.model}"
 
 # Seconds between poll cycles (gembatch poll --interval).
-interval = {d.interval:g}
+interval = {defaults.interval:g}
 
 # API calls in flight at once (gembatch poll --concurrency).
-concurrency = {d.concurrency}
+concurrency = {defaults.concurrency}
 
 # Seconds one API call may take before it is given up (and, for a create, looked for).
-request_timeout = {d.request_timeout:g}
+request_timeout = {defaults.request_timeout:g}
 
 # Seconds a create that got no reply may still land on the server: no part is created
 # again before this has passed with no job carrying its marker.
-create_grace = {d.create_grace:g}
+create_grace = {defaults.create_grace:g}
 
+"""
+
+
+def _output_text(defaults: Config) -> str:
+    """Where results go and how the monitor looks."""
+    return f"""\
 # Never delete remote jobs or files after saving results (gembatch poll --keep-remote).
-keep_remote = {str(d.keep_remote).lower()}
+keep_remote = {str(defaults.keep_remote).lower()}
 
 # Folder, next to each input file, that receives its results.
-results_folder = "{d.results_folder}"
+results_folder = "{defaults.results_folder}"
 
 # Textual theme of the monitor (any theme in the command palette's list).
-theme = "{d.theme}"
+theme = "{defaults.theme}"
 
+"""
+
+
+def _notices_text(defaults: Config) -> str:
+    """How the user is told that a job is stuck, failed or done."""
+    return f"""\
 # Warn when a job has been pending or running this many hours (the API gives up at 48).
-stuck_after_hours = {d.stuck_after_hours:g}
+stuck_after_hours = {defaults.stuck_after_hours:g}
 
 # Ring the terminal bell, and send a desktop notification where the system offers one,
 # when a job fails and when everything is done.
-bell = {str(d.bell).lower()}
-desktop_notifications = {str(d.desktop_notifications).lower()}
+bell = {str(defaults.bell).lower()}
+desktop_notifications = {str(defaults.desktop_notifications).lower()}
 
+"""
+
+
+# Settings with no default value (or an open-ended table): shown as commented examples.
+_COMMENTED_OUT = """\
 # Commands to run: on_complete when a job's results are saved (the job record as JSON on
 # stdin; GEMBATCH_RESULTS, GEMBATCH_INPUT, GEMBATCH_STATE, GEMBATCH_BATCH in the
 # environment), on_all_done when every job is finished.

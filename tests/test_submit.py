@@ -7,6 +7,8 @@ import json
 import random
 import signal
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,16 @@ from gembatch.intake.submit import SubmitOptions, Submitter
 from gembatch.jobfile.file import JobFile
 from gembatch.simulator import Faults, JobPlan, SimulatorServer
 from tests.conftest import GEMBATCH, cli_env, make_client, read_jsonl, run_cli
+
+CREATE = r"POST .*:batchGenerateContent"
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s:.0f}s for {what}")
+        time.sleep(0.01)  # another process's progress: we can only look again
 
 
 def gembatch(
@@ -168,23 +180,27 @@ def test_upload_falls_back_when_a_mime_type_is_refused(
     assert len(sim.store.batches) == 1
 
 
-async def test_crash_after_create_is_recovered_without_a_second_job(
+def test_crash_after_create_is_recovered_without_a_second_job(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
+    """A submit killed once the server has made its job, before the reply arrives: the
+    job file knows the part only as being created (a power cut runs no clean-up)."""
     write_input(tmp_path / "a.jsonl", 3)
-    job_file = JobFile.load(tmp_path / "job-info.jsonl")
-    real_save = job_file.save
-
-    def save_then_crash() -> None:
-        if any(r.batch_name for r in job_file.records):  # this save would record the batch
-            raise KeyboardInterrupt("power cut")
-        real_save()
-
-    job_file.save = save_then_crash  # type: ignore[method-assign,assignment]
-    with pytest.raises(KeyboardInterrupt):
-        await Submitter(job_file, make_client(sim), SubmitOptions(), say=lambda _: None).submit(
-            [tmp_path / "a.jsonl"]
-        )
+    gate = sim.sim.hold(CREATE, after_acting=True)
+    run = subprocess.Popen(
+        [*GEMBATCH, "submit", "a.jsonl"],
+        cwd=tmp_path,
+        env=cli_env(sim),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: sim.sim.held == 1, "the job to be made and its reply held")
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=30)
+    finally:
+        run.kill()
+        gate.set()
     assert len(sim.store.batches) == 1
     orphan = JobFile.load(tmp_path / "job-info.jsonl").records[0]
     assert orphan.batch_name is None and orphan.submit_id
@@ -195,7 +211,7 @@ async def test_crash_after_create_is_recovered_without_a_second_job(
         SubmitOptions(),
         say=said.append,
     )
-    report = await rerun.submit([tmp_path / "a.jsonl"])
+    report = asyncio.run(rerun.submit([tmp_path / "a.jsonl"]))
     assert len(sim.store.batches) == 1  # never created twice
     assert report.adopted == [next(iter(sim.store.batches.values())).name]
     assert any("not created again" in line for line in said)

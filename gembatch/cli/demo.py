@@ -102,10 +102,6 @@ async def seed_jobs(
 def run_demo(args: argparse.Namespace) -> int:
     """Seed a simulator with the demo jobs and poll them; the demo's folder (and its own
     event log) is removed afterwards unless `--dir` named it."""
-    from gembatch.cli.run_poll import PollSettings, Screen, run_poll
-    from gembatch.config import load_config
-    from gembatch.engine.loop import EngineOptions
-
     keep = args.dir is not None
     folder = args.dir or Path(tempfile.mkdtemp(prefix="gembatch-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -129,18 +125,27 @@ def run_demo(args: argparse.Namespace) -> int:
             + ("" if keep else " (removed at the end; pass --dir to keep them)"),
             file=sys.stderr,
         )
-        config = load_config()
-        settings = PollSettings(
-            options=EngineOptions(interval_s=max(1.0, 3.0 / max(args.speed, 0.01))),
-            log_file=folder / "gembatch-demo.log",  # never into the user's real log
-        )
-        screen = None if plain else Screen(f"gembatch demo · {folder}", config.theme, config.bell)
-        return run_poll(job_file, settings, screen, base_url=base_url, api_key=DEMO_KEY)
+        return _poll_demo(job_file, folder, base_url, speed=args.speed, plain=plain)
     finally:
         server.stop()
         if not keep:
             shutil.rmtree(folder, ignore_errors=True)
             print(f"gembatch demo: removed {folder} with its results (pass --dir to keep them)")
+
+
+def _poll_demo(job_file: JobFile, folder: Path, base_url: str, speed: float, plain: bool) -> int:
+    """Poll the seeded jobs, on the monitor or in plain lines, at the demo's speed."""
+    from gembatch.cli.run_poll import PollSettings, Screen, run_poll
+    from gembatch.config import load_config
+    from gembatch.engine.loop import EngineOptions
+
+    config = load_config()
+    settings = PollSettings(
+        options=EngineOptions(interval_s=max(1.0, 3.0 / max(speed, 0.01))),
+        log_file=folder / "gembatch-demo.log",  # never into the user's real log
+    )
+    screen = None if plain else Screen(f"gembatch demo · {folder}", config.theme, config.bell)
+    return run_poll(job_file, settings, screen, base_url=base_url, api_key=DEMO_KEY)
 
 
 def _remove_on_hangup(folder: Path) -> None:

@@ -81,16 +81,24 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def settings_lines(config: Any, path: Any, job_info: str) -> list[str]:
     """Every setting, its value and where it comes from; the API key only as set or not."""
+    rows = [*_config_rows(config, path), *_environment_rows(), *_limits_rows(job_info)]
+    width = max(len(name) for name, _, _ in rows)
+    value_width = min(40, max(len(value) for _, value, _ in rows))
+    return [f"{name:<{width}}  {value:<{value_width}}  {source}" for name, value, source in rows]
+
+
+# (setting, value, where the value comes from)
+SettingRow = tuple[str, str, str]
+
+
+def _config_rows(config: Any, path: Any) -> list[SettingRow]:
+    """The config file's settings, prices last (the environment may give those)."""
     import os
     from dataclasses import fields
-    from pathlib import Path
 
     from gembatch.config import Config
-    from gembatch.gemini.client import DEFAULT_BASE_URL, api_key_from_env
-    from gembatch.jobfile.file import JobFile
-    from gembatch.report.limits import Limits
 
-    rows: list[tuple[str, str, str]] = []
+    rows: list[SettingRow] = []
     for item in fields(Config):
         if item.name in ("path", "from_file", "prices"):
             continue
@@ -107,32 +115,43 @@ def settings_lines(config: Any, path: Any, job_info: str) -> list[str]:
             prices_from,
         )
     )
+    return rows
+
+
+def _environment_rows() -> list[SettingRow]:
+    """The API key (only whether it is set) and the server, from the environment."""
+    import os
+
+    from gembatch.gemini.client import DEFAULT_BASE_URL, api_key_from_env
+
     key_from = next((n for n in ("GOOGLE_API_KEY", "GEMINI_API_KEY") if os.environ.get(n)), None)
-    rows.append(
+    server = os.environ.get("GOOGLE_GEMINI_BASE_URL")
+    return [
         (
             "api key",
             "set (never shown)" if api_key_from_env() else "not set",
             f"environment ({key_from})" if key_from else "-",
-        )
-    )
-    server = os.environ.get("GOOGLE_GEMINI_BASE_URL")
-    rows.append(
+        ),
         (
             "server",
             server or DEFAULT_BASE_URL,
             "environment (GOOGLE_GEMINI_BASE_URL)" if server else "default",
-        )
-    )
-    job_file = JobFile(Path(job_info))
-    if job_file.exists:
-        limits = Limits.of(JobFile.load(Path(job_info)))
-        shown = (
-            limits.problem or f"max_cost {limits.max_cost_usd}, max_running {limits.max_running}"
-        )
-        rows.append(("limits in effect", shown, f"job file {job_info}"))
-    width = max(len(name) for name, _, _ in rows)
-    value_width = min(40, max(len(value) for _, value, _ in rows))
-    return [f"{name:<{width}}  {value:<{value_width}}  {source}" for name, value, source in rows]
+        ),
+    ]
+
+
+def _limits_rows(job_info: str) -> list[SettingRow]:
+    """The job file's limits, when there is a job file."""
+    from pathlib import Path
+
+    from gembatch.jobfile.file import JobFile
+    from gembatch.report.limits import Limits
+
+    if not JobFile(Path(job_info)).exists:
+        return []
+    limits = Limits.of(JobFile.load(Path(job_info)))
+    shown = limits.problem or f"max_cost {limits.max_cost_usd}, max_running {limits.max_running}"
+    return [("limits in effect", shown, f"job file {job_info}")]
 
 
 def cmd_logs(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from gembatch import exit_codes, states
 from gembatch.engine.cleanup import delete_remote, record_cleaned, remote_names
@@ -133,42 +134,55 @@ async def retry_failed(
     for source, group in merge.groups(job_file.records).items():
         if only is not None and source != only:
             continue
-        if not lifecycle.group_finished(group, base):
-            if any(r.batch_name and not r.is_terminal for r in group):
-                say(f"{source}: still running; retry it when it has finished")
-            continue
-        failed = failed_keys(source, group, base)
-        if failed is None:
-            say(
-                f"error: cannot retry {source}: the input file is gone, and retry reads the "
-                "failed requests from it"
-            )
+        outcome = await _retry_source(source, group, base, submitter, say)
+        if outcome == "submitted":
+            submitted += 1
+        elif outcome == "problem":
             problems += 1
-            continue
-        if not failed:
-            continue
-        number = 1 + max(int(r.data.get("retry_number", 0) or 0) for r in group)
-        dest = part_path(base / source, f"retry-{number}")
-        write_selected(base / source, failed, dest)
-        try:
-            plan = plan_input(dest, submitter.options.max_requests, submitter.options.max_bytes)
-        except InputError as error:
-            say(f"error: {error}")
-            problems += 1
-            continue
-        say(f"{source}: retrying {len(failed):,} failed rows as {submitter.relative(dest)}")
-        await submitter.submit_plan(
-            plan,
-            {
-                "source_file": source,
-                "retry_of": sorted(str(r.batch_name) for r in group if r.batch_name),
-                "retry_number": number,
-            },
-        )
-        submitted += 1
     if not submitted and not problems:
         say("nothing to retry: every finished row has a success")
     return exit_codes.EXIT_BAD_INPUT if problems else exit_codes.EXIT_OK
+
+
+# What retrying one source input came to: "skipped" is nothing to do (yet), not a problem.
+RetryOutcome = Literal["submitted", "problem", "skipped"]
+
+
+async def _retry_source(
+    source: str, group: list[JobRecord], base: Path, submitter: Submitter, say: Say
+) -> RetryOutcome:
+    """Resubmit one finished source input's rows without a success as its next retry part."""
+    if not lifecycle.group_finished(group, base):
+        if any(r.batch_name and not r.is_terminal for r in group):
+            say(f"{source}: still running; retry it when it has finished")
+        return "skipped"
+    failed = failed_keys(source, group, base)
+    if failed is None:
+        say(
+            f"error: cannot retry {source}: the input file is gone, and retry reads the "
+            "failed requests from it"
+        )
+        return "problem"
+    if not failed:
+        return "skipped"
+    number = 1 + max(int(r.data.get("retry_number", 0) or 0) for r in group)
+    dest = part_path(base / source, f"retry-{number}")
+    write_selected(base / source, failed, dest)
+    try:
+        plan = plan_input(dest, submitter.options.max_requests, submitter.options.max_bytes)
+    except InputError as error:
+        say(f"error: {error}")
+        return "problem"
+    say(f"{source}: retrying {len(failed):,} failed rows as {submitter.relative(dest)}")
+    await submitter.submit_plan(
+        plan,
+        {
+            "source_file": source,
+            "retry_of": sorted(str(r.batch_name) for r in group if r.batch_name),
+            "retry_number": number,
+        },
+    )
+    return "submitted"
 
 
 def failed_keys(source: str, group: list[JobRecord], base: Path) -> set[str] | None:

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable
 
 from gembatch import states
@@ -23,11 +22,11 @@ from gembatch.engine.events import (
     JobChecking,
     JobsLoaded,
     JobUpdated,
-    ListingJobs,
 )
 from gembatch.engine.options import EngineOptions
 from gembatch.engine.queue import Launcher, cancel_queued, queue_places
 from gembatch.engine.steps import Cleaner, MergeStep, QueueRunner, ResultsStep
+from gembatch.engine.survey import survey
 from gembatch.engine.worklist import WorkList
 from gembatch.formatting import plural
 from gembatch.gemini.client import (
@@ -49,14 +48,6 @@ from gembatch.report.limits import Limits
 from gembatch.results.downloads import ResultsSaver
 
 MAX_BACKOFF_S = 600.0
-# With this many unfinished jobs a cycle reads them through the paged list instead of
-# one `get` each: 1,000 jobs cost about 10 calls instead of 1,000, 8 jobs one call
-# instead of 8 (when they are among the project's newest, as jobs being polled are).
-# The screen then shows the survey as one call, and highlights only the rows that
-# have a request of their own in flight (issue 25).
-LIST_THRESHOLD = 8
-LIST_PAGE_SIZE = 100
-LIST_SLACK_PAGES = 20
 
 
 __all__ = ["Engine", "EngineOptions"]
@@ -93,20 +84,23 @@ class Engine:
         self.local_problem = ""
         self.backoff = 1.0
         self.cycles = 0
-        # The local queue: parts created as the job file's limits allow.
-        submitter = Submitter(job_file, client, SubmitOptions(), say=self.book.note)
-        self.launcher = Launcher(
-            job_file,
-            submitter,
-            worklist=self.worklist,
-            say=lambda message, key: self.book.note(message, key),
-            on_change=self.book.queue_moved,
-        )
+        self.launcher = self._queue_launcher()
         # The steps after the checks, in the order `run_cycle` takes them.
         self.results = ResultsStep(self)
         self.merges = MergeStep(self)
         self.cleaner = Cleaner(self)
         self.queue = QueueRunner(self)
+
+    def _queue_launcher(self) -> Launcher:
+        """The local queue: parts created as the job file's limits allow."""
+        submitter = Submitter(self.job_file, self.client, SubmitOptions(), say=self.book.note)
+        return Launcher(
+            self.job_file,
+            submitter,
+            worklist=self.worklist,
+            say=lambda message, key: self.book.note(message, key),
+            on_change=self.book.queue_moved,
+        )
 
     # --- views ------------------------------------------------------------------------
     def set_prices(self, overrides: dict) -> None:
@@ -203,7 +197,23 @@ class Engine:
         for record in changed:
             self.emit(JobUpdated(JobView.of(record)))
         visits = [r for r in self.worklist.records() if self._needs_visit(r)]
-        listed = await self._survey(visits)
+        auth_error = await self._check(visits)
+        saved = self.book.save_if_dirty()
+        if auth_error is not None:
+            raise auth_error
+        if saved:  # the steps that rely on what the checks found being written down
+            await self._after_saving()
+        self.backoff = min(self.backoff * 2, 64.0) if self.book.rate_limited else 1.0
+        self.results.warn_about_age()
+        self.worklist.settle()
+        finished = self._finished(checked=len(visits))
+        self.emit(finished)
+        return finished
+
+    async def _check(self, visits: list[JobRecord]) -> AuthError | None:
+        """Ask the server about each job to visit (through the survey when there are
+        many); the key's refusal is returned, to be raised once the changes are saved."""
+        listed = await survey(self.client, self.book, visits)
         outcomes = await asyncio.gather(
             *(self._visit(r, listed.get(str(r.batch_name))) for r in visits),
             return_exceptions=True,
@@ -212,34 +222,31 @@ class Engine:
         for outcome in outcomes:
             if isinstance(outcome, BaseException) and not isinstance(outcome, GeminiError):
                 raise outcome
-        auth_error = auth_error or self._settle_forbidden(len(visits))
-        saved = self.book.save_if_dirty()
-        if auth_error is not None:
-            raise auth_error
-        if saved:
-            await self.merges.run()
-        if saved and not self.options.keep_remote:
+        return auth_error or self._settle_forbidden(len(visits))
+
+    async def _after_saving(self) -> None:
+        """Merges, then deletions (only of what is recorded as saved), then the queue."""
+        await self.merges.run()
+        if not self.options.keep_remote:
             await self.cleaner.run()
             # Written now, not at the next cycle's end: a kill during the next cycle's
             # downloads must not lose a deletion already made (and logged).
             self.book.save_if_dirty()
-        if saved and (self.launcher.pending or self._intents_to_settle()):
+        if self.launcher.pending or self._intents_to_settle():
             await self.queue.run()
-        self.backoff = min(self.backoff * 2, 64.0) if self.book.rate_limited else 1.0
-        self.results.warn_about_age()
-        self.worklist.settle()
+
+    def _finished(self, checked: int) -> CycleFinished:
+        """What the cycle comes to: done, stalled on the queue, or when to poll next."""
         all_done = self.all_done()
-        finished = CycleFinished(
+        return CycleFinished(
             finished_at=self.clock.now(),
-            checked=len(visits),
+            checked=checked,
             errors=self.book.cycle_errors,
             next_poll_in=None if all_done else self.next_interval(),
             all_done=all_done,
             rewrites=self.job_file.rewrites,
             stalled="" if all_done else self.queue.stalled(),
         )
-        self.emit(finished)
-        return finished
 
     def close(self) -> None:
         """Write down anything not yet recorded (deletions from the last cycle)."""
@@ -260,38 +267,6 @@ class Engine:
         )
 
     # --- checking -----------------------------------------------------------------------
-    async def _survey(self, visits: list[JobRecord]) -> dict[str, RemoteJob]:
-        """Read many unfinished jobs through the paged list: one call per 100 jobs.
-
-        Only worth it for many jobs; anything the list does not show, or shows as
-        finished, is still read with its own `get` (finished jobs need their output).
-        """
-        wanted = {str(r.batch_name) for r in visits if not r.is_terminal}
-        if len(wanted) < LIST_THRESHOLD:
-            return {}
-        found: dict[str, RemoteJob] = {}
-        max_pages = 2 * math.ceil(len(wanted) / LIST_PAGE_SIZE) + LIST_SLACK_PAGES
-        pages = 0
-        self.emit(ListingJobs(pages, max_pages))
-        try:
-            async for page in self.client.list_batch_pages(LIST_PAGE_SIZE):
-                pages += 1
-                found.update((job.name, job) for job in page if job.name in wanted)
-                if len(found) == len(wanted) or pages >= max_pages:
-                    break
-                self.emit(ListingJobs(pages, max_pages))
-        except AuthError:
-            raise
-        except GeminiError as error:  # fall back to one get per job for the rest
-            self.book.fail(
-                f"listing jobs failed ({error}); checking them one by one",
-                transient=error.retryable,
-                error=error,
-            )
-        finally:
-            self.emit(ListingJobs(pages, max_pages, done=True))
-        return found
-
     async def _visit(self, record: JobRecord, listed: RemoteJob | None = None) -> None:
         name = str(record.batch_name)
         if listed is not None and not states.is_terminal(listed.state):

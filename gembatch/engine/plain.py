@@ -49,15 +49,7 @@ def _lines(event: Event) -> list[str]:
     if isinstance(event, JobsLoaded):
         return [loaded_line(event), *event.problems]
     if isinstance(event, JobUpdated):
-        job = event.job
-        if event.previous_state is not None and not states.changed(event.previous_state, job.state):
-            return []  # progress only: the table shows it, a log needs no line per cycle
-        info = job.state_info
-        before = f"{states.info(event.previous_state).label} → " if event.previous_state else ""
-        extra = f"  {progress_text(job)}" if progress_text(job) else ""
-        ended_badly = info.kind in states.DID_NOT_SUCCEED
-        why = f"  ({job.last_error})" if ended_badly and job.last_error else ""
-        return [f"{info.icon} {job.label}: {before}{info.label}{extra}{why}"]
+        return _update_lines(event)
     if isinstance(event, ResultsSaved):
         failed = f", {plural(event.failed_rows, 'failed row')}" if event.failed_rows else ""
         lines = plural(event.lines, "line")
@@ -66,25 +58,9 @@ def _lines(event: Event) -> list[str]:
         cleaned = Cleaned(list(event.deleted), list(event.left_to_expire))
         return [f"🗑 {event.job.label}: {cleaned.line()}"]
     if isinstance(event, ResultsMerged):
-        failed = (
-            f"; {event.failed:,} rows without a success are in {event.errors_path}"
-            if event.failed
-            else ""
-        )
-        return [
-            f"⇩ {event.source}: merged results in input order into {event.path} "
-            f"({event.succeeded:,} rows{failed})"
-        ]
-    if isinstance(event, JobStuck):
-        return [
-            f"⚠ {event.job.label}: still {event.job.state_info.label} after "
-            f"{event.hours:.0f}h; the API expires jobs that have not finished in 48h"
-        ]
-    if isinstance(event, OutputExpiring):
-        return [
-            f"⚠ {event.job.label}: succeeded {event.hours_since_end:.0f}h ago and its "
-            "results are not saved yet; the API deletes outputs after about 48h"
-        ]
+        return [_merged_line(event)]
+    if isinstance(event, (JobStuck, OutputExpiring)):
+        return [_warning_line(event)]
     if isinstance(event, PollFailed):
         return [f"! {event.message}"]
     if isinstance(event, PollingStopped):
@@ -92,14 +68,56 @@ def _lines(event: Event) -> list[str]:
     if isinstance(event, QueueNote):
         return [f"⧗ {event.message}"]
     if isinstance(event, CycleFinished):
-        if event.all_done:
-            return ["all jobs are done"]
-        if event.stalled:
-            return [f"⧗ nothing more to do: {event.stalled}"]
-        errors = f", {plural(event.errors, 'error')}" if event.errors else ""
-        wait = f"next poll in {event.next_poll_in:.0f}s"
-        return [f"checked {plural(event.checked, 'job')}{errors}; {wait}"]
+        return [_cycle_line(event)]
     return []
+
+
+def _update_lines(event: JobUpdated) -> list[str]:
+    """A job's change of state, from what to what; none when only its progress moved."""
+    job = event.job
+    if event.previous_state is not None and not states.changed(event.previous_state, job.state):
+        return []  # progress only: the table shows it, a log needs no line per cycle
+    info = job.state_info
+    before = f"{states.info(event.previous_state).label} → " if event.previous_state else ""
+    extra = f"  {progress_text(job)}" if progress_text(job) else ""
+    ended_badly = info.kind in states.DID_NOT_SUCCEED
+    why = f"  ({job.last_error})" if ended_badly and job.last_error else ""
+    return [f"{info.icon} {job.label}: {before}{info.label}{extra}{why}"]
+
+
+def _merged_line(event: ResultsMerged) -> str:
+    failed = (
+        f"; {event.failed:,} rows without a success are in {event.errors_path}"
+        if event.failed
+        else ""
+    )
+    return (
+        f"⇩ {event.source}: merged results in input order into {event.path} "
+        f"({event.succeeded:,} rows{failed})"
+    )
+
+
+def _warning_line(event: JobStuck | OutputExpiring) -> str:
+    """A job that will be lost at the API's 48-hour limit unless something happens."""
+    if isinstance(event, JobStuck):
+        return (
+            f"⚠ {event.job.label}: still {event.job.state_info.label} after "
+            f"{event.hours:.0f}h; the API expires jobs that have not finished in 48h"
+        )
+    return (
+        f"⚠ {event.job.label}: succeeded {event.hours_since_end:.0f}h ago and its "
+        "results are not saved yet; the API deletes outputs after about 48h"
+    )
+
+
+def _cycle_line(event: CycleFinished) -> str:
+    if event.all_done:
+        return "all jobs are done"
+    if event.stalled:
+        return f"⧗ nothing more to do: {event.stalled}"
+    errors = f", {plural(event.errors, 'error')}" if event.errors else ""
+    wait = f"next poll in {event.next_poll_in:.0f}s"
+    return f"checked {plural(event.checked, 'job')}{errors}; {wait}"
 
 
 def loaded_line(event: JobsLoaded) -> str:

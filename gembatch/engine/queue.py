@@ -181,6 +181,11 @@ class Launcher:
             daily = "daily quota" in str(head.data.get("last_error") or "")
             refused = "a daily quota is used up" if daily else "the API refused it (429)"
             return f"{queue}; {head.display_name}: {refused}, next try at {clock_time(retry_at)}"
+        return self._held_by_limits(head, records, queue)
+
+    def _held_by_limits(self, head: JobRecord, records: list[JobRecord], queue: str) -> str:
+        """Why the job file's limits hold the head back ("" if they let it go); `queue`
+        begins the line (how many parts are queued)."""
         limits = Limits.of(self.job_file)
         if limits.problem:  # fail closed: a damaged limits line never lifts the limits
             self.held_by_problem = limits.problem

@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from gembatch.engine.worklist import WorkList
     from gembatch.gemini.client import GeminiClient
     from gembatch.jobfile.file import JobFile
-    from gembatch.results.downloads import ResultsSaver
+    from gembatch.results.downloads import ResultsSaver, SaveOutcome
+    from gembatch.results.merge import MergeOutcome
 
 
 class Engine(Protocol):
@@ -89,34 +90,15 @@ class ResultsStep(Step):
         self.warned: set[str] = set()  # jobs warned about, once per run
 
     async def save(self, record: JobRecord, remote: RemoteJob) -> None:
+        """Save a finished job's results next to its input, and record them; a job with
+        no output to download is recorded as such."""
         if not remote.output_file and remote.inlined_responses is None:
-            if lifecycle.succeeded(record):
-                self.book.fail(
-                    f"{record.display_name}: succeeded, but its output is not available "
-                    "yet; will try again next cycle",
-                    record,
-                )
-            elif record.batch.get("dest"):  # failed, cancelled or expired: nothing to save
-                record.ensure_batch().pop("dest", None)
-                self.book.changed(record)
+            self._no_output(record)
             return
         dest = self.saver.destination(record, self.job_file.records)
-        adopted = self.saver.adopt_complete(record, remote, dest)  # a kill before recording
-        if adopted is not None:
-            self.book.changed(record, emit=False)
-            path = display_path(dest, self.base)
-            self.emit(ResultsSaved(JobView.of(record), path, adopted.lines, adopted.failed_rows))
+        if self._adopted(record, remote, dest):
             return
-
-        def progress(written: int) -> None:
-            self.emit(DownloadProgressed(record.key, written))
-
-        async with self.download_slots:
-            self.emit(JobChecking(record.key))
-            try:
-                outcome = await self.saver.save(record, remote, dest, progress)
-            finally:
-                self.emit(JobChecked(record.key))
+        outcome = await self._download(record, remote, dest)
         if isinstance(outcome.error, AuthError):
             raise outcome.error
         if outcome.saved is not None:
@@ -131,8 +113,51 @@ class ResultsStep(Step):
             await self.saver.note_expiry(record, remote)
             if record.touched:
                 self.book.changed(record)
+        self._report_problem(record, outcome)
+
+    def _no_output(self, record: JobRecord) -> None:
+        """A finished job with no output: a succeeded one's is not there yet (asked for
+        again next cycle); a failed, cancelled or expired one has nothing to save."""
+        if lifecycle.succeeded(record):
+            self.book.fail(
+                f"{record.display_name}: succeeded, but its output is not available "
+                "yet; will try again next cycle",
+                record,
+            )
+        elif record.batch.get("dest"):  # failed, cancelled or expired: nothing to save
+            record.ensure_batch().pop("dest", None)
+            self.book.changed(record)
+
+    def _adopted(self, record: JobRecord, remote: RemoteJob, dest: Path) -> bool:
+        """Results already in place from a run killed before recording them: recorded
+        now, not downloaded again."""
+        adopted = self.saver.adopt_complete(record, remote, dest)
+        if adopted is None:
+            return False
+        self.book.changed(record, emit=False)
+        path = display_path(dest, self.base)
+        self.emit(ResultsSaved(JobView.of(record), path, adopted.lines, adopted.failed_rows))
+        return True
+
+    async def _download(self, record: JobRecord, remote: RemoteJob, dest: Path) -> SaveOutcome:
+        """Stream, verify and record the output, one of `downloads` at a time; the row is
+        shown busy meanwhile, with the bytes written so far."""
+
+        def progress(written: int) -> None:
+            self.emit(DownloadProgressed(record.key, written))
+
+        async with self.download_slots:
+            self.emit(JobChecking(record.key))
+            try:
+                return await self.saver.save(record, remote, dest, progress)
+            finally:
+                self.emit(JobChecked(record.key))
+
+    def _report_problem(self, record: JobRecord, outcome: SaveOutcome) -> None:
+        """Why the results were not saved (or saved short), if they were not; a problem
+        only the user can mend (a blocked results folder) is said once, not every cycle."""
         if outcome.blocked:
-            if outcome.problem != self.engine.local_problem:  # said once, not every cycle
+            if outcome.problem != self.engine.local_problem:
                 self.engine.local_problem = outcome.problem
                 self.book.fail(outcome.problem, transient=False)
             return
@@ -207,19 +232,25 @@ class MergeStep(Step):
                 group[0].raw["merged_signature"] = stamp
                 self.book.dirty = True
                 continue
-            path = display_path(outcome.results_file, self.base)
-            errors = display_path(outcome.errors_file, self.base) if outcome.failed else None
-            for record in group:
-                record.raw.update(
-                    merged_signature=stamp,
-                    merged_results_file=path,
-                    merged_failed_rows=outcome.failed,
-                )
-                if record.results_file:  # its failed rows that no retry has answered since
-                    left = outcome.failed_by_file.get(str(record.results_file), 0)
-                    record.raw["failed_rows_left"] = left
-            self.book.dirty = True
-            self.emit(ResultsMerged(source, path, outcome.succeeded, outcome.failed, errors))
+            self._record_merged(source, group, stamp, outcome)
+
+    def _record_merged(
+        self, source: str, group: list[JobRecord], stamp: str, outcome: MergeOutcome
+    ) -> None:
+        """Each part and retry of a merged input points at the merged results."""
+        path = display_path(outcome.results_file, self.base)
+        errors = display_path(outcome.errors_file, self.base) if outcome.failed else None
+        for record in group:
+            record.raw.update(
+                merged_signature=stamp,
+                merged_results_file=path,
+                merged_failed_rows=outcome.failed,
+            )
+            if record.results_file:  # its failed rows that no retry has answered since
+                left = outcome.failed_by_file.get(str(record.results_file), 0)
+                record.raw["failed_rows_left"] = left
+        self.book.dirty = True
+        self.emit(ResultsMerged(source, path, outcome.succeeded, outcome.failed, errors))
 
 
 class Cleaner(Step):

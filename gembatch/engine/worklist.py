@@ -99,7 +99,16 @@ class WorkList:
         into the history and go cold. `fresh`: the whole file, read for the first time,
         so each handled record is counted in its one parse, and taken back out if its
         group turns out to have work left (few: they stay parsed anyway)."""
+        # Three passes, each one loop (a million records: no call per record here).
         records = list(records)
+        groups, handled, merging = self._grouped(records, fresh)
+        keep = self._with_work_left(groups, handled, merging, fresh)
+        return self._kept_warm(records, keep, fresh)
+
+    def _grouped(
+        self, records: list[JobRecord], fresh: bool
+    ) -> tuple[dict[str, list[JobRecord]], set[int], set[int]]:
+        """The records by group, and the ids of those handled and of those merging."""
         groups: dict[str, list[JobRecord]] = {}
         handled: set[int] = set()
         merging: set[int] = set()  # records of split, retried or unordered inputs
@@ -119,6 +128,17 @@ class WorkList:
                         self.history.add(view)
                 elif lifecycle.handled(record, self.keep_remote):
                     handled.add(id(record))
+        return groups, handled, merging
+
+    def _with_work_left(
+        self,
+        groups: dict[str, list[JobRecord]],
+        handled: set[int],
+        merging: set[int],
+        fresh: bool,
+    ) -> set[int]:
+        """The ids of the records whose group still has work; the other groups are
+        remembered as settled."""
         keep: set[int] = set()
         settled: list[int] = []
         for key, group in groups.items():
@@ -130,6 +150,11 @@ class WorkList:
             else:
                 settled.append(hash(key))
         self._remember_settled(settled)
+        return keep
+
+    def _kept_warm(self, records: list[JobRecord], keep: set[int], fresh: bool) -> list[JobRecord]:
+        """The kept records, in file order and parsed; the others go cold (counted into the
+        history first when they settled in this run's cycle)."""
         working = []
         for record in records:
             if id(record) in keep:

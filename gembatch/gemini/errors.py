@@ -79,10 +79,33 @@ def classify(
 def _classify_api_error(
     what: str, exc: Any, resource: str | None, redact: Callable[[str], str]
 ) -> GeminiError:
+    """An error the server answered with, by its code (and, for a few, its words)."""
     code = int(getattr(exc, "code", 0) or 0)
     status = str(getattr(exc, "status", "") or "")
     message = redact(one_line(str(getattr(exc, "message", "") or exc), 200))
     body = json.dumps(getattr(exc, "details", None) or {}, default=str)
+    refusal = _refusal(what, code, status, message, body, resource)
+    if refusal is not None:
+        return refusal
+    if code == 404:
+        return NotFoundError(f"{what}: not found on the server (404)", code)
+    if code == 400 and "cannot be more than 40 characters" in message:
+        # §0.11: files.get/delete of a batch output's 42-character id; the download works.
+        return UnmanageableFile(
+            f"{what}: the Files API cannot manage ids over 40 characters; the file "
+            "expires on its own",
+            code,
+        )
+    if code in RETRYABLE_CODES:
+        return _transient(what, exc, code, status)
+    return RequestError(f"{what}: {code} {status}: {message}", code)
+
+
+def _refusal(
+    what: str, code: int, status: str, message: str, body: str, resource: str | None
+) -> GeminiError | None:
+    """A rejected key, or a 401/403: about the key, or (a 403 for one named job or file)
+    about that one thing; None when the answer is neither."""
     if "API_KEY_INVALID" in body or "API key not valid" in message:
         return AuthError(
             f"{what}: the API key was rejected ({code} {status}); check GEMINI_API_KEY", code
@@ -102,38 +125,28 @@ def _classify_api_error(
             "that the key's project has the Gemini API and billing enabled",
             code,
         )
-    if code == 404:
-        return NotFoundError(f"{what}: not found on the server (404)", code)
-    if code == 400 and "cannot be more than 40 characters" in message:
-        # §0.11: files.get/delete of a batch output's 42-character id; the download works.
-        return UnmanageableFile(
-            f"{what}: the Files API cannot manage ids over 40 characters; the file "
-            "expires on its own",
-            code,
-        )
-    if code in RETRYABLE_CODES:
-        daily = _daily_quota(exc) if code == 429 else None
-        if daily:
-            return TransientError(
-                f"{what}: the daily quota {daily} is used up ({code} {status})",
-                code,
-                daily_quota=daily,
-            )
-        hint = "rate limited" if code == 429 else "server error"
+    return None
+
+
+def _transient(what: str, exc: Any, code: int, status: str) -> TransientError:
+    """A 429 or a server error: worth another try, after the server's wait if it gave
+    one; a used-up daily quota is named, as nothing helps before it resets."""
+    daily = _daily_quota(exc) if code == 429 else None
+    if daily:
         return TransientError(
-            f"{what}: {hint} ({code} {status}); will retry", code, _retry_after(exc)
+            f"{what}: the daily quota {daily} is used up ({code} {status})",
+            code,
+            daily_quota=daily,
         )
-    return RequestError(f"{what}: {code} {status}: {message}", code)
+    hint = "rate limited" if code == 429 else "server error"
+    return TransientError(f"{what}: {hint} ({code} {status}); will retry", code, _retry_after(exc))
 
 
 def _is_network_error(exc: BaseException) -> bool:
-    try:
-        import aiohttp
+    import aiohttp  # (imported when a call fails, not when gembatch starts)
 
-        if isinstance(exc, aiohttp.ClientError):
-            return True
-    except ImportError:  # pragma: no cover - aiohttp is a dependency
-        pass
+    if isinstance(exc, aiohttp.ClientError):
+        return True
     return isinstance(exc, (ConnectionError, OSError)) or type(exc).__name__ in {
         "ConnectError",
         "ReadTimeout",
@@ -144,13 +157,10 @@ def _is_network_error(exc: BaseException) -> bool:
 
 def _never_connected(exc: BaseException) -> bool:
     """The connection itself failed: the request never reached the server."""
-    try:
-        import aiohttp
+    import aiohttp
 
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            return True
-    except ImportError:  # pragma: no cover - aiohttp is a dependency
-        pass
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return True
     return isinstance(exc, ConnectionRefusedError) or type(exc).__name__ == "ConnectError"
 
 

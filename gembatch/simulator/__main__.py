@@ -11,6 +11,32 @@ from gembatch.simulator.scenario import Faults, JobPlan, Scenario
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Serve the simulator on 127.0.0.1 until interrupted (Ctrl-C)."""
+    args = _parser().parse_args(argv)
+    scenario = Scenario(
+        seed=args.seed,
+        default_plan=JobPlan(args.pending, args.running, failed_row_rate=args.failed_rows),
+        faults=Faults(error_rate=args.error_rate, latency_s=args.latency),
+        failed_job_rate=args.failed_jobs,
+        create_lands_after_s=args.late_creates,
+    )
+    server = SimulatorServer(scenario, port=args.port)
+
+    async def serve() -> None:
+        url = await server.start_async()
+        print(f"gembatch simulator listening on {url}", flush=True)
+        print(f"  export GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY=sim-key", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop_async()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The options: where to listen, and how the simulated service behaves."""
     parser = argparse.ArgumentParser(
         prog="python -m gembatch.simulator",
         description="Serve a fake Gemini Batch + Files API on 127.0.0.1 for testing.",
@@ -34,27 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="SECONDS",
         help="every create acts (and replies) this long after it arrives",
     )
-    args = parser.parse_args(argv)
-    scenario = Scenario(
-        seed=args.seed,
-        default_plan=JobPlan(args.pending, args.running, failed_row_rate=args.failed_rows),
-        faults=Faults(error_rate=args.error_rate, latency_s=args.latency),
-        failed_job_rate=args.failed_jobs,
-        create_lands_after_s=args.late_creates,
-    )
-    server = SimulatorServer(scenario, port=args.port)
-
-    async def serve() -> None:
-        url = await server.start_async()
-        print(f"gembatch simulator listening on {url}", flush=True)
-        print(f"  export GOOGLE_GEMINI_BASE_URL={url} GEMINI_API_KEY=sim-key", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await server.stop_async()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    return parser
 
 
 if __name__ == "__main__":

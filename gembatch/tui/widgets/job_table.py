@@ -49,6 +49,8 @@ class JobTable(CachedRowsTable):
         # as they were (`tick`): long jobs' durations change once a minute.
         self._quiet_until = 0.0
         self._ticked_view: tuple[int, int, int] = (0, 0, 0)
+        # Ticks that went over the rows on screen: a quiet tick returns before it looks.
+        self.ticks_that_looked = 0
         # The name column stays put when the table scrolls sideways.
         super().__init__(
             lambda key: self._refresh_row(key, repaint=False),
@@ -221,6 +223,7 @@ class JobTable(CachedRowsTable):
         if now < self._quiet_until and view == self._ticked_view:
             return
         quiet_until = math.inf
+        self.ticks_that_looked += 1
         for key in self.keys_on_screen():
             job = self.jobs.get(key)
             if job is None or states.is_terminal(job.state):

@@ -35,6 +35,8 @@ class Overview(Static):
         self._quiet_until = 0.0
         self._bar_style: object = None
         self._now = 0.0
+        # Times the line was built: a tick before its texts can change builds none.
+        self.lines_built = 0
 
     def on_resize(self) -> None:
         """The bar's width follows the terminal's (the cost must show at 80 columns)."""
@@ -48,6 +50,7 @@ class Overview(Static):
             return
         self._run, self._bar_style, self._now = run, bar_style, now
         self._quiet_until = now + run.changes_in(now)
+        self.lines_built += 1
         text = line(run, now, bar_style, BAR_WIDTH if self.size.width >= WIDE else NARROW_BAR)
         key = (text.plain, tuple(text.spans))
         if key != self._shown:  # an update re-lays-out the screen: only on change
