@@ -168,12 +168,16 @@ def plan_input(path: Path, max_requests: int | None, max_bytes: int) -> InputPla
     if total == 0:
         raise InputError(f"{path}: no requests in it")
     keys.check_unique(path)
-    split = len(parts) > 1
-    if split:
-        width = len(str(len(parts)))
-        for number, part in enumerate(parts, start=1):
-            part.path = part_path(path, f"part-{number:0{width}d}-of-{len(parts)}")
-    return InputPlan(path, total, split, parts, adds_keys)
+    if len(parts) > 1:
+        _name_parts(path, parts)
+    return InputPlan(path, total, len(parts) > 1, parts, adds_keys)
+
+
+def _name_parts(source: Path, parts: list[PartPlan]) -> None:
+    """Each part's file beside its input: `big.part-01-of-12.jsonl`."""
+    width = len(str(len(parts)))
+    for number, part in enumerate(parts, start=1):
+        part.path = part_path(source, f"part-{number:0{width}d}-of-{len(parts)}")
 
 
 class _KeySet:

@@ -114,19 +114,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         submitter = _submitter(job_file, client, args)
         report = await submitter.submit(list(args.inputs))
         launched = await _launch_queued(job_file, submitter)
-        created = len(report.created)  # the launcher's creates included
-        print(
-            f"{plural(created, 'job')} created, {len(report.adopted):,} recovered, "
-            f"{plural(len(report.skipped), 'input')} skipped, "
-            f"{plural(len(report.bad_inputs) + len(report.refused_for_budget), 'input')} "
-            "refused"
-            + (
-                f"; {plural(launched.waiting, 'part')} queued: `gembatch poll` creates them "
-                "as the limits allow"
-                if launched.waiting
-                else ""
-            )
-        )
+        print(_submitted_line(report, launched.waiting))
         if report.bad_inputs or _limits_unreadable(job_file):
             return exit_codes.EXIT_BAD_INPUT
         if report.refused_for_budget:  # a sound input, over the budget: not bad input
@@ -134,6 +122,20 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return exit_codes.EXIT_OK
 
     return with_client(job)
+
+
+def _submitted_line(report: Any, waiting: int) -> str:
+    """`2 jobs created, 0 recovered, 1 input skipped, 0 inputs refused; ...`."""
+    refused = len(report.bad_inputs) + len(report.refused_for_budget)
+    line = (
+        f"{plural(len(report.created), 'job')} created, {len(report.adopted):,} recovered, "
+        f"{plural(len(report.skipped), 'input')} skipped, {plural(refused, 'input')} refused"
+    )  # (the launcher's creates are in `created`)
+    if waiting:
+        line += (
+            f"; {plural(waiting, 'part')} queued: `gembatch poll` creates them as the limits allow"
+        )
+    return line
 
 
 def _limits_unreadable(job_file: JobFile) -> bool:

@@ -220,20 +220,23 @@ class GeminiClient:
             try:
                 job = await self._call(what, create, attempts=1)
             except TransientError as error:
-                refused = error.code == 429 or not error.reached_server
-                if not refused:
-                    raise CreateUnconfirmed(
-                        f"{error}; the server may still create it", error.code
-                    ) from None
-                if error.code == 429 and not wait_when_refused:
-                    raise
-                delay = self.retry.delay(attempt, error)
+                await self._before_creating_again(error, attempt, wait_when_refused)
                 attempt += 1
-                if delay is None or attempt >= self.retry.attempts:
-                    raise
-                await asyncio.sleep(delay)
                 continue
             return await self.get_batch(job.name) if job.name else RemoteJob(name="", state="")
+
+    async def _before_creating_again(
+        self, error: TransientError, attempt: int, wait_when_refused: bool
+    ) -> None:
+        """Wait before a create is sent again, when it surely made nothing; else raise."""
+        if not (error.code == 429 or not error.reached_server):
+            raise CreateUnconfirmed(f"{error}; the server may still create it", error.code)
+        if error.code == 429 and not wait_when_refused:
+            raise error
+        delay = self.retry.delay(attempt, error)
+        if delay is None or attempt + 1 >= self.retry.attempts:
+            raise error
+        await asyncio.sleep(delay)
 
     async def marked_jobs(self, max_pages: int = 20) -> AsyncIterator[RemoteJob]:
         """Every job the key can see (newest first, as the service lists them), with
@@ -279,24 +282,8 @@ class GeminiClient:
         """
         last: GeminiError | None = None
         for mime_type in self._mime_order():
-            config = self._types.UploadFileConfig(
-                mime_type=mime_type,
-                display_name=display_name,
-                http_options=self._types.HttpOptions(
-                    timeout=int(UPLOAD_CHUNK_TIMEOUT_S * 1000),
-                    retry_options=self._types.HttpRetryOptions(attempts=1),
-                ),
-            )
-
-            def attempt(config: Any = config) -> Awaitable[Any]:
-                # A fresh reader per attempt: a retried upload starts again from byte 0.
-                reader = CountedReader(path, on_progress)
-                return self._finish_upload(
-                    self._aio.files.upload(file=reader, config=config), reader
-                )
-
             try:
-                uploaded = await self._call(f"upload {path}", attempt)
+                uploaded = await self.upload_as(path, mime_type, display_name, on_progress)
             except RequestError as error:
                 if "mime" not in str(error).lower():
                     raise
@@ -308,6 +295,29 @@ class GeminiClient:
             f"upload {path}: the server refused every JSONL MIME type "
             f"({', '.join(UPLOAD_MIME_TYPES)}): {last}"
         )
+
+    async def upload_as(
+        self,
+        path: Path,
+        mime_type: str,
+        display_name: str,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> Any:
+        """One file uploaded (retried from byte 0); the SDK's `File`."""
+        config = self._types.UploadFileConfig(
+            mime_type=mime_type,
+            display_name=display_name,
+            http_options=self._types.HttpOptions(
+                timeout=int(UPLOAD_CHUNK_TIMEOUT_S * 1000),
+                retry_options=self._types.HttpRetryOptions(attempts=1),
+            ),
+        )
+
+        def attempt() -> Awaitable[Any]:
+            reader = CountedReader(path, on_progress)  # a fresh reader per attempt
+            return self._finish_upload(self._aio.files.upload(file=reader, config=config), reader)
+
+        return await self._call(f"upload {path}", attempt)
 
     @staticmethod
     async def _finish_upload(upload: Awaitable[Any], reader: CountedReader) -> Any:

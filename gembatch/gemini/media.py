@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gembatch.gemini.upload_progress import CountedReader
-
 if TYPE_CHECKING:
     from gembatch.gemini.client import GeminiClient
 
@@ -43,17 +41,7 @@ async def upload_media(
     client: GeminiClient, path: Path, mime_type: str, display_name: str
 ) -> MediaFile:
     """Upload one media file (8 MB at a time: memory stays flat)."""
-    types = client._types
-    config = types.UploadFileConfig(mime_type=mime_type, display_name=display_name)
-
-    async def attempt() -> Any:
-        reader = CountedReader(path, None)  # a fresh reader per attempt: from byte 0
-        try:
-            return await client._aio.files.upload(file=reader, config=config)
-        finally:
-            reader.close()
-
-    return MediaFile.of(await client._call(f"upload {path}", attempt))
+    return MediaFile.of(await client.upload_as(path, mime_type, display_name))
 
 
 async def listed_files(client: GeminiClient) -> list[MediaFile]:

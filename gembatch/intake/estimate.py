@@ -103,14 +103,7 @@ async def estimate(
             return await client.count_tokens(model, sent) + media_tokens
 
     counts = await asyncio.gather(*(count(request) for request in requests))
-    mean = statistics.fmean(counts)
-    margin = 0.0
-    if len(counts) < plan.requests and len(counts) > 1:
-        # Sampling without replacement: the finite population correction applies.
-        spread = statistics.stdev(counts) / math.sqrt(len(counts))
-        correction = math.sqrt((plan.requests - len(counts)) / (plan.requests - 1))
-        margin = Z_95 * spread * correction * plan.requests
-    tokens = mean * plan.requests
+    tokens, margin = extrapolated(counts, plan.requests)
     output = None if expect_output is None else expect_output * plan.requests
     dollars = margin_dollars = None
     if price is not None:
@@ -130,6 +123,17 @@ async def estimate(
         tuple(counted_parts(requests)),
         *local.files_named(plan.source),
     )
+
+
+def extrapolated(counts: list[int], requests: int) -> tuple[float, float]:
+    """All the requests' tokens from a sample's counts, and the margin at 95%."""
+    margin = 0.0
+    if 1 < len(counts) < requests:
+        # Sampling without replacement: the finite population correction applies.
+        spread = statistics.stdev(counts) / math.sqrt(len(counts))
+        correction = math.sqrt((requests - len(counts)) / (requests - 1))
+        margin = Z_95 * spread * correction * requests
+    return statistics.fmean(counts) * requests, margin
 
 
 def total(estimates: list[Estimate]) -> Estimate:

@@ -138,26 +138,7 @@ class SimulatorApp:
         version = match["v"]
         command = request.headers.get("X-Goog-Upload-Command", "").lower()
         if "start" in command:
-            # (`body_exists`: `can_read_body` is False once dispatch has read the body)
-            body = await request.json() if request.body_exists else {}
-            meta = body.get("file", {}) if isinstance(body, dict) else {}
-            mime_type = (
-                request.headers.get("X-Goog-Upload-Header-Content-Type")
-                or meta.get("mime_type")
-                or meta.get("mimeType")
-                or "application/octet-stream"
-            )
-            upload_id = self.store.new_id("upload")
-            self._uploads[upload_id] = {
-                "display_name": meta.get("display_name") or meta.get("displayName") or "",
-                "mime_type": mime_type,
-                "data": bytearray(),
-            }
-            query = f"upload_id={upload_id}&upload_protocol=resumable"
-            url = f"{self.base_url}/upload/{version}/files?{query}"
-            return web.json_response(
-                {}, headers={"X-Goog-Upload-URL": url, "X-Goog-Upload-Status": "active"}
-            )
+            return await self._start_upload(request, version)
         upload_id = request.query.get("upload_id", "")
         session = self._uploads.get(upload_id)
         if session is None:
@@ -183,6 +164,29 @@ class SimulatorApp:
         )
         body = {"file": self.store.file_json(sim_file, self.base_url, version)}
         return web.json_response(body, headers={"X-Goog-Upload-Status": "final"})
+
+    async def _start_upload(self, request: web.Request, version: str) -> web.StreamResponse:
+        """A resumable upload's start: its name and type, and where to send the bytes."""
+        # (`body_exists`: `can_read_body` is False once dispatch has read the body)
+        body = await request.json() if request.body_exists else {}
+        meta = body.get("file", {}) if isinstance(body, dict) else {}
+        mime_type = (
+            request.headers.get("X-Goog-Upload-Header-Content-Type")
+            or meta.get("mime_type")
+            or meta.get("mimeType")
+            or "application/octet-stream"
+        )
+        upload_id = self.store.new_id("upload")
+        self._uploads[upload_id] = {
+            "display_name": meta.get("display_name") or meta.get("displayName") or "",
+            "mime_type": mime_type,
+            "data": bytearray(),
+        }
+        query = f"upload_id={upload_id}&upload_protocol=resumable"
+        url = f"{self.base_url}/upload/{version}/files?{query}"
+        return web.json_response(
+            {}, headers={"X-Goog-Upload-URL": url, "X-Goog-Upload-Status": "active"}
+        )
 
     async def get_file(self, request: web.Request, match: re.Match[str]) -> web.StreamResponse:
         sim_file = self.store.get_file(match["id"])
