@@ -33,7 +33,7 @@ from gembatch.jobfile.file import JobFileError, JobRecord
 from gembatch.jobfile.lifecycle import OUTPUT_LIFETIME_S
 from gembatch.jobfile.view import JobView
 from gembatch.results import merge
-from gembatch.results.files import display_path
+from gembatch.results.files import ResultsPath, display_path
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -90,14 +90,13 @@ class ResultsStep(Step):
         self.warned: set[str] = set()  # jobs warned about, once per run
 
     async def save(self, record: JobRecord, remote: RemoteJob) -> None:
-        """Save a finished job's results next to its input, and record them; a job with
-        no output to download is recorded as such."""
+        """Save a finished job's results next to its input, and record them (or adopt
+        those a run killed before recording them left); a job with no output to
+        download is recorded as such."""
         if not remote.output_file and remote.inlined_responses is None:
             self._no_output(record)
             return
         dest = self.saver.destination(record, self.job_file.records)
-        if self._adopted(record, remote, dest):
-            return
         outcome = await self._download(record, remote, dest)
         if isinstance(outcome.error, AuthError):
             raise outcome.error
@@ -108,11 +107,8 @@ class ResultsStep(Step):
             self.emit(
                 ResultsSaved(JobView.of(record), outcome.path, summary.lines, summary.failed_rows)
             )
-            self._check_failed_count(record, remote, summary.failed_rows)
-        else:
-            await self.saver.note_expiry(record, remote)
-            if record.touched:
-                self.book.changed(record)
+        elif record.touched:
+            self.book.changed(record)
         self._report_problem(record, outcome)
 
     def _no_output(self, record: JobRecord) -> None:
@@ -128,18 +124,9 @@ class ResultsStep(Step):
             record.ensure_batch().pop("dest", None)
             self.book.changed(record)
 
-    def _adopted(self, record: JobRecord, remote: RemoteJob, dest: Path) -> bool:
-        """Results already in place from a run killed before recording them: recorded
-        now, not downloaded again."""
-        adopted = self.saver.adopt_complete(record, remote, dest)
-        if adopted is None:
-            return False
-        self.book.changed(record, emit=False)
-        path = display_path(dest, self.base)
-        self.emit(ResultsSaved(JobView.of(record), path, adopted.lines, adopted.failed_rows))
-        return True
-
-    async def _download(self, record: JobRecord, remote: RemoteJob, dest: Path) -> SaveOutcome:
+    async def _download(
+        self, record: JobRecord, remote: RemoteJob, dest: ResultsPath
+    ) -> SaveOutcome:
         """Stream, verify and record the output, one of `downloads` at a time; the row is
         shown busy meanwhile, with the bytes written so far."""
 
@@ -167,17 +154,6 @@ class ResultsStep(Step):
                 record,
                 transient=outcome.transient,
                 error=outcome.error,
-            )
-
-    def _check_failed_count(self, record: JobRecord, remote: RemoteJob, failed: int) -> None:
-        """Rows without a response, against what the server counted (§0.4)."""
-        reported = remote.stats.failed if remote.stats else None
-        if reported is not None and remote.stats and remote.stats.total and reported != failed:
-            self.book.fail(
-                f"{record.display_name}: the results have {failed:,} failed rows, the "
-                f"server counted {reported:,}; the results file is what was saved",
-                record,
-                transient=False,
             )
 
     def warn_about_age(self) -> None:

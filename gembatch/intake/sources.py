@@ -157,7 +157,11 @@ def from_files(paths: Iterable[Path], recipe: Recipe, written_in: Path, keys_fro
     JSONL (its `fileUri`s are relative to it); `keys_from`: the job file's folder."""
     built = Built()
     keyed: list[tuple[str, dict[str, Any]]] = []
-    for path in expand(paths):
+    paths = list(paths)
+    found = list(expand(paths))
+    if not found:
+        raise BadInput(f"no files in {', '.join(str(p) for p in paths)}")
+    for path in found:
         key = _posix(path, keys_from)
         try:
             part, media_bytes = file_part(path, written_in)

@@ -7,6 +7,7 @@ its outcome on the job's record. It never deletes anything remote.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from gembatch.jobfile.file import JobRecord
 from gembatch.results import merge
 from gembatch.results.check import ResultsProblem, ResultsSummary
 from gembatch.results.files import (
+    ResultsPath,
     ShortResults,
     display_path,
     inline_result_lines,
@@ -58,6 +60,7 @@ class SaveOutcome:
     transient: bool = True
     error: GeminiError | None = None
     blocked: bool = False  # no retry can help until the user acts (said once)
+    adopted: bool = False  # found complete on disk, from a run killed before recording
 
 
 class ResultsSaver:
@@ -87,7 +90,7 @@ class ResultsSaver:
             }
         return self._claimed
 
-    def destination(self, record: JobRecord, records: Iterable[JobRecord]) -> Path:
+    def destination(self, record: JobRecord, records: Iterable[JobRecord]) -> ResultsPath:
         """The results path for `record`, reserved now (not when the save ends), so two
         jobs finishing together can never pick the same file."""
         mine = {record.data.get(field) for field in CLAIMING_FIELDS}
@@ -98,16 +101,17 @@ class ResultsSaver:
         def taken(path: str) -> bool:  # membership, not a copy of every claim per save
             return path not in mine and (path in claimed or path in reserved)
 
-        dest = results_path_for(record.input_file, self.base, record.batch_name, self.folder_name)
-        if taken(self._display(dest)):
+        path = results_path_for(record.input_file, self.base, record.batch_name, self.folder_name)
+        dest = ResultsPath.of(path, self.base)
+        if taken(dest.shown):
             suffix = str(record.batch_name or record.key).split("/")[-1].split(":")[-1]
-            dest = dest.with_name(f"{dest.stem}.{suffix}{dest.suffix}")
-        self._reserved[record.key] = self._display(dest)
+            dest = dest.renamed(f"{path.stem}.{suffix}{path.suffix}")
+        self._reserved[record.key] = dest.shown
         return dest
 
-    def claim(self, path: Path) -> None:
+    def claim(self, dest: ResultsPath) -> None:
         if self._claimed is not None:
-            self._claimed.add(self._display(path))
+            self._claimed.add(dest.shown)
 
     def _display(self, path: Path) -> str:
         return display_path(path, self.base)
@@ -117,22 +121,43 @@ class ResultsSaver:
         self,
         record: JobRecord,
         remote: RemoteJob,
-        dest: Path,
+        dest: ResultsPath,
         on_progress: Callable[[int], None],
     ) -> SaveOutcome:
-        """Stream, verify and record; `remote` must have an output (file or inline)."""
+        """Adopt what a run killed before recording left complete at `dest`, else
+        stream, verify and record; when nothing was saved, learn when the output goes
+        (`note_expiry`). `remote` must have an output (file or inline)."""
+        outcome = self.adopt_complete(record, remote, dest)
+        if outcome is None:
+            outcome = await self._fetch(record, remote, dest, on_progress)
+            if outcome.saved is not None and not outcome.problem:
+                outcome = _failed_count_checked(remote, outcome)
+        if outcome.saved is None:
+            await self.note_expiry(record, remote)
+        return outcome
+
+    async def _fetch(
+        self,
+        record: JobRecord,
+        remote: RemoteJob,
+        dest: ResultsPath,
+        on_progress: Callable[[int], None],
+    ) -> SaveOutcome:
+        """Stream, verify and record."""
         write = self._writer(remote, on_progress)
         # Only a succeeded job with nothing pending owes one line per request; a failed
         # or cancelled job's partial output is kept as it comes.
         exact = lifecycle.succeeded(record) and not (remote.stats and remote.stats.pending)
         expected = _expected_lines(record, remote) if exact else None
-        if dest.parent not in self._swept:  # once per folder per run, not a scan per save
-            self._swept.add(dest.parent)
-            remove_stale_parts(dest.parent)
+        folder = dest.path.parent
+        if folder not in self._swept:  # once per folder per run, not a scan per save
+            self._swept.add(folder)
+            remove_stale_parts(folder)
+        incomplete = _incomplete_path(dest)
         try:
-            summary = await save_atomically(dest, write, expected, _incomplete_path(dest))
+            summary = await save_atomically(dest.path, write, expected, incomplete.path)
         except ShortResults as short:
-            return self._keep_short(record, dest, short)
+            return self._keep_short(record, dest, incomplete, short)
         except ResultsProblem as problem:
             record.raw["last_error"] = f"results not saved: {problem}; remote kept, will retry"
             return SaveOutcome(
@@ -146,10 +171,10 @@ class ResultsSaver:
         except OSError as error:
             return self._cannot_write(dest, error)
         self.record(record, dest, summary)
-        return SaveOutcome(saved=summary, path=self._display(dest))
+        return SaveOutcome(saved=summary, path=dest.shown)
 
-    def _cannot_write(self, dest: Path, error: OSError) -> SaveOutcome:
-        in_the_way = _file_in_the_way(dest.parent, self.base)
+    def _cannot_write(self, dest: ResultsPath, error: OSError) -> SaveOutcome:
+        in_the_way = _file_in_the_way(dest.path.parent, self.base)
         if in_the_way is not None:
             return SaveOutcome(
                 problem=f"{self._display(in_the_way)} is a file where the results folder "
@@ -159,7 +184,7 @@ class ResultsSaver:
             )
         reason = (error.strerror or str(error)).lower()
         return SaveOutcome(
-            problem=f"cannot write {self._display(dest)}: {reason}; free some space or "
+            problem=f"cannot write {dest.shown}: {reason}; free some space or "
             "fix the folder's permissions (the remote job is kept; saving is retried "
             "next cycle)",
             transient=False,
@@ -183,9 +208,9 @@ class ResultsSaver:
 
         return write_inline
 
-    def record(self, record: JobRecord, dest: Path, summary: ResultsSummary) -> None:
+    def record(self, record: JobRecord, dest: ResultsPath, summary: ResultsSummary) -> None:
         raw = record.raw
-        raw["results_file"] = self._display(dest)
+        raw["results_file"] = dest.shown
         raw["results_lines"] = summary.lines
         raw["failed_rows"] = summary.failed_rows
         if summary.usage:
@@ -195,43 +220,43 @@ class ResultsSaver:
         raw[merge.SERVER_ORDER] = True  # put in input order by the merge step (§0.12)
         self.claim(dest)
 
-    def _keep_short(self, record: JobRecord, dest: Path, short: ShortResults) -> SaveOutcome:
+    def _keep_short(
+        self, record: JobRecord, dest: ResultsPath, incomplete: ResultsPath, short: ShortResults
+    ) -> SaveOutcome:
         """Paid work is kept: the short file stays on disk, named and recorded."""
         summary = short.summary
         raw = record.raw
         attempts = int(record.data.get("results_attempts", 0) or 0) + 1
         same_as_before = record.data.get("incomplete_lines") == summary.lines
-        missing = _missing_keys(self.base, record, short.path)
+        missing = _missing_keys(self.base, record, incomplete.path)
         note = f"output has {summary.lines:,} of {short.expected:,} lines" + (
             f"; missing keys: {missing}" if missing else ""
         )
         if same_as_before and attempts >= SHORT_OUTPUT_ATTEMPTS:
-            final = dest
-            short.path.replace(final)
-            fsync_folder(final.parent)
+            incomplete.path.replace(dest.path)
+            fsync_folder(dest.path.parent)
             summary.failed_rows += short.expected - summary.lines
-            self.record(record, final, summary)
+            self.record(record, dest, summary)
             raw.pop("incomplete_results_file", None)
             raw.pop("incomplete_lines", None)
             raw["missing_rows"] = short.expected - summary.lines
             raw["last_error"] = f"{note}; taken as final after {attempts} downloads"
             return SaveOutcome(
                 saved=summary,
-                path=self._display(final),
+                path=dest.shown,
                 problem=f"{note}; the same after {attempts} downloads, so saved as it is "
                 "(the missing rows count as failed; `gembatch retry` resubmits them)",
                 transient=False,
             )
-        incomplete = short.path
         self.claim(incomplete)
         wait = min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** (attempts - 1))
-        raw["incomplete_results_file"] = self._display(incomplete)
+        raw["incomplete_results_file"] = incomplete.shown
         raw["incomplete_lines"] = summary.lines
         raw["results_attempts"] = attempts
         raw["results_retry_at"] = self.clock.iso(later_s=wait)
-        raw["last_error"] = f"{note}; kept in {self._display(incomplete)}"
+        raw["last_error"] = f"{note}; kept in {incomplete.shown}"
         return SaveOutcome(
-            problem=f"{note}; what came is kept in {self._display(incomplete)}, the remote "
+            problem=f"{note}; what came is kept in {incomplete.shown}, the remote "
             f"job is kept, and the download is tried again in {_minutes(wait)}",
             transient=False,
         )
@@ -286,30 +311,49 @@ class ResultsSaver:
             )
 
     def adopt_complete(
-        self, record: JobRecord, remote: RemoteJob, dest: Path
-    ) -> ResultsSummary | None:
+        self, record: JobRecord, remote: RemoteJob, dest: ResultsPath
+    ) -> SaveOutcome | None:
         """Results an earlier run downloaded, verified and renamed into place, and was
         stopped before recording: adopted, not downloaded again. Only when they match
         this job: a succeeded job's line count and the server's failed-row count."""
         if not lifecycle.succeeded(record) or (remote.stats and remote.stats.pending):
             return None
         expected = _expected_lines(record, remote)
-        summary = verify_existing(dest, expected) if expected is not None else None
+        summary = verify_existing(dest.path, expected) if expected is not None else None
         if summary is None:
             return None
         if remote.stats and remote.stats.total and summary.failed_rows != remote.stats.failed:
             return None
         self.record(record, dest, summary)
-        return summary
+        return SaveOutcome(saved=summary, path=dest.shown, adopted=True)
 
     def adopt(self, record: JobRecord, records: Iterable[JobRecord]) -> bool:
         """For a finished job the server forgot: complete results an earlier run saved."""
         dest = self.destination(record, records)
-        summary = verify_existing(dest, record.request_count)
+        summary = verify_existing(dest.path, record.request_count)
         if summary is None:
             return False
         self.record(record, dest, summary)
         return True
+
+
+def _failed_count_checked(remote: RemoteJob, outcome: SaveOutcome) -> SaveOutcome:
+    """Rows without a response, against what the server counted (§0.4): a mismatch is
+    said (the results file is what was saved)."""
+    stats, saved = remote.stats, outcome.saved
+    assert saved is not None
+    if (
+        stats is None
+        or not stats.total
+        or stats.failed is None
+        or stats.failed == saved.failed_rows
+    ):
+        return outcome
+    problem = (
+        f"the results have {saved.failed_rows:,} failed rows, the server counted "
+        f"{stats.failed:,}; the results file is what was saved"
+    )
+    return dataclasses.replace(outcome, problem=problem, transient=False)
 
 
 def _file_in_the_way(folder: Path, base: Path) -> Path | None:
@@ -322,8 +366,9 @@ def _file_in_the_way(folder: Path, base: Path) -> Path | None:
     return None
 
 
-def _incomplete_path(dest: Path) -> Path:
-    return dest.with_name(f"{dest.stem}.incomplete{dest.suffix or '.jsonl'}")
+def _incomplete_path(dest: ResultsPath) -> ResultsPath:
+    """Where a short output is kept, beside its results file."""
+    return dest.renamed(f"{dest.path.stem}.incomplete{dest.path.suffix or '.jsonl'}")
 
 
 def _expected_lines(record: JobRecord, remote: RemoteJob) -> int | None:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,6 +34,25 @@ class ShortResults(ResultsProblem):
         self.summary = summary
         self.expected = expected
         self.path = path
+
+
+@dataclass(frozen=True)
+class ResultsPath:
+    """A job's results file from birth to record: where it is on disk, and how the job
+    file, the screen and the log name it (relative to the job file's folder when it
+    lies inside, else absolute). Made once per save, in `ResultsSaver.destination`."""
+
+    path: Path
+    shown: str
+
+    @classmethod
+    def of(cls, path: Path, base: Path) -> ResultsPath:
+        return cls(path, display_path(path, base))
+
+    def renamed(self, name: str) -> ResultsPath:
+        """The same file under another name in the same folder."""
+        path = self.path.with_name(name)
+        return ResultsPath(path, str(Path(self.shown).with_name(name)))
 
 
 def results_path_for(
