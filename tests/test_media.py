@@ -289,3 +289,29 @@ def test_the_library_runs_a_list_of_files_and_a_prompt_into_a_response_model(
     (record,) = JobFile.load(tmp_path / "job-info.jsonl").records
     assert record.data.get("inline")
     assert media_on_server(sim) == []
+
+
+def test_a_queued_part_uploads_its_media_when_created_not_when_queued(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """Uploads live 48 h (`Scenario.file_ttl_s`, here 1 h): a part waiting in the local
+    queue has uploaded nothing, and when it is created it does not name an upload with
+    less than 25 h to live (its job may take 24): the first run's uploads, still in use,
+    are not reused, the files are uploaded again. (With 48 h they are reused: the test
+    of two runs above.)"""
+    sim.scenario.file_ttl_s = 3600.0
+    sim.scenario.default_plan = JobPlan(pending_s=3600.0, running_s=0.0)
+    make_folder(tmp_path / "docs", each=2)
+    first = run_cli("submit", "--prompt", "A", "docs", "--max-running", "1", cwd=tmp_path, sim=sim)
+    second = run_cli("submit", "--prompt", "B", "docs", cwd=tmp_path, sim=sim)
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert "1 part queued" in second.stdout
+    assert len(media_on_server(sim)) == 4  # the queued part has uploaded nothing yet
+    more = run_cli("submit", "--max-running", "2", cwd=tmp_path, sim=sim)  # creates it now
+    assert more.returncode == 0, more.stdout + more.stderr
+    assert len(sim.store.batches) == 2
+    first_record, second_record = JobFile.load(tmp_path / "job-info.jsonl").records
+    first_names = {e["name"] for e in first_record.data["media"]}
+    second_names = {e["name"] for e in second_record.data["media"]}
+    assert len(second_names) == 4 and not first_names & second_names
+    assert len(media_on_server(sim)) == 8
