@@ -22,6 +22,7 @@ SCRIPTS = (
     "monitor.py",
     "monitor_idle.py",
     "library.py",
+    "media.py",
 )
 
 
