@@ -41,10 +41,16 @@ class Config:
     on_all_done: str | None = None
     max_cost: float | None = None
     max_running: int | None = None
+    files_storage_gb: float = 20.0
     prices: dict[str, Price] = field(default_factory=dict)
     # where the settings came from, not settings: two configs with equal settings are equal
     path: Path | None = field(default=None, compare=False)
     from_file: frozenset[str] = field(default=frozenset(), compare=False)  # keys the file gives
+
+
+def storage_bytes(gigabytes: float) -> int:
+    """`files_storage_gb` in bytes (the service's GB: 10^9)."""
+    return int(gigabytes * 1e9)
 
 
 def config_path() -> Path:
@@ -92,6 +98,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "on_all_done": (str,),
     "max_cost": (int, float),
     "max_running": (int,),
+    "files_storage_gb": (int, float),
 }
 _DESCRIBED = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
 
@@ -137,6 +144,8 @@ def _check_ranges(config: Config, path: Path) -> None:
         raise ConfigError(f"{path}: create_grace must be 0 or more seconds, under a day")
     if config.stuck_after_hours <= 0:
         raise ConfigError(f"{path}: stuck_after_hours must be more than 0")
+    if config.files_storage_gb <= 0:
+        raise ConfigError(f"{path}: files_storage_gb must be more than 0")
     from gembatch.limit_rules import LimitError, checked_cost, checked_running
 
     try:  # the limits' own rules, as for the flags and the job file's limits line
@@ -186,6 +195,10 @@ request_timeout = {defaults.request_timeout:g}
 # Seconds a create that got no reply may still land on the server: no part is created
 # again before this has passed with no job carrying its marker.
 create_grace = {defaults.create_grace:g}
+
+# Gigabytes of Files API storage the media of running jobs may take (the service gives
+# a project 20 GB): a part whose media would pass it waits in the local queue.
+files_storage_gb = {defaults.files_storage_gb:g}
 
 """
 

@@ -315,3 +315,32 @@ def test_a_queued_part_uploads_its_media_when_created_not_when_queued(
     second_names = {e["name"] for e in second_record.data["media"]}
     assert len(second_names) == 4 and not first_names & second_names
     assert len(media_on_server(sim)) == 8
+
+
+def test_media_that_would_pass_the_files_storage_wait_in_the_queue(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """The Files API holds 20 GB a project (docs/real-service.md, Files limits); here
+    `files_storage_gb` allows 5 KB, so three parts of one 3 KB image each go one after
+    another: each created once the one before has finished and its media are deleted."""
+    import os
+
+    Path(os.environ["GEMBATCH_CONFIG"]).write_text("files_storage_gb = 0.000005\n")
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"scan-{n}.png").write_bytes(png(10, 10)[:33] + os.urandom(3000))
+    submit = run_cli(
+        "submit", "--prompt", "Read", "scans", "--max-requests", "1", cwd=tmp_path, sim=sim
+    )
+    assert submit.returncode == 0, submit.stdout + submit.stderr
+    assert "its 3 parts are queued" in submit.stdout
+    assert len(media_on_server(sim)) == 1  # the first part created at once, as storage allows
+    poll = run_cli("poll", "--plain", "--interval", "0.05", cwd=tmp_path, sim=sim)
+    assert poll.returncode == 0, poll.stdout + poll.stderr
+    assert "of Files storage allowed (files_storage_gb); it waits" in poll.stdout
+    (merged,) = [p for p in (tmp_path / "batch/results").glob("*.jsonl") if ".part-" not in p.name]
+    rows = read_jsonl(merged)
+    assert sorted(row["key"] for row in rows) == [f"scans/scan-{n}.png" for n in range(3)]
+    assert sim.store.peak_stored_bytes < 2 * 3000  # never two images on the server at once
+    assert media_on_server(sim) == []

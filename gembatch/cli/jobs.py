@@ -55,6 +55,7 @@ def _submitter(job_file: JobFile, client: Any, args: argparse.Namespace) -> Any:
     """A submitter for the flags and config; under the job file's limits, parts queue."""
     from gembatch import prices
     from gembatch.cli.settings import price_overrides
+    from gembatch.config import storage_bytes
     from gembatch.gemini.upload_progress import UploadProgress
     from gembatch.inputs import DEFAULT_MAX_BYTES
     from gembatch.intake.submit import Submitter, options_under
@@ -70,6 +71,7 @@ def _submitter(job_file: JobFile, client: Any, args: argparse.Namespace) -> Any:
         force=getattr(args, "force", False),
         expect_output_tokens=getattr(args, "expect_output_tokens", None),
         sample=getattr(args, "sample", None) or 200,
+        files_storage_bytes=storage_bytes(configured("files_storage_gb")),
     )
     return Submitter(job_file, client, options, say=say, upload_progress=UploadProgress)
 

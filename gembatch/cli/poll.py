@@ -8,6 +8,7 @@ import sys
 from gembatch.cli.run_poll import PollSettings, Screen, run_poll
 from gembatch.cli.settings import load_config, pick, price_overrides
 from gembatch.cli.status import load_existing
+from gembatch.config import storage_bytes
 from gembatch.engine.loop import EngineOptions
 from gembatch.problems import CommandError, error
 
@@ -29,6 +30,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
             keep_remote=pick(args.keep_remote, config.keep_remote),
             results_folder=config.results_folder,
             stuck_after_s=config.stuck_after_hours * 3600,
+            files_storage_bytes=storage_bytes(config.files_storage_gb),
         ),
         once=args.once,
         stop_when_done=args.stop_when_done,

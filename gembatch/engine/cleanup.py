@@ -40,7 +40,7 @@ def remote_names(
         if isinstance(name, str) and name and name not in names:
             names.append(name)
     if record.data.get(media.MEDIA):
-        names += media.deletable(record, [r for r in others if r.data.get(media.MEDIA)])
+        names += media.deletable(record, media.with_media(others))
     return names
 
 

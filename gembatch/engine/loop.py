@@ -93,7 +93,8 @@ class Engine:
 
     def _queue_launcher(self) -> Launcher:
         """The local queue: parts created as the job file's limits allow."""
-        submitter = Submitter(self.job_file, self.client, SubmitOptions(), say=self.book.note)
+        options = SubmitOptions(files_storage_bytes=self.options.files_storage_bytes)
+        submitter = Submitter(self.job_file, self.client, options, say=self.book.note)
         return Launcher(
             self.job_file,
             submitter,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gembatch.config import Config
+from gembatch.config import Config, storage_bytes
 
 # The API deletes batch outputs about 48 h after the job ends (or when the output
 # file's expirationTime says); warn 8 h before.
@@ -22,3 +22,5 @@ class EngineOptions:
     results_folder: str = Config.results_folder
     stuck_after_s: float = Config.stuck_after_hours * 3600
     output_warning_after_s: float = OUTPUT_WARNING_AFTER_S
+    # Media of running jobs at most this much at once (the queue holds parts back).
+    files_storage_bytes: int = storage_bytes(Config.files_storage_gb)

@@ -26,6 +26,7 @@ from gembatch.gemini.client import GeminiError, TransientError
 from gembatch.gemini.quotas import next_daily_reset
 from gembatch.inputs import InputError
 from gembatch.intake import creates
+from gembatch.intake.media import StorageFull
 from gembatch.intake.submit import Submitter
 from gembatch.jobfile import fields
 from gembatch.jobfile.file import JobFile, JobRecord
@@ -178,8 +179,8 @@ class Launcher:
             return f"{queue}; {missing}"
         retry_at = parse_time(head.data.get("queue_retry_at"))
         if retry_at is not None and self.clock.now() < retry_at:
-            daily = "daily quota" in str(head.data.get("last_error") or "")
-            refused = "a daily quota is used up" if daily else "the API refused it (429)"
+            why = str(head.data.get("last_error") or "the API refused it")
+            refused = "a daily quota is used up" if "daily quota" in why else why
             return f"{queue}; {head.display_name}: {refused}, next try at {clock_time(retry_at)}"
         return self._held_by_limits(head, records, queue)
 
@@ -229,6 +230,9 @@ class Launcher:
         previous = record.effective_state
         try:
             await self.submitter.upload(record, self.submitter.base / record.input_file)
+        except StorageFull as error:  # tried again each cycle: media are deleted any time
+            self._put_back(record, str(error), 0.0)
+            return False
         except GeminiError as error:  # nothing was created: back to its place
             self._put_back(record, str(error), pause_s if error.retryable else pause_s * 10)
             return False
@@ -279,6 +283,7 @@ class Launcher:
         self.job_file.save()
         self.on_change(record, None)
         wait = f"until {clock_time(until)}" if until is not None else f"for {pause:.0f}s"
+        wait = wait if pause or until is not None else "for the next cycle"
         self.say(f"{record.display_name}: {why}; back in the queue {wait}", record.key)
 
 

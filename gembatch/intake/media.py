@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gembatch.gemini.client import GeminiError
+from gembatch.formatting import byte_size
+from gembatch.gemini.client import GeminiError, TransientError
 from gembatch.gemini.media import listed_files, upload_media
 from gembatch.inputs import read_requests
-from gembatch.intake.media_records import MEDIA, alive
+from gembatch.intake.media_records import MEDIA, alive, stored_bytes
 from gembatch.intake.sources import mime_of
 from gembatch.jobfile.file import JobRecord
 
@@ -76,6 +77,25 @@ def _uri_field(data: dict[str, Any]) -> str:
     return "fileUri" if "fileUri" in data else "file_uri"
 
 
+class StorageFull(TransientError):
+    """A part's media would pass the Files storage allowed: it waits in the queue."""
+
+
+def storage_problem(new: int, stored: int, limit: int) -> str:
+    """Why a part's media cannot be uploaded now, and what happens."""
+    alone = new > limit
+    return (
+        f"its media ({byte_size(new)}) "
+        + ("alone pass " if alone else f"and the running jobs' ({byte_size(stored)}) would pass ")
+        + f"the {byte_size(limit)} of Files storage allowed (files_storage_gb)"
+        + (
+            "; split the input with --max-requests"
+            if alone
+            else "; it waits until theirs are deleted"
+        )
+    )
+
+
 @dataclass
 class Local:
     """One local file named by a part: what it is and where it went."""
@@ -92,6 +112,22 @@ def _sha256(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class Hashes:
+    """Each file's sha256, hashed again only when its size or time changes: a part held
+    for storage is looked at every cycle, and its media may be gigabytes."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[Path, int, int], str] = {}
+
+    def of(self, path: Path) -> tuple[str, int]:
+        """(sha256, bytes); OSError when it cannot be read."""
+        stat = path.stat()
+        key = (path, stat.st_size, stat.st_mtime_ns)
+        if key not in self._known:
+            self._known[key] = _sha256(path)
+        return self._known[key], stat.st_size
 
 
 @dataclass
@@ -112,6 +148,7 @@ class MediaUploads:
         self.job_file = submitter.job_file
         self.say: Callable[[str], None] = submitter.say
         self._saved_at = 0.0
+        self._hashes = Hashes()
 
     async def resolve(self, record: JobRecord, part: Path, copy: Path) -> Path:
         """Write `copy`: the part's requests with each local file uploaded (or one
@@ -148,8 +185,7 @@ class MediaUploads:
 
     def _entry_for(self, local: Local, previous: dict[Any, dict[str, Any]]) -> dict[str, Any]:
         try:
-            sha = _sha256(local.path)
-            size = local.path.stat().st_size
+            sha, size = self._hashes.of(local.path)
         except OSError as error:
             local.why = f"cannot be read ({error.strerror or error})"
             local.entry = {**local.entry, "file": self.submitter.relative(local.path)}
@@ -172,6 +208,7 @@ class MediaUploads:
                 wanted.append(local)
         await self._adopt_interrupted(wanted)
         wanted = [local for local in wanted if "name" not in local.entry]
+        self._check_storage(wanted)
         for local in wanted:
             local.entry["sent_at"] = self.job_file.clock.iso()
         self._save(record)  # every marker before anything is sent: a kill leaves them to find
@@ -179,6 +216,15 @@ class MediaUploads:
         await asyncio.gather(*(self._upload(record, local, slots) for local in wanted))
         for local in resolution.locals.values():
             local.uri = local.entry.get("uri")
+
+    def _check_storage(self, wanted: list[Local]) -> None:
+        """Raise `StorageFull` when these uploads and those of the job file's running
+        jobs would pass the Files storage allowed (nothing is sent then)."""
+        new = sum(int(local.entry.get("bytes") or 0) for local in wanted)
+        limit = self.submitter.options.files_storage_bytes
+        stored = stored_bytes(self.job_file.records, self.job_file.clock.now())
+        if new and stored + new > limit:
+            raise StorageFull(storage_problem(new, stored, limit))
 
     async def _adopt_interrupted(self, wanted: list[Local]) -> None:
         """Uploads an earlier run sent (a kill came before their names were recorded):

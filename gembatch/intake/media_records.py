@@ -6,6 +6,7 @@ which uploads may be named again, which may be deleted, what `status` shows. Lig
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from gembatch import states
@@ -18,10 +19,25 @@ MEDIA = "media"
 REUSE_LEFT_S = 25 * 3600
 
 
-def alive(records: list[JobRecord], now: float) -> dict[str, dict[str, Any]]:
+def with_media(records: Iterable[JobRecord]) -> list[JobRecord]:
+    """The records that name uploads. One not parsed yet (a long history's) is judged
+    by its line, not parsed: a part is created in a file of a million records."""
+    return [
+        r
+        for r in records
+        if not (r.cold and r.original_line is not None and b'"media"' not in r.original_line)
+        and r.data.get(MEDIA)
+    ]
+
+
+def _entries(records: Iterable[JobRecord]) -> list[dict[str, Any]]:
+    return [e for r in with_media(records) for e in r.data[MEDIA] if isinstance(e, dict)]
+
+
+def alive(records: Iterable[JobRecord], now: float) -> dict[str, dict[str, Any]]:
     """Uploads that may be named again, by sha256: not deleted (by any record naming
     them), and with `REUSE_LEFT_S` left to live."""
-    entries = [e for r in records for e in r.data.get(MEDIA) or [] if isinstance(e, dict)]
+    entries = _entries(records)
     deleted = {e.get("name") for e in entries if e.get("deleted")}
     found: dict[str, dict[str, Any]] = {}
     for entry in entries:
@@ -30,6 +46,15 @@ def alive(records: list[JobRecord], now: float) -> dict[str, dict[str, Any]]:
         if named and expires is not None and expires - now >= REUSE_LEFT_S:
             found[str(entry.get("sha256"))] = entry
     return found
+
+
+def stored_bytes(records: Iterable[JobRecord], now: float) -> int:
+    """What this job file's uploads still on the server take of the Files storage."""
+    on_server: dict[str, int] = {}
+    for entry in _entries(records):
+        if (parse_time(entry.get("expires")) or 0.0) > now:
+            tally([entry], on_server)
+    return sum(size for size in on_server.values() if size > 0)
 
 
 def deletable(record: JobRecord, records: list[JobRecord]) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gembatch import formatting
-from gembatch.config import Config
+from gembatch.config import Config, storage_bytes
 from gembatch.formatting import plural
 from gembatch.gemini.client import CreateUnconfirmed, GeminiClient, GeminiError, NotFoundError
 from gembatch.gemini.inline import goes_inline, read_lines
@@ -28,8 +28,9 @@ from gembatch.inputs import (
     write_parts,
 )
 from gembatch.intake import copies, creates
-from gembatch.intake.estimate import SAMPLE, Estimate, estimate
-from gembatch.intake.media import LOCAL_MEDIA, MediaUploads, mentions_files
+from gembatch.intake.estimate import SAMPLE, Estimate, LocalMedia, estimate
+from gembatch.intake.media import LOCAL_MEDIA, MediaUploads, mentions_files, storage_problem
+from gembatch.intake.media_records import stored_bytes
 from gembatch.intake.owners import Ownership
 from gembatch.intake.recovery import Recovery
 from gembatch.jobfile.file import JobFile, JobRecord
@@ -59,6 +60,8 @@ class SubmitOptions:
     # output file. `embeddings`: EmbedContentRequests, created as an embeddings batch.
     inline: bool | None = False  # None: when small enough (`inline.goes_inline`)
     embeddings: bool = False
+    # What the media of running jobs may take of the Files API's storage at once.
+    files_storage_bytes: int = storage_bytes(Config.files_storage_gb)
 
 
 def options_under(limits: Limits, model: str, price: Price | None, **more: Any) -> SubmitOptions:
@@ -174,6 +177,7 @@ class Submitter:
         if len(plan.parts) > 1:
             self.say(f"{source}: {plan.requests:,} requests in {len(plan.parts)} parts")
         local_media = mentions_files(plan.source)
+        queue = self.options.queue or (local_media and self._storage_full(plan, source))
         records = []
         for part in plan.parts:
             fields = dict(extra, **({LOCAL_MEDIA: True} if local_media else {}))
@@ -189,8 +193,8 @@ class Submitter:
                 fields["inline"] = True
             if self.options.embeddings:
                 fields["embeddings"] = True
-            records.append(self._new_intent(self.relative(part.path), part.count, fields))
-        if self.options.queue:
+            records.append(self._new_intent(self.relative(part.path), part.count, fields, queue))
+        if queue:
             self.job_file.append(*records)  # one rewrite for all the parts
             self.report.queued.extend(r.input_file for r in records)
             return
@@ -199,6 +203,25 @@ class Submitter:
         self.job_file.append(*records)
         for record, part in zip(records, plan.parts, strict=True):
             await self.finish(record, part.path)
+
+    def _storage_full(self, plan: InputPlan, source: str) -> bool:
+        """An input whose media would pass the Files storage allowed goes to the local
+        queue, whose parts `gembatch poll` creates as earlier media are deleted."""
+        media_bytes = LocalMedia(plan.source.parent).files_named(plan.source)[1]
+        stored = stored_bytes(self.job_file.records, self.job_file.clock.now())
+        limit = self.options.files_storage_bytes
+        if stored + media_bytes <= limit:
+            return False
+        if len(plan.parts) == 1:
+            self.say(f"{source}: {storage_problem(media_bytes, stored, limit)}; queued")
+        else:
+            self.say(
+                f"{source}: its media ({formatting.byte_size(media_bytes)}) and the running "
+                f"jobs' would pass the {formatting.byte_size(limit)} of Files storage "
+                f"allowed: its {len(plan.parts)} parts are queued, and `gembatch poll` "
+                "creates them as earlier media are deleted"
+            )
+        return True
 
     async def _estimate(self, plan: InputPlan, source: str) -> Estimate:
         return await estimate(
@@ -240,12 +263,12 @@ class Submitter:
         await self.recovery.stop_duplicates(await self.recovery.look())
 
     # --- one part ---------------------------------------------------------------------
-    def _new_intent(self, input_file: str, count: int, fields: dict) -> JobRecord:
+    def _new_intent(self, input_file: str, count: int, fields: dict, queue: bool) -> JobRecord:
         """A part's record before anything remote: an intent of ours, or a queued part
         (no owner: nobody has begun to create it)."""
         submit_id = uuid.uuid4().hex[:12]
-        when = "queued_at" if self.options.queue else "submitted_at"
-        mine = {} if self.options.queue else {"owner": self.own()}
+        when = "queued_at" if queue else "submitted_at"
+        mine = {} if queue else {"owner": self.own()}
         return JobRecord(
             raw={
                 "input_file": input_file,

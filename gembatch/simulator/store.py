@@ -45,6 +45,7 @@ class Store:
         self.created: list[tuple[str, str]] = []  # (name, display name) of every create
         self.peak_active = 0  # the most jobs pending or running at one time
         self.gone_at: dict[str, float] = {}  # file id -> when deleted or expired
+        self.peak_stored_bytes = 0  # the most uploaded bytes held at one time
 
     def new_id(self, kind: str) -> str:
         """A seeded id of `[a-z0-9]`: 36 characters for a batch, as the real service's
@@ -63,6 +64,8 @@ class Store:
         with self.lock:
             sim_file = SimFile(self.new_id("file"), display_name, mime_type, self.clock(), data)
             self.files[sim_file.file_id] = sim_file
+            stored = sum(len(f.data) for f in self.files.values() if f.data is not None)
+            self.peak_stored_bytes = max(self.peak_stored_bytes, stored)
             return sim_file
 
     def get_file(self, file_id: str) -> SimFile:
