@@ -344,3 +344,21 @@ def test_media_that_would_pass_the_files_storage_wait_in_the_queue(
     assert sorted(row["key"] for row in rows) == [f"scans/scan-{n}.png" for n in range(3)]
     assert sim.store.peak_stored_bytes < 2 * 3000  # never two images on the server at once
     assert media_on_server(sim) == []
+
+
+def test_cleanup_shows_and_deletes_the_media_a_kept_job_left(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    make_folder(tmp_path / "docs", each=2)
+    assert run_cli("submit", "--prompt", "Read", "docs", cwd=tmp_path, sim=sim).returncode == 0
+    poll = run_cli("poll", "--plain", "--keep-remote", "--interval", "0.05", cwd=tmp_path, sim=sim)
+    assert poll.returncode == 0, poll.stdout + poll.stderr
+    assert len(media_on_server(sim)) == 4  # kept, as asked
+    status = run_cli("status", cwd=tmp_path, sim=sim)
+    sizes = sum(p.stat().st_size for p in (tmp_path / "docs").iterdir() if p.suffix != ".txt")
+    assert f"media: 4 uploaded files ({sizes} B) on the server" in status.stdout
+    cleanup = run_cli("cleanup", "-y", cwd=tmp_path, sim=sim)
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert f"and 4 media files ({sizes} B)" in cleanup.stdout
+    assert media_on_server(sim) == []
+    assert "media:" not in run_cli("status", cwd=tmp_path, sim=sim).stdout

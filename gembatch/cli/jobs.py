@@ -201,7 +201,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
             return exit_codes.EXIT_OK
         print("will delete:")
         for item in plan:
-            print(f"  {item.record.display_name}: {', '.join(item.names)}")
+            print(f"  {item.record.display_name}: {_deletion_line(item)}")
         if not args.yes:
             if not sys.stdin.isatty():
                 raise CommandError(
@@ -217,6 +217,20 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     # A running poller cleans up finished jobs by itself; two at once would race.
     with job_file.poller_lock():
         return with_client(job)
+
+
+def _deletion_line(item: Any) -> str:
+    """`batches/x, files/y and 40 media files (1.2 MB)`: a job's names, its media counted."""
+    from gembatch.formatting import byte_size
+    from gembatch.intake.media_records import sizes_of
+
+    sizes = sizes_of(item.record)
+    others = [name for name in item.names if name not in sizes]
+    media = [name for name in item.names if name in sizes]
+    if not media:
+        return ", ".join(others)
+    total = byte_size(sum(sizes[name] for name in media))
+    return f"{', '.join(others)} and {plural(len(media), 'media file')} ({total})"
 
 
 def cmd_retry(args: argparse.Namespace) -> int:

@@ -69,6 +69,15 @@ def deletable(record: JobRecord, records: list[JobRecord]) -> list[str]:
     return sorted(str(name) for name in mine)
 
 
+def sizes_of(record: JobRecord) -> dict[str, int]:
+    """The record's uploads by name, with their bytes."""
+    return {
+        str(e["name"]): int(e.get("bytes") or 0)
+        for e in record.data.get(MEDIA) or []
+        if isinstance(e, dict) and e.get("name")
+    }
+
+
 def mark_deleted(record: JobRecord, names: list[str]) -> None:
     for entry in record.raw.get(MEDIA) or []:
         if entry.get("name") in names:
