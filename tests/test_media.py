@@ -362,3 +362,24 @@ def test_cleanup_shows_and_deletes_the_media_a_kept_job_left(
     assert f"and 4 media files ({sizes} B)" in cleanup.stdout
     assert media_on_server(sim) == []
     assert "media:" not in run_cli("status", cwd=tmp_path, sim=sim).stdout
+
+
+def test_an_upload_deleted_behind_the_job_files_back_is_uploaded_again_not_named(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """An upload the job file calls alive is checked on the server before a part names
+    it (a poller that had not yet seen the part may have deleted it): gone, it is
+    uploaded again."""
+    sim.scenario.default_plan = JobPlan(pending_s=3600.0, running_s=0.0)
+    make_folder(tmp_path / "docs", each=2)
+    assert run_cli("submit", "--prompt", "A", "docs", cwd=tmp_path, sim=sim).returncode == 0
+    (scan,) = [f for f in sim.store.files.values() if f.display_name.endswith("scan-00.png")]
+    sim.store.delete_file(scan.file_id)
+    second = run_cli("submit", "--prompt", "B", "docs", cwd=tmp_path, sim=sim)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert len(media_on_server(sim)) == 4  # three named again, the deleted one anew
+    _, record = JobFile.load(tmp_path / "job-info.jsonl").records
+    (entry,) = [e for e in record.data["media"] if e["file"] == "docs/scan-00.png"]
+    assert entry["name"] != scan.name and entry["name"] in {
+        f.name for f in sim.store.files.values()
+    }

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gembatch.formatting import byte_size
-from gembatch.gemini.client import GeminiError, TransientError
+from gembatch.gemini.client import GeminiError, NotFoundError, TransientError
 from gembatch.gemini.media import listed_files, upload_media
 from gembatch.inputs import read_requests
 from gembatch.intake.media_records import MEDIA, alive, stored_bytes
@@ -198,11 +198,12 @@ class MediaUploads:
 
     async def _upload_missing(self, record: JobRecord, resolution: Resolution) -> None:
         reusable = alive(self.job_file.records, self.job_file.clock.now())
-        wanted = []
+        wanted, reused = [], []
         for local in resolution.locals.values():
             found = None if local.why else reusable.get(local.entry["sha256"])
             if found is not None:
                 local.entry.update(name=found["name"], uri=found["uri"], expires=found["expires"])
+                reused.append(local)
             elif not local.why:
                 local.entry.pop("name", None)  # deleted, or too close to its expiry: anew
                 wanted.append(local)
@@ -213,9 +214,35 @@ class MediaUploads:
             local.entry["sent_at"] = self.job_file.clock.iso()
         self._save(record)  # every marker before anything is sent: a kill leaves them to find
         slots = asyncio.Semaphore(UPLOADS_AT_ONCE)
+        # Named in the job file now, so no poller deletes them from here on; one deleted
+        # before (by a poller that had not seen this part yet) is uploaded again.
+        wanted += await self._gone_since(record, reused, slots)
         await asyncio.gather(*(self._upload(record, local, slots) for local in wanted))
         for local in resolution.locals.values():
             local.uri = local.entry.get("uri")
+
+    async def _gone_since(
+        self, record: JobRecord, reused: list[Local], slots: asyncio.Semaphore
+    ) -> list[Local]:
+        async def gone(local: Local) -> bool:
+            async with slots:
+                try:
+                    await self.submitter.client.get_file(local.entry["name"])
+                except NotFoundError:
+                    return True
+                except GeminiError:
+                    return False  # (a passing fault: the upload is taken as there)
+            return False
+
+        found = await asyncio.gather(*(gone(local) for local in reused))
+        lost = [local for local, is_gone in zip(reused, found, strict=True) if is_gone]
+        for local in lost:
+            for name in ("name", "uri", "expires"):
+                local.entry.pop(name, None)
+            local.entry["sent_at"] = self.job_file.clock.iso()
+        if lost:
+            self._save(record)
+        return lost
 
     def _check_storage(self, wanted: list[Local]) -> None:
         """Raise `StorageFull` when these uploads and those of the job file's running
