@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 import re
 import struct
+from pathlib import Path
+from typing import BinaryIO
 
 TOKENS_PER_TILE = 258
 SMALL_IMAGE_PX = 384
@@ -51,6 +53,31 @@ def image_tokens(data: bytes) -> int:
         return TOKENS_PER_TILE
     width, height = size
     return TOKENS_PER_TILE * math.ceil(width / TILE_PX) * math.ceil(height / TILE_PX)
+
+
+def file_tokens(mime_type: str, path: Path) -> int:
+    """`media_tokens` of a file on disk, reading what the rule needs: the header of an
+    image, every byte of a PDF (streamed), nothing of audio or video."""
+    if mime_type.startswith(("audio/", "video/")):
+        return media_tokens(mime_type, b"")
+    with path.open("rb") as handle:
+        if mime_type.startswith("image/"):
+            return image_tokens(handle.read(1 << 20))
+        if mime_type == "application/pdf":
+            return TOKENS_PER_PDF_PAGE * max(1, _pages_streamed(handle))
+    return max(1, path.stat().st_size // 4)
+
+
+def _pages_streamed(handle: BinaryIO, overlap: int = 64) -> int:
+    """`pdf_pages` over a stream: a match is counted in the chunk where it starts, one
+    starting in a chunk's last bytes waits for the next (where it is whole)."""
+    pages, carry = 0, b""
+    while chunk := handle.read(1 << 20):
+        window = carry + chunk
+        cut = len(window) - overlap
+        pages += sum(1 for found in _PAGE.finditer(window) if found.start() < cut)
+        carry = window[max(cut, 0) :]
+    return pages + len(_PAGE.findall(carry))
 
 
 def media_tokens(mime_type: str, data: bytes) -> int:

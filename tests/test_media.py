@@ -15,6 +15,7 @@ from gembatch.jobfile.file import JobFile
 from gembatch.results.export import NO_RESULT
 from gembatch.simulator import JobPlan, SimulatorServer
 from tests.conftest import GEMBATCH, cli_env, read_jsonl, run_cli
+from tests.test_queue import wait_until
 
 SCHEMA = {
     "type": "object",
@@ -383,3 +384,33 @@ def test_an_upload_deleted_behind_the_job_files_back_is_uploaded_again_not_named
     assert entry["name"] != scan.name and entry["name"] in {
         f.name for f in sim.store.files.values()
     }
+
+
+def test_uploads_are_recorded_when_another_process_rewrites_the_job_file_meanwhile(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """A poller (or the monitor) rewrites the job file while a submit uploads media:
+    the submit's save merges with the disk, and every upload's name still lands."""
+    sim.scenario.default_plan = JobPlan(pending_s=3600.0, running_s=0.0)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes/a.txt").write_text("first input")
+    assert run_cli("submit", "--prompt", "A", "notes", cwd=tmp_path, sim=sim).returncode == 0
+    make_folder(tmp_path / "docs", each=2)
+    release = sim.sim.hold(r"POST /upload", times=1)  # the first media upload waits
+    submit = subprocess.Popen(
+        [*GEMBATCH, "submit", "--prompt", "B", "docs"],
+        cwd=tmp_path, env=cli_env(sim), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    wait_until(lambda: sim.sim.held or submit.poll() is not None, "the upload to be held")
+    assert submit.poll() is None, submit.communicate()
+    other = JobFile.load(tmp_path / "job-info.jsonl")
+    other.records[0].raw["seen_by_another_process"] = True  # a rewrite, not an append
+    other.save()
+    release.set()
+    out, err = submit.communicate(timeout=120)
+    assert submit.returncode == 0, out + err
+    first, second = JobFile.load(tmp_path / "job-info.jsonl").records
+    assert first.data["seen_by_another_process"]
+    assert len(second.data["media"]) == 4
+    assert all(entry.get("name") for entry in second.data["media"])

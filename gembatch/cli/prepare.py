@@ -72,6 +72,8 @@ def _prompt(args: argparse.Namespace) -> str | None:
             return str(args.prompt_file.read_text(encoding="utf-8")).strip()
         except OSError as problem:
             raise CommandError(f"{args.prompt_file}: cannot be read ({problem.strerror})") from None
+        except UnicodeDecodeError:
+            raise CommandError(f"{args.prompt_file}: not UTF-8 text; save it as UTF-8") from None
     return str(args.prompt) if args.prompt else None
 
 
@@ -91,11 +93,14 @@ def _shared(args: argparse.Namespace) -> Any:
 
 def _schema(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        schema = json.loads(path.read_text(encoding="utf-8"))
     except OSError as problem:
         raise CommandError(f"{path}: cannot be read ({problem.strerror})") from None
-    except ValueError as problem:
+    except ValueError as problem:  # (UnicodeDecodeError among them)
         raise CommandError(f"{path}: not a JSON schema ({problem})") from None
+    if not isinstance(schema, dict):
+        raise CommandError(f"{path}: a JSON schema is an object ({{...}}), not {schema!r:.40}")
+    return schema
 
 
 def say_left_out(built: Any) -> None:

@@ -19,9 +19,9 @@ from pathlib import Path
 from gembatch import prices
 from gembatch.gemini.client import GeminiClient
 from gembatch.inputs import InputPlan, raw_lines
-from gembatch.intake.media import file_data_parts, is_local, mentions_files
+from gembatch.intake.media import file_data_parts, files_named, is_local
 from gembatch.intake.sources import mime_of
-from gembatch.media_tokens import media_tokens
+from gembatch.media_tokens import file_tokens
 
 SAMPLE = 200
 CONCURRENCY = 8
@@ -201,19 +201,17 @@ class LocalMedia:
         self._tokens: dict[Path, int] = {}
 
     def split(self, request: dict) -> tuple[dict, int]:
-        """The request without its local media, and their tokens."""
+        """The request without its local media (in its contents or its system
+        instruction), and their tokens."""
         if not any(is_local(_uri(d)) for d in file_data_parts(request)):
             return request, 0
         copy = json.loads(json.dumps(request))
         tokens = 0
-        for content in copy.get("contents") or []:
-            kept = []
-            for part in content.get("parts") or []:
-                data = part.get("fileData") or part.get("file_data")
-                if isinstance(data, dict) and is_local(_uri(data)):
-                    tokens += self._tokens_of(self.folder / str(_uri(data)), data)
-                else:
-                    kept.append(part)
+        for data in file_data_parts(copy):
+            if is_local(_uri(data)):
+                tokens += self._tokens_of(self.folder / str(_uri(data)), data)
+        for content in _contents(copy):
+            kept = [p for p in content.get("parts") or [] if not _local_part(p)]
             content["parts"] = kept or [{"text": ""}]
         return copy, tokens
 
@@ -221,23 +219,25 @@ class LocalMedia:
         if path not in self._tokens:
             mime = str(data.get("mimeType") or data.get("mime_type") or mime_of(path))
             try:
-                self._tokens[path] = media_tokens(mime, path.read_bytes())
+                self._tokens[path] = file_tokens(mime, path)
             except OSError:
                 self._tokens[path] = 0  # (said when the part is sent: left out)
         return self._tokens[path]
 
     def files_named(self, source: Path) -> tuple[int, int]:
         """How many local media files the whole input names, and their bytes."""
-        if not mentions_files(source):
-            return 0, 0
-        named = {
-            self.folder / str(_uri(data))
-            for _, raw in raw_lines(source)
-            for data in file_data_parts(_request(raw))
-            if is_local(_uri(data))
-        }
-        sizes = [p.stat().st_size for p in named if p.is_file()]
-        return len(sizes), sum(sizes)
+        return files_named(source)
+
+
+def _contents(request: dict) -> list[dict]:
+    system = request.get("systemInstruction") or request.get("system_instruction")
+    contents = [c for c in request.get("contents") or [] if isinstance(c, dict)]
+    return contents + ([system] if isinstance(system, dict) else [])
+
+
+def _local_part(part: object) -> bool:
+    data = part.get("fileData") or part.get("file_data") if isinstance(part, dict) else None
+    return isinstance(data, dict) and is_local(_uri(data))
 
 
 def _uri(data: dict) -> object:

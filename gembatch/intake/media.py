@@ -21,16 +21,17 @@ import asyncio
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gembatch.formatting import byte_size
+from gembatch.formatting import byte_size, parse_time
 from gembatch.gemini.client import GeminiError, NotFoundError, TransientError
 from gembatch.gemini.media import listed_files, upload_media
-from gembatch.inputs import read_requests
-from gembatch.intake.media_records import MEDIA, alive, stored_bytes
+from gembatch.inputs import InputError, raw_lines, read_requests
+from gembatch.intake.media_records import MEDIA, REUSE_LEFT_S, alive, stored_bytes
 from gembatch.intake.sources import mime_of
 from gembatch.jobfile.file import JobRecord
 
@@ -58,6 +59,22 @@ def mentions_files(path: Path) -> bool:
                 return True
             tail = chunk[-16:]
     return False
+
+
+def files_named(source: Path) -> tuple[int, int]:
+    """How many local media files a whole input names, and their bytes."""
+    if not mentions_files(source):
+        return 0, 0
+    named = set()
+    for _, raw in raw_lines(source):
+        obj = json.loads(raw)
+        request = obj.get("request", obj) if isinstance(obj, dict) else None
+        for data in file_data_parts(request):
+            uri = data.get(_uri_field(data))
+            if is_local(uri):
+                named.add(source.parent / str(uri))
+    sizes = [path.stat().st_size for path in named if path.is_file()]
+    return len(sizes), sum(sizes)
 
 
 def file_data_parts(request: Any) -> Iterator[dict[str, Any]]:
@@ -149,22 +166,26 @@ class MediaUploads:
         self.say: Callable[[str], None] = submitter.say
         self._saved_at = 0.0
         self._hashes = Hashes()
+        self._current: list[Local] = []  # the files of the part being resolved
 
     async def resolve(self, record: JobRecord, part: Path, copy: Path) -> Path:
         """Write `copy`: the part's requests with each local file uploaded (or one
         alive upload of the same bytes) and named by its URI."""
-        folder = self._folder_of(record)
-        resolution = self._locals(part, folder)
-        previous = {e.get("sha256"): e for e in record.data.get(MEDIA) or []}
-        record.raw[MEDIA] = [self._entry_for(one, previous) for one in resolution.locals.values()]
+        resolution = self._locals(part, self._folder_of(record))
+        previous = {e.get("sha256"): e for e in record.data.get(MEDIA) or [] if isinstance(e, dict)}
+        for local in resolution.locals.values():
+            await self._describe(local, previous)
+        self._current = list(resolution.locals.values())
         await self._upload_missing(record, resolution)
-        left_out = self._write(part, copy, resolution)
-        if left_out:
-            record.raw[LEFT_OUT] = left_out
-            for item in left_out[:5]:
-                self.say(f"{record.display_name}: {item['key']} sent without {item['file']}: "
-                         f"{item['why']}; that request is left out")  # fmt: skip
+        written, left_out = self._write(part, copy, resolution)
+        self._note_left_out(record, left_out, written)
         self._save(record)
+        if not written:
+            first = left_out[0]
+            raise InputError(
+                f"{record.display_name}: every request names media that cannot be uploaded "
+                f"({first['file']}: {first['why']}); nothing was sent"
+            )
         return copy
 
     def _folder_of(self, record: JobRecord) -> Path:
@@ -183,18 +204,35 @@ class MediaUploads:
                     resolution.locals[str(uri)] = Local(path, {"mime": mime})
         return resolution
 
-    def _entry_for(self, local: Local, previous: dict[Any, dict[str, Any]]) -> dict[str, Any]:
+    async def _describe(self, local: Local, previous: dict[Any, dict[str, Any]]) -> None:
+        """The file's entry: its sha256 (hashed off the event loop: media may be
+        gigabytes and the monitor keeps drawing) and bytes, or why it cannot be read."""
+        relative = self.submitter.relative(local.path)
         try:
-            sha, size = self._hashes.of(local.path)
+            sha, size = await asyncio.to_thread(self._hashes.of, local.path)
         except OSError as error:
             local.why = f"cannot be read ({error.strerror or error})"
-            local.entry = {**local.entry, "file": self.submitter.relative(local.path)}
-            return {**local.entry, "why": local.why}
+            local.entry = {**local.entry, "file": relative, "why": local.why}
+            return
         entry = dict(previous.get(sha) or {})
-        entry.update(local.entry, file=self.submitter.relative(local.path), sha256=sha, bytes=size)
-        entry.setdefault("marker", f"[gbm:{sha[:16]}]")
+        entry.update(local.entry, file=relative, sha256=sha, bytes=size)
+        # One marker per upload (not per content: another job file may upload the same
+        # bytes), kept across attempts, so a kill's upload is found again exactly.
+        entry.setdefault("marker", f"[gbm:{sha[:12]}{uuid.uuid4().hex[:8]}]")
         local.entry = entry
-        return entry
+
+    def _note_left_out(
+        self, record: JobRecord, left_out: list[dict[str, str]], written: int
+    ) -> None:
+        raw = record.raw
+        raw["count"] = written  # what the job holds: its results are expected to match
+        if not left_out:
+            raw.pop(LEFT_OUT, None)
+            return
+        raw[LEFT_OUT] = left_out
+        for item in left_out[:5]:
+            self.say(f"{record.display_name}: {item['key']} sent without {item['file']}: "
+                     f"{item['why']}; that request is left out")  # fmt: skip
 
     async def _upload_missing(self, record: JobRecord, resolution: Resolution) -> None:
         reusable = alive(self.job_file.records, self.job_file.clock.now())
@@ -250,8 +288,28 @@ class MediaUploads:
         new = sum(int(local.entry.get("bytes") or 0) for local in wanted)
         limit = self.submitter.options.files_storage_bytes
         stored = stored_bytes(self.job_file.records, self.job_file.clock.now())
+        if new > limit:  # never: no wait helps (a queue's head held forever otherwise)
+            raise InputError(storage_problem(new, stored, limit))
         if new and stored + new > limit:
             raise StorageFull(storage_problem(new, stored, limit))
+
+    def holds_for_storage(self, source: Path, parts: int, label: str) -> bool:
+        """An input whose media would pass the Files storage allowed goes to the local
+        queue, whose parts `gembatch poll` creates as earlier media are deleted."""
+        media_bytes = files_named(source)[1]
+        stored = stored_bytes(self.job_file.records, self.job_file.clock.now())
+        limit = self.submitter.options.files_storage_bytes
+        if stored + media_bytes <= limit:
+            return False
+        if parts == 1:
+            self.say(f"{label}: {storage_problem(media_bytes, stored, limit)}; queued")
+        else:
+            self.say(
+                f"{label}: its media ({byte_size(media_bytes)}) and the running jobs' would "
+                f"pass the {byte_size(limit)} of Files storage allowed: its {parts} parts "
+                "are queued, and `gembatch poll` creates them as earlier media are deleted"
+            )
+        return True
 
     async def _adopt_interrupted(self, wanted: list[Local]) -> None:
         """Uploads an earlier run sent (a kill came before their names were recorded):
@@ -259,10 +317,14 @@ class MediaUploads:
         if not any(local.entry.get("sent_at") for local in wanted):
             return
         listed = await listed_files(self.submitter.client)
+        now = self.job_file.clock.now()
         for local in wanted:
-            marker = local.entry["marker"]
-            found = next((f for f in listed if f.display_name.startswith(marker)), None)
-            if found is not None and local.entry.get("sent_at"):
+            shown = f"{local.entry['marker']} "
+            found = next((f for f in listed if f.display_name.startswith(shown)), None)
+            if found is None or not local.entry.get("sent_at"):
+                continue
+            expires = parse_time(found.expires)
+            if expires is not None and expires - now >= REUSE_LEFT_S:  # else anew
                 local.entry.update(name=found.name, uri=found.uri, expires=found.expires)
 
     async def _upload(self, record: JobRecord, local: Local, slots: asyncio.Semaphore) -> None:
@@ -285,14 +347,19 @@ class MediaUploads:
             self._save(record)  # now and then: a kill costs a listing, not the uploads
 
     def _save(self, record: JobRecord) -> None:
-        """Save a change made inside the record's `media` list (which its own change
-        tracking cannot see: touched here)."""
-        record.raw.setdefault(MEDIA, [])
+        """Save the part's entries as they are now. Set anew each time: a save that
+        merges with what another process wrote replaces the record's dicts, and the
+        record's own change tracking cannot see changes inside the list anyway."""
+        record.raw[MEDIA] = [local.entry for local in self._current]
         self.job_file.save()
         self._saved_at = self.job_file.clock.now()
 
-    def _write(self, part: Path, copy: Path, resolution: Resolution) -> list[dict[str, str]]:
+    def _write(
+        self, part: Path, copy: Path, resolution: Resolution
+    ) -> tuple[int, list[dict[str, str]]]:
+        """The requests written to `copy`, and those left out (their media missing)."""
         left_out: list[dict[str, str]] = []
+        written = 0
         copy.parent.mkdir(exist_ok=True)
         with copy.open("wb") as handle:
             for line in read_requests(part):
@@ -300,10 +367,11 @@ class MediaUploads:
                 missing = self._name_uploads(obj.get("request"), resolution)
                 if missing is None:
                     handle.write((json.dumps(obj, ensure_ascii=False) + "\n").encode())
+                    written += 1
                 else:
                     left_out.append({"key": line.key, "file": missing.entry["file"],
                                      "why": missing.why})  # fmt: skip
-        return left_out
+        return written, left_out
 
     @staticmethod
     def _name_uploads(request: Any, resolution: Resolution) -> Local | None:
@@ -316,5 +384,6 @@ class MediaUploads:
             if local.uri is None:
                 return local
             data[field_name] = local.uri
-            data.setdefault("mimeType", local.entry["mime"])
+            if "mimeType" not in data and "mime_type" not in data:
+                data["mimeType" if field_name == "fileUri" else "mime_type"] = local.entry["mime"]
         return None

@@ -35,17 +35,37 @@ def _entries(records: Iterable[JobRecord]) -> list[dict[str, Any]]:
 
 
 def alive(records: Iterable[JobRecord], now: float) -> dict[str, dict[str, Any]]:
-    """Uploads that may be named again, by sha256: not deleted (by any record naming
-    them), and with `REUSE_LEFT_S` left to live."""
-    entries = _entries(records)
+    """Uploads that may be named again, by sha256: named by a job that has not ended
+    (so no cleanup deletes them meanwhile: `deletable` keeps what such a job names),
+    not deleted, and with `REUSE_LEFT_S` left to live."""
+    holders = with_media(records)
+    entries = [e for r in holders for e in r.data[MEDIA] if isinstance(e, dict)]
     deleted = {e.get("name") for e in entries if e.get("deleted")}
+    held = {
+        e.get("name")
+        for r in holders
+        if not states.is_terminal(r.effective_state)
+        for e in r.data[MEDIA]
+        if isinstance(e, dict)
+    }
     found: dict[str, dict[str, Any]] = {}
     for entry in entries:
         expires = parse_time(entry.get("expires"))
-        named = entry.get("name") and entry["name"] not in deleted
+        name = entry.get("name")
+        named = name and name in held and name not in deleted
         if named and expires is not None and expires - now >= REUSE_LEFT_S:
             found[str(entry.get("sha256"))] = entry
     return found
+
+
+def expire_soon(record: JobRecord, now: float) -> bool:
+    """Some upload the part names has under `REUSE_LEFT_S` to live: too little for a
+    job created now (a part whose create was put off keeps its input's upload)."""
+    return any(
+        (parse_time(e.get("expires")) or now) - now < REUSE_LEFT_S
+        for e in record.data.get(MEDIA) or []
+        if isinstance(e, dict) and e.get("name")
+    )
 
 
 def stored_bytes(records: Iterable[JobRecord], now: float) -> int:

@@ -191,6 +191,7 @@ def from_csv(
     """One request per row: its `column`, or `template` filled from its columns."""
     if (column is None) == (template is None):
         raise BadInput("with --csv give one of --column NAME or --template TEXT")
+    csv.field_size_limit(MAX_MEDIA_BYTES)  # (a cell may hold a whole document)
     rows = csv.DictReader(_text_of(path).splitlines())
     header = rows.fieldnames or []
     wanted = [column] if column else _template_fields(template or "")
@@ -199,18 +200,29 @@ def from_csv(
     if missing:
         raise BadInput(f"{path}: no column {', '.join(map(repr, missing))} (it has {header})")
     keyed = []
-    for number, row in enumerate(rows, start=1):
-        text = row[column] if column else (template or "").format_map(row)
-        key = row[key_column] if key_column else str(number)
-        keyed.append((key, _request(recipe, {"text": text})))
+    try:
+        for number, row in enumerate(rows, start=1):
+            if any(row.get(name) is None for name in wanted):
+                raise BadInput(f"{path}: row {number} has fewer columns than the header")
+            text = row[column] if column else (template or "").format_map(row)
+            keyed.append(
+                (row[key_column] if key_column else str(number), _request(recipe, {"text": text}))
+            )
+    except csv.Error as error:
+        raise BadInput(f"{path}: not a CSV file this can read ({error})") from None
+    except (ValueError, IndexError) as error:
+        raise BadInput(f"--template: {error}; write columns as {{name}}") from None
     return _finish(Built(), keyed, recipe)
 
 
 def _template_fields(template: str) -> list[str]:
     try:
-        return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
     except ValueError as error:
         raise BadInput(f"--template: {error}") from None
+    if "" in fields:
+        raise BadInput("--template: name each column, as in {city}")
+    return fields
 
 
 def _text_of(path: Path) -> str:

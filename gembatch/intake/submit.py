@@ -28,9 +28,9 @@ from gembatch.inputs import (
     write_parts,
 )
 from gembatch.intake import copies, creates
-from gembatch.intake.estimate import SAMPLE, Estimate, LocalMedia, estimate
-from gembatch.intake.media import LOCAL_MEDIA, MediaUploads, mentions_files, storage_problem
-from gembatch.intake.media_records import stored_bytes
+from gembatch.intake.estimate import SAMPLE, Estimate, estimate
+from gembatch.intake.media import LOCAL_MEDIA, MediaUploads, mentions_files
+from gembatch.intake.media_records import expire_soon
 from gembatch.intake.owners import Ownership
 from gembatch.intake.recovery import Recovery
 from gembatch.jobfile.file import JobFile, JobRecord
@@ -177,7 +177,9 @@ class Submitter:
         if len(plan.parts) > 1:
             self.say(f"{source}: {plan.requests:,} requests in {len(plan.parts)} parts")
         local_media = mentions_files(plan.source)
-        queue = self.options.queue or (local_media and self._storage_full(plan, source))
+        queue = self.options.queue or (
+            local_media and self.media.holds_for_storage(plan.source, len(plan.parts), source)
+        )
         records = []
         for part in plan.parts:
             fields = dict(extra, **({LOCAL_MEDIA: True} if local_media else {}))
@@ -203,25 +205,6 @@ class Submitter:
         self.job_file.append(*records)
         for record, part in zip(records, plan.parts, strict=True):
             await self.finish(record, part.path)
-
-    def _storage_full(self, plan: InputPlan, source: str) -> bool:
-        """An input whose media would pass the Files storage allowed goes to the local
-        queue, whose parts `gembatch poll` creates as earlier media are deleted."""
-        media_bytes = LocalMedia(plan.source.parent).files_named(plan.source)[1]
-        stored = stored_bytes(self.job_file.records, self.job_file.clock.now())
-        limit = self.options.files_storage_bytes
-        if stored + media_bytes <= limit:
-            return False
-        if len(plan.parts) == 1:
-            self.say(f"{source}: {storage_problem(media_bytes, stored, limit)}; queued")
-        else:
-            self.say(
-                f"{source}: its media ({formatting.byte_size(media_bytes)}) and the running "
-                f"jobs' would pass the {formatting.byte_size(limit)} of Files storage "
-                f"allowed: its {len(plan.parts)} parts are queued, and `gembatch poll` "
-                "creates them as earlier media are deleted"
-            )
-        return True
 
     async def _estimate(self, plan: InputPlan, source: str) -> Estimate:
         return await estimate(
@@ -303,9 +286,12 @@ class Submitter:
         inline part is sent with its create instead."""
         inline = bool(record.data.get("inline"))
         uploaded = None if inline else record.data.get("uploaded_file_name")
+        local_media = bool(record.data.get(LOCAL_MEDIA))
+        if local_media and uploaded and expire_soon(record, self.job_file.clock.now()):
+            uploaded = None  # its media would expire under a job created now: anew
         if isinstance(uploaded, str) and not await self._still_uploaded(uploaded):
             uploaded = None
-        if record.data.get(LOCAL_MEDIA) and not uploaded:
+        if local_media and not uploaded:
             path = await self.media.resolve(record, path, self._resolved(record))
         if not uploaded and not inline:
             with copies.as_uploaded(self.job_file, record, path) as upload_path:

@@ -24,8 +24,9 @@ _FILE_ID = re.compile(r"files/([A-Za-z0-9-]+)$")
 
 def named_files(request: Any) -> Iterator[str]:
     """The ids of the files a request names."""
-    contents = request.get("contents") if isinstance(request, dict) else None
-    for content in contents or []:
+    contents = list(request.get("contents") or []) if isinstance(request, dict) else []
+    system = request.get("systemInstruction") if isinstance(request, dict) else None
+    for content in contents + ([system] if isinstance(system, dict) else []):
         for part in content.get("parts") or [] if isinstance(content, dict) else []:
             data = part.get("fileData") or part.get("file_data") if isinstance(part, dict) else None
             if not isinstance(data, dict):
