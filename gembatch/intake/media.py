@@ -25,24 +25,30 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gembatch.formatting import byte_size, parse_time
-from gembatch.gemini.client import GeminiError, NotFoundError, TransientError
+from gembatch.gemini.client import GeminiClient, GeminiError, NotFoundError, TransientError
 from gembatch.gemini.media import listed_files, upload_media
 from gembatch.inputs import InputError, raw_lines, read_requests
 from gembatch.intake.media_records import MEDIA, REUSE_LEFT_S, alive, stored_bytes
 from gembatch.intake.sources import mime_of
-from gembatch.jobfile.file import JobRecord
-
-if TYPE_CHECKING:
-    from gembatch.intake.submit import Submitter
+from gembatch.jobfile.file import JobFile, JobRecord
 
 LOCAL_MEDIA = "local_media"  # the part's requests name local files, uploaded when created
 LEFT_OUT = "media_left_out"  # [{"key", "file", "why"}]: requests sent without their media
 UPLOADS_AT_ONCE = 8  # small files: the round trips, not the bytes, are what takes time
 SAVE_EVERY_S = 2.0  # names recorded this often while uploading (and at the end)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def relative_to(path: Path, base: Path) -> str:
+    """How the job file names a path: relative to its folder when inside it."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(base))
+    except ValueError:
+        return str(resolved)
 
 
 def is_local(uri: object) -> bool:
@@ -160,10 +166,18 @@ class Resolution:
 class MediaUploads:
     """Resolves the local media of the parts one submitter creates."""
 
-    def __init__(self, submitter: Submitter) -> None:
-        self.submitter = submitter
-        self.job_file = submitter.job_file
-        self.say: Callable[[str], None] = submitter.say
+    def __init__(
+        self,
+        job_file: JobFile,
+        client: GeminiClient,
+        say: Callable[[str], None],
+        storage_bytes: int,
+    ) -> None:
+        self.job_file = job_file
+        self.client = client
+        self.say = say
+        self.storage_bytes = storage_bytes  # what media of running jobs may take at once
+        self.base = job_file.path.parent.resolve()
         self._saved_at = 0.0
         self._hashes = Hashes()
         self._current: list[Local] = []  # the files of the part being resolved
@@ -190,7 +204,7 @@ class MediaUploads:
 
     def _folder_of(self, record: JobRecord) -> Path:
         source = record.data.get("source_file") or record.input_file
-        return (self.submitter.base / str(source)).parent
+        return (self.base / str(source)).parent
 
     def _locals(self, part: Path, folder: Path) -> Resolution:
         resolution = Resolution()
@@ -207,7 +221,7 @@ class MediaUploads:
     async def _describe(self, local: Local, previous: dict[Any, dict[str, Any]]) -> None:
         """The file's entry: its sha256 (hashed off the event loop: media may be
         gigabytes and the monitor keeps drawing) and bytes, or why it cannot be read."""
-        relative = self.submitter.relative(local.path)
+        relative = relative_to(local.path, self.base)
         try:
             sha, size = await asyncio.to_thread(self._hashes.of, local.path)
         except OSError as error:
@@ -265,7 +279,7 @@ class MediaUploads:
         async def gone(local: Local) -> bool:
             async with slots:
                 try:
-                    await self.submitter.client.get_file(local.entry["name"])
+                    await self.client.get_file(local.entry["name"])
                 except NotFoundError:
                     return True
                 except GeminiError:
@@ -286,7 +300,7 @@ class MediaUploads:
         """Raise `StorageFull` when these uploads and those of the job file's running
         jobs would pass the Files storage allowed (nothing is sent then)."""
         new = sum(int(local.entry.get("bytes") or 0) for local in wanted)
-        limit = self.submitter.options.files_storage_bytes
+        limit = self.storage_bytes
         stored = stored_bytes(self.job_file.records, self.job_file.clock.now())
         if new > limit:  # never: no wait helps (a queue's head held forever otherwise)
             raise InputError(storage_problem(new, stored, limit))
@@ -298,7 +312,7 @@ class MediaUploads:
         queue, whose parts `gembatch poll` creates as earlier media are deleted."""
         media_bytes = files_named(source)[1]
         stored = stored_bytes(self.job_file.records, self.job_file.clock.now())
-        limit = self.submitter.options.files_storage_bytes
+        limit = self.storage_bytes
         if stored + media_bytes <= limit:
             return False
         if parts == 1:
@@ -316,7 +330,7 @@ class MediaUploads:
         on the server already if they finished, found by their markers."""
         if not any(local.entry.get("sent_at") for local in wanted):
             return
-        listed = await listed_files(self.submitter.client)
+        listed = await listed_files(self.client)
         now = self.job_file.clock.now()
         for local in wanted:
             shown = f"{local.entry['marker']} "
@@ -332,9 +346,7 @@ class MediaUploads:
         shown = f"{entry['marker']} {local.path.name}"
         try:
             async with slots:
-                uploaded = await upload_media(
-                    self.submitter.client, local.path, entry["mime"], shown
-                )
+                uploaded = await upload_media(self.client, local.path, entry["mime"], shown)
         except GeminiError as error:
             local.why = entry["why"] = str(error)
             return

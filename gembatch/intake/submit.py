@@ -29,7 +29,7 @@ from gembatch.inputs import (
 )
 from gembatch.intake import copies, creates
 from gembatch.intake.estimate import SAMPLE, Estimate, estimate
-from gembatch.intake.media import LOCAL_MEDIA, MediaUploads, mentions_files
+from gembatch.intake.media import LOCAL_MEDIA, MediaUploads, mentions_files, relative_to
 from gembatch.intake.media_records import expire_soon
 from gembatch.intake.owners import Ownership
 from gembatch.intake.recovery import Recovery
@@ -115,7 +115,7 @@ class Submitter:
         # the lock taken knows the owner is alive and leaves its intents alone.
         self.ownership = Ownership(job_file)
         self.recovery = Recovery(self)
-        self.media = MediaUploads(self)
+        self.media = MediaUploads(job_file, client, say, options.files_storage_bytes)
 
     def own(self) -> dict[str, object]:
         return self.ownership.field()
@@ -126,11 +126,7 @@ class Submitter:
 
     def relative(self, path: Path) -> str:
         """How the job file names a path: relative to its folder when inside it."""
-        resolved = path.resolve()
-        try:
-            return str(resolved.relative_to(self.base))
-        except ValueError:
-            return str(resolved)
+        return relative_to(path, self.base)
 
     # --- whole runs -----------------------------------------------------------------
     async def submit(self, inputs: list[Path], extra: dict | None = None) -> SubmitReport:
