@@ -68,6 +68,8 @@ def test_a_folder_and_a_prompt_run_end_to_end_with_nothing_left_on_the_server(
     )  # fmt: skip
     assert submit.returncode == 0, submit.stderr
     assert "60 requests, 40 media files" in submit.stdout
+    assert "uploaded 4 of 40 media files" in submit.stdout  # a line a tenth
+    assert "uploaded 40 of 40 media files" in submit.stdout
     poll = run_cli("poll", "--plain", "--interval", "0.05", cwd=tmp_path, sim=sim)
     assert poll.returncode == 0, poll.stdout + poll.stderr
     rows = read_jsonl(tmp_path / "batch/results/docs.jsonl")

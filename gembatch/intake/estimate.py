@@ -19,7 +19,7 @@ from pathlib import Path
 from gembatch import prices
 from gembatch.gemini.client import GeminiClient
 from gembatch.inputs import InputPlan, raw_lines
-from gembatch.intake.media import file_data_parts, files_named, is_local
+from gembatch.intake.local_media import file_data_parts, files_named, is_local
 from gembatch.intake.sources import mime_of
 from gembatch.media_tokens import file_tokens
 

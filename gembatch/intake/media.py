@@ -18,11 +18,9 @@ uploaded through the Files API when the part is created, with the same care as i
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,15 @@ from typing import Any
 from gembatch.formatting import byte_size, parse_time
 from gembatch.gemini.client import GeminiClient, GeminiError, NotFoundError, TransientError
 from gembatch.gemini.media import listed_files, upload_media
-from gembatch.inputs import InputError, raw_lines, read_requests
+from gembatch.inputs import InputError, read_requests
+from gembatch.intake.local_media import (
+    Hashes,
+    file_data_parts,
+    files_named,
+    is_local,
+    relative_to,
+    uri_field,
+)
 from gembatch.intake.media_records import MEDIA, REUSE_LEFT_S, alive, stored_bytes
 from gembatch.intake.sources import mime_of
 from gembatch.jobfile.file import JobFile, JobRecord
@@ -39,65 +45,28 @@ LOCAL_MEDIA = "local_media"  # the part's requests name local files, uploaded wh
 LEFT_OUT = "media_left_out"  # [{"key", "file", "why"}]: requests sent without their media
 UPLOADS_AT_ONCE = 8  # small files: the round trips, not the bytes, are what takes time
 SAVE_EVERY_S = 2.0  # names recorded this often while uploading (and at the end)
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-def relative_to(path: Path, base: Path) -> str:
-    """How the job file names a path: relative to its folder when inside it."""
-    resolved = path.resolve()
-    try:
-        return str(resolved.relative_to(base))
-    except ValueError:
-        return str(resolved)
+class UploadCount:
+    """A line at each tenth of a part's media uploaded (when it has many): a thousand
+    files take minutes on a real link, and silence would look like a hang."""
 
+    SAID_FROM = 20  # fewer files than this: no count
 
-def is_local(uri: object) -> bool:
-    return isinstance(uri, str) and bool(uri) and not _URL.match(uri)
+    def __init__(self, files: int, total: int) -> None:
+        self.files, self.total = files, total
+        self.uploaded = self.sent = self.tenths = 0
 
-
-def mentions_files(path: Path) -> bool:
-    """Whether an input may name local media (a quick scan for the field's name)."""
-    tail = b""
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            window = tail + chunk
-            if b'"fileUri"' in window or b'"file_uri"' in window:
-                return True
-            tail = chunk[-16:]
-    return False
-
-
-def files_named(source: Path) -> tuple[int, int]:
-    """How many local media files a whole input names, and their bytes."""
-    if not mentions_files(source):
-        return 0, 0
-    named = set()
-    for _, raw in raw_lines(source):
-        obj = json.loads(raw)
-        request = obj.get("request", obj) if isinstance(obj, dict) else None
-        for data in file_data_parts(request):
-            uri = data.get(_uri_field(data))
-            if is_local(uri):
-                named.add(source.parent / str(uri))
-    sizes = [path.stat().st_size for path in named if path.is_file()]
-    return len(sizes), sum(sizes)
-
-
-def file_data_parts(request: Any) -> Iterator[dict[str, Any]]:
-    """Every `fileData` object of a request's contents and system instruction."""
-    contents = list(request.get("contents") or []) if isinstance(request, dict) else []
-    for name in ("systemInstruction", "system_instruction"):
-        if isinstance(request, dict) and isinstance(request.get(name), dict):
-            contents.append(request[name])
-    for content in contents:
-        for part in content.get("parts") or [] if isinstance(content, dict) else []:
-            data = part.get("fileData") or part.get("file_data") if isinstance(part, dict) else None
-            if isinstance(data, dict):
-                yield data
-
-
-def _uri_field(data: dict[str, Any]) -> str:
-    return "fileUri" if "fileUri" in data else "file_uri"
+    def done(self, label: str, size: int, say: Callable[[str], None]) -> None:
+        self.uploaded += 1
+        self.sent += size
+        tenths = self.uploaded * 10 // max(1, self.files)
+        if self.files >= self.SAID_FROM and tenths > self.tenths:
+            self.tenths = tenths
+            say(
+                f"{label}: uploaded {self.uploaded:,} of {self.files:,} media files "
+                f"({byte_size(self.sent)} of {byte_size(self.total)})"
+            )
 
 
 class StorageFull(TransientError):
@@ -129,30 +98,6 @@ class Local:
     why: str = ""  # why it could not be uploaded
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-class Hashes:
-    """Each file's sha256, hashed again only when its size or time changes: a part held
-    for storage is looked at every cycle, and its media may be gigabytes."""
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[Path, int, int], str] = {}
-
-    def of(self, path: Path) -> tuple[str, int]:
-        """(sha256, bytes); OSError when it cannot be read."""
-        stat = path.stat()
-        key = (path, stat.st_size, stat.st_mtime_ns)
-        if key not in self._known:
-            self._known[key] = _sha256(path)
-        return self._known[key], stat.st_size
-
-
 @dataclass
 class Resolution:
     """A part's local files, by the URI its requests name them with."""
@@ -181,6 +126,7 @@ class MediaUploads:
         self._saved_at = 0.0
         self._hashes = Hashes()
         self._current: list[Local] = []  # the files of the part being resolved
+        self.progress = UploadCount(0, 0)
 
     async def resolve(self, record: JobRecord, part: Path, copy: Path) -> Path:
         """Write `copy`: the part's requests with each local file uploaded (or one
@@ -211,7 +157,7 @@ class MediaUploads:
         for line in read_requests(part):
             request = json.loads(line.data).get("request")
             for data in file_data_parts(request):
-                uri = data.get(_uri_field(data))
+                uri = data.get(uri_field(data))
                 if is_local(uri) and uri not in resolution.locals:
                     path = (folder / str(uri)).resolve()
                     mime = str(data.get("mimeType") or data.get("mime_type") or mime_of(path))
@@ -266,6 +212,9 @@ class MediaUploads:
             local.entry["sent_at"] = self.job_file.clock.iso()
         self._save(record)  # every marker before anything is sent: a kill leaves them to find
         slots = asyncio.Semaphore(UPLOADS_AT_ONCE)
+        self.progress = UploadCount(
+            len(wanted), sum(int(w.entry.get("bytes") or 0) for w in wanted)
+        )
         # Named in the job file now, so no poller deletes them from here on; one deleted
         # before (by a poller that had not seen this part yet) is uploaded again.
         wanted += await self._gone_since(record, reused, slots)
@@ -355,6 +304,7 @@ class MediaUploads:
             return
         entry.pop("why", None)
         entry.update(name=uploaded.name, uri=uploaded.uri, expires=uploaded.expires)
+        self.progress.done(record.display_name, int(entry.get("bytes") or 0), self.say)
         if self.job_file.clock.now() - self._saved_at >= SAVE_EVERY_S:
             self._save(record)  # now and then: a kill costs a listing, not the uploads
 
@@ -389,7 +339,7 @@ class MediaUploads:
     def _name_uploads(request: Any, resolution: Resolution) -> Local | None:
         """Put each upload's URI in the request; the first file that has none, if any."""
         for data in file_data_parts(request):
-            field_name = _uri_field(data)
+            field_name = uri_field(data)
             local = resolution.uri_for(str(data.get(field_name)))
             if local is None:
                 continue

@@ -29,7 +29,8 @@ from gembatch.inputs import (
 )
 from gembatch.intake import copies, creates
 from gembatch.intake.estimate import SAMPLE, Estimate, estimate
-from gembatch.intake.media import LOCAL_MEDIA, MediaUploads, mentions_files, relative_to
+from gembatch.intake.local_media import mentions_files, relative_to
+from gembatch.intake.media import LOCAL_MEDIA, MediaUploads
 from gembatch.intake.media_records import expire_soon
 from gembatch.intake.owners import Ownership
 from gembatch.intake.recovery import Recovery
