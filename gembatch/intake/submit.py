@@ -243,9 +243,12 @@ class Submitter:
         await self.recovery.stop_duplicates(await self.recovery.look())
 
     # --- one part ---------------------------------------------------------------------
-    def _new_intent(self, input_file: str, count: int, fields: dict, queue: bool) -> JobRecord:
+    def _new_intent(
+        self, input_file: str, count: int, fields: dict, queue: bool | None = None
+    ) -> JobRecord:
         """A part's record before anything remote: an intent of ours, or a queued part
-        (no owner: nobody has begun to create it)."""
+        (no owner: nobody has begun to create it); `queue` None: as the options say."""
+        queue = self.options.queue if queue is None else queue
         submit_id = uuid.uuid4().hex[:12]
         when = "queued_at" if queue else "submitted_at"
         mine = {} if queue else {"owner": self.own()}
