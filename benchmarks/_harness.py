@@ -7,15 +7,17 @@ code being measured; both sides of every ratio talk to the same server over loop
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import multiprocessing
 import os
 import platform
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,3 +187,19 @@ def table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]) -> N
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+@contextlib.contextmanager
+def simulator_process(*options: str) -> Iterator[str]:
+    """`python -m gembatch.simulator` in a process of its own (its CPU time is not the
+    measured side's); yields its URL, and stops it afterwards."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gembatch.simulator", "--port", "0", *options],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        yield server.stdout.readline().rsplit(" ", 1)[-1].strip()
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from _harness import API_KEY, bench_folder, machine, table
+from _harness import API_KEY, bench_folder, machine, simulator_process, table
 
 import gembatch
 from gembatch.gemini.inline import INLINE_MAX_REQUESTS
@@ -99,14 +98,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gembatch.simulator", "--port", "0", "--pending", "0",
-         "--running", "0"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().rsplit(" ", 1)[-1].strip()
+    with simulator_process("--pending", "0", "--running", "0") as url:
         rows = []
         for count in args.sizes:
             bare = [timed(bare_sdk, url, count, "bare-") for _ in range(args.runs)]
@@ -127,9 +119,6 @@ def main() -> int:
             rows,
             ("requests", "bare SDK", "gembatch", "ratio", "per request"),
         )
-    finally:
-        server.terminate()
-        server.wait(10)
     return 0
 
 

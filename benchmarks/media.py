@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from _harness import API_KEY, bench_folder, machine, table
+from _harness import API_KEY, bench_folder, machine, simulator_process, table
 
 MODEL = "gemini-2.5-flash"
 PROMPT = "Describe this image in one line"
@@ -99,14 +99,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gembatch.simulator", "--port", "0", "--pending", "3600",
-         "--latency", str(args.latency)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().rsplit(" ", 1)[-1].strip()
+    with simulator_process("--pending", "3600", "--latency", str(args.latency)) as url:
         folder = bench_folder("media-")
         make_folder(folder / "images", args.files, args.kb)
         bare, ours = [], []
@@ -126,9 +119,6 @@ def main() -> int:
             )],
             ("", "time", "ratio"),
         )  # fmt: skip
-    finally:
-        server.terminate()
-        server.wait(10)
     return 0
 
 
