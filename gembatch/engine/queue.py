@@ -26,7 +26,7 @@ from gembatch.gemini.client import GeminiError, TransientError
 from gembatch.gemini.quotas import next_daily_reset
 from gembatch.inputs import InputError
 from gembatch.intake import creates
-from gembatch.intake.media import StorageFull
+from gembatch.intake.media import LOCAL_MEDIA, StorageFull
 from gembatch.intake.submit import Submitter
 from gembatch.jobfile import fields
 from gembatch.jobfile.file import JobFile, JobRecord
@@ -177,6 +177,10 @@ class Launcher:
         if missing:  # nothing to upload: held as it is, nothing written
             self.held_by_problem = missing
             return f"{queue}; {missing}"
+        if head.data.get(LOCAL_MEDIA):  # its media wait for storage: held, nothing written
+            storage = self.submitter.media.storage_hold(head, self.submitter.base / head.input_file)
+            if storage:
+                return f"{queue}; {head.display_name}: {storage}"
         retry_at = parse_time(head.data.get("queue_retry_at"))
         if retry_at is not None and self.clock.now() < retry_at:
             why = str(head.data.get("last_error") or "the API refused it")

@@ -89,6 +89,15 @@ class Hashes:
     def __init__(self) -> None:
         self._known: dict[tuple[Path, int, int], str] = {}
 
+    def known(self, path: Path) -> tuple[str, int] | None:
+        """(sha256, bytes) if the file is hashed as it is now; None if not (or gone)."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        sha = self._known.get((path, stat.st_size, stat.st_mtime_ns))
+        return None if sha is None else (sha, stat.st_size)
+
     def of(self, path: Path) -> tuple[str, int]:
         """(sha256, bytes); OSError when it cannot be read."""
         stat = path.stat()

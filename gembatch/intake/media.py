@@ -256,6 +256,30 @@ class MediaUploads:
         if new and stored + new > limit:
             raise StorageFull(storage_problem(new, stored, limit))
 
+    def storage_hold(self, record: JobRecord, part: Path) -> str:
+        """Why a queued part's media cannot be uploaded now ("" when they can): asked
+        before the part is taken, so a part that waits for storage is said once, not
+        taken and put back each cycle. Files not hashed yet count as new (no hashing
+        here, under the job file's lock); media alone over the allowance are left for
+        the launch to refuse."""
+        try:
+            resolution = self._locals(part, self._folder_of(record))
+        except (OSError, InputError):
+            return ""  # (the launch says what is wrong with the part)
+        now = self.job_file.clock.now()
+        reusable = alive(self.job_file.records, now)
+        new = 0
+        for local in resolution.locals.values():
+            known = self._hashes.known(local.path)
+            if known is not None and known[0] not in reusable:
+                new += known[1]
+            elif known is None and local.path.is_file():
+                new += local.path.stat().st_size
+        stored = stored_bytes(self.job_file.records, now)
+        if not new or new > self.storage_bytes or stored + new <= self.storage_bytes:
+            return ""
+        return storage_problem(new, stored, self.storage_bytes)
+
     def holds_for_storage(self, source: Path, parts: int, label: str) -> bool:
         """An input whose media would pass the Files storage allowed goes to the local
         queue, whose parts `gembatch poll` creates as earlier media are deleted."""
