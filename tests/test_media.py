@@ -232,6 +232,16 @@ def test_lines_and_a_missing_column_say_what_to_do(sim: SimulatorServer, tmp_pat
     bad = run_cli("prepare", "--csv", "t.csv", "--template", "{c}", cwd=tmp_path, sim=sim)
     assert bad.returncode == 4
     assert bad.stderr.strip().splitlines()[-1].startswith("gembatch: t.csv: no column 'c'")
+    # An option that would be passed over, or two sources at once: a usage error.
+    unused = run_cli(
+        "prepare", "--lines", "questions.txt", "--template", "{a}", cwd=tmp_path, sim=sim
+    )
+    assert (unused.returncode, unused.stderr.strip()) == (
+        64,
+        "gembatch: --template goes with --csv FILE",
+    )
+    both = run_cli("prepare", "--lines", "questions.txt", "--csv", "t.csv", cwd=tmp_path, sim=sim)
+    assert both.returncode == 64 and "one source of requests at a time" in both.stderr
 
 
 def test_the_dry_run_counts_media_by_the_documented_rules(

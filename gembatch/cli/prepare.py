@@ -49,6 +49,7 @@ def build(args: argparse.Namespace, written_in: Path, files: list[Path]) -> Any:
     `written_in`; one line (exit 4) when they cannot be made."""
     from gembatch.intake import sources
 
+    _check_sources(args, files)
     recipe = sources.Recipe(_prompt(args), _shared(args))
     keys_from = Path(args.job_info).resolve().parent
     try:
@@ -64,6 +65,24 @@ def build(args: argparse.Namespace, written_in: Path, files: list[Path]) -> Any:
         return sources.from_files(files, recipe, written_in, keys_from)
     except BadInput as problem:
         raise CommandError(f"{problem}; nothing was written", exit_codes.EXIT_BAD_INPUT) from None
+
+
+def _check_sources(args: argparse.Namespace, files: list[Path]) -> None:
+    """One source of requests at a time, and no option that would be passed over
+    (a usage error, exit 64: nothing is read or written)."""
+    given = [name for name, on in (("FILES", files), ("--lines", args.lines),
+                                   ("--csv", args.csv)) if on]  # fmt: skip
+    if len(given) > 1:
+        raise CommandError(
+            f"{' and '.join(given)}: give one source of requests at a time", exit_codes.EXIT_USAGE
+        )
+    unused = [flag for flag, value in (("--column", args.column), ("--template", args.template),
+              ("--key-column", args.key_column)) if value is not None and not args.csv]  # fmt: skip
+    if unused:
+        verb = "go" if len(unused) > 1 else "goes"
+        raise CommandError(f"{', '.join(unused)} {verb} with --csv FILE", exit_codes.EXIT_USAGE)
+    if args.prompt and args.prompt_file:
+        raise CommandError("give --prompt or --prompt-file, not both", exit_codes.EXIT_USAGE)
 
 
 def _prompt(args: argparse.Namespace) -> str | None:
