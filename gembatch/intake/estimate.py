@@ -121,7 +121,7 @@ async def estimate(
         dollars,
         margin_dollars,
         tuple(counted_parts(requests)),
-        *local.files_named(plan.source),
+        *files_named(plan.source),
     )
 
 
@@ -223,10 +223,6 @@ class LocalMedia:
             except OSError:
                 self._tokens[path] = 0  # (said when the part is sent: left out)
         return self._tokens[path]
-
-    def files_named(self, source: Path) -> tuple[int, int]:
-        """How many local media files the whole input names, and their bytes."""
-        return files_named(source)
 
 
 def _contents(request: dict) -> list[dict]:

@@ -21,7 +21,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,14 +98,8 @@ class Local:
     why: str = ""  # why it could not be uploaded
 
 
-@dataclass
-class Resolution:
-    """A part's local files, by the URI its requests name them with."""
-
-    locals: dict[str, Local] = field(default_factory=dict)
-
-    def uri_for(self, uri: str) -> Local | None:
-        return self.locals.get(uri)
+# A part's local files, by the URI its requests name them with.
+Resolution = dict[str, Local]
 
 
 class MediaUploads:
@@ -133,9 +127,9 @@ class MediaUploads:
         alive upload of the same bytes) and named by its URI."""
         resolution = self._locals(part, self._folder_of(record))
         previous = {e.get("sha256"): e for e in record.data.get(MEDIA) or [] if isinstance(e, dict)}
-        for local in resolution.locals.values():
+        for local in resolution.values():
             await self._describe(local, previous)
-        self._current = list(resolution.locals.values())
+        self._current = list(resolution.values())
         await self._upload_missing(record, resolution)
         written, left_out = self._write(part, copy, resolution)
         self._note_left_out(record, left_out, written)
@@ -153,15 +147,15 @@ class MediaUploads:
         return (self.base / str(source)).parent
 
     def _locals(self, part: Path, folder: Path) -> Resolution:
-        resolution = Resolution()
+        resolution: Resolution = {}
         for line in read_requests(part):
             request = json.loads(line.data).get("request")
             for data in file_data_parts(request):
                 uri = data.get(uri_field(data))
-                if is_local(uri) and uri not in resolution.locals:
+                if is_local(uri) and uri not in resolution:
                     path = (folder / str(uri)).resolve()
                     mime = str(data.get("mimeType") or data.get("mime_type") or mime_of(path))
-                    resolution.locals[str(uri)] = Local(path, {"mime": mime})
+                    resolution[str(uri)] = Local(path, {"mime": mime})
         return resolution
 
     async def _describe(self, local: Local, previous: dict[Any, dict[str, Any]]) -> None:
@@ -197,7 +191,7 @@ class MediaUploads:
     async def _upload_missing(self, record: JobRecord, resolution: Resolution) -> None:
         reusable = alive(self.job_file.records, self.job_file.clock.now())
         wanted, reused = [], []
-        for local in resolution.locals.values():
+        for local in resolution.values():
             found = None if local.why else reusable.get(local.entry["sha256"])
             if found is not None:
                 local.entry.update(name=found["name"], uri=found["uri"], expires=found["expires"])
@@ -219,7 +213,7 @@ class MediaUploads:
         # before (by a poller that had not seen this part yet) is uploaded again.
         wanted += await self._gone_since(record, reused, slots)
         await asyncio.gather(*(self._upload(record, local, slots) for local in wanted))
-        for local in resolution.locals.values():
+        for local in resolution.values():
             local.uri = local.entry.get("uri")
 
     async def _gone_since(
@@ -249,12 +243,22 @@ class MediaUploads:
         """Raise `StorageFull` when these uploads and those of the job file's running
         jobs would pass the Files storage allowed (nothing is sent then)."""
         new = sum(int(local.entry.get("bytes") or 0) for local in wanted)
-        limit = self.storage_bytes
-        stored = stored_bytes(self.job_file.records, self.job_file.clock.now())
-        if new > limit:  # never: no wait helps (a queue's head held forever otherwise)
-            raise InputError(storage_problem(new, stored, limit))
-        if new and stored + new > limit:
-            raise StorageFull(storage_problem(new, stored, limit))
+        if new > self.storage_bytes:  # never: no wait helps (a queue's head held forever)
+            raise InputError(storage_problem(new, self._stored(), self.storage_bytes))
+        problem = self._over_allowance(new)
+        if problem:
+            raise StorageFull(problem)
+
+    def _stored(self) -> int:
+        return stored_bytes(self.job_file.records, self.job_file.clock.now())
+
+    def _over_allowance(self, new: int) -> str:
+        """Why `new` more bytes of media would pass the allowance with those the job
+        file's running jobs hold ("" when they fit): the one sum for every check."""
+        stored = self._stored()
+        if not new or stored + new <= self.storage_bytes:
+            return ""
+        return storage_problem(new, stored, self.storage_bytes)
 
     def storage_hold(self, record: JobRecord, part: Path) -> str:
         """Why a queued part's media cannot be uploaded now ("" when they can): asked
@@ -266,35 +270,31 @@ class MediaUploads:
             resolution = self._locals(part, self._folder_of(record))
         except (OSError, InputError):
             return ""  # (the launch says what is wrong with the part)
-        now = self.job_file.clock.now()
-        reusable = alive(self.job_file.records, now)
+        reusable = alive(self.job_file.records, self.job_file.clock.now())
         new = 0
-        for local in resolution.locals.values():
+        for local in resolution.values():
             known = self._hashes.known(local.path)
             if known is not None and known[0] not in reusable:
                 new += known[1]
             elif known is None and local.path.is_file():
                 new += local.path.stat().st_size
-        stored = stored_bytes(self.job_file.records, now)
-        if not new or new > self.storage_bytes or stored + new <= self.storage_bytes:
-            return ""
-        return storage_problem(new, stored, self.storage_bytes)
+        return "" if new > self.storage_bytes else self._over_allowance(new)
 
     def holds_for_storage(self, source: Path, parts: int, label: str) -> bool:
         """An input whose media would pass the Files storage allowed goes to the local
         queue, whose parts `gembatch poll` creates as earlier media are deleted."""
         media_bytes = files_named(source)[1]
-        stored = stored_bytes(self.job_file.records, self.job_file.clock.now())
-        limit = self.storage_bytes
-        if stored + media_bytes <= limit:
+        problem = self._over_allowance(media_bytes)
+        if not problem:
             return False
         if parts == 1:
-            self.say(f"{label}: {storage_problem(media_bytes, stored, limit)}; queued")
+            self.say(f"{label}: {problem}; queued")
         else:
             self.say(
                 f"{label}: its media ({byte_size(media_bytes)}) and the running jobs' would "
-                f"pass the {byte_size(limit)} of Files storage allowed: its {parts} parts "
-                "are queued, and `gembatch poll` creates them as earlier media are deleted"
+                f"pass the {byte_size(self.storage_bytes)} of Files storage allowed: its "
+                f"{parts} parts are queued, and `gembatch poll` creates them as earlier "
+                "media are deleted"
             )
         return True
 
@@ -364,7 +364,7 @@ class MediaUploads:
         """Put each upload's URI in the request; the first file that has none, if any."""
         for data in file_data_parts(request):
             field_name = uri_field(data)
-            local = resolution.uri_for(str(data.get(field_name)))
+            local = resolution.get(str(data.get(field_name)))
             if local is None:
                 continue
             if local.uri is None:
