@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -79,6 +80,38 @@ async def wait_for(
         if loop.time() > deadline:
             raise AssertionError(f"waited {timeout_s:.0f}s for {what}")
         await pilot.pause(0.01)
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 60.0) -> None:
+    """Look again until another process's progress shows (there is nothing to await)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s:.0f}s for {what}")
+        time.sleep(0.01)
+
+
+def killed_while_held(
+    sim: SimulatorServer, cwd: Path, args: list[str], call: str, after_acting: bool
+) -> None:
+    """`gembatch ARGS`, killed with SIGKILL while the simulator holds its call matching
+    `call` (after the server acted on it, or before it saw the body); the call is let go
+    afterwards (a power cut runs no clean-up)."""
+    gate = sim.sim.hold(call, after_acting=after_acting)
+    process = subprocess.Popen(
+        [*GEMBATCH, *args],
+        cwd=cwd,
+        env=cli_env(sim),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: sim.sim.held == 1, f"{call} to be held")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+        gate.set()
 
 
 def _is_loopback(host: str) -> bool:

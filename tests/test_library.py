@@ -21,8 +21,7 @@ import gembatch
 from gembatch.jobfile.file import JobFile
 from gembatch.simulator import SimulatorServer
 from gembatch.simulator.scenario import JobPlan, Scenario
-from tests.conftest import API_KEY, cli_env, fast_scenario, run_cli
-from tests.test_queue import wait_until
+from tests.conftest import API_KEY, cli_env, fast_scenario, run_cli, wait_until
 
 CREATE = r"POST .*:batchGenerateContent"
 

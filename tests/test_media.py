@@ -14,8 +14,7 @@ from pathlib import Path
 from gembatch.jobfile.file import JobFile
 from gembatch.results.export import NO_RESULT
 from gembatch.simulator import JobPlan, SimulatorServer
-from tests.conftest import GEMBATCH, cli_env, read_jsonl, run_cli
-from tests.test_queue import wait_until
+from tests.conftest import GEMBATCH, cli_env, read_jsonl, run_cli, wait_until
 
 SCHEMA = {
     "type": "object",

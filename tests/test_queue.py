@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -29,8 +28,7 @@ from gembatch.simulator import FaultRule, JobPlan, Scenario, SimulatorServer
 from gembatch.tui.screens.confirm import ConfirmScreen
 from gembatch.tui.widgets.overview import Overview
 from tests.conftest import (
-    GEMBATCH,
-    cli_env,
+    killed_while_held,
     make_client,
     monitor_app,
     read_jsonl,
@@ -77,14 +75,6 @@ def status_json(folder: Path, sim: SimulatorServer) -> dict:
 
 def merged_keys(folder: Path) -> list[str]:
     return [row["key"] for row in read_jsonl(folder / "batch/results/in.jsonl")]
-
-
-def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout_s:.0f}s for {what}")
-        time.sleep(0.01)
 
 
 class AnHourAhead(Clock):
@@ -182,21 +172,8 @@ def test_a_poller_killed_while_creating_leaves_no_part_twice_and_none_lost(
     assert submit(tmp_path, slow_sim, "--max-running", "2").returncode == 0
     # The poller's first create waits at the server: after the job is made (its reply
     # never arrives), or before (the server never sees the body).
-    gate = slow_sim.sim.hold(CREATE, after_acting=server_acted)
-    poller = subprocess.Popen(
-        [*GEMBATCH, "poll", "--plain", "--interval", "1"],
-        cwd=tmp_path,
-        env=cli_env(slow_sim),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: slow_sim.sim.held == 1, "the poller's create to reach the server")
-        os.kill(poller.pid, signal.SIGKILL)
-        poller.wait(timeout=30)
-    finally:
-        poller.kill()
-        gate.set()
+    poll = ["poll", "--plain", "--interval", "1"]
+    killed_while_held(slow_sim, tmp_path, poll, CREATE, after_acting=server_acted)
     assert slow_sim.store.creates == (3 if server_acted else 2)
     orphan = [r for r in JobFile.load(tmp_path / "job-info.jsonl").records if r.intent]
     assert len(orphan) == 1  # recorded as being created, by a process now dead

@@ -7,8 +7,6 @@ import json
 import random
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,17 +18,16 @@ from gembatch.inputs import InputError, plan_input
 from gembatch.intake.submit import SubmitOptions, Submitter
 from gembatch.jobfile.file import JobFile
 from gembatch.simulator import Faults, JobPlan, SimulatorServer
-from tests.conftest import GEMBATCH, cli_env, make_client, read_jsonl, run_cli
+from tests.conftest import (
+    GEMBATCH,
+    cli_env,
+    killed_while_held,
+    make_client,
+    read_jsonl,
+    run_cli,
+)
 
 CREATE = r"POST .*:batchGenerateContent"
-
-
-def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout_s:.0f}s for {what}")
-        time.sleep(0.01)  # another process's progress: we can only look again
 
 
 def gembatch(
@@ -186,21 +183,7 @@ def test_crash_after_create_is_recovered_without_a_second_job(
     """A submit killed once the server has made its job, before the reply arrives: the
     job file knows the part only as being created (a power cut runs no clean-up)."""
     write_input(tmp_path / "a.jsonl", 3)
-    gate = sim.sim.hold(CREATE, after_acting=True)
-    run = subprocess.Popen(
-        [*GEMBATCH, "submit", "a.jsonl"],
-        cwd=tmp_path,
-        env=cli_env(sim),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_until(lambda: sim.sim.held == 1, "the job to be made and its reply held")
-        run.send_signal(signal.SIGKILL)
-        run.wait(timeout=30)
-    finally:
-        run.kill()
-        gate.set()
+    killed_while_held(sim, tmp_path, ["submit", "a.jsonl"], CREATE, after_acting=True)
     assert len(sim.store.batches) == 1
     orphan = JobFile.load(tmp_path / "job-info.jsonl").records[0]
     assert orphan.batch_name is None and orphan.submit_id
