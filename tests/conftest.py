@@ -141,14 +141,15 @@ def make_client(server: SimulatorServer, **kwargs: object) -> GeminiClient:
 
 
 TREE = Path(__file__).resolve().parent.parent  # the checkout whose tests these are
+# Every `python -m gembatch` a test starts runs this tree, whatever an editable install
+# elsewhere points at: set once here, inherited by each child's environment.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TREE), os.environ.get("PYTHONPATH")]))
 
 
 def cli_env(server: SimulatorServer) -> dict[str, str]:
     """Environment for a `gembatch` subprocess talking to the simulator."""
     env = {k: v for k, v in os.environ.items() if k not in ("GOOGLE_API_KEY",)}
     env.update(GEMINI_API_KEY=API_KEY, GOOGLE_GEMINI_BASE_URL=server.base_url, PYTHONUNBUFFERED="1")
-    # The tree under test, whatever an editable install elsewhere points at.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TREE), env.get("PYTHONPATH")]))
     return env
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -114,7 +115,8 @@ def test_parquet_without_pyarrow_is_one_line_and_writes_nothing(
     blocker = tmp_path / "without-pyarrow/pyarrow"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('No module named pyarrow')\n")
-    result = export_parquet(sim, tmp_path, PYTHONPATH=str(blocker.parent))
+    path = os.pathsep.join([str(blocker.parent), os.environ["PYTHONPATH"]])
+    result = export_parquet(sim, tmp_path, PYTHONPATH=path)
     assert result.returncode == exit_codes.EXIT_BAD_INPUT
     assert result.stderr.count("\n") == 1 and "pip install 'gembatch[parquet]'" in result.stderr
     assert not (tmp_path / "out.parquet").exists()

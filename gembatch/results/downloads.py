@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from gembatch.atomic import fsync_folder
 from gembatch.clock import Clock
 from gembatch.gemini.client import (
     GeminiClient,
@@ -30,13 +29,13 @@ from gembatch.jobfile.file import JobRecord
 from gembatch.results import merge
 from gembatch.results.check import ResultsProblem, ResultsSummary
 from gembatch.results.files import (
+    DiskSave,
+    Expected,
     ResultsPath,
-    ShortResults,
     display_path,
     inline_result_lines,
-    remove_stale_parts,
     results_path_for,
-    save_atomically,
+    save_results,
     verify_existing,
 )
 
@@ -127,51 +126,42 @@ class ResultsSaver:
         """Adopt what a run killed before recording left complete at `dest`, else
         stream, verify and record; when nothing was saved, learn when the output goes
         (`note_expiry`). `remote` must have an output (file or inline)."""
-        outcome = self.adopt_complete(record, remote, dest)
-        if outcome is None:
-            outcome = await self._fetch(record, remote, dest, on_progress)
-            if outcome.saved is not None and not outcome.problem:
-                outcome = _failed_count_checked(remote, outcome)
-        if outcome.saved is None:
-            await self.note_expiry(record, remote)
-        return outcome
-
-    async def _fetch(
-        self,
-        record: JobRecord,
-        remote: RemoteJob,
-        dest: ResultsPath,
-        on_progress: Callable[[int], None],
-    ) -> SaveOutcome:
-        """Stream, verify and record."""
-        write = self._writer(remote, on_progress)
-        # Only a succeeded job with nothing pending owes one line per request; a failed
-        # or cancelled job's partial output is kept as it comes.
-        exact = lifecycle.succeeded(record) and not (remote.stats and remote.stats.pending)
-        expected = _expected_lines(record, remote) if exact else None
-        folder = dest.path.parent
-        if folder not in self._swept:  # once per folder per run, not a scan per save
-            self._swept.add(folder)
-            remove_stale_parts(folder)
-        incomplete = _incomplete_path(dest)
+        expect = _expected(record, remote)
+        sweep = self._first_save_in(dest.path.parent)
         try:
-            summary = await save_atomically(dest.path, write, expected, incomplete.path)
-        except ShortResults as short:
-            return self._keep_short(record, dest, incomplete, short)
+            disk = await save_results(dest, self._writer(remote, on_progress), expect, sweep=sweep)
         except ResultsProblem as problem:
             record.raw["last_error"] = f"results not saved: {problem}; remote kept, will retry"
-            return SaveOutcome(
+            outcome = SaveOutcome(
                 problem=f"{problem}; the remote job is kept and the download will be retried",
                 transient=False,
             )
         except NotFoundError as gone:
-            return await self._output_gone(record, remote, gone)
+            outcome = await self._output_gone(record, remote, gone)
         except GeminiError as error:
-            return SaveOutcome(problem=str(error), transient=error.retryable, error=error)
+            outcome = SaveOutcome(problem=str(error), transient=error.retryable, error=error)
         except OSError as error:
-            return self._cannot_write(dest, error)
-        self.record(record, dest, summary)
-        return SaveOutcome(saved=summary, path=dest.shown)
+            outcome = self._cannot_write(dest, error)
+        else:
+            outcome = self._recorded(record, remote, disk)
+        if outcome.saved is None:
+            await self.note_expiry(record, remote)
+        return outcome
+
+    def _first_save_in(self, folder: Path) -> bool:
+        """Whether a killed run's half-written downloads are still to be swept from
+        `folder`: once per folder per run, not a scan per save."""
+        first = folder not in self._swept
+        self._swept.add(folder)
+        return first
+
+    def _recorded(self, record: JobRecord, remote: RemoteJob, disk: DiskSave) -> SaveOutcome:
+        """The job's record, told what is on disk."""
+        if disk.short_of is not None:
+            return self._keep_short(record, disk)
+        self.record(record, disk.at, disk.summary)
+        outcome = SaveOutcome(saved=disk.summary, path=disk.at.shown, adopted=disk.adopted)
+        return outcome if disk.adopted else _failed_count_checked(remote, outcome)
 
     def _cannot_write(self, dest: ResultsPath, error: OSError) -> SaveOutcome:
         in_the_way = _file_in_the_way(dest.path.parent, self.base)
@@ -220,45 +210,47 @@ class ResultsSaver:
         raw[merge.SERVER_ORDER] = True  # put in input order by the merge step (§0.12)
         self.claim(dest)
 
-    def _keep_short(
-        self, record: JobRecord, dest: ResultsPath, incomplete: ResultsPath, short: ShortResults
-    ) -> SaveOutcome:
-        """Paid work is kept: the short file stays on disk, named and recorded."""
-        summary = short.summary
-        raw = record.raw
-        attempts = int(record.data.get("results_attempts", 0) or 0) + 1
-        same_as_before = record.data.get("incomplete_lines") == summary.lines
-        missing = _missing_keys(self.base, record, incomplete.path)
-        note = f"output has {summary.lines:,} of {short.expected:,} lines" + (
-            f"; missing keys: {missing}" if missing else ""
-        )
-        if same_as_before and attempts >= SHORT_OUTPUT_ATTEMPTS:
-            incomplete.path.replace(dest.path)
-            fsync_folder(dest.path.parent)
-            summary.failed_rows += short.expected - summary.lines
-            self.record(record, dest, summary)
+    def _keep_short(self, record: JobRecord, disk: DiskSave) -> SaveOutcome:
+        """Paid work is kept: a short output stays on disk, named and recorded; the same
+        line count three downloads running is taken as final."""
+        summary, raw = disk.summary, record.raw
+        assert disk.short_of is not None
+        attempts = _this_attempt(record)
+        if disk.final:
+            missing_rows = disk.short_of - summary.lines
+            summary.failed_rows += missing_rows
+            self.record(record, disk.at, summary)
             raw.pop("incomplete_results_file", None)
             raw.pop("incomplete_lines", None)
-            raw["missing_rows"] = short.expected - summary.lines
+            raw["missing_rows"] = missing_rows
+            note = self._short_note(record, disk)
             raw["last_error"] = f"{note}; taken as final after {attempts} downloads"
             return SaveOutcome(
                 saved=summary,
-                path=dest.shown,
+                path=disk.at.shown,
                 problem=f"{note}; the same after {attempts} downloads, so saved as it is "
                 "(the missing rows count as failed; `gembatch retry` resubmits them)",
                 transient=False,
             )
-        self.claim(incomplete)
+        self.claim(disk.at)
         wait = min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** (attempts - 1))
-        raw["incomplete_results_file"] = incomplete.shown
+        raw["incomplete_results_file"] = disk.at.shown
         raw["incomplete_lines"] = summary.lines
         raw["results_attempts"] = attempts
         raw["results_retry_at"] = self.clock.iso(later_s=wait)
-        raw["last_error"] = f"{note}; kept in {incomplete.shown}"
+        note = self._short_note(record, disk)
+        raw["last_error"] = f"{note}; kept in {disk.at.shown}"
         return SaveOutcome(
-            problem=f"{note}; what came is kept in {incomplete.shown}, the remote "
+            problem=f"{note}; what came is kept in {disk.at.shown}, the remote "
             f"job is kept, and the download is tried again in {_minutes(wait)}",
             transient=False,
+        )
+
+    def _short_note(self, record: JobRecord, disk: DiskSave) -> str:
+        """`output has 4 of 6 lines; missing keys: a, b`."""
+        missing = _missing_keys(self.base, record, disk.at.path)
+        return f"output has {disk.summary.lines:,} of {disk.short_of:,} lines" + (
+            f"; missing keys: {missing}" if missing else ""
         )
 
     async def _output_gone(
@@ -310,23 +302,6 @@ class ResultsSaver:
                 timespec="seconds"
             )
 
-    def adopt_complete(
-        self, record: JobRecord, remote: RemoteJob, dest: ResultsPath
-    ) -> SaveOutcome | None:
-        """Results an earlier run downloaded, verified and renamed into place, and was
-        stopped before recording: adopted, not downloaded again. Only when they match
-        this job: a succeeded job's line count and the server's failed-row count."""
-        if not lifecycle.succeeded(record) or (remote.stats and remote.stats.pending):
-            return None
-        expected = _expected_lines(record, remote)
-        summary = verify_existing(dest.path, expected) if expected is not None else None
-        if summary is None:
-            return None
-        if remote.stats and remote.stats.total and summary.failed_rows != remote.stats.failed:
-            return None
-        self.record(record, dest, summary)
-        return SaveOutcome(saved=summary, path=dest.shown, adopted=True)
-
     def adopt(self, record: JobRecord, records: Iterable[JobRecord]) -> bool:
         """For a finished job the server forgot: complete results an earlier run saved."""
         dest = self.destination(record, records)
@@ -366,9 +341,22 @@ def _file_in_the_way(folder: Path, base: Path) -> Path | None:
     return None
 
 
-def _incomplete_path(dest: ResultsPath) -> ResultsPath:
-    """Where a short output is kept, beside its results file."""
-    return dest.renamed(f"{dest.path.stem}.incomplete{dest.path.suffix or '.jsonl'}")
+def _expected(record: JobRecord, remote: RemoteJob) -> Expected:
+    """Only a succeeded job with nothing pending owes one line per request; a failed
+    or cancelled job's partial output is kept as it comes."""
+    stats = remote.stats
+    if not lifecycle.succeeded(record) or (stats and stats.pending):
+        return Expected()
+    earlier = record.data.get("incomplete_lines")
+    last_try = _this_attempt(record) >= SHORT_OUTPUT_ATTEMPTS
+    final = earlier if isinstance(earlier, int) and last_try else None
+    failed = stats.failed if stats and stats.total else None
+    return Expected(_expected_lines(record, remote), failed, final)
+
+
+def _this_attempt(record: JobRecord) -> int:
+    """Which download of a short output this is (1 for the first)."""
+    return int(record.data.get("results_attempts", 0) or 0) + 1
 
 
 def _expected_lines(record: JobRecord, remote: RemoteJob) -> int | None:

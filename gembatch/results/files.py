@@ -16,24 +16,10 @@ from gembatch.results.check import (
     ResultsProblem,
     ResultsSummary,
     VerifyingFile,
-    lines_mismatch,
     summarise,
 )
 
 RESULTS_FOLDER = "results"
-
-
-class ShortResults(ResultsProblem):
-    """Every line parses, but there are fewer (or more) than the job had requests.
-
-    What came is paid work: it was kept at `path`, not thrown away.
-    """
-
-    def __init__(self, summary: ResultsSummary, expected: int, path: Path) -> None:
-        super().__init__(lines_mismatch(summary.lines, expected))
-        self.summary = summary
-        self.expected = expected
-        self.path = path
 
 
 @dataclass(frozen=True)
@@ -53,6 +39,34 @@ class ResultsPath:
         """The same file under another name in the same folder."""
         path = self.path.with_name(name)
         return ResultsPath(path, str(Path(self.shown).with_name(name)))
+
+    def incomplete(self) -> ResultsPath:
+        """Where a short output is kept, beside the results file."""
+        return self.renamed(f"{self.path.stem}.incomplete{self.path.suffix or '.jsonl'}")
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a job's output should hold, as far as the job file and the server say."""
+
+    lines: int | None = None  # one a request (a succeeded job, nothing pending), else None
+    failed: int | None = None  # the server's failed-row count, where it gave a total
+    final_lines: int | None = None  # a short output of this many lines is taken as final
+
+
+@dataclass
+class DiskSave:
+    """A verified results file on disk: where, what it holds, and how it got there."""
+
+    summary: ResultsSummary
+    at: ResultsPath  # the results file, or its incomplete sibling for a short output
+    adopted: bool = False  # complete on disk already, from a run killed before recording
+    short_of: int | None = None  # the lines expected, when fewer (or more) came
+    final: bool = False  # short, the same as the last downloads: saved as the results
+
+    @property
+    def kept_short(self) -> bool:
+        return self.short_of is not None and not self.final
 
 
 def results_path_for(
@@ -96,19 +110,27 @@ def display_path(path: Path, base: Path) -> str:
         return str(path)
 
 
-async def save_atomically(
-    dest: Path,
+async def save_results(
+    dest: ResultsPath,
     write: Callable[[BinaryIO], Awaitable[Any]],
-    expected_lines: int | None,
-    short_dest: Path | None = None,
-) -> ResultsSummary:
-    """Let `write` fill a temp file beside `dest`, verify it, fsync it and rename it.
-
-    Lines that do not parse keep nothing. A count that differs from `expected_lines`
-    is renamed to `short_dest` instead (when given) and raised as `ShortResults`.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    writer = AtomicFile(dest, suffix=".part")
+    expect: Expected,
+    *,
+    sweep: bool,
+) -> DiskSave:
+    """The job's results at `dest`, verified: adopted when an earlier run left them
+    complete, else written by `write` to a temp file beside `dest`, checked, fsynced and
+    renamed. A short output is paid work: it goes to `dest.incomplete()` (or to `dest`
+    when it is `expect.final_lines` long). Lines that do not parse keep nothing
+    (`ResultsProblem`). `sweep` first drops a killed run's half-written downloads."""
+    if expect.lines is not None:
+        found = verify_existing(dest.path, expect.lines)
+        if found is not None and expect.failed in (None, found.failed_rows):
+            return DiskSave(found, dest, adopted=True)
+    if sweep:
+        remove_stale_parts(dest.path.parent)
+    kept = dest.incomplete()
+    dest.path.parent.mkdir(parents=True, exist_ok=True)
+    writer = AtomicFile(dest.path, suffix=".part")
     with writer as handle:
         target = VerifyingFile(handle)
         try:
@@ -116,15 +138,14 @@ async def save_atomically(
         finally:
             target.finish()
         summary = target.result()
-        short = expected_lines is not None and summary.lines != expected_lines
-        if short and short_dest is None:
-            writer.discard()
-        elif short and short_dest is not None:
-            writer.dest = short_dest
-    if short:
-        assert expected_lines is not None
-        raise ShortResults(summary, expected_lines, short_dest or dest)
-    return summary
+        short = expect.lines is not None and summary.lines != expect.lines
+        final = short and summary.lines == expect.final_lines
+        if short and not final:
+            writer.dest = kept.path
+    if final:  # the earlier short downloads had the same lines: this one is the results
+        kept.path.unlink(missing_ok=True)
+    at = kept if short and not final else dest
+    return DiskSave(summary, at, short_of=expect.lines if short else None, final=final)
 
 
 def remove_stale_parts(folder: Path) -> None:
