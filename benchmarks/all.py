@@ -15,6 +15,7 @@ SCRIPTS = (
     "poll_cycle.py",
     "scale.py",
     "status.py",
+    "restart.py",
     "export_and_inputs.py",
     "upload_memory.py",
     "jobfile.py",
