@@ -83,6 +83,12 @@ def palette_hits(app: GembatchApp) -> list:
     return list(lists.first().options) if lists else []
 
 
+async def toasts(pilot: Pilot) -> list[str]:
+    """The notifications on screen now, each its title and message as shown."""
+    await pilot.pause()
+    return [str(toast.render()) for toast in pilot.app.screen.query("Toast")]
+
+
 def log_text(app: GembatchApp) -> str:
     """The log's lines as written: a line the log wrapped (its rest indented under the
     text after the time) is joined back together."""
@@ -182,24 +188,24 @@ async def test_running_duration_ticks_live(sim: SimulatorServer, tmp_path: Path)
     async with app.run_test(size=SIZE) as pilot:
         await poll(pilot)
         clock.advance(65)
-        app.monitor._tick()
+        app.monitor.tick()
         first = cell(app, "batch/a.jsonl", "duration")
         clock.advance(30)  # a young job shows whole minutes too: nothing changes yet
-        app.monitor._tick()
+        app.monitor.tick()
         young = cell(app, "batch/a.jsonl", "duration")
         clock.advance(3600 + 30)
-        app.monitor._tick()
+        app.monitor.tick()
         second = cell(app, "batch/a.jsonl", "duration")
         clock.advance(20)  # within the minute: an hour-long duration shows no seconds,
-        app.monitor._tick()  # so the table has nothing to repaint
+        app.monitor.tick()  # so the table has nothing to repaint
         third = cell(app, "batch/a.jsonl", "duration")
         # ... and until that minute ends, a tick does not even look at the rows.
         looked = table(app).ticks_that_looked
         clock.advance(10)
-        app.monitor._tick()
+        app.monitor.tick()
         quiet = table(app).ticks_that_looked - looked
         clock.advance(35)  # into the next minute (1h 03m 10s)
-        app.monitor._tick()
+        app.monitor.tick()
         fourth = cell(app, "batch/a.jsonl", "duration")
         next_minute = table(app).ticks_that_looked - looked - quiet
     assert first == young == "1m"
@@ -263,11 +269,11 @@ async def test_cancel_on_a_finished_job_explains_instead(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
     app = await make_app(sim, tmp_path, [("a.jsonl", 2)])
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await poll(pilot)
         await pilot.press("c")
         assert not isinstance(app.screen, ConfirmScreen)
-        assert any("nothing to cancel" in n.message for n in app._notifications)
+        assert any("nothing to cancel" in toast for toast in await toasts(pilot))
 
 
 async def test_filter_cycles_through_groups(sim: SimulatorServer, tmp_path: Path) -> None:
@@ -381,10 +387,10 @@ async def test_failed_job_rings_the_bell_and_toasts(
     )
     bells: list[None] = []
     monkeypatch.setattr(app, "bell", lambda: bells.append(None))
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await poll(pilot)
         assert bells, "no bell for a failed job"
-        titles = [n.title for n in app._notifications]
+        titles = [toast.split("\n")[0] for toast in await toasts(pilot)]
         assert "Job did not succeed" in titles and "Done" in titles
         assert "Jobs finished" not in titles  # the visible log says it; no toast over the table
         banner = app.monitor.query_one("#banner", Static)
@@ -459,7 +465,7 @@ async def test_finished_jobs_toast_when_the_log_is_hidden(
 ) -> None:
     sim.scenario.default_plan = JobPlan(0, 3600)
     app = await make_app(sim, tmp_path, [("a.jsonl", 1)])
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await poll(pilot)
         await pilot.press("l")
         job = table(app).job_under_cursor
@@ -467,7 +473,8 @@ async def test_finished_jobs_toast_when_the_log_is_hidden(
         sim.store.force_state(str(job.batch_name), "SUCCEEDED")
         await poll(pilot)
         assert any(
-            n.title == "Jobs finished" and "batch/a.jsonl" in n.message for n in app._notifications
+            toast.startswith("Jobs finished\n") and "batch/a.jsonl" in toast
+            for toast in await toasts(pilot)
         )
 
 

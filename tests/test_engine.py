@@ -241,7 +241,7 @@ async def test_inline_job_results_are_written_with_keys(
     client = make_client(sim)
     from google.genai import types  # the SDK builds the inline request as a user would
 
-    sdk = client._client
+    sdk = client.sdk
     requests = [types.InlinedRequest(contents=f"q{n}", metadata={"key": f"k{n}"}) for n in range(3)]
     job = await sdk.aio.batches.create(model="gemini-2.5-flash", src=requests)
     path = tmp_path / "job-info.jsonl"

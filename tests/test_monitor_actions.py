@@ -192,11 +192,11 @@ async def test_results_browser_reads_only_what_it_shows(tmp_path: Path) -> None:
         await pilot.pause()
         view = screen.query_one(ResultsView)
         assert view.count == 100_000
-        assert len(screen.index._parsed) <= 30  # one screen, not the file
+        assert screen.index.rows_parsed <= 30  # one screen, not the file
         await pilot.press("end")
         await pilot.pause()
         assert view.cursor == 99_999 and view.row_at(view.cursor).key == "k99999"
-        assert len(screen.index._parsed) <= 60
+        assert screen.index.rows_parsed <= 60
 
 
 async def test_overview_shows_the_run_at_a_glance(sim: SimulatorServer, tmp_path: Path) -> None:

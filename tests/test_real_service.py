@@ -181,7 +181,7 @@ async def test_a_live_submit_keeps_its_intent(sim: SimulatorServer, tmp_path: Pa
     first = Submitter(
         JobFile.load(tmp_path / "job-info.jsonl"), make_client(sim), SubmitOptions(), lambda _: None
     )
-    intent = first._new_intent("a.jsonl", 3, {})  # A is alive, mid-submission
+    intent = first.new_intent("a.jsonl", 3, {})  # A is alive, mid-submission
     first.job_file.append(intent)
     second = await asyncio.to_thread(gembatch, "submit", "b.jsonl", cwd=tmp_path, sim=sim)
     assert second.returncode == 0, second.stdout + second.stderr

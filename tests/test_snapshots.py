@@ -366,7 +366,7 @@ async def test_the_detail_of_a_queued_part_says_what_will_happen(tmp_path: Path)
         screen = app.screen
         assert isinstance(screen, JobDetailScreen)
         console = Console(width=110, record=True, file=io.StringIO())
-        console.print(screen._fields())  # the fields as they are drawn
+        console.print(screen.query_one("#fields", Static).content)  # the fields as drawn
         shown = console.export_text() + str(screen.query_one("#title", Static).visual)
         assert "QUEUED_HERE" not in shown and "kept on the server" not in shown
         assert "nothing on the server yet" in shown and "local queue" in shown

@@ -103,11 +103,11 @@ async def test_the_monitor_redraws_etas_when_they_change_and_sleeps_between(tmp_
         # The run's ETA (the older job's, 32,400 s) next rounds up at 32,430 s: in 10 s.
         built = overview_strip.lines_built
         clock.advance(9)
-        app.monitor._tick()
+        app.monitor.tick()
         assert overview_strip.lines_built == built  # nothing to draw: not even built
         assert etas()[:2] == (row, run_eta)
         clock.advance(2)
-        app.monitor._tick()
+        app.monitor.tick()
         await pilot.pause()
         assert overview_strip.lines_built == built + 1
         assert "ETA ~9h 01m" in etas()[1]

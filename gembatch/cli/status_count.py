@@ -65,9 +65,12 @@ class Counted:
         return self
 
 
-def count_jobs(job_file: JobFile, overrides: dict, keep: bool) -> Counted:
-    """Every line read and parsed once, as it streams by."""
-    middle = None if keep else _middle(job_file)
+def count_jobs(
+    job_file: JobFile, overrides: dict, keep: bool, split_from: int = SPLIT_FROM_BYTES
+) -> Counted:
+    """Every line read and parsed once, as it streams by; a file of `split_from` bytes
+    or more in two halves, by two processes."""
+    middle = None if keep else _middle(job_file, split_from)
     if middle is None:
         return count_part(job_file, overrides, keep)
     try:
@@ -111,12 +114,12 @@ def count_part(
     return seen
 
 
-def _middle(job_file: JobFile) -> int | None:
+def _middle(job_file: JobFile, split_from: int) -> int | None:
     """Where the second half's first line starts, when the file is worth splitting."""
     if (os.cpu_count() or 1) < 2:
         return None
     try:
-        if job_file.path.stat().st_size < SPLIT_FROM_BYTES:  # (no open: a FIFO would hang)
+        if job_file.path.stat().st_size < split_from:  # (no open: a FIFO would hang)
             return None
         with job_file.path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size

@@ -111,7 +111,8 @@ class GeminiClient:
         from google.genai import errors, types  # noqa: F401
 
     @property
-    def _client(self) -> Any:
+    def sdk(self) -> Any:
+        """The google-genai client every call goes through, made on first use."""
         if self._sdk_client is None:
             from google import genai
             from google.genai import types
@@ -132,7 +133,7 @@ class GeminiClient:
 
     @property
     def _aio(self) -> Any:
-        return self._client.aio
+        return self.sdk.aio
 
     @property
     def _types(self) -> Any:

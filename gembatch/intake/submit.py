@@ -192,7 +192,7 @@ class Submitter:
                 fields["inline"] = True
             if self.options.embeddings:
                 fields["embeddings"] = True
-            records.append(self._new_intent(self.relative(part.path), part.count, fields, queue))
+            records.append(self.new_intent(self.relative(part.path), part.count, fields, queue))
         if queue:
             self.job_file.append(*records)  # one rewrite for all the parts
             self.report.queued.extend(r.input_file for r in records)
@@ -243,7 +243,7 @@ class Submitter:
         await self.recovery.stop_duplicates(await self.recovery.look())
 
     # --- one part ---------------------------------------------------------------------
-    def _new_intent(
+    def new_intent(
         self, input_file: str, count: int, fields: dict, queue: bool | None = None
     ) -> JobRecord:
         """A part's record before anything remote: an intent of ours, or a queued part

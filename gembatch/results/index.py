@@ -100,6 +100,11 @@ class ResultsIndex:
         self._parsed: OrderedDict[int, ResultRow] = OrderedDict()
         self._build()
 
+    @property
+    def rows_parsed(self) -> int:
+        """How many rows are held parsed (a screenful or so, never the whole file)."""
+        return len(self._parsed)
+
     def _build(self) -> None:
         offsets, handle, position = self.offsets, self._handle, 0
         offsets.append(0)

@@ -150,7 +150,7 @@ class MonitorScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#banner").display = False
         self.table.focus()  # not the hidden filter bar
-        self.set_interval(1.0, self._tick)
+        self.set_interval(1.0, self.tick)
         self.history_rows = HistoryRows(self.engine, self.table)
         self.read_in_background = len(self.engine.job_file.records) >= READ_AFTER_FIRST_FRAME
         if self.read_in_background:
@@ -229,7 +229,8 @@ class MonitorScreen(Screen[None]):
         self.next_poll_at = self.clock.now() + delay
         self._timer = self.set_timer(delay, self.start_cycle)
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
+        """Once a second: the running jobs' durations and ETAs, and the countdown."""
         self.table.tick()
         self._refresh_clock()
 
