@@ -86,23 +86,8 @@ async def estimate(
     expect_output: int | None,
     sample: int = SAMPLE,
 ) -> Estimate:
-    wanted = sample_positions(plan.requests, sample)
-    # Only the sampled lines are parsed: the input was validated when it was planned,
-    # and a second full parse would double the dry run of a 1 GB input.
-    requests = [
-        _request(raw)
-        for position, (_, raw) in enumerate(raw_lines(plan.source))
-        if position in wanted
-    ]
-    slots = asyncio.Semaphore(CONCURRENCY)
-    local = LocalMedia(plan.source.parent)
-
-    async def count(request: dict) -> int:
-        sent, media_tokens = local.split(request)
-        async with slots:
-            return await client.count_tokens(model, sent) + media_tokens
-
-    counts = await asyncio.gather(*(count(request) for request in requests))
+    requests = _sampled(plan, sample)
+    counts = await _token_counts(requests, client, model, LocalMedia(plan.source.parent))
     tokens, margin = extrapolated(counts, plan.requests)
     output = None if expect_output is None else expect_output * plan.requests
     dollars = margin_dollars = None
@@ -123,6 +108,33 @@ async def estimate(
         tuple(counted_parts(requests)),
         *files_named(plan.source),
     )
+
+
+def _sampled(plan: InputPlan, sample: int) -> list[dict]:
+    """The requests at the sampled positions. Only those lines are parsed: the input
+    was validated when it was planned, and a second full parse would double the dry
+    run of a 1 GB input."""
+    wanted = sample_positions(plan.requests, sample)
+    return [
+        _request(raw)
+        for position, (_, raw) in enumerate(raw_lines(plan.source))
+        if position in wanted
+    ]
+
+
+async def _token_counts(
+    requests: list[dict], client: GeminiClient, model: str, local: LocalMedia
+) -> list[int]:
+    """Each request's tokens: `countTokens` for what it sends, local media counted by
+    the documented rules (the server cannot see a local file)."""
+    slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def count(request: dict) -> int:
+        sent, media_tokens = local.split(request)
+        async with slots:
+            return await client.count_tokens(model, sent) + media_tokens
+
+    return list(await asyncio.gather(*(count(request) for request in requests)))
 
 
 def extrapolated(counts: list[int], requests: int) -> tuple[float, float]:
