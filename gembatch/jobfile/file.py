@@ -112,10 +112,32 @@ class JobFile:
     def load(cls, path: str | os.PathLike[str], clock: Clock = SYSTEM_CLOCK) -> JobFile:
         job_file = cls(path, clock)
         job_file._seen_signature = job_file._disk_signature()
-        data = job_file._read_bytes()
-        job_file.entries = parse_lines(data)
-        job_file._remember(data)
+        job_file.entries = job_file._read_entries()
         return job_file
+
+    def _read_entries(self) -> list[Entry]:
+        """Every line as an entry, read as it streams by (never the whole file in memory
+        beside its lines: that doubled the peak of a load), remembered as `_remember`
+        would remember the bytes."""
+        digest, length = hashlib.sha1(), 0
+
+        def lines(handle: BinaryIO) -> Iterator[bytes]:
+            nonlocal length
+            for line in handle:  # (a binary file's lines end at LF only, as the format's)
+                digest.update(line)
+                length += len(line)
+                yield line
+
+        def entries_of(handle: BinaryIO) -> list[Entry]:  # (each parsed object let go)
+            return [entry for entry, _ in scan_lines(lines(handle))]
+
+        handle = self._open()
+        entries: list[Entry] = []
+        if handle is not None:
+            with handle:
+                entries = self._mapped_errors(lambda: entries_of(handle))
+        self._known_length, self._known_digest = length, digest.digest()
+        return entries
 
     def _remember(self, data: bytes) -> None:
         self._known_length = len(data)
