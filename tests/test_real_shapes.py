@@ -317,12 +317,15 @@ async def test_results_renamed_but_not_recorded_are_adopted_not_downloaded_again
     for field in ("results_file", "results_lines", "failed_rows", "usage", "merged_signature"):
         raw.pop(field, None)
     (tmp_path / "job-info.jsonl").write_text(json.dumps(raw) + "\n")
+    torn = tmp_path / "batch/results/.a.jsonl.k9x2.part"  # an earlier kill's, mid-download
+    torn.write_text('{"key": "torn')
     downloads = sum(p.endswith(":download") for _, p, _ in sim.sim.request_log)
     engine, _ = engine_for(sim, JobFile.load(job_file.path))
     await engine.run_cycle()
     assert sum(p.endswith(":download") for _, p, _ in sim.sim.request_log) == downloads
     (record,) = JobFile.load(job_file.path).records
     assert record.results_file == "batch/results/a.jsonl" and record.remote_deleted
+    assert not torn.exists()  # swept though nothing was downloaded
 
 
 # --- what plain mode waits for --------------------------------------------------------------

@@ -122,12 +122,12 @@ async def save_results(
     renamed. A short output is paid work: it goes to `dest.incomplete()` (or to `dest`
     when it is `expect.final_lines` long). Lines that do not parse keep nothing
     (`ResultsProblem`). `sweep` first drops a killed run's half-written downloads."""
+    if sweep:  # (first: an adopted file must not leave a killed run's temp files behind)
+        remove_stale_parts(dest.path.parent)
     if expect.lines is not None:
         found = verify_existing(dest.path, expect.lines)
         if found is not None and expect.failed in (None, found.failed_rows):
             return DiskSave(found, dest, adopted=True)
-    if sweep:
-        remove_stale_parts(dest.path.parent)
     kept = dest.incomplete()
     dest.path.parent.mkdir(parents=True, exist_ok=True)
     writer = AtomicFile(dest.path, suffix=".part")
