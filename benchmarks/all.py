@@ -16,6 +16,7 @@ SCRIPTS = (
     "scale.py",
     "status.py",
     "restart.py",
+    "first_frame.py",
     "export_and_inputs.py",
     "upload_memory.py",
     "jobfile.py",

@@ -1,0 +1,128 @@
+"""The monitor's first frame on a long history: `gembatch poll` as users start it, in tmux.
+
+A history as a long-lived project has it (`restart.py`'s records: finished, saved and
+cleaned up, 90% succeeded) plus 10 jobs running on a simulator in its own process. Each
+run starts `gembatch poll --interval 300` in a fresh 120x36 tmux window and reads the
+pane every 10 ms: the first frame is the first time anything is on it, the live rows
+the first time a running job is shown. The baseline, in the same run: a bare Textual
+app that draws one line, started the same way.
+
+    python benchmarks/first_frame.py [--sizes 1000 100000 1000000] [--runs 3]
+
+Targets (issue 24): a first frame in under 1 s at any history size; at 1M records the
+monitor's RSS under 500 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from _harness import API_KEY, SimSpec, SimulatorProcess, bench_folder, machine, table
+from monitor_idle import start, tmux
+from restart import write_history
+
+LIVE = 10
+FLOOR_APP = """
+from textual.app import App
+from textual.widgets import Static
+
+
+class Floor(App):
+    def compose(self):
+        yield Static("the floor")
+
+
+Floor().run()
+"""
+
+
+def watch(name: str, command: str, folder: Path, env: dict[str, str], live: str) -> tuple:
+    """Seconds to the first frame and to a screen showing `live`, and the peak RSS (MB)
+    by then, of one fresh start."""
+    begun = time.perf_counter()
+    pid = start(name, command, folder, env)
+    first = shown = None
+    try:
+        while shown is None and time.perf_counter() - begun < 300:
+            screen = tmux("capture-pane", "-p", "-t", name)
+            now = time.perf_counter() - begun
+            if first is None and screen.strip():
+                first = now
+            if live in screen:
+                shown = now
+            time.sleep(0.01)
+        peak = _peak_rss_mb(pid)
+    finally:
+        tmux("kill-session", "-t", name)
+    if first is None or shown is None:
+        raise SystemExit(f"{command}: nothing shown in 300 s")
+    return first, shown, peak
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} s ({min(values):.2f}-{max(values):.2f})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000, 1_000_000])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("tmux") is None:
+        print("tmux is not installed", file=sys.stderr)
+        return 1
+    print(f"machine: {machine()}")
+    rows = []
+    with SimulatorProcess(SimSpec(running_jobs=LIVE)) as (url, names):
+        env = {
+            "GEMINI_API_KEY": API_KEY,
+            "GOOGLE_GEMINI_BASE_URL": url,
+            "GEMBATCH_CONFIG": "/nonexistent/config.toml",
+            "TERM": "xterm-256color",
+            "PATH": os.environ["PATH"],
+        }
+        for size in args.sizes:
+            folder = bench_folder(f"bench-first-frame-{size}-")
+            (folder / "floor.py").write_text(FLOOR_APP)
+            write_history(folder / "job-info.jsonl", size, names)
+            floor, ours = [], []
+            for _ in range(args.runs):  # interleaved: the baseline sees the same machine
+                floor.append(watch("floor", f"{sys.executable} floor.py", folder, env, "floor"))
+                command = f"{sys.executable} -m gembatch poll --interval 300"
+                ours.append(watch("gembatch", command, folder, env, "running"))
+            label = f"{size:,} + {LIVE} live"
+            rows.append((label, "bare Textual app", spread([f for f, _, _ in floor]), "", ""))
+            rows.append(
+                (
+                    label,
+                    "gembatch poll",
+                    spread([f for f, _, _ in ours]),
+                    spread([s for _, s, _ in ours]),
+                    f"{max(p for _, _, p in ours):.0f} MB",
+                )
+            )
+            (folder / "job-info.jsonl").unlink()  # (a million records: 700 MB)
+    table(
+        f"start to first frame and to the live rows, 120x36 in tmux (median of {args.runs}, "
+        "min-max)",
+        rows,
+        ("history", "what", "first frame", "live rows shown", "peak RSS by then"),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
