@@ -19,7 +19,7 @@ from gembatch.cli import main, status_count
 from gembatch.cli.parser import CODES
 from gembatch.jobfile.disk import JobFileError
 from gembatch.jobfile.file import JobFile
-from gembatch.jobfile.records import loads_line
+from gembatch.jobfile.json_line import loads_line
 from gembatch.simulator import SimulatorServer
 from tests.conftest import API_KEY
 

@@ -180,20 +180,20 @@ async def test_a_run_start_and_end_cost_one_view_per_live_job(
     of a settled record after that pass, and the summary sized by this run."""
     from gembatch.engine.plain import summary_lines
     from gembatch.engine.run import PollRun
-    from gembatch.jobfile import records
+    from gembatch.jobfile import json_line
     from gembatch.jobfile.view import JobView
 
     sim.scenario.default_plan = JobPlan(0, 3600)
     seeded = await seed_jobs(make_client(sim), tmp_path, [("a.jsonl", 2), ("b.jsonl", 2)])
     add_history(seeded.path, 20_000)
-    parses, views = records.parses, JobView.built
+    parses, views = json_line.parses, JobView.built
     run = PollRun(JobFile.load(seeded.path), make_client(sim), once=True)
     run.engine.announce()
     await run.cycle()
     report = run.engine.report()
     lines = summary_lines(report)
     await run.close()
-    assert records.parses - parses <= 2 * 20_002 + 50
+    assert json_line.parses - parses <= 2 * 20_002 + 50
     assert JobView.built - views <= 20_000 + 50  # the history's tally, and the live jobs'
     assert report.totals.total == 20_002 and report.totals.counts["failed"] == 2_000
     assert run.outcome() == 2  # two jobs still running

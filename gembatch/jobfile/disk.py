@@ -5,6 +5,7 @@ rewrite (streamed and hashed as written), and the locks (`jobfile` is the file i
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -212,3 +213,31 @@ def entry_bytes(entry: Entry) -> bytes:
     if not isinstance(entry, BadLine):
         return entry.serialise()
     return entry.data if entry.data.endswith(b"\n") else entry.data + b"\n"
+
+
+# A `job-info.jsonl.tmp` younger than this is the earlier tool's write in progress.
+EARLIER_TOOL_LOCK_S = 600.0
+
+
+def respect_earlier_tool(path: Path, real_path: Path, clock: Clock) -> None:
+    """The earlier gembatch locks by creating `job-info.jsonl.tmp` (O_EXCL) and writes
+    it before renaming it over the file: while a fresh one exists, it is writing."""
+    marker = Path(str(real_path) + ".tmp")
+    try:
+        age = clock.now() - marker.stat().st_mtime
+    except OSError:
+        return
+    if age < EARLIER_TOOL_LOCK_S:
+        raise JobFileError(
+            f"{marker} exists ({age:.0f}s old): the earlier gembatch tool is writing "
+            f"{path}; try again when it has finished (or remove {marker.name} if "
+            "it is not running)"
+        )
+
+
+def sweep_stale_temp_files(real_path: Path) -> None:
+    """Temp files of ours that a killed rewrite left; under the write lock no other
+    writer can be midway, so every one of them is stale."""
+    for stale in real_path.parent.glob(f".{glob.escape(real_path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()

@@ -12,7 +12,6 @@ Rules this module keeps (see shared/design.md):
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import os
 import stat
@@ -36,6 +35,8 @@ from gembatch.jobfile.disk import (
     not_a_job_file,
     not_job_lines,
     poller_lock,
+    respect_earlier_tool,
+    sweep_stale_temp_files,
 )
 from gembatch.jobfile.records import (
     BadLine,
@@ -44,6 +45,7 @@ from gembatch.jobfile.records import (
     LimitsRecord,
     apply_patch,
     parse_lines,
+    read_entries,
     scan_lines,
 )
 
@@ -60,10 +62,6 @@ __all__ = [
 
 WRITE_LOCK_TIMEOUT_S = 30.0
 T = TypeVar("T")
-
-
-# A `job-info.jsonl.tmp` younger than this is the earlier tool's write in progress.
-EARLIER_TOOL_LOCK_S = 600.0
 
 
 def _unique_keys(records: list[JobRecord]) -> list[str]:
@@ -106,37 +104,45 @@ class JobFile:
         self._known_length = 0
         self._known_digest = b""
         self.scanned: tuple[int, int] | None = None  # (device, inode) of the last scan
+        self.loaded = False  # every line read (`read`), not just named
 
     # --- reading --------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | os.PathLike[str], clock: Clock = SYSTEM_CLOCK) -> JobFile:
         job_file = cls(path, clock)
-        job_file._seen_signature = job_file._disk_signature()
-        job_file.entries = job_file._read_entries()
+        job_file.read()
         return job_file
 
+    def read(self) -> None:
+        """Read every line (what `load` does; the monitor does it after its first frame
+        when the file is big). Readers see the records replaced, not appended to."""
+        self._seen_signature = self._disk_signature()
+        self.entries = self._read_entries()
+        self._replaced += 1
+        self.loaded = True
+
+    def check_readable(self) -> None:
+        """The one-line `JobFileError` that `read` would raise for what is not a job
+        file (a folder, a FIFO, a CSV, no permission), from its first bytes only."""
+        handle = self._open()
+        if handle is not None:
+            handle.close()
+
+    def nothing_to_poll(self) -> str | None:
+        """Why a poll of this file can do nothing (no line holds a job it can read)."""
+        if any(r.batch_name or r.submit_id for r in self.records):
+            return None
+        return f"{self.path} holds no job that can be read; nothing to poll"
+
     def _read_entries(self) -> list[Entry]:
-        """Every line as an entry, read as it streams by (never the whole file in memory
-        beside its lines: that doubled the peak of a load), remembered as `_remember`
-        would remember the bytes."""
-        digest, length = hashlib.sha1(), 0
-
-        def lines(handle: BinaryIO) -> Iterator[bytes]:
-            nonlocal length
-            for line in handle:  # (a binary file's lines end at LF only, as the format's)
-                digest.update(line)
-                length += len(line)
-                yield line
-
-        def entries_of(handle: BinaryIO) -> list[Entry]:  # (each parsed object let go)
-            return [entry for entry, _ in scan_lines(lines(handle))]
-
+        """Every line as an entry, remembered as `_remember` would remember the bytes."""
         handle = self._open()
         entries: list[Entry] = []
+        length, digest = 0, hashlib.sha1(b"").digest()
         if handle is not None:
             with handle:
-                entries = self._mapped_errors(lambda: entries_of(handle))
-        self._known_length, self._known_digest = length, digest.digest()
+                entries, length, digest = self._mapped_errors(lambda: read_entries(handle))
+        self._known_length, self._known_digest = length, digest
         return entries
 
     def _remember(self, data: bytes) -> None:
@@ -316,9 +322,10 @@ class JobFile:
         self.save()
 
     def _save_locked(self, before_replace: Callable[[], None] | None) -> None:
-        self._respect_earlier_tool()
-        if not self._swept:
-            self._sweep_stale_temp_files()
+        respect_earlier_tool(self.path, self.real_path, self.clock)
+        if not self._swept:  # (once per process: under the write lock, all are stale)
+            sweep_stale_temp_files(self.real_path)
+            self._swept = True
         if self._disk_signature() == self._seen_signature and self._seen_signature is not None:
             merged = self._settle_own_changes()  # nobody else wrote: no need to re-read
         else:
@@ -339,30 +346,6 @@ class JobFile:
         self.entries = merged
         self._remember_written(written)
         self._seen_signature = self._disk_signature()
-
-    def _respect_earlier_tool(self) -> None:
-        """The earlier gembatch locks by creating `job-info.jsonl.tmp` (O_EXCL) and writes
-        it before renaming it over the file: while a fresh one exists, it is writing."""
-        marker = Path(str(self.real_path) + ".tmp")
-        try:
-            age = self.clock.now() - marker.stat().st_mtime
-        except OSError:
-            return
-        if age < EARLIER_TOOL_LOCK_S:
-            raise JobFileError(
-                f"{marker} exists ({age:.0f}s old): the earlier gembatch tool is writing "
-                f"{self.path}; try again when it has finished (or remove {marker.name} if "
-                "it is not running)"
-            )
-
-    def _sweep_stale_temp_files(self) -> None:
-        """Temp files of ours that a killed rewrite left; under the write lock no other
-        writer can be midway, so every one of them is stale."""
-        self._swept = True
-        folder = self.real_path.parent
-        for stale in folder.glob(f".{glob.escape(self.real_path.name)}.*.tmp"):
-            with contextlib.suppress(OSError):
-                stale.unlink()
 
     def _settle_own_changes(self) -> list[Entry]:
         """Touched records that did not really change go back to their original bytes."""

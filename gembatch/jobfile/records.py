@@ -4,18 +4,17 @@ line that does not parse, kept byte for byte; and how file bytes become those.""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
-import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
-
-import msgspec
+from typing import Any, BinaryIO
 
 from gembatch import states
 from gembatch.jobfile import fields
 from gembatch.jobfile.fields import text
+from gembatch.jobfile.json_line import Blank, json_reason, loads_line
 
 DELETED = object()  # marks a removed field in a record's patch
 
@@ -293,13 +292,30 @@ def parse_lines(data: bytes, first_line: int = 1) -> list[Entry]:
     return [entry for entry, _ in scan_lines(_lf_lines(data), first_line)]
 
 
+def read_entries(handle: BinaryIO) -> tuple[list[Entry], int, bytes]:
+    """Every line of `handle` as an entry, read as it streams by (never the whole file
+    in memory beside its lines: that doubled the peak of a load), with the length and
+    SHA-1 digest of what was read."""
+    digest, length = hashlib.sha1(), 0
+
+    def lines() -> Iterator[bytes]:
+        nonlocal length
+        for line in handle:  # (a binary file's lines end at LF only, as the format's)
+            digest.update(line)
+            length += len(line)
+            yield line
+
+    entries = [entry for entry, _ in scan_lines(lines())]  # (each parsed object let go)
+    return entries, length, digest.digest()
+
+
 def scan_lines(lines: Iterable[bytes], first_line: int = 1) -> Iterator[tuple[Entry, Any]]:
     """Each line as an entry, with the object it parsed to (None for a bad line): for a
     reader that looks at every record once and keeps none (`status` on a million)."""
     for number, line in enumerate(lines, start=first_line):
         try:
             obj = loads_line(line)
-        except _Blank:
+        except Blank:
             yield BadLine(number, line, "blank line"), None
             continue
         except UnicodeDecodeError:
@@ -309,7 +325,7 @@ def scan_lines(lines: Iterable[bytes], first_line: int = 1) -> Iterator[tuple[En
             yield BadLine(number, line, "nested too deeply to read"), None
             continue
         except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
-            yield BadLine(number, line, f"not valid JSON ({_json_reason(exc)})"), None
+            yield BadLine(number, line, f"not valid JSON ({json_reason(exc)})"), None
             continue
         if not isinstance(obj, dict):
             yield BadLine(number, line, "not a JSON object"), None
@@ -325,60 +341,6 @@ def _parse_line(line: bytes) -> dict[str, Any]:
     return loads_line(line)  # type: ignore[no-any-return]
 
 
-_decode = msgspec.json.Decoder().decode
-# Lines parsed so far in this process: what a run costs grows with this, which a test
-# counts (one parse per record at load, one for the work list; none per cycle).
-parses = 0
-
-
-# Both readers give up where the interpreter's recursion limit does, and how much of it
-# is left depends on how deep the caller is: one line could read as a record in one
-# process and as too deep in another (`status` counts a big file in two). A line is
-# judged too deep by its own nesting, whoever reads it.
-MAX_DEPTH = 500
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-
-
-def _too_deep(line: bytes) -> bool:
-    if line.count(b"[") + line.count(b"{") <= MAX_DEPTH:  # (every usual record)
-        return False
-    depth = deepest = 0
-    for byte in _STRING.sub(b"", line):  # brackets inside strings do not nest
-        if byte in b"[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in b"]}":
-            depth -= 1
-    return deepest > MAX_DEPTH
-
-
-class _Blank(ValueError):
-    """A line of nothing but white space."""
-
-
-def loads_line(line: bytes) -> Any:
-    """What one job-file line holds, as the standard `json` module reads it.
-
-    msgspec reads the lines of a job file five times as fast, and it accepts only
-    strict JSON in UTF-8, which `json` reads to the same value (whole numbers of any
-    size included). Anything it refuses (a byte order mark, NaN, a lone surrogate, a
-    number past a float's range, white space JSON does not know, a broken line) is
-    read by `json`, whose verdict stands.
-    """
-    global parses
-    parses += 1
-    if _too_deep(line):
-        raise RecursionError(line)
-    try:
-        return _decode(line)
-    except msgspec.DecodeError:
-        pass
-    text = line.strip()
-    if not text:
-        raise _Blank(line)
-    return json.loads(text.decode("utf-8-sig"))
-
-
 def _lf_lines(data: bytes) -> Iterator[bytes]:
     start = 0
     while start < len(data):
@@ -386,9 +348,3 @@ def _lf_lines(data: bytes) -> Iterator[bytes]:
         end = len(data) if end < 0 else end + 1
         yield data[start:end]
         start = end
-
-
-def _json_reason(exc: ValueError) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg.removesuffix(' at')}, column {exc.colno}"
-    return "a number too long to read" if "digits" in str(exc) else exc.__class__.__name__
