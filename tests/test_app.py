@@ -113,6 +113,39 @@ async def test_jobs_progress_to_done(sim: SimulatorServer, tmp_path: Path) -> No
     assert (tmp_path / "batch/results/fast.jsonl").is_file()
 
 
+async def test_a_job_file_named_before_the_first_frame_is_read_after_it(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """A big job file: `gembatch poll` only names it (and checks its first bytes), and
+    the monitor reads it after its first frame; the jobs then show and are polled as
+    from a file read before."""
+    sim.scenario.plans = [("batch/slow.jsonl", JobPlan(0, 3600))]
+    seeded = await seed_jobs(make_client(sim), tmp_path, [("fast.jsonl", 5), ("slow.jsonl", 8)])
+    named = JobFile(seeded.path)
+    app = monitor_app(named, make_client(sim), EngineOptions(interval_s=3600))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: table(app).row_count == 2, "the jobs read after mounting")
+        assert named.loaded and "reading" not in status(app)
+        await poll(pilot)
+        assert cell(app, "batch/fast.jsonl", "state") == "✔ succeeded"
+        assert cell(app, "batch/slow.jsonl", "state") == "▶ running"
+    assert (tmp_path / "batch/results/fast.jsonl").is_file()
+
+
+async def test_a_job_file_read_after_the_first_frame_with_no_job_in_it_stops(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """Read late, a file of lines that are not jobs ends the monitor with exit 4 and
+    the command line's words (said in the shell once the screen is gone)."""
+    path = tmp_path / "job-info.jsonl"
+    path.write_text('{"note": "not a job"}\n{"broken\n')
+    app = monitor_app(JobFile(path), make_client(sim))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.return_code is not None, "the monitor to stop")
+    assert app.return_code == 4
+    assert app.poll_run.file_problem == f"{path} holds no job that can be read; nothing to poll"
+
+
 async def test_checked_row_is_highlighted_while_in_flight(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:

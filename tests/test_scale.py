@@ -231,7 +231,7 @@ async def test_the_monitor_shows_live_jobs_first_and_the_history_after(
 
     from gembatch.engine.loop import EngineOptions
     from gembatch.tui.screens.detail import JobDetailScreen
-    from gembatch.tui.screens.monitor import READ_AFTER_FIRST_FRAME
+    from gembatch.tui.screens.history_rows import READ_AFTER_FIRST_FRAME
     from gembatch.tui.widgets.overview import Overview
     from gembatch.tui.widgets.status_bar import StatusBar
     from tests.conftest import monitor_app, wait_for

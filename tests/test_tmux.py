@@ -115,3 +115,25 @@ def test_closing_the_demos_terminal_leaves_no_folder(tmp_path: Path, tmux: Tmux)
         time.sleep(0.1)  # another process's end: we can only look again
     assert not Path(f"/proc/{pid}").exists()
     assert list(temp.iterdir()) == []
+
+
+def test_a_big_job_file_with_no_job_is_said_in_the_shell_with_exit_4(
+    tmp_path: Path, tmux: Tmux
+) -> None:
+    """From 4 MB the monitor reads the job file after its first frame; when it holds
+    no job, the screen goes and the shell gets the one line a small file gets."""
+    (tmp_path / "job-info.jsonl").write_text('{"note": "not a job"}\n' * 200_000)  # 4.4 MB
+    done_marker = tmp_path / "exit-code"
+    command = (
+        f"cd {shlex.quote(str(tmp_path))} && env TERM=xterm-256color GEMINI_API_KEY=k "
+        f"{shlex.quote(sys.executable)} -m gembatch poll; "
+        f"echo $? > {shlex.quote(str(done_marker))}; sleep 60"
+    )
+    tmux.run("new-session", "-d", "-s", "main", "-x", "100", "-y", "30", command)
+    shell = tmux.wait_for("nothing to poll", timeout=60, seen=[])
+    assert "gembatch: job-info.jsonl holds no job that can be read; nothing to poll" in shell
+    assert "Traceback" not in shell
+    deadline = time.monotonic() + 20
+    while not done_marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert done_marker.read_text().strip() == "4"

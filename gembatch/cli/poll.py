@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from gembatch.cli.run_poll import PollSettings, Screen, run_poll
 from gembatch.cli.settings import load_config, pick, price_overrides
 from gembatch.cli.status import load_existing
 from gembatch.config import storage_bytes
 from gembatch.engine.loop import EngineOptions
+from gembatch.jobfile.file import JobFile
 from gembatch.problems import CommandError, error
+
+# From this size the full screen reads the job file after its first frame (a year of
+# history is hundreds of MB: seconds of a blank terminal otherwise).
+READ_AFTER_FIRST_FRAME_BYTES = 4 * 1024 * 1024
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    job_file = load_existing(args)
-    if not any(r.batch_name or r.submit_id for r in job_file.records):
-        for problem in job_file.bad_line_messages():
-            error(problem)
-        raise CommandError(f"{job_file.path} holds no job that can be read; nothing to poll")
     config = load_config()
     screen = None
     if not (args.plain or not sys.stdout.isatty()):
         screen = Screen(title=None, theme=config.theme, bell=config.bell)
+    job_file = _job_file(args, read_now=screen is None)
     settings = PollSettings(
         options=EngineOptions(
             concurrency=max(1, pick(args.concurrency, config.concurrency)),
@@ -45,3 +47,21 @@ def cmd_poll(args: argparse.Namespace) -> int:
         },
     )
     return run_poll(job_file, settings, screen)
+
+
+def _job_file(args: argparse.Namespace, read_now: bool) -> JobFile:
+    """The job file to poll, read now, or (a big one, for the full screen) checked from
+    its first bytes and read by the monitor after its first frame."""
+    path = Path(args.job_info)
+    big = not read_now and path.is_file() and path.stat().st_size >= READ_AFTER_FIRST_FRAME_BYTES
+    if big:
+        job_file = JobFile(path)
+        job_file.check_readable()
+        return job_file
+    job_file = load_existing(args)
+    problem = job_file.nothing_to_poll()
+    if problem:
+        for line in job_file.bad_line_messages():
+            error(line)
+        raise CommandError(problem)
+    return job_file

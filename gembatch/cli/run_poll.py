@@ -89,6 +89,10 @@ def _poll_full_screen(run: PollRun, screen: Screen) -> int:
 
     app = GembatchApp(run, title=screen.title, theme=screen.theme, bell=screen.bell)
     app.run()
+    if run.file_problem is not None:  # (a big file, read after the first frame)
+        for line in run.engine.job_file.bad_line_messages():
+            error(line)
+        raise CommandError(run.file_problem)
     code = app.return_code if app.return_code is not None else exit_codes.EXIT_OK
     # Back in the shell: a paragraph that stays in the scrollback after the screen goes.
     for line in summary_lines(run.engine.report()):

@@ -38,6 +38,7 @@ class PollRun:
         self.prices = prices or {}  # price overrides: one cost figure everywhere
         self.engine.set_prices(self.prices)  # the budget is held at these prices
         self.key_problem: str | None = None  # set when the server refused the key
+        self.file_problem: str | None = None  # the job file, read late, holds nothing to poll
         self._prepared = False
 
     def listen_first(self, listener: Callable[[Event], None]) -> None:

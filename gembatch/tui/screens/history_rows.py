@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from gembatch.jobfile.disk import JobFileError
 from gembatch.jobfile.file import JobRecord
 from gembatch.jobfile.view import JobView
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from gembatch.tui.widgets.job_table import JobTable
 
 CHUNK = 1_000  # rows a turn: about 0.1 s here, short enough for a key to be felt
+# From this many records the work list's pass (about 30 µs a record) runs after the
+# first frame, in a thread; below it, at once (the first frame shows the jobs).
+READ_AFTER_FIRST_FRAME = 5_000
 
 
 class HistoryRows:
@@ -33,6 +37,26 @@ class HistoryRows:
         self.loaded = 0
         self._records: Iterator[JobRecord] | None = None
         self._by_key: dict[str, JobRecord] = {}
+
+    def read_later(self) -> bool:
+        """Whether the job file is gone over after the first frame (`read`): a file only
+        named so far (a big one), or a long history."""
+        job_file = self.engine.job_file
+        return not job_file.loaded or len(job_file.records) >= READ_AFTER_FIRST_FRAME
+
+    def read(self) -> str | None:
+        """In a worker thread: the job file read if it was only named, then the work
+        list's one pass over every record; or why there is nothing to poll."""
+        job_file = self.engine.job_file
+        try:
+            if not job_file.loaded:
+                job_file.read()
+            problem = job_file.nothing_to_poll()
+        except JobFileError as unreadable:
+            problem = str(unreadable)
+        if problem is None:
+            self.engine.worklist.records()
+        return problem
 
     def in_file_order(self, live: Iterable[JobView]) -> Iterator[JobView]:
         """Every job at once, in file order: for a short file, whose first frame this

@@ -34,6 +34,7 @@ from gembatch.engine.events import (
     ResultsMerged,
     ResultsSaved,
 )
+from gembatch.exit_codes import EXIT_BAD_INPUT
 from gembatch.tui.screens.help import HelpScreen
 from gembatch.tui.screens.history_rows import HistoryRows
 from gembatch.tui.screens.job_actions import JobActions
@@ -56,11 +57,6 @@ class EngineEvent(Message):
     def __init__(self, events: list[Event]) -> None:
         super().__init__()
         self.events = events
-
-
-# From this many records the work list's pass (about 30 µs a record) runs after the
-# first frame, in a thread; below it, at once (the first frame shows the jobs).
-READ_AFTER_FIRST_FRAME = 5_000
 
 
 class MonitorScreen(Screen[None]):
@@ -152,7 +148,7 @@ class MonitorScreen(Screen[None]):
         self.table.focus()  # not the hidden filter bar
         self.set_interval(1.0, self.tick)
         self.history_rows = HistoryRows(self.engine, self.table)
-        self.read_in_background = len(self.engine.job_file.records) >= READ_AFTER_FIRST_FRAME
+        self.read_in_background = self.history_rows.read_later()
         if self.read_in_background:
             self.reading = True
             self._read_job_file()  # the screen draws while a long history is gone over
@@ -162,8 +158,16 @@ class MonitorScreen(Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="read")
     def _read_job_file(self) -> None:
-        self.engine.worklist.records()  # the one pass over every record (`WorkList`)
-        self.app.call_from_thread(self._announce)
+        problem = self.history_rows.read()
+        if problem:
+            self.app.call_from_thread(self._cannot_poll, problem)
+        else:
+            self.app.call_from_thread(self._announce)
+
+    def _cannot_poll(self, problem: str) -> None:
+        """Said in the shell once the screen is gone, as for a file read before it."""
+        self.poll_run.file_problem = problem
+        self.app.exit(EXIT_BAD_INPUT, return_code=EXIT_BAD_INPUT)
 
     def _announce(self) -> None:
         self.reading = False

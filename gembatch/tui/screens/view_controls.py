@@ -51,8 +51,13 @@ class ViewControls(MonitorPart[Monitor]):
         if table.sort_by != "file order":
             parts.append(f"sort: {table.sort_by}")
         loading = self.monitor.history_rows.note()
+        job_file = self.monitor.engine.job_file
         if self.monitor.reading:
-            loading = f"reading {len(self.monitor.engine.job_file.records):,} jobs…"
+            loading = (
+                f"reading {len(job_file.records):,} jobs…"
+                if job_file.loaded
+                else f"reading {job_file.path.name}…"
+            )
         return "  ".join([*parts, loading] if loading else parts)
 
     def cycle_filter(self) -> None:
