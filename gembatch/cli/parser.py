@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from gembatch import __version__
 from gembatch.cli.prepare import add_build_options
 from gembatch.config import Config
 from gembatch.exit_codes import EXIT_USAGE
+from gembatch.version import __version__
 
 DEFAULT_JOB_FILE = "job-info.jsonl"
 
