@@ -45,6 +45,7 @@ Floor().run()
 def watch(name: str, command: str, folder: Path, env: dict[str, str], marks: list[str]) -> list:
     """Seconds from a fresh start to the first frame and to each of `marks` on screen,
     and the peak RSS (MB) by then."""
+    time.sleep(0.2)  # (the last session's end takes its tmux server down meanwhile)
     begun = time.perf_counter()
     pid = start(name, command, folder, env)
     seen: list[float | None] = [None] * (1 + len(marks))
