@@ -116,7 +116,7 @@ def main() -> int:
             )
             (folder / "job-info.jsonl").unlink()  # (a million records: 700 MB)
     table(
-        f"start to first frame and to the live rows, 120x36 in tmux (median of {args.runs}, "
+        f"start to the first frame and to all read, 120x36 in tmux (median of {args.runs}, "
         "min-max)",
         rows,
         ("history", "what", "first frame", "all read", "peak RSS by then"),
