@@ -159,10 +159,8 @@ class MonitorScreen(Screen[None]):
     @work(thread=True, exit_on_error=False, group="read")
     def _read_job_file(self) -> None:
         problem = self.history_rows.read()
-        if problem:
-            self.app.call_from_thread(self._cannot_poll, problem)
-        else:
-            self.app.call_from_thread(self._announce)
+        done = self._announce if problem is None else lambda: self._cannot_poll(problem)
+        self.app.call_from_thread(done)
 
     def _cannot_poll(self, problem: str) -> None:
         """Said in the shell once the screen is gone, as for a file read before it."""
