@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
 
 from _harness import API_KEY, SimSpec, SimulatorProcess, bench_folder, machine, table
 from monitor_idle import start, tmux
-from restart import write_history
+from restart import spread, write_history
 
 LIVE = 10
 FLOOR_APP = """
@@ -70,10 +69,6 @@ def _peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} s ({min(values):.2f}-{max(values):.2f})"
 
 
 def main() -> int:

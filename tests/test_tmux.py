@@ -39,6 +39,25 @@ class Tmux:
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", "main")
 
+    def gembatch(self, folder: Path, env: dict[str, str], *args: str) -> Path:
+        """`gembatch ARGS` in `folder` in a 100x30 window; the shell stays afterwards (its
+        scrollback readable) and the exit code goes to the file returned."""
+        exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+        done = folder / "exit-code"
+        command = (
+            f"cd {shlex.quote(str(folder))} && env {exports} TERM=xterm-256color "
+            f"{shlex.quote(sys.executable)} -m gembatch {' '.join(args)}; "
+            f"echo $? > {shlex.quote(str(done))}; sleep 60"
+        )
+        self.run("new-session", "-d", "-s", "main", "-x", "100", "-y", "30", command)
+        return done
+
+    def exit_code(self, done: Path) -> str:
+        deadline = time.monotonic() + 20
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return done.read_text().strip()
+
     def wait_for(self, text: str, timeout: float, seen: list[str]) -> str:
         """Read the screen until `text` shows, keeping every distinct frame."""
         deadline = time.monotonic() + timeout
@@ -65,16 +84,10 @@ def test_poll_in_tmux_shows_jobs_progress_to_completion(
     sim.scenario.plans = [(f"batch/{n}.jsonl", JobPlan(0.5, 1.0 + 1.5 * n)) for n in range(4)]
     asyncio.run(seed_jobs(make_client(sim), tmp_path, [(f"{n}.jsonl", 10 + n) for n in range(4)]))
     env = cli_env(sim)
-    exports = " ".join(
-        f"{key}={shlex.quote(env[key])}" for key in ("GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL")
+    keys = ("GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL")
+    done_marker = tmux.gembatch(
+        tmp_path, {key: env[key] for key in keys}, "poll", "--interval", "1"
     )
-    done_marker = tmp_path / "exit-code"
-    command = (
-        f"cd {shlex.quote(str(tmp_path))} && env {exports} TERM=xterm-256color "
-        f"{shlex.quote(sys.executable)} -m gembatch poll --interval 1; "
-        f"echo $? > {shlex.quote(str(done_marker))}; sleep 60"
-    )
-    tmux.run("new-session", "-d", "-s", "main", "-x", "100", "-y", "30", command)
     frames: list[str] = []
     tmux.wait_for("▶ running", timeout=30, seen=frames)
     final = tmux.wait_for("All 4 jobs are done", timeout=60, seen=frames)
@@ -85,10 +98,7 @@ def test_poll_in_tmux_shows_jobs_progress_to_completion(
     assert "0 in progress · 4 succeeded" in final or "0 in progress · 4 ✔" in final
     assert final.count("✔ succeede") == 4  # a toast may cover the last letters
     tmux.run("send-keys", "-t", "main", "q")
-    deadline = time.monotonic() + 20
-    while not done_marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert done_marker.read_text().strip() == "0"
+    assert tmux.exit_code(done_marker) == "0"
     # Back in the shell, the summary stays in the scrollback.
     after = tmux.wait_for("results in ./batch/results/", timeout=10, seen=frames)
     assert "summary: 4 jobs (4 succeeded)" in after
@@ -123,17 +133,8 @@ def test_a_big_job_file_with_no_job_is_said_in_the_shell_with_exit_4(
     """From 4 MB the monitor reads the job file after its first frame; when it holds
     no job, the screen goes and the shell gets the one line a small file gets."""
     (tmp_path / "job-info.jsonl").write_text('{"note": "not a job"}\n' * 200_000)  # 4.4 MB
-    done_marker = tmp_path / "exit-code"
-    command = (
-        f"cd {shlex.quote(str(tmp_path))} && env TERM=xterm-256color GEMINI_API_KEY=k "
-        f"{shlex.quote(sys.executable)} -m gembatch poll; "
-        f"echo $? > {shlex.quote(str(done_marker))}; sleep 60"
-    )
-    tmux.run("new-session", "-d", "-s", "main", "-x", "100", "-y", "30", command)
+    done_marker = tmux.gembatch(tmp_path, {"GEMINI_API_KEY": "k"}, "poll")
     shell = tmux.wait_for("nothing to poll", timeout=60, seen=[])
     assert "gembatch: job-info.jsonl holds no job that can be read; nothing to poll" in shell
     assert "Traceback" not in shell
-    deadline = time.monotonic() + 20
-    while not done_marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert done_marker.read_text().strip() == "4"
+    assert tmux.exit_code(done_marker) == "4"
