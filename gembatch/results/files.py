@@ -64,10 +64,6 @@ class DiskSave:
     short_of: int | None = None  # the lines expected, when fewer (or more) came
     final: bool = False  # short, the same as the last downloads: saved as the results
 
-    @property
-    def kept_short(self) -> bool:
-        return self.short_of is not None and not self.final
-
 
 def results_path_for(
     input_file: str, base: Path, batch_name: str | None = None, folder_name: str = RESULTS_FOLDER
