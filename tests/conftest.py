@@ -91,6 +91,18 @@ def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 60
         time.sleep(0.01)
 
 
+def started_cli(sim: SimulatorServer, cwd: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`gembatch ARGS` started in the background against `sim`, its output let go: for
+    a test that kills it at some instant."""
+    return subprocess.Popen(
+        [*GEMBATCH, *args],
+        cwd=cwd,
+        env=cli_env(sim),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def killed_while_held(
     sim: SimulatorServer, cwd: Path, args: list[str], call: str, after_acting: bool
 ) -> None:
@@ -98,13 +110,7 @@ def killed_while_held(
     `call` (after the server acted on it, or before it saw the body); the call is let go
     afterwards (a power cut runs no clean-up)."""
     gate = sim.sim.hold(call, after_acting=after_acting)
-    process = subprocess.Popen(
-        [*GEMBATCH, *args],
-        cwd=cwd,
-        env=cli_env(sim),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = started_cli(sim, cwd, *args)
     try:
         wait_until(lambda: sim.sim.held == 1, f"{call} to be held")
         process.send_signal(signal.SIGKILL)

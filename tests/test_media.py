@@ -14,7 +14,7 @@ from pathlib import Path
 from gembatch.jobfile.file import JobFile
 from gembatch.results.export import NO_RESULT
 from gembatch.simulator import JobPlan, SimulatorServer
-from tests.conftest import GEMBATCH, cli_env, read_jsonl, run_cli, wait_until
+from tests.conftest import GEMBATCH, cli_env, read_jsonl, run_cli, started_cli, wait_until
 
 SCHEMA = {
     "type": "object",
@@ -188,10 +188,7 @@ def test_kill_9_during_media_uploads_then_again_uploads_each_file_once(
     finished file): any instant must do, a finished upload the record never learned of
     included (found again by the marker in its display name)."""
     make_folder(tmp_path / "docs", each=4)
-    submit = subprocess.Popen(
-        [*GEMBATCH, "submit", "--prompt", "Read", "docs", "--name", "docs"],
-        cwd=tmp_path, env=cli_env(sim), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    submit = started_cli(sim, tmp_path, "submit", "--prompt", "Read", "docs", "--name", "docs")
     sim.sim.wait_for(r"POST /upload", count=5)
     submit.send_signal(signal.SIGKILL)
     submit.wait()
@@ -263,10 +260,7 @@ def test_kill_9_while_the_poller_cleans_up_leaves_no_media_behind(
 ) -> None:
     make_folder(tmp_path / "docs", each=4)
     assert run_cli("submit", "--prompt", "Read", "docs", cwd=tmp_path, sim=sim).returncode == 0
-    poller = subprocess.Popen(
-        [*GEMBATCH, "poll", "--plain", "--interval", "0.05"],
-        cwd=tmp_path, env=cli_env(sim), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    poller = started_cli(sim, tmp_path, "poll", "--plain", "--interval", "0.05")
     sim.sim.wait_for(r"DELETE /v1beta/files", count=2)  # the job deleted, its media going
     poller.send_signal(signal.SIGKILL)
     poller.wait()

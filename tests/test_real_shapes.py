@@ -29,13 +29,12 @@ from gembatch.jobfile.file import JobFile
 from gembatch.simulator import FaultRule, JobPlan, SimulatorServer
 from tests.conftest import (
     API_KEY,
-    GEMBATCH,
     as_inline,
-    cli_env,
     engine_for,
     make_client,
     read_jsonl,
     run_cli,
+    started_cli,
 )
 
 
@@ -471,13 +470,7 @@ def test_kill_9_soak_of_the_pollers_queue_with_late_creates(
 
 
 def killed_after(seconds: float, args: list[str], cwd: Path, sim: SimulatorServer) -> None:
-    proc = subprocess.Popen(
-        [*GEMBATCH, *args],
-        cwd=cwd,
-        env=cli_env(sim),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = started_cli(sim, cwd, *args)
     try:
         proc.wait(timeout=seconds)  # it may finish first: then there was nothing to kill
     except subprocess.TimeoutExpired:
