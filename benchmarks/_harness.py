@@ -110,6 +110,16 @@ class SimulatorProcess:
         self.process.join(10)
 
 
+def gembatch_env(url: str) -> dict[str, str]:
+    """What a `gembatch` child needs to talk to the simulator at `url` with the bench
+    key, ignoring any config file of the machine's user."""
+    return {
+        "GEMINI_API_KEY": API_KEY,
+        "GOOGLE_GEMINI_BASE_URL": url,
+        "GEMBATCH_CONFIG": "/nonexistent/config.toml",
+    }
+
+
 def bench_folder(prefix: str) -> Path:
     """A temp folder removed when the benchmark exits (they held hundreds of MB)."""
     folder = Path(tempfile.mkdtemp(prefix=prefix))

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from _harness import API_KEY, SimSpec, SimulatorProcess, bench_folder, machine, table
+from _harness import SimSpec, SimulatorProcess, bench_folder, gembatch_env, machine, table
 from monitor_idle import start, tmux
 from restart import spread, write_history
 
@@ -82,13 +82,7 @@ def main() -> int:
     print(f"machine: {machine()}")
     rows = []
     with SimulatorProcess(SimSpec(running_jobs=LIVE)) as (url, names):
-        env = {
-            "GEMINI_API_KEY": API_KEY,
-            "GOOGLE_GEMINI_BASE_URL": url,
-            "GEMBATCH_CONFIG": "/nonexistent/config.toml",
-            "TERM": "xterm-256color",
-            "PATH": os.environ["PATH"],
-        }
+        env = {**gembatch_env(url), "TERM": "xterm-256color", "PATH": os.environ["PATH"]}
         for size in args.sizes:
             folder = bench_folder(f"bench-first-frame-{size}-")
             (folder / "floor.py").write_text(FLOOR_APP)

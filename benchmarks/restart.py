@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from _harness import API_KEY, SimSpec, SimulatorProcess, bench_folder, machine, table
+from _harness import SimSpec, SimulatorProcess, bench_folder, gembatch_env, machine, table
 
 LIVE = 10
 
@@ -91,12 +91,7 @@ def main() -> int:
     commands = {"status": ["status"], "poll --plain --once": ["poll", "--plain", "--once"]}
     rows = []
     with SimulatorProcess(SimSpec(running_jobs=LIVE)) as (url, names):
-        env = {
-            **os.environ,
-            "GEMINI_API_KEY": API_KEY,
-            "GOOGLE_GEMINI_BASE_URL": url,
-            "GEMBATCH_CONFIG": "/nonexistent/config.toml",
-        }
+        env = {**os.environ, **gembatch_env(url)}
         for size in args.sizes:
             folder = bench_folder(f"bench-restart-{size}-")
             write_history(folder / "job-info.jsonl", size, names)
