@@ -159,18 +159,22 @@ def _read_holder(path: Path) -> str:
 def atomic_write(
     path: Path,
     data: bytes | Iterable[bytes],
-    before_replace: Callable[[], None] | None = None,
+    before_replace: Callable[[str], None] | None = None,
 ) -> tuple[int, bytes]:
     """Write `data` (bytes, or lines as they are made) to `path` so a crash at any
-    instant leaves the old or the new file; its length and SHA-1, for `_remember`."""
+    instant leaves the old or the new file; its length and SHA-1, for `_remember`.
+    `before_replace` is given the written temp file's path just before the rename."""
     chunks = [data] if isinstance(data, bytes) else data
     try:
         mode = path.stat().st_mode & 0o777  # a rewrite keeps the file's permissions
     except FileNotFoundError:
         mode = new_file_mode() & 0o644
     folder = path.parent if str(path.parent) else Path(".")
+    atomic = AtomicFile(path, mode=mode)
+    if before_replace is not None:
+        atomic.before_replace = lambda: before_replace(atomic.tmp_name)
     try:
-        with AtomicFile(path, mode=mode, before_replace=before_replace) as handle:
+        with atomic as handle:
             return _write_hashed(handle, chunks)
     except PermissionError:
         raise JobFileError(

@@ -27,7 +27,6 @@ from gembatch.jobfile.disk import (
     JobFileError,
     PollerBusyError,
     atomic_write,
-    entry_bytes,
     kind_of,
     lines_before,
     lock_path,
@@ -38,16 +37,10 @@ from gembatch.jobfile.disk import (
     respect_earlier_tool,
     sweep_stale_temp_files,
 )
-from gembatch.jobfile.records import (
-    BadLine,
-    Entry,
-    JobRecord,
-    LimitsRecord,
-    apply_patch,
-    parse_lines,
-    read_entries,
-    scan_lines,
-)
+from gembatch.jobfile.line_source import LineSource
+from gembatch.jobfile.lines import parse_lines, read_entries, scan_lines
+from gembatch.jobfile.records import BadLine, Entry, JobRecord, LimitsRecord
+from gembatch.jobfile.rewrite import WrittenMeanwhile, lay_over, rewrite
 
 __all__ = [
     "BadLine",
@@ -61,17 +54,9 @@ __all__ = [
 ]
 
 WRITE_LOCK_TIMEOUT_S = 30.0
+# Rewrites begun again when the file changed under one, before giving up.
+REWRITE_ATTEMPTS = 3
 T = TypeVar("T")
-
-
-def _unique_keys(records: list[JobRecord]) -> list[str]:
-    seen: dict[str, int] = {}
-    keys = []
-    for record in records:
-        base = record.key
-        seen[base] = seen.get(base, 0) + 1
-        keys.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
-    return keys
 
 
 class JobFile:
@@ -105,6 +90,8 @@ class JobFile:
         self._known_digest = b""
         self.scanned: tuple[int, int] | None = None  # (device, inode) of the last scan
         self.loaded = False  # every line read (`read`), not just named
+        # The file the records' lines are read back from (see `line_source`).
+        self._source: LineSource | None = None
 
     # --- reading --------------------------------------------------------------------
     @classmethod
@@ -139,10 +126,13 @@ class JobFile:
         handle = self._open()
         entries: list[Entry] = []
         length, digest = 0, hashlib.sha1(b"").digest()
+        source = None
         if handle is not None:
             with handle:
-                entries, length, digest = self._mapped_errors(lambda: read_entries(handle))
+                source = LineSource.of(handle, str(self.path))
+                entries, length, digest = self._mapped_errors(lambda: read_entries(handle, source))
         self._known_length, self._known_digest = length, digest
+        self._source = source
         return entries
 
     def _remember(self, data: bytes) -> None:
@@ -159,6 +149,8 @@ class JobFile:
             return None  # shrank, or the last line we knew was unfinished
         if hashlib.sha1(data[:known]).digest() != self._known_digest:
             return None
+        if self._source is not None:  # (appended to in place: what it held still is)
+            self._source.holds(data)
         return parse_lines(data[known:], first_line=len(self.entries) + 1)
 
     def _read_bytes(self) -> bytes:
@@ -283,7 +275,7 @@ class JobFile:
         if tail is not None:
             self.entries = [*self.entries, *tail]
         else:
-            self.entries = self._merge(parse_lines(data))
+            self.entries = self._merge(data)
             self._replaced += 1
         self._remember(data)
         self._seen_signature = signature
@@ -326,7 +318,18 @@ class JobFile:
         if not self._swept:  # (once per process: under the write lock, all are stale)
             sweep_stale_temp_files(self.real_path)
             self._swept = True
-        if self._disk_signature() == self._seen_signature and self._seen_signature is not None:
+        for _ in range(REWRITE_ATTEMPTS):
+            with contextlib.suppress(WrittenMeanwhile):
+                self._rewrite(before_replace)
+                return
+        raise JobFileError(
+            f"{self.path} kept changing while gembatch rewrote it (another program writes "
+            "into it in place); stop that program and run the command again"
+        )
+
+    def _rewrite(self, before_replace: Callable[[], None] | None) -> None:
+        based_on = self._disk_signature()
+        if based_on == self._seen_signature and based_on is not None:
             merged = self._settle_own_changes()  # nobody else wrote: no need to re-read
         else:
             disk = self._read_bytes()
@@ -334,15 +337,15 @@ class JobFile:
             if tail is not None:  # others only appended: keep ours, add theirs
                 merged = [*self._settle_own_changes(), *tail]
             else:
-                merged = self._merge(parse_lines(disk))
+                merged = self._merge(disk)
                 self._replaced += 1
-        # Streamed: a million-record file is never held twice in memory as one string.
-        lines = (entry_bytes(entry) for entry in merged)
-        written = atomic_write(self.real_path, lines, before_replace=before_replace)
+            del disk
+        # Streamed, unchanged lines copied from the file: a million-record file is
+        # never held in memory whole.
+        written, self._source = rewrite(
+            self.real_path, merged, lambda: self._disk_signature() == based_on, before_replace
+        )
         self.rewrites += 1
-        for entry in merged:
-            if isinstance(entry, JobRecord) and entry.touched:
-                entry.mark_saved(entry.serialise())
         self.entries = merged
         self._remember_written(written)
         self._seen_signature = self._disk_signature()
@@ -354,43 +357,14 @@ class JobFile:
                 record.mark_saved(record.original_line)
         return list(self.entries)
 
-    def _merge(self, disk_entries: list[Entry]) -> list[Entry]:
-        """Lay our changes over what is on disk now; keep whatever others added."""
+    def _merge(self, disk: bytes) -> list[Entry]:
+        """Lay our changes over what is on disk now (`disk`, the file's bytes); keep
+        whatever others added."""
         ours = self._keyed()
-        our_by_key = dict(zip(_unique_keys(ours), ours, strict=True))
-        disk_records = [e for e in disk_entries if isinstance(e, JobRecord)]
-        disk_key_of = dict(zip(map(id, disk_records), _unique_keys(disk_records), strict=True))
-        merged: list[Entry] = []
-        used: set[str] = set()
-        for entry in disk_entries:
-            mine = None
-            if isinstance(entry, JobRecord):
-                key = disk_key_of[id(entry)]
-                mine = our_by_key.get(key)
-            if mine is None:
-                merged.append(entry)  # a bad line, or a record someone else added
-                continue
-            assert isinstance(entry, JobRecord)  # only records have keys
-            used.add(key)
-            patch = mine.changes()
-            mine._raw = entry.data
-            if patch:
-                apply_patch(mine._raw, patch)
-                mine.original_line = entry.original_line
-                mine._touched = True  # serialise afresh
-            else:
-                mine.mark_saved(entry.original_line or entry.serialise())
-            merged.append(mine)
-        for key, record in our_by_key.items():
-            if key in used:
-                continue
-            # New records are added; a record someone else removed stays removed
-            # unless we changed it since, because then dropping it would lose data.
-            if record.original_line is None or record.changes():
-                record.original_line = None
-                record._touched = True
-                merged.append(record)
-        return merged
+        source = self._source
+        if source is not None and not source.holds(disk):  # written into in place:
+            ours = [r for r in ours if not r.refers_to(source)]  # the disk's lines stand
+        return lay_over(ours, parse_lines(disk))
 
     # --- the poller's exclusive ownership ----------------------------------------------
     def poller_lock(self) -> contextlib.AbstractContextManager[None]:

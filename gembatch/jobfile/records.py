@@ -4,17 +4,17 @@ line that does not parse, kept byte for byte; and how file bytes become those.""
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from gembatch import states
 from gembatch.jobfile import fields
 from gembatch.jobfile.fields import text
-from gembatch.jobfile.json_line import Blank, json_reason, loads_line
+from gembatch.jobfile.json_line import loads_line
+from gembatch.jobfile.line_source import LENGTH_MASK, LineSource, span
 
 DELETED = object()  # marks a removed field in a record's patch
 
@@ -33,26 +33,71 @@ class JobRecord:
     `warm()` keeps it (for the records a poll works on), `cool()` lets it go again.
     """
 
-    __slots__ = ("_raw", "_touched", "original_line")
+    # `_line`: the original line, in memory (bytes) or in the file it was read from
+    # (a `LineSource`, with `_span` saying where): a settled record costs about 100
+    # bytes, not its line.
+    __slots__ = ("_line", "_raw", "_span", "_touched")
 
     def __init__(self, raw: dict[str, Any] | None, original_line: bytes | None = None) -> None:
         if raw is None and original_line is None:
             raise ValueError("a record needs its object or its line")
         self._raw = raw
-        self.original_line = original_line  # None: not on disk yet
+        self._line: bytes | LineSource | None = original_line  # None: not on disk yet
+        self._span = 0
         self._touched = original_line is None
 
     def __repr__(self) -> str:
         return f"JobRecord({self.data!r})"
 
     @property
+    def original_line(self) -> bytes | None:
+        """The line as last read from or written to disk (None: never on disk)."""
+        line = self._line
+        if line is None or type(line) is bytes:
+            return line
+        assert isinstance(line, LineSource)
+        return line.read(self._span)
+
+    @original_line.setter
+    def original_line(self, line: bytes | None) -> None:
+        self._line = line
+
+    def refer(self, source: LineSource, offset: int, length: int) -> None:
+        """The original line is at `offset` in `source`: let go of the copy in memory.
+        (Only an unchanged record's: a changed one's original is compared at the merge.)"""
+        if not self._touched and self._line is not None and length <= LENGTH_MASK:
+            self._line, self._span = source, span(offset, length)
+
+    def line_in(self) -> tuple[LineSource | None, int, bytes | None]:
+        """For a rewrite: the line's source and span, or (for a line that is not in a
+        file as it stands) its bytes."""
+        line = self._line
+        if not self._touched and isinstance(line, LineSource):
+            return line, self._span, None
+        return None, 0, self.serialise()
+
+    def refers_to(self, source: LineSource) -> bool:
+        return self._line is source
+
+    def _pin(self) -> None:
+        """Keep the original line in memory: the merge compares a changed record with it,
+        so it must be the line as read, not whatever the file holds there now."""
+        source = self._line
+        if isinstance(source, LineSource):
+            if not source.unmoved():
+                raise source.moved()
+            self._line = source.read(self._span)
+
+    @property
     def raw(self) -> dict[str, Any]:
         """The record for changing; marks it for comparison at the next save."""
+        self._pin()
         self._touched = True
         return self.warm()
 
     @raw.setter
     def raw(self, value: dict[str, Any]) -> None:
+        self._pin()
         self._raw = value
         self._touched = True
 
@@ -61,8 +106,14 @@ class JobRecord:
         """The record for reading only (a cold record's is parsed afresh each time)."""
         if self._raw is not None:
             return self._raw
-        assert self.original_line is not None
-        return _parse_line(self.original_line)
+        line = self.original_line
+        assert line is not None
+        try:
+            return _parse_line(line)
+        except (ValueError, RecursionError):  # (it parsed when read: since moved)
+            if isinstance(self._line, LineSource):
+                raise self._line.moved() from None
+            raise
 
     def warm(self) -> dict[str, Any]:
         """Keep the parsed object from now on; returns it."""
@@ -72,7 +123,7 @@ class JobRecord:
 
     def cool(self) -> None:
         """Drop the parsed object of an unchanged record: its line says it all."""
-        if not self._touched and self.original_line is not None:
+        if not self._touched and self._line is not None:
             self._raw = None
 
     @property
@@ -209,13 +260,15 @@ class JobRecord:
         return diff(original if isinstance(original, dict) else {}, self._raw)
 
     def mark_saved(self, line: bytes) -> None:
-        self.original_line = line
+        self._line = line
         self._touched = False
 
     def serialise(self) -> bytes:
         """The record's line; an unchanged record keeps its exact original bytes."""
-        if self.original_line is not None and not self._touched:
-            return self.original_line
+        if not self._touched:
+            line = self.original_line
+            if line is not None:
+                return line
         text = json.dumps(self.data, ensure_ascii=False, separators=(", ", ": "))
         try:
             return text.encode() + b"\n"
@@ -282,69 +335,6 @@ def apply_patch(target: dict[str, Any], patch: dict[str, Any]) -> None:
             target[key] = value
 
 
-def parse_lines(data: bytes, first_line: int = 1) -> list[Entry]:
-    """Split raw file bytes into records and bad lines, keeping every byte.
-
-    Lines end at LF only (a bare CR inside a bad line is its own byte, not a line end);
-    a UTF-8 byte order mark is accepted; no line, however deep or long its numbers,
-    can make more than itself unreadable. Records are kept cold (their line only).
-    """
-    return [entry for entry, _ in scan_lines(_lf_lines(data), first_line)]
-
-
-def read_entries(handle: BinaryIO) -> tuple[list[Entry], int, bytes]:
-    """Every line of `handle` as an entry, read as it streams by (never the whole file
-    in memory beside its lines: that doubled the peak of a load), with the length and
-    SHA-1 digest of what was read."""
-    digest, length = hashlib.sha1(), 0
-
-    def lines() -> Iterator[bytes]:
-        nonlocal length
-        for line in handle:  # (a binary file's lines end at LF only, as the format's)
-            digest.update(line)
-            length += len(line)
-            yield line
-
-    entries = [entry for entry, _ in scan_lines(lines())]  # (each parsed object let go)
-    return entries, length, digest.digest()
-
-
-def scan_lines(lines: Iterable[bytes], first_line: int = 1) -> Iterator[tuple[Entry, Any]]:
-    """Each line as an entry, with the object it parsed to (None for a bad line): for a
-    reader that looks at every record once and keeps none (`status` on a million)."""
-    for number, line in enumerate(lines, start=first_line):
-        try:
-            obj = loads_line(line)
-        except Blank:
-            yield BadLine(number, line, "blank line"), None
-            continue
-        except UnicodeDecodeError:
-            yield BadLine(number, line, "not UTF-8 text"), None
-            continue
-        except RecursionError:
-            yield BadLine(number, line, "nested too deeply to read"), None
-            continue
-        except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
-            yield BadLine(number, line, f"not valid JSON ({json_reason(exc)})"), None
-            continue
-        if not isinstance(obj, dict):
-            yield BadLine(number, line, "not a JSON object"), None
-            continue
-        if not line.endswith(b"\n"):
-            line += b"\n"
-        kind = LimitsRecord if LimitsRecord.FIELD in obj else JobRecord
-        yield kind(raw=None, original_line=line), obj
-
-
 def _parse_line(line: bytes) -> dict[str, Any]:
     """A line `parse_lines` accepted as an object, parsed again the same way."""
     return loads_line(line)  # type: ignore[no-any-return]
-
-
-def _lf_lines(data: bytes) -> Iterator[bytes]:
-    start = 0
-    while start < len(data):
-        end = data.find(b"\n", start)
-        end = len(data) if end < 0 else end + 1
-        yield data[start:end]
-        start = end
