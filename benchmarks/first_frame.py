@@ -4,7 +4,9 @@ A history as a long-lived project has it (`restart.py`'s records: finished, save
 cleaned up, 90% succeeded) plus 10 jobs running on a simulator in its own process. Each
 run starts `gembatch poll --interval 300` in a fresh 120x36 tmux window and reads the
 pane every 10 ms: the first frame is the first time anything is on it, "all read" the
-first time the overview counts every job (the file read and gone over). The baseline,
+first time the overview counts every job (the file read and gone over), "every row in"
+when the status bar's "loading earlier jobs" has gone (RSS then: the monitor as it
+stays). The baseline,
 in the same run: a bare Textual app that draws one line, started the same way.
 
     python benchmarks/first_frame.py [--sizes 1000 100000 1000000] [--runs 3]
@@ -27,6 +29,7 @@ from monitor_idle import start, tmux
 from restart import spread, write_history
 
 LIVE = 10
+ROWS_LOADING = "loading earlier jobs"  # the status bar's note while history rows arrive
 FLOOR_APP = """
 from textual.app import App
 from textual.widgets import Static
@@ -41,9 +44,12 @@ Floor().run()
 """
 
 
-def watch(name: str, command: str, folder: Path, env: dict[str, str], marks: list[str]) -> list:
+def watch(
+    name: str, command: str, folder: Path, env: dict[str, str], marks: list[str], gone: str = ""
+) -> list:
     """Seconds from a fresh start to the first frame and to each of `marks` on screen,
-    and the peak RSS (MB) by then."""
+    and the peak RSS (MB) by then; with `gone`, then the seconds until it is no longer
+    on screen (the last rows in) and the peak RSS by then."""
     time.sleep(0.2)  # (the last session's end takes its tmux server down meanwhile)
     begun = time.perf_counter()
     pid = start(name, command, folder, env)
@@ -57,11 +63,17 @@ def watch(name: str, command: str, folder: Path, env: dict[str, str], marks: lis
                     seen[n] = now
             time.sleep(0.01)
         peak = _peak_rss_mb(pid)
+        after = []
+        while gone and None not in seen and time.perf_counter() - begun < 600:
+            if gone not in tmux("capture-pane", "-p", "-t", name):
+                after = [time.perf_counter() - begun, _peak_rss_mb(pid)]
+                break
+            time.sleep(0.05)
     finally:
         tmux("kill-session", "-t", name)
-    if None in seen:
-        raise SystemExit(f"{command}: not all of {marks} shown in 300 s")
-    return [*seen, peak]
+    if None in seen or (gone and not after):
+        raise SystemExit(f"{command}: not all of {marks} shown in 300 s, or {gone!r} stayed")
+    return [*seen, peak, *after]
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -92,15 +104,16 @@ def main() -> int:
                 floor.append(watch("floor", f"{sys.executable} floor.py", folder, env, []))
                 command = f"{sys.executable} -m gembatch poll --interval 300"
                 marks = [f"/{size + LIVE:,} jobs"]
-                ours.append(watch("gembatch", command, folder, env, marks))
+                ours.append(watch("gembatch", command, folder, env, marks, ROWS_LOADING))
             label = f"{size:,} + {LIVE} live"
-            rows.append((label, "bare Textual app", spread([f[0] for f in floor]), "", ""))
+            rows.append((label, "bare Textual app", spread([f[0] for f in floor]), "", "", ""))
             rows.append(
                 (
                     label,
                     "gembatch poll",
                     *(spread([run[n] for run in ours]) for n in range(2)),
                     f"{max(run[2] for run in ours):.0f} MB",
+                    f"{spread([run[3] for run in ours])}, {max(run[4] for run in ours):.0f} MB",
                 )
             )
             (folder / "job-info.jsonl").unlink()  # (a million records: 700 MB)
@@ -108,7 +121,7 @@ def main() -> int:
         f"start to the first frame and to all read, 120x36 in tmux (median of {args.runs}, "
         "min-max)",
         rows,
-        ("history", "what", "first frame", "all read", "peak RSS by then"),
+        ("history", "what", "first frame", "all read", "peak RSS by then", "every row in, RSS"),
     )
     return 0
 

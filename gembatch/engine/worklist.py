@@ -21,6 +21,9 @@ from gembatch.jobfile.view import JobView
 from gembatch.report.history import History
 from gembatch.results import merge
 
+# A record's flags in a pass (one byte each).
+_HANDLED, _MERGING, _KEEP = 1, 2, 4
+
 
 class WorkList:
     """The job file's records less the settled groups, in file order; the settled ones
@@ -99,65 +102,76 @@ class WorkList:
         into the history and go cold. `fresh`: the whole file, read for the first time,
         so each handled record is counted in its one parse, and taken back out if its
         group turns out to have work left (few: they stay parsed anyway)."""
-        # Three passes, each one loop (a million records: no call per record here).
+        # Three passes, each one loop (a million records: no call per record here), with
+        # a byte of flags a record and each group by its key's hash and its records'
+        # places: what a million records cost at their peak is what the pass holds.
         records = list(records)
-        groups, handled, merging = self._grouped(records, fresh)
-        keep = self._with_work_left(groups, handled, merging, fresh)
-        return self._kept_warm(records, keep, fresh)
+        flags = bytearray(len(records))
+        groups = self._grouped(records, flags, fresh)
+        self._mark_work_left(records, groups, flags, fresh)
+        return self._kept_warm(records, flags, fresh)
 
     def _grouped(
-        self, records: list[JobRecord], fresh: bool
-    ) -> tuple[dict[str, list[JobRecord]], set[int], set[int]]:
-        """The records by group, and the ids of those handled and of those merging."""
-        groups: dict[str, list[JobRecord]] = {}
-        handled: set[int] = set()
-        merging: set[int] = set()  # records of split, retried or unordered inputs
+        self, records: list[JobRecord], flags: bytearray, fresh: bool
+    ) -> dict[int, int | list[int]]:
+        """The records' places by group (one place for a group of one), and each one's
+        flags: handled, and whether it can make its group want a merge."""
+        groups: dict[int, int | list[int]] = {}
         if fresh:
             self.strays = 0
-        for record in records:  # one parse per record, whatever the size of the file
+        for n, record in enumerate(records):  # one parse per record, whatever the size
             with record.warmed():
-                groups.setdefault(merge.group_key(record), []).append(record)
+                digest = hash(merge.group_key(record))
+                known = groups.setdefault(digest, n)
+                if known != n:
+                    if isinstance(known, int):
+                        groups[digest] = [known, n]
+                    else:
+                        known.append(n)
                 if merge.needs_a_look(record):
-                    merging.add(id(record))
+                    flags[n] |= _MERGING
                 if fresh:  # (the view the history counts, built once, says it all)
                     view = JobView.of(record, whole=False)
                     if fields.keyed_by_input(view.key):
                         self.strays += 1
                     if lifecycle.view_handled(view, self.keep_remote):
-                        handled.add(id(record))
+                        flags[n] |= _HANDLED
                         self.history.add(view)
                 elif lifecycle.handled(record, self.keep_remote):
-                    handled.add(id(record))
-        return groups, handled, merging
+                    flags[n] |= _HANDLED
+        return groups
 
-    def _with_work_left(
+    def _mark_work_left(
         self,
-        groups: dict[str, list[JobRecord]],
-        handled: set[int],
-        merging: set[int],
+        records: list[JobRecord],
+        groups: dict[int, int | list[int]],
+        flags: bytearray,
         fresh: bool,
-    ) -> set[int]:
-        """The ids of the records whose group still has work; the other groups are
-        remembered as settled."""
-        keep: set[int] = set()
+    ) -> None:
+        """Flag the records whose group still has work; the other groups are remembered
+        as settled."""
         settled: list[int] = []
-        for key, group in groups.items():
-            lone = len(group) == 1 and id(group[0]) not in merging  # (nothing to merge)
-            if not all(id(r) in handled for r in group) or not (lone or self._merged(group)):
-                keep.update(map(id, group))
-                if fresh:
-                    self._take_back(r for r in group if id(r) in handled)
-            else:
-                settled.append(hash(key))
+        for digest, places in groups.items():
+            members = [places] if isinstance(places, int) else places
+            lone = len(members) == 1 and not flags[members[0]] & _MERGING  # (no merge)
+            handled = all(flags[n] & _HANDLED for n in members)
+            if handled and (lone or self._merged([records[n] for n in members])):
+                settled.append(digest)
+                continue
+            for n in members:
+                flags[n] |= _KEEP
+            if fresh:
+                self._take_back(records[n] for n in members if flags[n] & _HANDLED)
         self._remember_settled(settled)
-        return keep
 
-    def _kept_warm(self, records: list[JobRecord], keep: set[int], fresh: bool) -> list[JobRecord]:
+    def _kept_warm(
+        self, records: list[JobRecord], flags: bytearray, fresh: bool
+    ) -> list[JobRecord]:
         """The kept records, in file order and parsed; the others go cold (counted into the
         history first when they settled in this run's cycle)."""
         working = []
-        for record in records:
-            if id(record) in keep:
+        for record, flag in zip(records, flags, strict=True):
+            if flag & _KEEP:
                 record.warm()
                 working.append(record)
             else:
