@@ -88,7 +88,7 @@ def test_a_record_changed_after_an_in_place_rewrite_is_refused_not_mixed_up(
     assert path.read_bytes() == shifted
     # Read again, the records are the disk's, and a change lands on the right job.
     job_file.refresh()
-    assert [r.batch_name for r in job_file.records][0] == "batches/first"
+    assert job_file.records[0].batch_name == "batches/first"
     job_file.records[2].raw["results_file"] = "batch/results/002.jsonl"
     job_file.save()
     assert JobFile.load(path).records[2].results_file == "batch/results/002.jsonl"

@@ -267,3 +267,39 @@ async def test_the_monitor_shows_live_jobs_first_and_the_history_after(
             "promptTokenCount": 1000,
             "candidatesTokenCount": 500,
         }
+
+
+async def test_a_history_longer_than_the_table_shows_its_latest_jobs_and_says_so(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """A million-record history's rows took more than 5 GB (issue 24): the table holds
+    the latest earlier jobs, the totals still count every one, and the status bar says
+    how many older ones are left out and what lists them."""
+    from textual.widgets import Static
+
+    from gembatch.engine.loop import EngineOptions
+    from gembatch.tui.screens.history_rows import SHOWN_AT_MOST
+    from gembatch.tui.widgets.overview import Overview
+    from gembatch.tui.widgets.status_bar import StatusBar
+    from tests.conftest import monitor_app, wait_for
+
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    seeded = await seed_jobs(make_client(sim), tmp_path, [("live.jsonl", 2)])
+    history = SHOWN_AT_MOST + 500
+    add_history(seeded.path, history)
+    app = monitor_app(JobFile.load(seeded.path), make_client(sim), EngineOptions(interval_s=3600))
+    async with app.run_test(size=(120, 36)) as pilot:
+        monitor = app.monitor
+        table = monitor.table
+        await wait_for(pilot, lambda: table.row_count > 0, "the first rows")
+        await wait_for(pilot, lambda: not monitor.history_rows.loading, "the history")
+        assert table.row_count == SHOWN_AT_MOST + 1  # the live job and the latest
+        labels = [str(table.get_row_at(n)[0]) for n in (0, 1, table.row_count - 1)]
+        assert labels[0].endswith("live.jsonl")
+        assert labels[1].endswith(f"{500:06d}.jsonl")  # the first 500 are left out
+        assert labels[2].endswith(f"{history - 1:06d}.jsonl")
+        monitor.refresh_status()
+        overview = str(monitor.query_one(Overview).render())
+        assert f"{history:,}/{history + 1:,} jobs done" in overview, overview
+        notes = str(monitor.query_one(StatusBar).query_one("#notes", Static).render())
+        assert "500 older: status --list" in notes, notes

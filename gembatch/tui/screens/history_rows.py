@@ -5,10 +5,16 @@ The monitor shows the live ones at once (the first frame) and then the history, 
 chunk per turn of the event loop, so that keys work and the screen draws while a
 hundred thousand rows arrive. Those rows hold a summary view; the whole record (for the
 detail screen) is read again when one is opened.
+
+The table holds the latest `SHOWN_AT_MOST` of them: a row on screen costs about 5 KB
+(its view, its cells, the table's maps), and a million-record history's rows took more
+than 5 GB. The overview and the totals still count every job; the status bar says how
+many older ones are left out and which command lists them (`gembatch status --list`).
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -21,6 +27,7 @@ if TYPE_CHECKING:
     from gembatch.engine.loop import Engine
     from gembatch.tui.widgets.job_table import JobTable
 
+SHOWN_AT_MOST = 10_000
 CHUNK = 1_000  # rows a turn: about 0.1 s here, short enough for a key to be felt
 # From this many records the work list's pass (about 30 µs a record) runs after the
 # first frame, in a thread; below it, at once (the first frame shows the jobs).
@@ -35,6 +42,7 @@ class HistoryRows:
         self.table = table
         self.total = 0
         self.loaded = 0
+        self.left_out = 0  # earlier jobs older than the ones the table shows
         self._records: Iterator[JobRecord] | None = None
         self._by_key: dict[str, JobRecord] = {}
 
@@ -74,9 +82,14 @@ class HistoryRows:
     def start(self) -> bool:
         """After the job file was read (the live rows shown): True when there are rows
         to come."""
-        self.total = self.engine.history.totals.total
+        latest: collections.deque[JobRecord] = collections.deque(maxlen=SHOWN_AT_MOST)
+        settled = 0
+        for record in self.engine.worklist.settled_records():
+            latest.append(record)
+            settled += 1
+        self.total, self.left_out = len(latest), settled - len(latest)
         if self.total:
-            self._records = iter(self.engine.worklist.settled_records())
+            self._records = iter(latest)
         return bool(self.total)
 
     @property
@@ -110,6 +123,8 @@ class HistoryRows:
 
     def note(self) -> str:
         """For the status bar while rows are still arriving."""
-        if not self.loading:
-            return ""
-        return f"loading earlier jobs: {self.loaded:,} of {self.total:,}"
+        if self.loading:
+            return f"loading earlier jobs: {self.loaded:,} of {self.total:,}"
+        if self.left_out:
+            return f"{self.left_out:,} older: status --list"
+        return ""
