@@ -100,7 +100,7 @@ def test_an_append_in_place_while_the_file_is_rewritten_is_kept(tmp_path: Path) 
     shutil.copy(EXAMPLE, path)
     job_file = JobFile.load(path)
     job_file.records[0].raw["results_file"] = "batch/results/001.jsonl"
-    appended = []
+    appended: list[bool] = []
 
     def another_program_appends() -> None:  # (between our write and our rename)
         if not appended:
