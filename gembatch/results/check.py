@@ -13,6 +13,7 @@ import msgspec
 
 from gembatch.formatting import plural
 
+COUNTS_BATCH = 4096
 USAGE_FIELDS = (
     "promptTokenCount",
     "candidatesTokenCount",
@@ -33,6 +34,24 @@ class ResultsSummary:
     lines: int = 0
     failed_rows: int = 0
     usage: dict[str, int] = field(default_factory=dict)
+    # Lines' counts with every field given, added up a batch at a time (one `sum` per
+    # field in C, not five additions a line in Python: a third of a GB's check).
+    _whole_counts: list[tuple[int, ...]] = field(default_factory=list, repr=False)
+
+    def add_counts(self, values: tuple[Any, ...]) -> None:
+        """One line's token counts, in USAGE_FIELDS' order (msgspec's typed values)."""
+        if None in values:
+            _add_usage(self.usage, values)
+            return
+        self._whole_counts.append(values)
+        if len(self._whole_counts) >= COUNTS_BATCH:
+            self.fold_counts()
+
+    def fold_counts(self) -> None:
+        """Add the batched counts into `usage` (before it is read)."""
+        if self._whole_counts:
+            _add_usage(self.usage, map(sum, zip(*self._whole_counts, strict=True)))
+            self._whole_counts = []
 
 
 def lines_mismatch(lines: int, expected: int) -> str:
@@ -46,6 +65,7 @@ def summarise(lines: Iterable[bytes], expected_lines: int | None) -> ResultsSumm
         _check_line(summary, number, line)
     if expected_lines is not None and summary.lines != expected_lines:
         raise ResultsProblem(lines_mismatch(summary.lines, expected_lines))
+    summary.fold_counts()
     return summary
 
 
@@ -88,7 +108,7 @@ def _check_line(summary: ResultsSummary, number: int, line: bytes | bytearray | 
     if response is msgspec.UNSET:
         summary.failed_rows += 1  # (the only sure sign: see `_check_line_as_json`)
     elif response is not None and response.usageMetadata is not None:
-        _add_usage(summary.usage, _usage_values(response.usageMetadata))
+        summary.add_counts(_usage_values(response.usageMetadata))
 
 
 def _check_line_as_json(summary: ResultsSummary, number: int, line: bytes) -> None:
@@ -179,7 +199,8 @@ class VerifyingFile:
 
     def write(self, chunk: bytes) -> int:
         self.handle.write(chunk)
-        self.checker.feed(bytes(chunk))  # (a copy: the caller may reuse its buffer)
+        # (A buffer the caller may reuse is copied; the SDK's chunks are bytes already.)
+        self.checker.feed(chunk if type(chunk) is bytes else bytes(chunk))
         return len(chunk)
 
     def seek(self, offset: int, whence: int = 0) -> int:
@@ -203,4 +224,5 @@ class VerifyingFile:
         """What passed through, every line checked; the count is the caller's to judge."""
         if self.checker.problem is not None:
             raise self.checker.problem
+        self.checker.summary.fold_counts()
         return self.checker.summary
