@@ -303,3 +303,28 @@ async def test_a_history_longer_than_the_table_shows_its_latest_jobs_and_says_so
         assert f"{history:,}/{history + 1:,} jobs done" in overview, overview
         notes = str(monitor.query_one(StatusBar).query_one("#notes", Static).render())
         assert "500 older: status --list" in notes, notes
+        rows = monitor.history_rows
+
+        def labels_in_table() -> list[str]:
+            return [str(table.get_row_at(n)[0]) for n in range(table.row_count)]
+
+        # A filter goes over every earlier job, not only those in the table: the
+        # failed ones include the file's first, which the table left out.
+        while table.filter_group != "failed":
+            await pilot.press("f")
+        await wait_for(pilot, lambda: not rows.choosing, "the failed jobs chosen")
+        failed = labels_in_table()
+        assert len(failed) == history // 10  # every failed job: fewer than the table holds
+        assert failed[0].endswith("000000.jsonl") and failed[-1].endswith(
+            f"{history - 10:06d}.jsonl"
+        )
+        assert "older" not in str(monitor.query_one(StatusBar).query_one("#notes", Static).render())
+        # An order, too: the first jobs of all of them by name.
+        await pilot.press("escape")
+        while table.sort_by != "name":
+            await pilot.press("s")
+        await wait_for(pilot, lambda: not rows.choosing, "the first jobs by name")
+        by_name = labels_in_table()
+        assert len(by_name) == SHOWN_AT_MOST + 1
+        assert by_name[0].endswith("live.jsonl") and by_name[1].endswith("000000.jsonl")
+        assert by_name[-1].endswith(f"{SHOWN_AT_MOST - 1:06d}.jsonl")

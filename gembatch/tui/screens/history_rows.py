@@ -10,18 +10,25 @@ The table holds the latest `SHOWN_AT_MOST` of them: a row on screen costs about 
 (its view, its cells, the table's maps), and a million-record history's rows took more
 than 5 GB. The overview and the totals still count every job; the status bar says how
 many older ones are left out and which command lists them (`gembatch status --list`).
+A filter or an order chooses those rows again over every earlier job (`choose_again`,
+in a thread): the table then holds the first of them all in that order, or the latest
+that pass the filter.
 """
 
 from __future__ import annotations
 
 import collections
+import heapq
 import itertools
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from textual.worker import get_current_worker
 
 from gembatch.jobfile.disk import JobFileError
 from gembatch.jobfile.file import JobRecord
 from gembatch.jobfile.view import JobView
+from gembatch.tui.widgets.job_table import passes
 
 if TYPE_CHECKING:
     from gembatch.engine.loop import Engine
@@ -37,9 +44,13 @@ READ_AFTER_FIRST_FRAME = 5_000
 class HistoryRows:
     """Feeds the table the settled jobs' rows; knows their records for a whole view."""
 
-    def __init__(self, engine: Engine, table: JobTable) -> None:
+    def __init__(self, engine: Engine, table: JobTable, changed: Callable[[], None]) -> None:
         self.engine = engine
         self.table = table
+        self.changed = changed  # the rows changed: the status bar says so
+        self.settled = 0  # earlier jobs, shown or not
+        self.choosing = 0  # earlier jobs being gone over for a filter or an order
+        self._choice: tuple[str | None, str, str] = (None, "", "file order")
         self.total = 0
         self.loaded = 0
         self.left_out = 0  # earlier jobs older than the ones the table shows
@@ -88,6 +99,7 @@ class HistoryRows:
             latest.append(record)
             settled += 1
         self.total, self.left_out = len(latest), settled - len(latest)
+        self.settled = settled
         if self.total:
             self._records = iter(latest)
         return bool(self.total)
@@ -114,6 +126,73 @@ class HistoryRows:
             self.table.flush()  # a sort or filter chosen meanwhile covers them all now
         return self._records is not None
 
+    def choose_again(self) -> None:
+        """After the filter or the order changed: when the table cannot hold every
+        earlier job, the rows it holds are chosen again over all of them (in a thread;
+        a newer choice cancels one under way)."""
+        table = self.table
+        choice = (table.filter_group, table.filter_text, table.sort_by)
+        if self.settled <= SHOWN_AT_MOST or choice == self._choice:
+            return
+        self._choice = choice
+        # The records on this thread: the work list is the event loop's to ask.
+        records = list(self.engine.worklist.settled_records())
+        self.choosing, self._records = len(records), None  # (a first load under way stops)
+        group, text, order = table.choice()
+        table.run_worker(
+            lambda: self._chosen(choice, records, group, text, order),
+            thread=True,
+            exclusive=True,
+            group="history-choice",
+            exit_on_error=False,
+        )
+
+    def _chosen(
+        self,
+        choice: tuple[str | None, str, str],
+        records: list[JobRecord],
+        group: str | None,
+        text: str,
+        order: Callable[[JobView], Any] | None,
+    ) -> None:
+        """In a worker thread: the rows for a filter and an order, handed to `_show`."""
+        worker = get_current_worker()
+        matched = 0
+
+        def matching() -> Iterator[tuple[JobRecord, JobView]]:
+            nonlocal matched
+            for n, record in enumerate(records):
+                if not n % 10_000 and worker.is_cancelled:
+                    return
+                view = JobView.of(record, whole=False)
+                if passes(view, group, text):
+                    matched += 1
+                    yield record, view
+
+        if order is None:  # the latest that pass
+            picked = list(collections.deque(matching(), maxlen=SHOWN_AT_MOST))
+        else:  # the first in that order (never more than these held at once)
+            picked = heapq.nsmallest(SHOWN_AT_MOST, matching(), key=lambda pair: order(pair[1]))
+        if not worker.is_cancelled:
+            self.table.app.call_from_thread(self._show, choice, picked, matched - len(picked))
+
+    def _show(
+        self,
+        choice: tuple[str | None, str, str],
+        picked: list[tuple[JobRecord, JobView]],
+        left_out: int,
+    ) -> None:
+        if choice != self._choice:  # (a newer choice is under way: its rows are wanted)
+            return
+        gone = set(self._by_key)
+        live = {key for key in self.table.jobs if key not in gone}  # (newer than history)
+        chosen = [(record, view) for record, view in picked if view.key not in live]
+        self._by_key = {view.key: record for record, view in chosen}
+        self.total = self.loaded = len(chosen)
+        self.left_out, self.choosing = left_out, 0
+        self.table.replace_jobs(gone, [view for _, view in chosen])
+        self.changed()
+
     def whole(self, job: JobView | None) -> JobView | None:
         """The job with its whole record (`raw`), for the detail screen and the results."""
         if job is None or job.raw:
@@ -123,6 +202,8 @@ class HistoryRows:
 
     def note(self) -> str:
         """For the status bar while rows are still arriving."""
+        if self.choosing:
+            return f"going over {self.choosing:,} earlier jobs…"
         if self.loading:
             return f"loading earlier jobs: {self.loaded:,} of {self.total:,}"
         if self.left_out:

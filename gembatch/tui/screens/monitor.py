@@ -147,7 +147,7 @@ class MonitorScreen(Screen[None]):
         self.query_one("#banner").display = False
         self.table.focus()  # not the hidden filter bar
         self.set_interval(1.0, self.tick)
-        self.history_rows = HistoryRows(self.engine, self.table)
+        self.history_rows = HistoryRows(self.engine, self.table, self.jobs_changed)
         self.read_in_background = self.history_rows.read_later()
         if self.read_in_background:
             self.reading = True

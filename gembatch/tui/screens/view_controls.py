@@ -63,10 +63,12 @@ class ViewControls(MonitorPart[Monitor]):
     def cycle_filter(self) -> None:
         current = FILTERS.index(self.table.filter_group)
         self.table.set_filter(FILTERS[(current + 1) % len(FILTERS)])
+        self.monitor.history_rows.choose_again()
         self.monitor.refresh_status()
 
     def cycle_sort(self) -> None:
         self.table.cycle_sort()  # the status bar says which order
+        self.monitor.history_rows.choose_again()
         self.monitor.refresh_status()
 
     def open_filter(self) -> None:
@@ -74,10 +76,12 @@ class ViewControls(MonitorPart[Monitor]):
 
     def filter_typed(self, text: str) -> None:
         self.table.set_filter_text(text)
+        self.monitor.history_rows.choose_again()
         self.monitor.refresh_status()
 
     def filter_done(self) -> None:
         self.table.set_filter_text(self.monitor.filter_bar.value)
+        self.monitor.history_rows.choose_again()
         self.table.focus()
         self.monitor.refresh_status()
 
@@ -87,6 +91,7 @@ class ViewControls(MonitorPart[Monitor]):
             self.monitor.filter_bar.action_clear()
         elif self.table.filter_group is not None:
             self.table.set_filter(None)
+            self.monitor.history_rows.choose_again()
             self.monitor.refresh_status()
 
     def toggle_log(self) -> None:

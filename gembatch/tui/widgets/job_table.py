@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
@@ -26,6 +27,16 @@ from gembatch.tui.widgets.job_cells import (
     ticking,
 )
 from gembatch.tui.widgets.palette import palette
+
+
+def passes(job: JobView, group: str | None, text: str) -> bool:
+    """Whether a job shows under a state filter (`group`) and a text filter (casefolded)."""
+    if group is not None and group_of(job) != group:
+        return False
+    if text:
+        return text in f"{job.label}\n{job.batch_name or ''}".casefold()
+    return True
+
 
 # A row stays highlighted this long at least (`set_checking`): one frame in three at
 # 0.3 s apart sees even a request of a millisecond.
@@ -253,12 +264,21 @@ class JobTable(CachedRowsTable):
 
     # --- rendering ------------------------------------------------------------------------
     def _visible(self, job: JobView) -> bool:
-        if self.filter_group is not None and group_of(job) != self.filter_group:
-            return False
-        if self.filter_text:
-            name = f"{job.label}\n{job.batch_name or ''}".casefold()
-            return self.filter_text in name
-        return True
+        return passes(job, self.filter_group, self.filter_text)
+
+    def choice(self) -> tuple[str | None, str, Callable[[JobView], Any] | None]:
+        """The filter and the order as they stand (the order's key; None: file order),
+        for rows chosen off the table."""
+        order = None if self.sort_by == SORTS[0] else SORT_KEYS[self.sort_by](self.clock.now())
+        return self.filter_group, self.filter_text, order
+
+    def replace_jobs(self, gone: Iterable[str], jobs: Iterable[JobView]) -> None:
+        """Some jobs taken off the table and others put on it, in one rebuild."""
+        for key in gone:
+            self.jobs.pop(key, None)
+        for job in jobs:
+            self.jobs[job.key] = job
+        self._rebuild()
 
     def _ordered(self, jobs: Iterable[JobView]) -> list[JobView]:
         if self.sort_by == SORTS[0]:
