@@ -273,12 +273,16 @@ class JobTable(CachedRowsTable):
         return self.filter_group, self.filter_text, order
 
     def replace_jobs(self, gone: Iterable[str], jobs: Iterable[JobView]) -> None:
-        """Some jobs taken off the table and others put on it, in one rebuild."""
+        """Some jobs taken off the table and others put on it, in one rebuild; the
+        cursor stays on its job, or goes to the top when that job is gone."""
+        selected = self.job_under_cursor
         for key in gone:
             self.jobs.pop(key, None)
         for job in jobs:
             self.jobs[job.key] = job
         self._rebuild()
+        if selected is None or selected.key not in self._shown:
+            self.move_cursor(row=0, scroll=True)
 
     def _ordered(self, jobs: Iterable[JobView]) -> list[JobView]:
         if self.sort_by == SORTS[0]:
