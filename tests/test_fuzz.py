@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gembatch.cli import main, status_count
@@ -166,6 +166,9 @@ def test_status_survives_any_job_file(folders: Iterator[Path], data: bytes) -> N
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=job_files)
+# Found by this test (2026-12-08): a results path holding a NUL byte, named in the
+# summary's "results in" line (`Path.resolve` refuses it).
+@example(data=b'{"submit_id": "000000000000", "results_file": "\\u0000/"}\n')
 def test_a_poll_cycle_survives_any_job_file(
     folders: Iterator[Path], sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch, data: bytes
 ) -> None:

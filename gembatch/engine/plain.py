@@ -144,7 +144,10 @@ def shown_folder(folder: str, base: Path | None) -> str:
     except ValueError:  # (another drive)
         shown = ".."
     if shown.startswith(".."):  # outside the current folder: where it is
-        shown = str(path.resolve())
+        try:
+            shown = str(path.resolve())
+        except (OSError, ValueError):  # (a hand-edited name no system takes: a NUL byte)
+            shown = str(path)
     elif not shown.startswith("."):
         shown = f"./{shown}"
     return f"{shown}/" if path.is_dir() else f"{shown}/ (no longer there)"
