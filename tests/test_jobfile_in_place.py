@@ -111,3 +111,21 @@ def test_an_append_in_place_while_the_file_is_rewritten_is_kept(tmp_path: Path) 
     job_file.save(before_replace=another_program_appends)
     assert _names(path) == ["batches/xyz001", "batches/xyz002", "batches/xyz003", "batches/nine"]
     assert JobFile.load(path).records[0].results_file == "batch/results/001.jsonl"
+
+
+def test_a_change_to_one_of_two_copies_of_a_job_is_refused_after_an_in_place_rewrite(
+    tmp_path: Path,
+) -> None:
+    """Two lines for one job (copied by hand): after another program rewrote the file
+    in place, which copy a change was made to can no longer be told; the save refuses
+    with one line rather than put it on the other copy."""
+    path = tmp_path / "job-info.jsonl"
+    copies = [json.dumps({"batch": {"name": "batches/dup"}, "n": n}) + "\n" for n in (1, 2)]
+    path.write_text("".join(copies))
+    job_file = JobFile.load(path)
+    job_file.records[1].raw["mine"] = True  # the second copy
+    theirs = json.dumps({"batch": {"name": "batches/new"}}) + "\n" + "".join(copies)
+    _rewrite_in_place(path, theirs.encode())
+    with pytest.raises(BadInput, match=r"job-info.jsonl was rewritten in place"):
+        job_file.save()
+    assert path.read_text() == theirs

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import os
 import stat
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -122,18 +123,20 @@ class JobFile:
         return f"{self.path} holds no job that can be read; nothing to poll"
 
     def _read_entries(self) -> list[Entry]:
-        """Every line as an entry, remembered as `_remember` would remember the bytes."""
-        handle = self._open()
-        entries: list[Entry] = []
-        length, digest = 0, hashlib.sha1(b"").digest()
-        source = None
-        if handle is not None:
-            with handle:
-                source = LineSource.of(handle, str(self.path))
-                entries, length, digest = self._mapped_errors(lambda: read_entries(handle, source))
+        """Every line as an entry, remembered as `_remember` would remember the bytes;
+        the records point at the file read (`_source`)."""
+        entries, self._source, length, digest = self._read_with_source()
         self._known_length, self._known_digest = length, digest
-        self._source = source
         return entries
+
+    def _read_with_source(self) -> tuple[list[Entry], LineSource | None, int, bytes]:
+        handle = self._open()
+        if handle is None:
+            return [], None, 0, hashlib.sha1(b"").digest()
+        with handle:
+            source = LineSource.of(handle, str(self.path))
+            entries, length, digest = self._mapped_errors(lambda: read_entries(handle, source))
+        return entries, source, length, digest
 
     def _remember(self, data: bytes) -> None:
         self._known_length = len(data)
@@ -142,15 +145,18 @@ class JobFile:
     def _remember_written(self, written: tuple[int, bytes]) -> None:
         self._known_length, self._known_digest = written
 
-    def _appended_tail(self, data: bytes) -> list[Entry] | None:
-        """The entries after what we know, if the file only grew since; else None."""
+    def _appended_tail(
+        self, data: bytes, read_at: tuple[int, int, int] | None
+    ) -> list[Entry] | None:
+        """The entries after what we know, if the file (`data`, read when it had the
+        signature `read_at`) only grew since; else None."""
         known = self._known_length
         if len(data) < known or (known and data[known - 1 : known] != b"\n"):
             return None  # shrank, or the last line we knew was unfinished
         if hashlib.sha1(data[:known]).digest() != self._known_digest:
             return None
         if self._source is not None:  # (appended to in place: what it held still is)
-            self._source.holds(data)
+            self._source.holds(data, read_at)
         return parse_lines(data[known:], first_line=len(self.entries) + 1)
 
     def _read_bytes(self) -> bytes:
@@ -271,13 +277,15 @@ class JobFile:
             return []
         known = {id(record) for record in self.records}
         data = self._read_bytes()
-        tail = self._appended_tail(data)
+        tail = self._appended_tail(data, signature)
         if tail is not None:
             self.entries = [*self.entries, *tail]
-        else:
-            self.entries = self._merge(data)
+            self._remember(data)
+        else:  # read again as records that point at it: a watcher holds no lines either
+            entries, source, length, digest = self._read_with_source()
+            self.entries = self._merge(data, signature, entries)
+            self._source, self._known_length, self._known_digest = source, length, digest
             self._replaced += 1
-        self._remember(data)
         self._seen_signature = signature
         return [record for record in self.records if id(record) not in known]
 
@@ -333,11 +341,11 @@ class JobFile:
             merged = self._settle_own_changes()  # nobody else wrote: no need to re-read
         else:
             disk = self._read_bytes()
-            tail = self._appended_tail(disk)
+            tail = self._appended_tail(disk, based_on)
             if tail is not None:  # others only appended: keep ours, add theirs
                 merged = [*self._settle_own_changes(), *tail]
             else:
-                merged = self._merge(disk)
+                merged = self._merge(disk, based_on, parse_lines(disk))
                 self._replaced += 1
             del disk
         # Streamed, unchanged lines copied from the file: a million-record file is
@@ -357,16 +365,27 @@ class JobFile:
                 record.mark_saved(record.original_line)
         return list(self.entries)
 
-    def _merge(self, disk: bytes) -> list[Entry]:
-        """Lay our changes over what is on disk now (`disk`, the file's bytes); keep
-        whatever others added."""
+    def _merge(
+        self, disk: bytes, read_at: tuple[int, int, int] | None, disk_entries: list[Entry]
+    ) -> list[Entry]:
+        """Lay our changes over what is on disk now (`disk_entries`, read from `disk`, the
+        file's bytes when it had the signature `read_at`); keep whatever others added."""
         ours = self._keyed()
         source = self._source
-        if source is not None and not source.holds(disk):  # written into in place:
+        if source is not None and not source.holds(disk, read_at):  # written into in place:
             ours = [r for r in ours if not r.refers_to(source)]  # the disk's lines stand
-        return lay_over(ours, parse_lines(disk))
+            _refuse_ambiguous(ours, disk_entries, source)
+        return lay_over(ours, disk_entries)
 
     # --- the poller's exclusive ownership ----------------------------------------------
     def poller_lock(self) -> contextlib.AbstractContextManager[None]:
         """Hold the single-poller lock for as long as the block runs."""
         return poller_lock(self.path, self.real_path, self.clock)
+
+
+def _refuse_ambiguous(ours: list[JobRecord], disk: list[Entry], source: LineSource) -> None:
+    """With the file rewritten in place, our unchanged records' keys are not known, so
+    a changed record whose key the disk holds twice cannot be told which it is."""
+    keys = Counter(entry.key for entry in disk if isinstance(entry, JobRecord))
+    if any(keys[record.key] > 1 for record in ours):
+        raise source.moved()

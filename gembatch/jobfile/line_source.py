@@ -46,12 +46,14 @@ class LineSource:
     """An open job file (its inode, whatever name it has by now) that records read
     their lines from."""
 
-    __slots__ = ("covered", "digest", "fd", "mtime_ns", "name", "size")
+    __slots__ = ("covered", "digest", "fd", "name", "status")
 
     def __init__(self, fd: int, name: str) -> None:
         self.fd = fd
         self.name = name  # for messages only
-        self.size, self.mtime_ns = self._status()
+        # (inode, size, mtime) when read or last found to hold its lines: as
+        # `JobFile._disk_signature` gives them for the path.
+        self.status = self._status()
         # The bytes records point into (whole lines from the start) and their SHA-1.
         self.covered, self.digest = 0, b""
 
@@ -72,50 +74,62 @@ class LineSource:
     def cover(self, length: int, digest: bytes) -> None:
         self.covered, self.digest = length, digest
 
-    def _status(self) -> tuple[int, int]:
+    def _status(self) -> tuple[int, int, int]:
         status = os.fstat(self.fd)
-        return status.st_size, status.st_mtime_ns
+        return status.st_ino, status.st_size, status.st_mtime_ns
 
     def read(self, packed: int) -> bytes:
         offset, length = packed >> LENGTH_BITS, packed & LENGTH_MASK
-        data = os.pread(self.fd, length, offset)
+        try:
+            data = os.pread(self.fd, length, offset)
+        except OSError:  # (a file on NFS replaced from another host: ESTALE)
+            raise self.moved() from None
         if len(data) != length:
             raise self.moved()
         return data
 
     def intact(self) -> bool:
-        """Nothing was written into this file since it was read (or last `holds`)."""
+        """Nothing was written into this file since it was read (or last found to
+        hold its lines)."""
         try:
-            return self._status() == (self.size, self.mtime_ns)
+            return self._status() == self.status
         except OSError:
             return False
 
     def unmoved(self) -> bool:
-        """`holds`, reading what the file holds now for itself."""
+        """Whether the lines records point at are still where they were, reading the
+        file again if it was written into (an append leaves them)."""
         if self.intact():
             return True
-        digest, at = hashlib.sha1(), 0
-        while at < self.covered:
-            block = os.pread(self.fd, min(RUN_BYTES, self.covered - at), at)
-            if not block:
-                return False
-            digest.update(block)
-            at += len(block)
-        return self._trusted_if(digest.digest())
-
-    def holds(self, current: bytes) -> bool:
-        """Whether the lines records point at are still there, given what the file
-        (when it is this one: written into in place) holds now; from then on it is
-        taken as intact."""
-        if self.intact():
-            return True
-        return self._trusted_if(hashlib.sha1(current[: self.covered]).digest())
-
-    def _trusted_if(self, digest: bytes) -> bool:
-        if digest != self.digest:
+        try:
+            before = self._status()
+            digest, at = hashlib.sha1(), 0
+            while at < self.covered:
+                block = os.pread(self.fd, min(RUN_BYTES, self.covered - at), at)
+                if not block:
+                    return False
+                digest.update(block)
+                at += len(block)
+            return self._trusted_if(digest.digest(), before)
+        except OSError:
             return False
-        with contextlib.suppress(OSError):
-            self.size, self.mtime_ns = self._status()
+
+    def holds(self, current: bytes, read_at: tuple[int, int, int] | None) -> bool:
+        """`unmoved`, given `current`: the bytes of the file at the path, read when it
+        had the signature `read_at` (taken before the read). Only bytes of this very
+        file, unchanged since they were read, can say its lines are still there."""
+        if self.intact():
+            return True
+        return self._trusted_if(hashlib.sha1(current[: self.covered]).digest(), read_at)
+
+    def _trusted_if(self, digest: bytes, read_at: tuple[int, int, int] | None) -> bool:
+        try:
+            now = self._status()
+        except OSError:
+            return False
+        if now != read_at or digest != self.digest:  # (changed since, or another file)
+            return False
+        self.status = now
         return True
 
     def moved(self) -> LineMoved:

@@ -76,6 +76,17 @@ class JobRecord:
             return line, self._span, None
         return None, 0, self.serialise()
 
+    def line_at(self) -> bytes | tuple[LineSource, int] | None:
+        """Where the original line is (in memory, or a file and a span), read at once:
+        for a reader on another thread, which must not see a record half re-pointed."""
+        line = self._line
+        return (line, self._span) if isinstance(line, LineSource) else line
+
+    def take_line(self, other: JobRecord) -> None:
+        """Unchanged, with `other`'s line (the disk's, read again) as its own, where
+        that is kept: in memory or in a file."""
+        self._line, self._span, self._touched = other._line, other._span, False
+
     def refers_to(self, source: LineSource) -> bool:
         return self._line is source
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from gembatch.jobfile.disk import atomic_write, entry_bytes
-from gembatch.jobfile.line_source import LineSource, chunks, span_length
+from gembatch.jobfile.line_source import LineMoved, LineSource, chunks, span_length
 from gembatch.jobfile.records import Entry, JobRecord, apply_patch
 
 
@@ -54,7 +54,12 @@ def rewrite(
             raise WrittenMeanwhile(str(path))
         written_file = LineSource.open(tmp_name, str(path))
 
-    written = atomic_write(path, chunks(pieces()), before_replace=at_no_return)
+    try:
+        written = atomic_write(path, chunks(pieces()), before_replace=at_no_return)
+    except LineMoved:  # (cut short in place while copied from: merge with it again)
+        if unchanged():
+            raise
+        raise WrittenMeanwhile(str(path)) from None
     for record, line in serialised:
         record.mark_saved(line)
     if written_file is not None:
@@ -106,7 +111,7 @@ def _take_disk_line(mine: JobRecord, disk: JobRecord) -> None:
         return
     if not mine.cold:  # (a cold one stays cold: a history is not parsed whole here)
         mine._raw = disk.data
-    mine.mark_saved(disk.original_line or disk.serialise())
+    mine.take_line(disk)
 
 
 def _unique_keys(records: list[JobRecord]) -> list[str]:

@@ -25,8 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from textual.worker import get_current_worker
 
+from gembatch.errors import GembatchError
 from gembatch.jobfile.disk import JobFileError
 from gembatch.jobfile.file import JobRecord
+from gembatch.jobfile.json_line import loads_line
+from gembatch.jobfile.line_source import LineSource
 from gembatch.jobfile.view import JobView
 from gembatch.tui.widgets.job_table import passes
 
@@ -135,12 +138,15 @@ class HistoryRows:
         if self.settled <= SHOWN_AT_MOST or choice == self._choice:
             return
         self._choice = choice
-        # The records on this thread: the work list is the event loop's to ask.
+        # Taken on this thread: the work list is the event loop's to ask, and a record
+        # may be changed or pointed at a rewritten file meanwhile; the worker reads
+        # where each line was (or the view of one kept parsed), never the record.
         records = list(self.engine.worklist.settled_records())
+        lines = [r.line_at() if r.cold else JobView.of(r, whole=False) for r in records]
         self.choosing, self._records = len(records), None  # (a first load under way stops)
         group, text, order = table.choice()
         table.run_worker(
-            lambda: self._chosen(choice, records, group, text, order),
+            lambda: self._chosen(choice, records, lines, group, text, order),
             thread=True,
             exclusive=True,
             group="history-choice",
@@ -151,6 +157,7 @@ class HistoryRows:
         self,
         choice: tuple[str | None, str, str],
         records: list[JobRecord],
+        lines: list[JobView | bytes | tuple[LineSource, int] | None],
         group: str | None,
         text: str,
         order: Callable[[JobView], Any] | None,
@@ -161,11 +168,11 @@ class HistoryRows:
 
         def matching() -> Iterator[tuple[JobRecord, JobView]]:
             nonlocal matched
-            for n, record in enumerate(records):
+            for n, (record, line) in enumerate(zip(records, lines, strict=True)):
                 if not n % 10_000 and worker.is_cancelled:
                     return
-                view = JobView.of(record, whole=False)
-                if passes(view, group, text):
+                view = line if isinstance(line, JobView) else _view_of(line)
+                if view is not None and passes(view, group, text):
                     matched += 1
                     yield record, view
 
@@ -209,3 +216,14 @@ class HistoryRows:
         if self.left_out:
             return f"{self.left_out:,} older: status --list"
         return ""
+
+
+def _view_of(line: bytes | tuple[LineSource, int] | None) -> JobView | None:
+    """A settled job's view from where its line was; None if it can no longer be read
+    there (the file rewritten in place meanwhile: the row is left out of this choice)."""
+    try:
+        data = line if isinstance(line, bytes) or line is None else line[0].read(line[1])
+        obj = None if data is None else loads_line(data)
+        return JobView.of(JobRecord(obj), whole=False) if isinstance(obj, dict) else None
+    except (GembatchError, ValueError, RecursionError):
+        return None
