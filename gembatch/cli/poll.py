@@ -6,13 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from gembatch.cli.run_poll import PollSettings, Screen, run_poll
+from gembatch.cli.run_poll import PollSettings, Screen, refuse, run_poll
 from gembatch.cli.settings import load_config, pick, price_overrides
-from gembatch.cli.status import load_existing
+from gembatch.cli.status import load_existing, named_existing
 from gembatch.config import storage_bytes
 from gembatch.engine.loop import EngineOptions
 from gembatch.jobfile.file import JobFile
-from gembatch.problems import CommandError, error
 
 # From this size the full screen reads the job file after its first frame (a year of
 # history is hundreds of MB: seconds of a blank terminal otherwise).
@@ -58,10 +57,12 @@ def _job_file(args: argparse.Namespace, read_now: bool) -> JobFile:
         job_file = JobFile(path)
         job_file.check_readable()
         return job_file
+    if read_now:  # plain: read by the work list's first pass (`run_poll.nothing_to_poll`)
+        job_file = named_existing(args)
+        job_file.check_readable()
+        return job_file
     job_file = load_existing(args)
     problem = job_file.nothing_to_poll()
     if problem:
-        for line in job_file.bad_line_messages():
-            error(line)
-        raise CommandError(problem)
+        refuse(job_file, problem)
     return job_file

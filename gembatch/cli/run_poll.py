@@ -8,9 +8,10 @@ import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from gembatch import exit_codes
-from gembatch.engine.loop import EngineOptions
+from gembatch.engine.loop import Engine, EngineOptions
 from gembatch.engine.run import PollRun
 from gembatch.gemini.client import GeminiClient
 from gembatch.jobfile.file import JobFile
@@ -90,9 +91,7 @@ def _poll_full_screen(run: PollRun, screen: Screen) -> int:
     app = GembatchApp(run, title=screen.title, theme=screen.theme, bell=screen.bell)
     app.run()
     if run.file_problem is not None:  # (a big file, read after the first frame)
-        for line in run.engine.job_file.bad_line_messages():
-            error(line)
-        raise CommandError(run.file_problem)
+        refuse(run.engine.job_file, run.file_problem)
     code = app.return_code if app.return_code is not None else exit_codes.EXIT_OK
     # Back in the shell: a paragraph that stays in the scrollback after the screen goes.
     for line in summary_lines(run.engine.report()):
@@ -100,6 +99,22 @@ def _poll_full_screen(run: PollRun, screen: Screen) -> int:
     if run.key_problem is not None:
         error(run.key_problem)
     return code
+
+
+def nothing_to_poll(engine: Engine) -> None:
+    """The job file read (by the work list's first pass, if it was only named); a
+    `CommandError` if it holds nothing to poll, after the lines that do not parse."""
+    engine.worklist.records()
+    problem = engine.job_file.nothing_to_poll()
+    if problem:
+        refuse(engine.job_file, problem)
+
+
+def refuse(job_file: JobFile, problem: str) -> NoReturn:
+    """Nothing to poll: the lines that do not parse, then why, as the command's error."""
+    for line in job_file.bad_line_messages():
+        error(line)
+    raise CommandError(problem)
 
 
 async def _poll_plain(run: PollRun) -> int:
@@ -110,6 +125,7 @@ async def _poll_plain(run: PollRun) -> int:
     task = asyncio.current_task()
     if task is not None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    nothing_to_poll(run.engine)
     run.engine.announce()
     try:
         while True:

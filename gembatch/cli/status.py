@@ -21,12 +21,20 @@ from gembatch.report.limits import Limits, over_budget
 
 def load_existing(args: argparse.Namespace) -> JobFile:
     """The job file the command is about; it must exist and hold jobs."""
+    job_file = named_existing(args)
+    job_file.read()
+    problem = job_file.no_jobs()
+    if problem:
+        raise CommandError(problem)
+    return job_file
+
+
+def named_existing(args: argparse.Namespace) -> JobFile:
+    """The job file the command is about, not read yet; it must exist."""
     path = Path(args.job_info)
-    job_file = JobFile.load(path)
+    job_file = JobFile(path)
     if not job_file.exists:
         raise CommandError(f"no job file at {path}; submit jobs first, or pass --job-info FILE")
-    if not job_file.records and not job_file.bad_lines:
-        raise CommandError(f"{path} holds no jobs; submit jobs first, or pass --job-info FILE")
     return job_file
 
 

@@ -143,6 +143,7 @@ class Engine:
 
     def announce(self) -> None:
         """Tell listeners what the job file holds, problems included."""
+        self.worklist.records()  # (a file only named is read now, in the list's one pass)
         problems = self.file_problems
         orphans = [r for r in self.worklist.records() if r.intent and not r.queued]
         if orphans:

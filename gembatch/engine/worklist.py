@@ -59,7 +59,7 @@ class WorkList:
                 or not self._take_in(self.job_file.entries[known[1] :])
             ):
                 self._rebuild()
-            self._generation = generation
+            self._generation = self.job_file.generation  # (a first read changed it)
         return self._working
 
     def set_prices(self, overrides: dict) -> None:
@@ -70,9 +70,30 @@ class WorkList:
     def _rebuild(self) -> None:
         self._settled = array("q")
         self.history = History(self.history.overrides)
-        self._working = self._unsettled(self.job_file.records, fresh=True)
+        if self.job_file.loaded:
+            self._working = self._unsettled(self.job_file.records, fresh=True)
+        else:  # only named so far: read, each record parsed once for the read and the pass
+            self._working = self._read_unsettled()
         self.rebuilds += 1
         self.version += 1
+
+    def _read_unsettled(self) -> list[JobRecord]:
+        """`_unsettled` of the whole file, as it is read: its first pass in the read's
+        one parse of each line."""
+        records: list[JobRecord] = []
+        flags = bytearray()
+        groups: dict[int, int | list[int]] = {}
+        self.strays = 0
+
+        def visit(record: JobRecord, obj: dict) -> None:
+            records.append(record)
+            flags.append(0)
+            with record.parsed_as(obj):
+                self._group_one(len(records) - 1, record, flags, groups, fresh=True)
+
+        self.job_file.read(visit)
+        self._mark_work_left(records, groups, flags, fresh=True)
+        return self._kept_warm(records, flags, fresh=True)
 
     def settle(self) -> None:
         """After a cycle: drop the groups it finished with."""
@@ -121,25 +142,37 @@ class WorkList:
             self.strays = 0
         for n, record in enumerate(records):  # one parse per record, whatever the size
             with record.warmed():
-                digest = hash(merge.group_key(record))
-                known = groups.setdefault(digest, n)
-                if known != n:
-                    if isinstance(known, int):
-                        groups[digest] = [known, n]
-                    else:
-                        known.append(n)
-                if merge.needs_a_look(record):
-                    flags[n] |= _MERGING
-                if fresh:  # (the view the history counts, built once, says it all)
-                    view = JobView.of(record, whole=False)
-                    if fields.keyed_by_input(view.key):
-                        self.strays += 1
-                    if lifecycle.view_handled(view, self.keep_remote):
-                        flags[n] |= _HANDLED
-                        self.history.add(view)
-                elif lifecycle.handled(record, self.keep_remote):
-                    flags[n] |= _HANDLED
+                self._group_one(n, record, flags, groups, fresh)
         return groups
+
+    def _group_one(
+        self,
+        n: int,
+        record: JobRecord,
+        flags: bytearray,
+        groups: dict[int, int | list[int]],
+        fresh: bool,
+    ) -> None:
+        """Record `n` (parsed) into its group, with its flags; on a fresh pass, counted
+        into the history when handled."""
+        digest = hash(merge.group_key(record))
+        known = groups.setdefault(digest, n)
+        if known != n:
+            if isinstance(known, int):
+                groups[digest] = [known, n]
+            else:
+                known.append(n)
+        if merge.needs_a_look(record):
+            flags[n] |= _MERGING
+        if fresh:  # (the view the history counts, built once, says it all)
+            view = JobView.of(record, whole=False)
+            if fields.keyed_by_input(view.key):
+                self.strays += 1
+            if lifecycle.view_handled(view, self.keep_remote):
+                flags[n] |= _HANDLED
+                self.history.add(view)
+        elif lifecycle.handled(record, self.keep_remote):
+            flags[n] |= _HANDLED
 
     def _mark_work_left(
         self,

@@ -14,7 +14,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import filelock
 
@@ -22,6 +22,8 @@ from gembatch.atomic import AtomicFile, new_file_mode
 from gembatch.clock import Clock
 from gembatch.errors import BadInput, PollerBusy
 from gembatch.jobfile.records import BadLine, Entry
+
+T = TypeVar("T")
 
 
 class JobFileError(BadInput):
@@ -43,6 +45,22 @@ def not_a_job_file(path: Path, why: str) -> str:
         f"{path} is not a job file ({why}); a job file holds one JSON object per line: "
         "pass --job-info FILE to name yours"
     )
+
+
+def read_errors_mapped(path: Path, action: Callable[[], T]) -> T:
+    """`action()`, its OSErrors (but a missing file) as one-line `JobFileError`s."""
+    try:
+        return action()
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise JobFileError(f"{path} is a folder, not a job file; pass --job-info FILE") from None
+    except PermissionError:
+        raise JobFileError(
+            f"cannot read {path}: permission denied; check its owner and mode"
+        ) from None
+    except OSError as error:
+        raise JobFileError(f"cannot read {path}: {error.strerror}; pass --job-info FILE") from None
 
 
 def kind_of(mode: int) -> str:

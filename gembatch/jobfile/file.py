@@ -35,6 +35,7 @@ from gembatch.jobfile.disk import (
     not_a_job_file,
     not_job_lines,
     poller_lock,
+    read_errors_mapped,
     respect_earlier_tool,
     sweep_stale_temp_files,
 )
@@ -101,11 +102,12 @@ class JobFile:
         job_file.read()
         return job_file
 
-    def read(self) -> None:
-        """Read every line (what `load` does; the monitor does it after its first frame
-        when the file is big). Readers see the records replaced, not appended to."""
+    def read(self, visit: Callable[[JobRecord, dict[str, Any]], None] | None = None) -> None:
+        """Read every line (what `load` does; a poll's work list does it in its first
+        pass, `visit`, shown each record with its parsed line). Readers see the records
+        replaced, not appended to."""
         self._seen_signature = self._disk_signature()
-        self.entries = self._read_entries()
+        self.entries = self._read_entries(visit)
         self._replaced += 1
         self.loaded = True
 
@@ -120,22 +122,34 @@ class JobFile:
         """Why a poll of this file can do nothing (no line holds a job it can read)."""
         if any(r.batch_name or r.submit_id for r in self.records):
             return None
-        return f"{self.path} holds no job that can be read; nothing to poll"
+        return self.no_jobs() or f"{self.path} holds no job that can be read; nothing to poll"
 
-    def _read_entries(self) -> list[Entry]:
+    def no_jobs(self) -> str | None:
+        """Why this file, read, is no use to a command about its jobs: it holds none."""
+        if self.records or self.bad_lines:
+            return None
+        return f"{self.path} holds no jobs; submit jobs first, or pass --job-info FILE"
+
+    def _read_entries(
+        self, visit: Callable[[JobRecord, dict[str, Any]], None] | None = None
+    ) -> list[Entry]:
         """Every line as an entry, remembered as `_remember` would remember the bytes;
         the records point at the file read (`_source`)."""
-        entries, self._source, length, digest = self._read_with_source()
+        entries, self._source, length, digest = self._read_with_source(visit)
         self._known_length, self._known_digest = length, digest
         return entries
 
-    def _read_with_source(self) -> tuple[list[Entry], LineSource | None, int, bytes]:
+    def _read_with_source(
+        self, visit: Callable[[JobRecord, dict[str, Any]], None] | None = None
+    ) -> tuple[list[Entry], LineSource | None, int, bytes]:
         handle = self._open()
         if handle is None:
             return [], None, 0, hashlib.sha1(b"").digest()
         with handle:
             source = LineSource.of(handle, str(self.path))
-            entries, length, digest = self._mapped_errors(lambda: read_entries(handle, source))
+            entries, length, digest = self._mapped_errors(
+                lambda: read_entries(handle, source, visit)
+            )
         return entries, source, length, digest
 
     def _remember(self, data: bytes) -> None:
@@ -192,22 +206,7 @@ class JobFile:
             return None
 
     def _mapped_errors(self, action: Callable[[], T]) -> T:
-        try:
-            return action()
-        except FileNotFoundError:
-            raise
-        except IsADirectoryError:
-            raise JobFileError(
-                f"{self.path} is a folder, not a job file; pass --job-info FILE"
-            ) from None
-        except PermissionError:
-            raise JobFileError(
-                f"cannot read {self.path}: permission denied; check its owner and mode"
-            ) from None
-        except OSError as error:
-            raise JobFileError(
-                f"cannot read {self.path}: {error.strerror}; pass --job-info FILE"
-            ) from None
+        return read_errors_mapped(self.path, action)
 
     @property
     def exists(self) -> bool:

@@ -4,7 +4,7 @@ where it is in the file) and bad lines kept byte for byte."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
 from gembatch.jobfile.json_line import Blank, json_reason, loads_line
@@ -23,12 +23,15 @@ def parse_lines(data: bytes, first_line: int = 1) -> list[Entry]:
 
 
 def read_entries(
-    handle: BinaryIO, source: LineSource | None = None
+    handle: BinaryIO,
+    source: LineSource | None = None,
+    visit: Callable[[JobRecord, dict[str, Any]], None] | None = None,
 ) -> tuple[list[Entry], int, bytes]:
     """Every line of `handle` as an entry, read as it streams by (never the whole file
     in memory beside its lines: that doubled the peak of a load), with the length and
     SHA-1 digest of what was read. With a `source` (the same file), records keep where
-    their line is instead of the line."""
+    their line is instead of the line. `visit` is shown each job record with the object
+    its line parsed to, in file order (a reader's one pass, in the read's one parse)."""
     digest, length = hashlib.sha1(), 0
     at = 0  # where the line being scanned starts
     whole_lines: tuple[int, bytes] | None = None  # before a last line with no LF
@@ -44,9 +47,11 @@ def read_entries(
             yield line
 
     entries = []
-    for entry, _ in scan_lines(lines()):  # (each parsed object let go)
+    for entry, obj in scan_lines(lines()):  # (each parsed object let go)
         if source is not None and isinstance(entry, JobRecord) and whole_lines is None:
             entry.refer(source, at, length - at)
+        if visit is not None and type(entry) is JobRecord:
+            visit(entry, obj)
         entries.append(entry)
     if source is not None:
         source.cover(*(whole_lines or (length, digest.digest())))

@@ -153,6 +153,18 @@ class JobRecord:
             if was_cold:
                 self.cool()
 
+    @contextmanager
+    def parsed_as(self, obj: dict[str, Any]) -> Iterator[JobRecord]:
+        """`warmed`, with the object its line was just parsed to (no second parse)."""
+        was_cold = self._raw is None
+        if was_cold:
+            self._raw = obj
+        try:
+            yield self
+        finally:
+            if was_cold:
+                self.cool()
+
     # --- identity (the rules themselves are in `fields`) ---------------------------
     @property
     def batch_name(self) -> str | None:

@@ -69,16 +69,11 @@ class HistoryRows:
     def read(self) -> str | None:
         """In a worker thread: the job file read if it was only named, then the work
         list's one pass over every record; or why there is nothing to poll."""
-        job_file = self.engine.job_file
-        try:
-            if not job_file.loaded:
-                job_file.read()
-            problem = job_file.nothing_to_poll()
-        except JobFileError as unreadable:
-            problem = str(unreadable)
-        if problem is None:
+        try:  # (a file only named is read in the work list's pass: one parse a line)
             self.engine.worklist.records()
-        return problem
+            return self.engine.job_file.nothing_to_poll()
+        except JobFileError as unreadable:
+            return str(unreadable)
 
     def in_file_order(self, live: Iterable[JobView]) -> Iterator[JobView]:
         """Every job at once, in file order: for a short file, whose first frame this
