@@ -58,9 +58,7 @@ def _job_file(args: argparse.Namespace, read_now: bool) -> JobFile:
         job_file.check_readable()
         return job_file
     if read_now:  # plain: read by the work list's first pass (`run_poll.nothing_to_poll`)
-        job_file = named_existing(args)
-        job_file.check_readable()
-        return job_file
+        return named_existing(args)
     job_file = load_existing(args)
     problem = job_file.nothing_to_poll()
     if problem:

@@ -51,19 +51,25 @@ def run_poll(
     api_key: str | None = None,
 ) -> int:
     """Hold the poller lock and poll `job_file` until the mode says stop."""
+    client = GeminiClient(api_key=api_key, base_url=base_url, **settings.client_options)
+    run = PollRun(
+        job_file,
+        client,
+        settings.options,
+        _observers(job_file, client, settings),
+        once=settings.once,
+        # Plain mode ends by itself when all is done, as the earlier tool's poll did;
+        # --watch keeps it for jobs submitted later (service mode).
+        stop_when_done=settings.stop_when_done or (screen is None and not settings.watch),
+        prices=settings.prices,
+    )
+    if screen is None:  # (read before the lock, as a file read by the command line is)
+        try:
+            nothing_to_poll(run.engine)
+        except CommandError:
+            asyncio.run(run.close())
+            raise
     with job_file.poller_lock():
-        client = GeminiClient(api_key=api_key, base_url=base_url, **settings.client_options)
-        run = PollRun(
-            job_file,
-            client,
-            settings.options,
-            _observers(job_file, client, settings),
-            once=settings.once,
-            # Plain mode ends by itself when all is done, as the earlier tool's poll did;
-            # --watch keeps it for jobs submitted later (service mode).
-            stop_when_done=settings.stop_when_done or (screen is None and not settings.watch),
-            prices=settings.prices,
-        )
         code = asyncio.run(_poll_plain(run)) if screen is None else _poll_full_screen(run, screen)
     # Lines that do not parse (or are not jobs) are kept and polled around, but the file
     # needs the user: 4, whatever the jobs' state, as `status` says (`with_problems`).
@@ -125,7 +131,6 @@ async def _poll_plain(run: PollRun) -> int:
     task = asyncio.current_task()
     if task is not None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    nothing_to_poll(run.engine)
     run.engine.announce()
     try:
         while True:

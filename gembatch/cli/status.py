@@ -33,6 +33,7 @@ def named_existing(args: argparse.Namespace) -> JobFile:
     """The job file the command is about, not read yet; it must exist."""
     path = Path(args.job_info)
     job_file = JobFile(path)
+    job_file.check_readable()  # (first: a folder that cannot be entered says so)
     if not job_file.exists:
         raise CommandError(f"no job file at {path}; submit jobs first, or pass --job-info FILE")
     return job_file

@@ -11,6 +11,7 @@ when the list is rebuilt from the job file.
 from __future__ import annotations
 
 import bisect
+import threading
 from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -44,6 +45,7 @@ class WorkList:
         # just joins it.
         self._settled = array("q")
         self.rebuilds = 0
+        self._reading = threading.Lock()  # the monitor reads a big file in a thread
         self.strays = 0  # records with neither a batch name nor a submit id
         # Bumped whenever the list changes: what is not on it (settled) changed too.
         self.version = 0
@@ -80,6 +82,12 @@ class WorkList:
     def _read_unsettled(self) -> list[JobRecord]:
         """`_unsettled` of the whole file, as it is read: its first pass in the read's
         one parse of each line."""
+        with self._reading:  # (one read: a second asker waits, then finds it read)
+            if self.job_file.loaded:
+                return self._unsettled(self.job_file.records, fresh=True)
+            return self._read_and_sort()
+
+    def _read_and_sort(self) -> list[JobRecord]:
         records: list[JobRecord] = []
         flags = bytearray()
         groups: dict[int, int | list[int]] = {}

@@ -175,7 +175,8 @@ class MonitorScreen(Screen[None]):
 
     # --- the poll lifecycle -------------------------------------------------------------
     def start_cycle(self, even_if_paused: bool = False) -> None:
-        if self.polling or self.holding or (self.paused and not even_if_paused):
+        # (While the job file is read in its thread, no cycle: the first starts after.)
+        if self.polling or self.holding or self.reading or (self.paused and not even_if_paused):
             return
         if self._timer is not None:
             self._timer.stop()
