@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -25,6 +25,9 @@ from gembatch.jobfile import lifecycle
 from gembatch.jobfile.file import JobFile
 from gembatch.simulator import JobPlan, SimulatorServer
 from tests.conftest import engine_for, make_client
+
+if TYPE_CHECKING:
+    from gembatch.tui.app import GembatchApp
 
 HANDLED: dict[str, Any] = {
     "count": 1,
@@ -221,6 +224,17 @@ def test_plain_poll_prints_a_line_for_the_history_not_one_per_old_job(
     assert sum("old/" in line for line in listed.stdout.splitlines()) == 2_000
 
 
+async def monitor_on_history(sim: SimulatorServer, tmp_path: Path, history: int) -> GembatchApp:
+    """The monitor over one job running for an hour after `history` handled records."""
+    from gembatch.engine.loop import EngineOptions
+    from tests.conftest import monitor_app
+
+    sim.scenario.default_plan = JobPlan(0, 3600)
+    seeded = await seed_jobs(make_client(sim), tmp_path, [("live.jsonl", 2)])
+    add_history(seeded.path, history)
+    return monitor_app(JobFile.load(seeded.path), make_client(sim), EngineOptions(interval_s=3600))
+
+
 async def test_the_monitor_shows_live_jobs_first_and_the_history_after(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
@@ -229,18 +243,14 @@ async def test_the_monitor_shows_live_jobs_first_and_the_history_after(
     detail still shows its whole record."""
     from textual.widgets import Static
 
-    from gembatch.engine.loop import EngineOptions
     from gembatch.tui.screens.detail import JobDetailScreen
     from gembatch.tui.screens.history_rows import READ_AFTER_FIRST_FRAME
     from gembatch.tui.widgets.overview import Overview
     from gembatch.tui.widgets.status_bar import StatusBar
-    from tests.conftest import monitor_app, wait_for
+    from tests.conftest import wait_for
 
-    sim.scenario.default_plan = JobPlan(0, 3600)
-    seeded = await seed_jobs(make_client(sim), tmp_path, [("live.jsonl", 2)])
     history = READ_AFTER_FIRST_FRAME + 1_500
-    add_history(seeded.path, history)
-    app = monitor_app(JobFile.load(seeded.path), make_client(sim), EngineOptions(interval_s=3600))
+    app = await monitor_on_history(sim, tmp_path, history)
     async with app.run_test(size=(120, 36)) as pilot:
         monitor = app.monitor
         table = monitor.table
@@ -277,17 +287,13 @@ async def test_a_history_longer_than_the_table_shows_its_latest_jobs_and_says_so
     how many older ones are left out and what lists them."""
     from textual.widgets import Static
 
-    from gembatch.engine.loop import EngineOptions
     from gembatch.tui.screens.history_rows import SHOWN_AT_MOST
     from gembatch.tui.widgets.overview import Overview
     from gembatch.tui.widgets.status_bar import StatusBar
-    from tests.conftest import monitor_app, wait_for
+    from tests.conftest import wait_for
 
-    sim.scenario.default_plan = JobPlan(0, 3600)
-    seeded = await seed_jobs(make_client(sim), tmp_path, [("live.jsonl", 2)])
     history = SHOWN_AT_MOST + 500
-    add_history(seeded.path, history)
-    app = monitor_app(JobFile.load(seeded.path), make_client(sim), EngineOptions(interval_s=3600))
+    app = await monitor_on_history(sim, tmp_path, history)
     async with app.run_test(size=(120, 36)) as pilot:
         monitor = app.monitor
         table = monitor.table

@@ -143,9 +143,9 @@ class Engine:
 
     def announce(self) -> None:
         """Tell listeners what the job file holds, problems included."""
-        self.worklist.records()  # (a file only named is read now, in the list's one pass)
+        records = self.worklist.records()  # (a file only named is read now, in its pass)
         problems = self.file_problems
-        orphans = [r for r in self.worklist.records() if r.intent and not r.queued]
+        orphans = [r for r in records if r.intent and not r.queued]
         if orphans:
             problems.append(
                 f"{self.job_file.path}: {plural(len(orphans), 'record')} without a batch name (an "

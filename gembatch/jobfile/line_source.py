@@ -38,6 +38,11 @@ def span(offset: int, length: int) -> int:
     return offset << LENGTH_BITS | length
 
 
+def unpacked(packed: int) -> tuple[int, int]:
+    """A span's offset and length."""
+    return packed >> LENGTH_BITS, packed & LENGTH_MASK
+
+
 def span_length(packed: int) -> int:
     return packed & LENGTH_MASK
 
@@ -79,7 +84,7 @@ class LineSource:
         return status.st_ino, status.st_size, status.st_mtime_ns
 
     def read(self, packed: int) -> bytes:
-        offset, length = packed >> LENGTH_BITS, packed & LENGTH_MASK
+        offset, length = unpacked(packed)
         try:
             data = os.pread(self.fd, length, offset)
         except OSError:  # (a file on NFS replaced from another host: ESTALE)
@@ -151,7 +156,7 @@ def chunks(pieces: Iterable[tuple[LineSource | None, int, bytes | None]]) -> Ite
     run_start = run_end = 0
     for source, packed, line in pieces:
         if source is not None:
-            offset, length = packed >> LENGTH_BITS, packed & LENGTH_MASK
+            offset, length = unpacked(packed)
             if source is run_source and offset == run_end and run_end - run_start < RUN_BYTES:
                 run_end += length
                 continue

@@ -60,30 +60,32 @@ class ViewControls(MonitorPart[Monitor]):
             )
         return "  ".join([*parts, loading] if loading else parts)
 
-    def cycle_filter(self) -> None:
-        current = FILTERS.index(self.table.filter_group)
-        self.table.set_filter(FILTERS[(current + 1) % len(FILTERS)])
+    def _view_changed(self) -> None:
+        """The filter or the order changed: the earlier jobs the table holds are chosen
+        again when it cannot hold them all, and the status bar says what applies."""
         self.monitor.history_rows.choose_again()
         self.monitor.refresh_status()
 
+    def cycle_filter(self) -> None:
+        current = FILTERS.index(self.table.filter_group)
+        self.table.set_filter(FILTERS[(current + 1) % len(FILTERS)])
+        self._view_changed()
+
     def cycle_sort(self) -> None:
         self.table.cycle_sort()  # the status bar says which order
-        self.monitor.history_rows.choose_again()
-        self.monitor.refresh_status()
+        self._view_changed()
 
     def open_filter(self) -> None:
         self.monitor.filter_bar.open()
 
     def filter_typed(self, text: str) -> None:
         self.table.set_filter_text(text)
-        self.monitor.history_rows.choose_again()
-        self.monitor.refresh_status()
+        self._view_changed()
 
     def filter_done(self) -> None:
         self.table.set_filter_text(self.monitor.filter_bar.value)
-        self.monitor.history_rows.choose_again()
         self.table.focus()
-        self.monitor.refresh_status()
+        self._view_changed()
 
     def clear_filter(self) -> None:
         """Escape: the text filter goes, then the state filter."""
@@ -91,8 +93,7 @@ class ViewControls(MonitorPart[Monitor]):
             self.monitor.filter_bar.action_clear()
         elif self.table.filter_group is not None:
             self.table.set_filter(None)
-            self.monitor.history_rows.choose_again()
-            self.monitor.refresh_status()
+            self._view_changed()
 
     def toggle_log(self) -> None:
         log = self.event_log
